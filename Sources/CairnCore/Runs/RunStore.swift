@@ -1,0 +1,62 @@
+/// Reads of run records inside one consistent snapshot.
+public protocol RunReadTransaction: Sendable {
+    func run(id: String, tenant: TenantID) async throws -> Run?
+    func runs(tenant: TenantID, limit: Int) async throws -> [Run]
+    func runs(ids: [String]) async throws -> [Run]
+    func steps(runId: String) async throws -> [Step]
+    func step(runId: String, name: String) async throws -> Step?
+    func step(runId: String, id: String) async throws -> Step?
+    func state(runId: String) async throws -> RunState?
+    func stateStreams(runId: String) async throws -> [StateStream]
+    func stateStream(runId: String, name: String) async throws -> StateStream?
+    /// Ordered by stream name, then version.
+    func stateVersions(runId: String, stream: String?, labeledOnly: Bool) async throws -> [StateVersion]
+    /// Labeled versions of every stream, newest first.
+    func snapshots(runId: String) async throws -> [StateVersion]
+    func edges(parentRunId: String) async throws -> [RunEdge]
+    func edge(parentRunId: String, name: String) async throws -> RunEdge?
+    func gates(runId: String) async throws -> [Gate]
+    func gate(runId: String, id: String) async throws -> Gate?
+    func gate(runId: String, name: String) async throws -> Gate?
+    func usage(runId: String) async throws -> [UsageRecord]
+    func channels(runId: String) async throws -> [Channel]
+    func recoveryAttempts(runId: String) async throws -> [RecoveryAttempt]
+    /// Events with `seq > after`, in seq order, at most `limit`.
+    func events(runId: String, after: Int64, limit: Int) async throws -> [RunEvent]
+}
+
+/// Writes inside one transaction. Implementations serialize writers (SQLite: one writer with
+/// group commit; Postgres: the `…ForUpdate` reads take row locks), so a read-modify-write
+/// through one transaction is atomic.
+public protocol RunWriteTransaction: RunReadTransaction {
+    /// Reads the run and locks it against other writers until commit.
+    func runForUpdate(id: String, tenant: TenantID) async throws -> Run?
+    func insertRun(_ run: Run) async throws
+    func updateRun(_ run: Run) async throws
+    func insertStep(_ step: Step) async throws
+    func updateStep(_ step: Step) async throws
+    func insertGate(_ gate: Gate) async throws
+    /// Resolves a pending gate if the token matches; returns the resolved gate, or nil.
+    func resolveGate(
+        runId: String, gateId: String, token: String, decision: GateStatus, actor: String?,
+        payload: RawJSON, at: Timestamp
+    ) async throws -> Gate?
+    func upsertState(_ state: RunState) async throws
+    func insertStateStream(_ stream: StateStream) async throws
+    func updateStateStream(_ stream: StateStream) async throws
+    func insertStateVersion(_ version: StateVersion) async throws
+    func insertEdge(_ edge: RunEdge) async throws
+    func insertUsage(_ usage: UsageRecord) async throws
+    func insertChannel(_ channel: Channel) async throws
+    /// Appends to the run's gap-free event log; the event is published to live subscribers
+    /// only after the transaction commits.
+    func appendEvent(runId: String, type: String, payload: RawJSON, at: Timestamp) async throws -> RunEvent
+}
+
+/// Where run records live.
+public protocol RunStore: Sendable {
+    /// Runs `body` in a write transaction and returns once it is durable. A thrown error rolls
+    /// back everything `body` wrote.
+    func write<T: Sendable>(_ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T) async throws -> T
+    func read<T: Sendable>(_ body: @escaping @Sendable (any RunReadTransaction) async throws -> T) async throws -> T
+}

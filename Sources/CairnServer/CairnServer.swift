@@ -1,0 +1,89 @@
+import CairnCore
+import CairnStore
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// Assembles the server: the store, the core services, the HTTP router and the background
+/// services, ready to run under a service group.
+public struct CairnServer: Sendable {
+    public let configuration: ServerConfiguration
+    public let store: SQLiteStore
+    public let broker: EventBroker
+    public let runs: RunService
+    let registry: PrometheusCollectorRegistry?
+    let logger: Logger
+
+    public init(configuration: ServerConfiguration, registry: PrometheusCollectorRegistry?, logger: Logger) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.registry = registry
+        self.logger = logger
+        broker = EventBroker()
+        store = try SQLiteStore(
+            configuration: .init(path: configuration.databasePath), broker: broker,
+            logger: Logger(label: "cairn.store"))
+        runs = RunService(
+            store: store,
+            configuration: .init(
+                leaseMilliseconds: configuration.leaseMilliseconds, publicURL: configuration.effectivePublicURL))
+    }
+
+    public func makeRouter(sseKeepalive: Duration = .seconds(15)) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: RequestMetricsMiddleware())
+        router.add(
+            middleware: CORSMiddleware(
+                allowOrigin: .all, allowHeaders: [.authorization, .contentType, HTTPField.Name("x-tidebase-worker")!],
+                allowMethods: [.get, .post, .put, .patch, .delete, .options]))
+        router.add(middleware: AuthMiddleware(apiKey: configuration.apiKey))
+        router.get("/health") { _, _ in JSONResponse.make(.ok, #"{"ok":true}"#) }
+        let registry = self.registry
+        router.get("/metrics") { _, _ -> Response in
+            var bytes: [UInt8] = []
+            registry?.emit(into: &bytes)
+            var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)
+            buffer.writeBytes(bytes)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: buffer))
+        }
+        var tidebase = TidebaseRoutes<BasicRequestContext>(
+            runs: runs, broker: broker, bodyLimit: configuration.maxBodyBytes)
+        tidebase.sseKeepalive = sseKeepalive
+        tidebase.register(on: router)
+        return router
+    }
+
+    public func makeApplication() -> some ApplicationProtocol {
+        Application(
+            router: makeRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn"),
+            logger: logger)
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully: live event streams end first,
+    /// then the HTTP server finishes in-flight requests.
+    public func run() async throws {
+        let app = makeApplication()
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [app, EventStreamShutdown(broker: broker)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// Ends every open event stream when graceful shutdown begins, so the HTTP server is not kept
+/// waiting by clients that would stay connected forever.
+struct EventStreamShutdown: Service {
+    let broker: EventBroker
+    func run() async throws {
+        try? await gracefulShutdown()
+        broker.shutdown()
+    }
+}

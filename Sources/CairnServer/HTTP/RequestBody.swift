@@ -1,0 +1,165 @@
+import Foundation
+import CairnCore
+import Hummingbird
+import NIOCore
+
+/// Reads a request's JSON object body and its typed fields, collecting every problem so the
+/// client gets one 400 naming them all. Unknown fields are ignored, as the reference servers do.
+public struct BodyReader {
+    public let object: JSONObject
+    public private(set) var issues: [ValidationIssue] = []
+
+    public init(object: JSONObject) { self.object = object }
+
+    /// Reads the body. `allowEmpty` treats an empty body as `{}`; otherwise an empty body,
+    /// malformed JSON or a non-object is a 400.
+    public static func read(_ request: inout Request, limit: Int, allowEmpty: Bool = false) async throws -> BodyReader {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: limit)
+        } catch {
+            throw APIError(.contentTooLarge, "request body too large", { $0.field("limit", limit) })
+        }
+        if buffer.readableBytes == 0 || buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            if allowEmpty { return BodyReader(object: JSONObject()) }
+            throw APIError.invalidBody([ValidationIssue(path: [], message: "request body is empty; expected a JSON object")])
+        }
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes: Array(buffer.readableBytesView))
+        } catch let error as JSONParseError {
+            throw APIError.invalidBody([ValidationIssue(path: [], message: "malformed JSON: \(error)")])
+        }
+        guard case .object(let object) = value else {
+            throw APIError.invalidBody([ValidationIssue(path: [], message: "expected a JSON object")])
+        }
+        return BodyReader(object: object)
+    }
+
+    public mutating func fail(_ key: String, _ message: String) { issues.append(ValidationIssue(path: [key], message: message)) }
+
+    /// Throws the collected issues, if any.
+    public func validate() throws { if !issues.isEmpty { throw APIError.invalidBody(issues) } }
+
+    /// Present and not null.
+    private func present(_ key: String) -> JSONValue? {
+        guard let v = object[key], !v.isNull else { return nil }
+        return v
+    }
+
+    public mutating func requiredString(_ key: String, minLength: Int = 1) -> String {
+        guard let v = object[key] else {
+            fail(key, "required")
+            return ""
+        }
+        guard let s = v.stringValue else {
+            fail(key, "expected a string")
+            return ""
+        }
+        if s.count < minLength { fail(key, "must be at least \(minLength) character(s)") }
+        return s
+    }
+
+    /// Optional; `null` counts as absent.
+    public mutating func string(_ key: String, minLength: Int = 0) -> String? {
+        guard let v = present(key) else { return nil }
+        guard let s = v.stringValue else {
+            fail(key, "expected a string")
+            return nil
+        }
+        if s.count < minLength { fail(key, "must be at least \(minLength) character(s)") }
+        return s
+    }
+
+    public mutating func int(_ key: String, min: Int? = nil, max: Int? = nil) -> Int? {
+        guard let v = present(key) else { return nil }
+        guard case .number = v, let i = v.intValue else {
+            fail(key, "expected an integer")
+            return nil
+        }
+        if let min, i < min { fail(key, "must be >= \(min)") }
+        if let max, i > max { fail(key, "must be <= \(max)") }
+        return i
+    }
+
+    public mutating func number(_ key: String, min: Double? = nil) -> Double? {
+        guard let v = present(key) else { return nil }
+        guard case .number = v, let d = v.doubleValue, d.isFinite else {
+            fail(key, "expected a number")
+            return nil
+        }
+        if let min, d < min { fail(key, "must be >= \(min)") }
+        return d
+    }
+
+    public mutating func bool(_ key: String) -> Bool? {
+        guard let v = present(key) else { return nil }
+        guard let b = v.boolValue else {
+            fail(key, "expected a boolean")
+            return nil
+        }
+        return b
+    }
+
+    public mutating func object(_ key: String) -> JSONObject? {
+        guard let v = present(key) else { return nil }
+        guard let o = v.objectValue else {
+            fail(key, "expected an object")
+            return nil
+        }
+        return o
+    }
+
+    public mutating func array(_ key: String) -> [JSONValue]? {
+        guard let v = present(key) else { return nil }
+        guard let a = v.arrayValue else {
+            fail(key, "expected an array")
+            return nil
+        }
+        return a
+    }
+
+    /// Any JSON value, as sent (absent is nil, `null` is `.null`).
+    public func any(_ key: String) -> JSONValue? { object[key] }
+
+    public mutating func enumValue<E: RawRepresentable>(_ key: String, _ type: E.Type, allowed: [String]) -> E?
+    where E.RawValue == String {
+        guard let s = string(key) else { return nil }
+        guard let e = E(rawValue: s) else {
+            fail(key, "must be one of \(allowed.joined(separator: ", "))")
+            return nil
+        }
+        return e
+    }
+
+    /// An absolute http(s) URL.
+    public mutating func url(_ key: String) -> String? {
+        guard let s = string(key) else { return nil }
+        guard BodyReader.isHTTPURL(s) else {
+            fail(key, "expected an absolute http(s) URL")
+            return nil
+        }
+        return s
+    }
+
+    public static func isHTTPURL(_ s: String) -> Bool {
+        let lower = s.lowercased()
+        let rest: Substring
+        if lower.hasPrefix("http://") { rest = lower.dropFirst(7) } else if lower.hasPrefix("https://") {
+            rest = lower.dropFirst(8)
+        } else {
+            return false
+        }
+        let host = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        return !host.isEmpty && !s.contains(where: { $0 == " " || $0 == "\n" })
+    }
+}
+
+extension Request {
+    /// A path parameter, percent-decoded.
+    public func pathParameter(_ name: String, _ context: some RequestContext) throws -> String {
+        guard let raw = context.parameters.get(name) else { throw APIError(.badRequest, "missing path parameter \(name)") }
+        guard let decoded = raw.removingPercentEncoding else { throw APIError(.badRequest, "malformed path parameter \(name)") }
+        return decoded
+    }
+}

@@ -1,0 +1,57 @@
+import CairnCore
+
+/// Everything `cairn serve` can be told, by flag or `CAIRN_*` variable.
+public struct ServerConfiguration: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 7373
+    /// Where the embedded store keeps its files.
+    public var dataDirectory: String = ".cairn"
+    /// The bearer key every request must carry; nil leaves the API open (loopback only, unless
+    /// `allowUnauthenticated`).
+    public var apiKey: String?
+    public var allowUnauthenticated: Bool = false
+    public var leaseMilliseconds: Int64 = 60_000
+    /// Prefix of gate `resolveUrl`s; defaults to `http://<host>:<port>`.
+    public var publicURL: String?
+    /// Largest JSON request body accepted.
+    public var maxBodyBytes: Int = 16 * 1024 * 1024
+    public var logLevel: String = "info"
+
+    public init() {}
+
+    public var effectivePublicURL: String { publicURL ?? "http://\(host == "0.0.0.0" ? "localhost" : host):\(port)" }
+
+    public var databasePath: String { dataDirectory + "/cairn.sqlite" }
+
+    public static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Refuses settings that would be unsafe or cannot work.
+    public func validate() throws {
+        guard (1...65535).contains(port) else { throw Invalid(description: "port must be 1...65535, got \(port)") }
+        guard leaseMilliseconds >= 1000 else { throw Invalid(description: "lease must be at least 1000 ms") }
+        if apiKey == nil, !Self.isLoopback(host), !allowUnauthenticated {
+            throw Invalid(
+                description: """
+                    refusing to listen on \(host) without an API key: anyone who can reach it could read and change \
+                    every run. Set --api-key / CAIRN_API_KEY, or pass --allow-unauthenticated if this network is trusted.
+                    """)
+        }
+        if let apiKey, apiKey.count < 16 { throw Invalid(description: "the API key must be at least 16 characters") }
+    }
+
+    /// The settings as printed at start-up: the key itself never appears.
+    public var summary: [(String, String)] {
+        [
+            ("host", host), ("port", String(port)), ("data-dir", dataDirectory),
+            ("api-key", apiKey == nil ? "none (open API)" : "set (redacted)"),
+            ("allow-unauthenticated", String(allowUnauthenticated)), ("lease-ms", String(leaseMilliseconds)),
+            ("public-url", effectivePublicURL), ("max-body-bytes", String(maxBodyBytes)), ("log-level", logLevel),
+        ]
+    }
+}

@@ -1,0 +1,246 @@
+/// Versioned schema migrations. Each runs once, in order, in its own transaction, and is
+/// recorded in `schema_migrations`. DDL is per engine; queries are shared (see `SQL`).
+struct Migration: Sendable {
+    let version: Int
+    let name: String
+    let sqlite: String
+}
+
+enum Migrations {
+    static let all: [Migration] = [
+        Migration(version: 1, name: "runs", sqlite: runsV1)
+    ]
+
+    /// Runs, steps, gates, state, usage, events, channels; and the queue and schedule tables the
+    /// reconciler uses. Timestamps are milliseconds since the epoch; JSON is stored as text.
+    static let runsV1 = """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL,
+            workflow_name TEXT NOT NULL,
+            input_json TEXT NOT NULL,
+            metadata_json TEXT NOT NULL,
+            status TEXT NOT NULL,
+            result_json TEXT,
+            error_json TEXT,
+            recovery_webhook TEXT,
+            lease_owner TEXT,
+            lease_expires_at INTEGER,
+            attempt INTEGER NOT NULL DEFAULT 0,
+            queue_name TEXT,
+            dedupe_key TEXT,
+            priority INTEGER NOT NULL DEFAULT 0,
+            run_at INTEGER,
+            max_attempts INTEGER NOT NULL DEFAULT 1,
+            claimed_at INTEGER,
+            deadline_at INTEGER,
+            cancel_requested_at INTEGER,
+            cancelled_at INTEGER,
+            cancel_reason TEXT,
+            cancel_actor TEXT,
+            failure_class TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            completed_at INTEGER
+        );
+        CREATE INDEX runs_tenant_created ON runs (tenant_id, created_at DESC, id DESC);
+        CREATE UNIQUE INDEX runs_queue_dedupe_active ON runs (tenant_id, queue_name, dedupe_key)
+            WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running');
+        CREATE INDEX runs_queue_claim ON runs (queue_name, status, priority, run_at) WHERE queue_name IS NOT NULL;
+        CREATE INDEX runs_lease_expiry ON runs (lease_expires_at) WHERE status = 'running';
+        CREATE INDEX runs_deadline ON runs (deadline_at) WHERE deadline_at IS NOT NULL;
+
+        CREATE TABLE steps (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            input_hash TEXT NOT NULL,
+            input_json TEXT NOT NULL,
+            options_json TEXT NOT NULL,
+            resume_contract_json TEXT NOT NULL,
+            status TEXT NOT NULL,
+            output_json TEXT,
+            error_json TEXT,
+            lease_owner TEXT,
+            lease_expires_at INTEGER,
+            attempt INTEGER NOT NULL,
+            started_at INTEGER,
+            completed_at INTEGER,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            UNIQUE (run_id, name)
+        );
+
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            payload_json TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            UNIQUE (run_id, seq)
+        );
+
+        CREATE TABLE run_state (
+            run_id TEXT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+            value_json TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+
+        CREATE TABLE state_streams (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            target_type TEXT NOT NULL,
+            target_id TEXT,
+            current_version INTEGER NOT NULL,
+            current_value_json TEXT NOT NULL,
+            metadata_json TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            UNIQUE (run_id, name)
+        );
+
+        CREATE TABLE state_versions (
+            id TEXT PRIMARY KEY,
+            stream_id TEXT NOT NULL REFERENCES state_streams (id) ON DELETE CASCADE,
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            step_id TEXT,
+            version INTEGER NOT NULL,
+            value_json TEXT NOT NULL,
+            patch_json TEXT,
+            label TEXT,
+            reason TEXT,
+            importance TEXT NOT NULL,
+            metadata_json TEXT NOT NULL,
+            created_by TEXT,
+            created_at INTEGER NOT NULL,
+            UNIQUE (stream_id, version)
+        );
+        CREATE INDEX state_versions_run ON state_versions (run_id, created_at);
+
+        CREATE TABLE run_edges (
+            id TEXT PRIMARY KEY,
+            parent_run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            child_run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            edge_type TEXT NOT NULL,
+            metadata_json TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            UNIQUE (parent_run_id, name)
+        );
+        CREATE INDEX run_edges_child ON run_edges (child_run_id);
+
+        CREATE TABLE gates (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            data_json TEXT NOT NULL,
+            status TEXT NOT NULL,
+            decision TEXT,
+            actor TEXT,
+            decision_json TEXT,
+            capability_json TEXT,
+            channels_json TEXT NOT NULL,
+            resolve_token TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            resolved_at INTEGER,
+            UNIQUE (run_id, name)
+        );
+
+        CREATE TABLE usage_records (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            step_id TEXT,
+            kind TEXT NOT NULL,
+            provider TEXT,
+            model TEXT,
+            label TEXT,
+            quantity REAL,
+            unit TEXT,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            total_tokens INTEGER,
+            cost_usd REAL,
+            metadata_json TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE INDEX usage_records_run ON usage_records (run_id, created_at);
+
+        CREATE TABLE channels (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            type TEXT NOT NULL,
+            url TEXT NOT NULL,
+            secret TEXT,
+            events_json TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE INDEX channels_run ON channels (run_id);
+
+        CREATE TABLE recovery_attempts (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            reason TEXT NOT NULL,
+            webhook_url TEXT NOT NULL,
+            status TEXT NOT NULL,
+            http_status INTEGER,
+            response_body TEXT,
+            error_text TEXT,
+            created_at INTEGER NOT NULL,
+            completed_at INTEGER
+        );
+        CREATE INDEX recovery_attempts_run ON recovery_attempts (run_id, created_at);
+
+        CREATE TABLE channel_deliveries (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            channel_id TEXT,
+            gate_id TEXT,
+            url TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            payload_json TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER,
+            http_status INTEGER,
+            response_body TEXT,
+            error_text TEXT,
+            created_at INTEGER NOT NULL,
+            completed_at INTEGER
+        );
+        CREATE INDEX channel_deliveries_run ON channel_deliveries (run_id, created_at);
+        CREATE INDEX channel_deliveries_due ON channel_deliveries (next_attempt_at) WHERE status = 'pending';
+
+        CREATE TABLE queue_configs (
+            tenant_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            concurrency INTEGER,
+            rate_per_minute INTEGER,
+            invoke_url TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant_id, name)
+        );
+
+        CREATE TABLE schedules (
+            tenant_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            cron TEXT NOT NULL,
+            workflow_name TEXT NOT NULL,
+            input_json TEXT NOT NULL,
+            queue_name TEXT NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            enabled INTEGER NOT NULL,
+            next_run_at INTEGER,
+            last_enqueued_at INTEGER,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant_id, name)
+        );
+        CREATE INDEX schedules_due ON schedules (next_run_at) WHERE enabled = 1;
+        """
+}

@@ -1,0 +1,264 @@
+import CairnCore
+
+/// The run store's SQL, shared by every engine, and the decoders of its rows.
+enum RunSQL {
+    static let runColumns = """
+        id, tenant_id, workflow_name, input_json, metadata_json, status, result_json, error_json, recovery_webhook, \
+        lease_owner, lease_expires_at, attempt, queue_name, dedupe_key, priority, run_at, max_attempts, deadline_at, \
+        claimed_at, cancel_requested_at, cancelled_at, cancel_reason, cancel_actor, failure_class, created_at, \
+        updated_at, completed_at
+        """
+
+    static func decodeRun<R: SQLRow>(_ r: inout R) -> Run {
+        var run = Run(
+            id: r.string(), tenant: TenantID(rawValue: r.string()), workflowName: r.string(), input: r.string(),
+            metadata: r.string(), status: RunStatus(rawValue: r.string()) ?? .pending, recoveryWebhook: nil,
+            now: Timestamp(milliseconds: 0))
+        run.result = r.optionalString()
+        run.error = r.optionalString()
+        run.recoveryWebhook = r.optionalString()
+        run.leaseOwner = r.optionalString()
+        run.leaseExpiresAt = r.optionalTimestamp()
+        run.attempt = r.int()
+        run.queue = r.optionalString()
+        run.dedupeKey = r.optionalString()
+        run.priority = r.int()
+        run.runAt = r.optionalTimestamp()
+        run.maxAttempts = r.int()
+        run.deadlineAt = r.optionalTimestamp()
+        run.claimedAt = r.optionalTimestamp()
+        run.cancelRequestedAt = r.optionalTimestamp()
+        run.cancelledAt = r.optionalTimestamp()
+        run.cancelReason = r.optionalString()
+        run.cancelActor = r.optionalString()
+        run.failureClass = r.optionalString()
+        run.createdAt = r.timestamp()
+        run.updatedAt = r.timestamp()
+        run.completedAt = r.optionalTimestamp()
+        return run
+    }
+
+    static func insertRun(_ run: Run) -> SQL {
+        """
+        INSERT INTO runs (\(unsafeRaw: runColumns)) VALUES (\(run.id), \(run.tenant.rawValue), \(run.workflowName), \
+        \(run.input), \(run.metadata), \(run.status.rawValue), \(run.result), \(run.error), \(run.recoveryWebhook), \
+        \(run.leaseOwner), \(run.leaseExpiresAt), \(run.attempt), \(run.queue), \(run.dedupeKey), \(run.priority), \
+        \(run.runAt), \(run.maxAttempts), \(run.deadlineAt), \(run.claimedAt), \(run.cancelRequestedAt), \
+        \(run.cancelledAt), \(run.cancelReason), \(run.cancelActor), \(run.failureClass), \(run.createdAt), \
+        \(run.updatedAt), \(run.completedAt))
+        """
+    }
+
+    static func updateRun(_ run: Run) -> SQL {
+        """
+        UPDATE runs SET status = \(run.status.rawValue), result_json = \(run.result), error_json = \(run.error), \
+        recovery_webhook = \(run.recoveryWebhook), lease_owner = \(run.leaseOwner), \
+        lease_expires_at = \(run.leaseExpiresAt), attempt = \(run.attempt), queue_name = \(run.queue), \
+        dedupe_key = \(run.dedupeKey), priority = \(run.priority), run_at = \(run.runAt), \
+        max_attempts = \(run.maxAttempts), deadline_at = \(run.deadlineAt), claimed_at = \(run.claimedAt), \
+        cancel_requested_at = \(run.cancelRequestedAt), cancelled_at = \(run.cancelledAt), \
+        cancel_reason = \(run.cancelReason), cancel_actor = \(run.cancelActor), failure_class = \(run.failureClass), \
+        updated_at = \(run.updatedAt), completed_at = \(run.completedAt), metadata_json = \(run.metadata) \
+        WHERE id = \(run.id)
+        """
+    }
+
+    static func run(id: String, tenant: TenantID) -> SQL {
+        "SELECT \(unsafeRaw: runColumns) FROM runs WHERE id = \(id) AND tenant_id = \(tenant.rawValue)"
+    }
+
+    static func runs(tenant: TenantID, limit: Int) -> SQL {
+        """
+        SELECT \(unsafeRaw: runColumns) FROM runs WHERE tenant_id = \(tenant.rawValue) \
+        ORDER BY created_at DESC, id DESC LIMIT \(limit)
+        """
+    }
+
+    static func run(id: String) -> SQL { "SELECT \(unsafeRaw: runColumns) FROM runs WHERE id = \(id)" }
+
+    // MARK: Steps
+
+    static let stepColumns = """
+        id, run_id, name, input_hash, input_json, options_json, resume_contract_json, status, output_json, error_json, \
+        lease_owner, lease_expires_at, attempt, started_at, completed_at, created_at, updated_at
+        """
+
+    static func decodeStep<R: SQLRow>(_ r: inout R) -> Step {
+        Step(
+            id: r.string(), runId: r.string(), name: r.string(), inputHash: r.string(), input: r.string(),
+            options: r.string(), resumeContract: r.string(), status: StepStatus(rawValue: r.string()) ?? .pending,
+            output: r.optionalString(), error: r.optionalString(), leaseOwner: r.optionalString(),
+            leaseExpiresAt: r.optionalTimestamp(), attempt: r.int(), startedAt: r.optionalTimestamp(),
+            completedAt: r.optionalTimestamp(), createdAt: r.timestamp(), updatedAt: r.timestamp())
+    }
+
+    static func insertStep(_ s: Step) -> SQL {
+        """
+        INSERT INTO steps (\(unsafeRaw: stepColumns)) VALUES (\(s.id), \(s.runId), \(s.name), \(s.inputHash), \
+        \(s.input), \(s.options), \(s.resumeContract), \(s.status.rawValue), \(s.output), \(s.error), \
+        \(s.leaseOwner), \(s.leaseExpiresAt), \(s.attempt), \(s.startedAt), \(s.completedAt), \(s.createdAt), \
+        \(s.updatedAt))
+        """
+    }
+
+    static func updateStep(_ s: Step) -> SQL {
+        """
+        UPDATE steps SET input_hash = \(s.inputHash), input_json = \(s.input), options_json = \(s.options), \
+        resume_contract_json = \(s.resumeContract), status = \(s.status.rawValue), output_json = \(s.output), \
+        error_json = \(s.error), lease_owner = \(s.leaseOwner), lease_expires_at = \(s.leaseExpiresAt), \
+        attempt = \(s.attempt), started_at = \(s.startedAt), completed_at = \(s.completedAt), \
+        updated_at = \(s.updatedAt) WHERE id = \(s.id)
+        """
+    }
+
+    // MARK: Gates
+
+    static let gateColumns = """
+        id, run_id, name, prompt, data_json, status, decision, actor, decision_json, capability_json, channels_json, \
+        resolve_token, created_at, updated_at, resolved_at
+        """
+
+    static func decodeGate<R: SQLRow>(_ r: inout R) -> Gate {
+        Gate(
+            id: r.string(), runId: r.string(), name: r.string(), prompt: r.string(), data: r.string(),
+            status: GateStatus(rawValue: r.string()) ?? .pending, decision: r.optionalString(), actor: r.optionalString(),
+            decisionPayload: r.optionalString(), capability: r.optionalString(), channels: r.string(),
+            resolveToken: r.string(), createdAt: r.timestamp(), updatedAt: r.timestamp(),
+            resolvedAt: r.optionalTimestamp())
+    }
+
+    static func insertGate(_ g: Gate) -> SQL {
+        """
+        INSERT INTO gates (\(unsafeRaw: gateColumns)) VALUES (\(g.id), \(g.runId), \(g.name), \(g.prompt), \
+        \(g.data), \(g.status.rawValue), \(g.decision), \(g.actor), \(g.decisionPayload), \(g.capability), \
+        \(g.channels), \(g.resolveToken), \(g.createdAt), \(g.updatedAt), \(g.resolvedAt))
+        """
+    }
+
+    /// The exactly-once resolution: only a pending gate with the right token changes.
+    static func resolveGate(
+        runId: String, gateId: String, token: String, decision: GateStatus, actor: String?, payload: RawJSON,
+        at now: Timestamp
+    ) -> SQL {
+        """
+        UPDATE gates SET status = \(decision.rawValue), decision = \(decision.rawValue), actor = \(actor), \
+        decision_json = \(payload), resolved_at = \(now), updated_at = \(now) \
+        WHERE run_id = \(runId) AND id = \(gateId) AND resolve_token = \(token) AND status = 'pending' \
+        RETURNING \(unsafeRaw: gateColumns)
+        """
+    }
+
+    // MARK: State
+
+    static func decodeState<R: SQLRow>(_ r: inout R) -> RunState {
+        RunState(runId: r.string(), value: r.string(), version: r.int(), updatedAt: r.timestamp())
+    }
+
+    static func upsertState(_ s: RunState) -> SQL {
+        """
+        INSERT INTO run_state (run_id, value_json, version, updated_at) VALUES (\(s.runId), \(s.value), \
+        \(s.version), \(s.updatedAt)) ON CONFLICT (run_id) DO UPDATE SET value_json = excluded.value_json, \
+        version = excluded.version, updated_at = excluded.updated_at
+        """
+    }
+
+    static let streamColumns = """
+        id, run_id, name, target_type, target_id, current_version, current_value_json, metadata_json, created_at, \
+        updated_at
+        """
+
+    static func decodeStream<R: SQLRow>(_ r: inout R) -> StateStream {
+        StateStream(
+            id: r.string(), runId: r.string(), name: r.string(), targetType: r.string(), targetId: r.optionalString(),
+            currentVersion: r.int(), currentValue: r.string(), metadata: r.string(), createdAt: r.timestamp(),
+            updatedAt: r.timestamp())
+    }
+
+    static let versionColumns = """
+        id, stream_id, run_id, step_id, version, value_json, patch_json, label, reason, importance, metadata_json, \
+        created_by, created_at
+        """
+
+    static func decodeVersion<R: SQLRow>(_ r: inout R) -> StateVersion {
+        StateVersion(
+            id: r.string(), streamId: r.string(), runId: r.string(), stepId: r.optionalString(), version: r.int(),
+            value: r.string(), patch: r.optionalString(), label: r.optionalString(), reason: r.optionalString(),
+            importance: StateImportance(rawValue: r.string()) ?? .normal, metadata: r.string(),
+            createdBy: r.optionalString(), createdAt: r.timestamp())
+    }
+
+    static func stateVersions(runId: String, stream: String?, labeledOnly: Bool) -> SQL {
+        var sql: SQL = """
+            SELECT \(unsafeRaw: versionColumns.split(separator: ",").map { "v." + $0.trimmingSpaces }.joined(separator: ", ")) \
+            FROM state_versions v JOIN state_streams s ON s.id = v.stream_id WHERE v.run_id = \(runId)
+            """
+        if let stream { sql = sql + " AND s.name = \(stream)" }
+        if labeledOnly { sql = sql + " AND v.label IS NOT NULL" }
+        return sql + " ORDER BY s.name ASC, v.version ASC"
+    }
+
+    // MARK: Edges, usage, channels, events
+
+    static let edgeColumns = "id, parent_run_id, child_run_id, name, edge_type, metadata_json, created_at"
+
+    static func decodeEdge<R: SQLRow>(_ r: inout R) -> RunEdge {
+        RunEdge(
+            id: r.string(), parentRunId: r.string(), childRunId: r.string(), name: r.string(), edgeType: r.string(),
+            metadata: r.string(), createdAt: r.timestamp())
+    }
+
+    static let usageColumns = """
+        id, run_id, step_id, kind, provider, model, label, quantity, unit, input_tokens, output_tokens, total_tokens, \
+        cost_usd, metadata_json, created_at
+        """
+
+    static func decodeUsage<R: SQLRow>(_ r: inout R) -> UsageRecord {
+        UsageRecord(
+            id: r.string(), runId: r.string(), stepId: r.optionalString(), kind: r.string(), provider: r.optionalString(),
+            model: r.optionalString(), label: r.optionalString(), quantity: r.optionalDouble(), unit: r.optionalString(),
+            inputTokens: r.optionalInt(), outputTokens: r.optionalInt(), totalTokens: r.optionalInt(),
+            costUsd: r.optionalDouble(), metadata: r.string(), createdAt: r.timestamp())
+    }
+
+    static let channelColumns = "id, run_id, type, url, secret, events_json, created_at"
+
+    static func decodeChannel<R: SQLRow>(_ r: inout R) -> Channel {
+        let id = r.string(), runId = r.string(), type = r.string(), url = r.string(), secret = r.optionalString()
+        let eventsText = r.string()
+        let events = (try? JSONParser.parse(eventsText))?.arrayValue?.compactMap(\.stringValue) ?? []
+        return Channel(id: id, runId: runId, type: type, url: url, secret: secret, events: events, createdAt: r.timestamp())
+    }
+
+    static let recoveryColumns = """
+        id, run_id, reason, webhook_url, status, http_status, response_body, error_text, created_at, completed_at
+        """
+
+    static func decodeRecovery<R: SQLRow>(_ r: inout R) -> RecoveryAttempt {
+        RecoveryAttempt(
+            id: r.string(), runId: r.string(), reason: r.string(), webhookURL: r.string(), status: r.string(),
+            httpStatus: r.optionalInt(), responseBody: r.optionalString(), errorText: r.optionalString(),
+            createdAt: r.timestamp(), completedAt: r.optionalTimestamp())
+    }
+
+    static let eventColumns = "id, run_id, seq, type, payload_json, created_at"
+
+    static func decodeEvent<R: SQLRow>(_ r: inout R) -> RunEvent {
+        RunEvent(id: r.int64(), runId: r.string(), seq: r.int64(), type: r.string(), payload: r.string(), createdAt: r.timestamp())
+    }
+
+    /// Appends with the next per-run sequence number. Writers to one run are serialized (the
+    /// single SQLite writer; the run's row lock on Postgres), and `UNIQUE (run_id, seq)` backs it.
+    static func appendEvent(runId: String, type: String, payload: RawJSON, at now: Timestamp) -> SQL {
+        """
+        INSERT INTO events (run_id, seq, type, payload_json, created_at) VALUES (\(runId), \
+        (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = \(runId)), \(type), \(payload), \(now)) \
+        RETURNING id, seq
+        """
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: String {
+        String(self.drop(while: { $0 == " " || $0 == "\n" }).reversed().drop(while: { $0 == " " || $0 == "\n" }).reversed())
+    }
+}

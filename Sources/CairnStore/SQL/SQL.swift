@@ -1,0 +1,69 @@
+/// A SQL statement with its bound values, written once for every engine: values interpolated
+/// with `\(x)` become bind parameters, rendered as `?` for SQLite and `$n` for Postgres.
+public struct SQL: Sendable, ExpressibleByStringInterpolation {
+    public enum Value: Sendable, Equatable {
+        case null
+        case int(Int64)
+        case double(Double)
+        case text(String)
+    }
+
+    enum Part: Sendable {
+        case text(String)
+        case bind(Value)
+    }
+
+    var parts: [Part]
+
+    public init(stringLiteral value: String) { parts = [.text(value)] }
+
+    public init(stringInterpolation: Interpolation) { parts = stringInterpolation.parts }
+
+    public struct Interpolation: StringInterpolationProtocol {
+        var parts: [Part] = []
+        public init(literalCapacity: Int, interpolationCount: Int) {}
+        public mutating func appendLiteral(_ literal: String) { parts.append(.text(literal)) }
+        public mutating func appendInterpolation(_ value: String) { parts.append(.bind(.text(value))) }
+        public mutating func appendInterpolation(_ value: String?) { parts.append(.bind(value.map { .text($0) } ?? .null)) }
+        public mutating func appendInterpolation(_ value: Int) { parts.append(.bind(.int(Int64(value)))) }
+        public mutating func appendInterpolation(_ value: Int?) { parts.append(.bind(value.map { .int(Int64($0)) } ?? .null)) }
+        public mutating func appendInterpolation(_ value: Int64) { parts.append(.bind(.int(value))) }
+        public mutating func appendInterpolation(_ value: Double?) { parts.append(.bind(value.map { .double($0) } ?? .null)) }
+        public mutating func appendInterpolation(_ value: Bool) { parts.append(.bind(.int(value ? 1 : 0))) }
+        public mutating func appendInterpolation(_ value: Timestamp) { parts.append(.bind(.int(value.milliseconds))) }
+        public mutating func appendInterpolation(_ value: Timestamp?) {
+            parts.append(.bind(value.map { .int($0.milliseconds) } ?? .null))
+        }
+        /// Splices SQL text verbatim (identifiers, fragments); never user input.
+        public mutating func appendInterpolation(unsafeRaw text: String) { parts.append(.text(text)) }
+        public mutating func appendInterpolation(_ fragment: SQL) { parts.append(contentsOf: fragment.parts) }
+    }
+
+    public enum Dialect: Sendable { case sqlite, postgres }
+
+    /// The statement text for `dialect` and its binds in order.
+    public func render(_ dialect: Dialect) -> (text: String, binds: [Value]) {
+        var text = ""
+        var binds: [Value] = []
+        for part in parts {
+            switch part {
+            case .text(let t): text += t
+            case .bind(let v):
+                binds.append(v)
+                switch dialect {
+                case .sqlite: text += "?"
+                case .postgres: text += "$\(binds.count)"
+                }
+            }
+        }
+        return (text, binds)
+    }
+
+    public static func + (a: SQL, b: SQL) -> SQL {
+        var r = a
+        r.parts += b.parts
+        return r
+    }
+}
+
+import CairnCore

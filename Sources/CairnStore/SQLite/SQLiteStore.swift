@@ -1,0 +1,223 @@
+import CairnCore
+import Foundation
+import Logging
+import Metrics
+import Synchronization
+
+/// The embedded store: one SQLite database in WAL mode.
+///
+/// All writes go through a single writer on a dedicated thread. Requests that arrive while a
+/// transaction commits queue up and share the next one (group commit): one `BEGIN`, each
+/// request's work inside its own savepoint (so one request's error rolls back only its own
+/// writes), one `COMMIT` and one fsync. A request is answered only after the commit that holds
+/// its writes is durable. Reads use a pool of separate connections and never wait for writes.
+public final class SQLiteStore: RunStore, Sendable {
+    public struct Configuration: Sendable {
+        public var path: String
+        /// `FULL` fsyncs the WAL on every commit: nothing acknowledged is lost even on power loss.
+        public var synchronous: String = "FULL"
+        public init(path: String) { self.path = path }
+    }
+
+    private final class WriteJob: Sendable {
+        /// Runs the job's work; returns whether it succeeded and how to answer its caller once
+        /// the outcome of the commit is known.
+        let run: @Sendable (SQLiteRunTransaction) async -> (ok: Bool, finish: @Sendable ((any Error)?) -> Void)
+        init(run: @escaping @Sendable (SQLiteRunTransaction) async -> (ok: Bool, finish: @Sendable ((any Error)?) -> Void)) {
+            self.run = run
+        }
+    }
+
+    private struct WriterState {
+        var queue: [WriteJob] = []
+        var draining = false
+    }
+
+    public let configuration: Configuration
+    private let writer: SQLiteConnection
+    private let writerExecutor: ThreadExecutor
+    private let writerState = Mutex(WriterState())
+    private let readers = Mutex<[SQLiteConnection]>([])
+    private let broker: EventBroker?
+    private let logger: Logger
+    private let commitTimer = Timer(label: "cairn_store_commit_duration")
+    private let batchRecorder = Recorder(label: "cairn_store_group_commit_batch_size", aggregate: true)
+    private let commitCounter = Counter(label: "cairn_store_commits_total")
+
+    /// Opens (creating if needed) the database and applies pending migrations.
+    public init(configuration: Configuration, broker: EventBroker?, logger: Logger = Logger(label: "cairn.store")) throws {
+        self.configuration = configuration
+        self.broker = broker
+        self.logger = logger
+        let directory = (configuration.path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        writer = try SQLiteConnection(path: configuration.path, readOnly: false)
+        try writer.execute(
+            script: """
+                PRAGMA journal_mode = WAL;
+                PRAGMA synchronous = \(configuration.synchronous);
+                PRAGMA foreign_keys = ON;
+                PRAGMA temp_store = MEMORY;
+                PRAGMA cache_size = -65536;
+                """)
+        try Self.migrate(writer, logger: logger)
+        writerExecutor = ThreadExecutor(name: "cairn-sqlite-writer")
+    }
+
+    /// The schema version this database is at.
+    public func schemaVersion() throws -> Int {
+        try withReader { c in try c.first("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") { $0.int() } ?? 0 }
+    }
+
+    private static func migrate(_ db: SQLiteConnection, logger: Logger) throws {
+        try db.execute(
+            script: """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+                """)
+        let applied = Set(try db.all("SELECT version FROM schema_migrations") { $0.int() })
+        for migration in Migrations.all where !applied.contains(migration.version) {
+            try db.execute(script: "BEGIN IMMEDIATE")
+            do {
+                try db.execute(script: migration.sqlite)
+                try db.run(
+                    """
+                    INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(migration.version), \
+                    \(migration.name), \(Timestamp.now()))
+                    """)
+                try db.execute(script: "COMMIT")
+                logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            } catch {
+                try? db.execute(script: "ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    // MARK: Writes
+
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let job = WriteJob { tx in
+                do {
+                    let value = try await body(tx)
+                    return (
+                        true,
+                        { commitError in
+                            if let commitError { continuation.resume(throwing: commitError) } else {
+                                continuation.resume(returning: value)
+                            }
+                        }
+                    )
+                } catch {
+                    return (false, { _ in continuation.resume(throwing: error) })
+                }
+            }
+            let startDrain = writerState.withLock { s -> Bool in
+                s.queue.append(job)
+                if s.draining { return false }
+                s.draining = true
+                return true
+            }
+            if startDrain {
+                Task(executorPreference: writerExecutor) { await self.drain() }
+            }
+        }
+    }
+
+    /// Commits queued jobs in batches until the queue is empty. Runs on the writer thread.
+    private func drain() async {
+        while true {
+            let batch = writerState.withLock { s -> [WriteJob] in
+                let batch = s.queue
+                s.queue.removeAll(keepingCapacity: true)
+                if batch.isEmpty { s.draining = false }
+                return batch
+            }
+            if batch.isEmpty { return }
+            await commit(batch)
+        }
+    }
+
+    private func commit(_ batch: [WriteJob]) async {
+        let start = ContinuousClock.now
+        do {
+            try writer.execute(script: "BEGIN IMMEDIATE")
+        } catch {
+            logger.error("cannot begin transaction", metadata: ["error": "\(error)"])
+            for job in batch { await job.run(SQLiteRunTransaction(connection: writer)).finish(error) }
+            return
+        }
+        var outcomes: [(ok: Bool, finish: @Sendable ((any Error)?) -> Void)] = []
+        outcomes.reserveCapacity(batch.count)
+        var committedEvents: [RunEvent] = []
+        for job in batch {
+            do {
+                try writer.execute(script: "SAVEPOINT job")
+            } catch {
+                outcomes.append((false, { _ in }))
+                continue
+            }
+            let tx = SQLiteRunTransaction(connection: writer)
+            let outcome = await job.run(tx)
+            if outcome.ok {
+                try? writer.execute(script: "RELEASE job")
+                committedEvents.append(contentsOf: tx.appendedEvents)
+            } else {
+                try? writer.execute(script: "ROLLBACK TO job; RELEASE job")
+            }
+            outcomes.append(outcome)
+        }
+        var commitError: (any Error)?
+        do {
+            try writer.execute(script: "COMMIT")
+        } catch {
+            commitError = error
+            logger.error("commit failed", metadata: ["error": "\(error)", "batch": "\(batch.count)"])
+            try? writer.execute(script: "ROLLBACK")
+        }
+        commitTimer.record(duration: ContinuousClock.now - start)
+        batchRecorder.record(batch.count)
+        commitCounter.increment()
+        if commitError == nil { broker?.publish(committedEvents) }
+        for outcome in outcomes { outcome.finish(outcome.ok ? commitError : nil) }
+    }
+
+    // MARK: Reads
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any RunReadTransaction) async throws -> T) async throws -> T {
+        let connection = try checkoutReader()
+        defer { checkinReader(connection) }
+        // One read transaction, so a multi-query read sees a single snapshot.
+        try connection.execute(script: "BEGIN")
+        do {
+            let value = try await body(SQLiteRunTransaction(connection: connection))
+            try connection.execute(script: "COMMIT")
+            return value
+        } catch {
+            try? connection.execute(script: "ROLLBACK")
+            throw error
+        }
+    }
+
+    private func withReader<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        let connection = try checkoutReader()
+        defer { checkinReader(connection) }
+        return try body(connection)
+    }
+
+    private func checkoutReader() throws -> SQLiteConnection {
+        if let connection = readers.withLock({ $0.popLast() }) { return connection }
+        let connection = try SQLiteConnection(path: configuration.path, readOnly: true)
+        try connection.execute(script: "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;")
+        return connection
+    }
+
+    private func checkinReader(_ connection: SQLiteConnection) {
+        readers.withLock { pool in
+            if pool.count < 16 { pool.append(connection) }
+        }
+    }
+}

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct Cairn: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cairn",
+        abstract: "Cairn: the state layer for AI agents.",
+        subcommands: [Serve.self, Bench.self])
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import CairnCore
+import CairnServer
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Cairn server on the embedded store.",
+        discussion: "Every option can also be set with the CAIRN_* environment variable named beside it; a flag wins.")
+
+    @Option(help: "Address to listen on (CAIRN_HOST).") var host: String?
+    @Option(help: "Port to listen on (CAIRN_PORT).") var port: Int?
+    @Option(name: .customLong("data-dir"), help: "Directory for the embedded store (CAIRN_DATA_DIR).") var dataDir: String?
+    @Option(name: .customLong("api-key"), help: "Bearer key required on every request (CAIRN_API_KEY).") var apiKey: String?
+    @Flag(name: .customLong("allow-unauthenticated"), help: "Allow a non-loopback address without an API key (CAIRN_ALLOW_UNAUTHENTICATED=1).")
+    var allowUnauthenticated = false
+    @Option(name: .customLong("lease-ms"), help: "Run and step lease duration in milliseconds (CAIRN_LEASE_MS).") var leaseMs: Int64?
+    @Option(name: .customLong("public-url"), help: "Base URL used in gate resolve links (CAIRN_PUBLIC_URL).") var publicURL: String?
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (CAIRN_MAX_BODY_BYTES).") var maxBodyBytes: Int?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL).") var logLevel: String?
+
+    func resolvedConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
+        var c = ServerConfiguration()
+        func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        func envInt(_ name: String) throws -> Int? {
+            guard let raw = env(name) else { return nil }
+            guard let v = Int(raw) else { throw ValidationError("\(name) must be an integer, got \(raw)") }
+            return v
+        }
+        c.host = host ?? env("CAIRN_HOST") ?? c.host
+        c.port = try port ?? envInt("CAIRN_PORT") ?? c.port
+        c.dataDirectory = dataDir ?? env("CAIRN_DATA_DIR") ?? c.dataDirectory
+        c.apiKey = apiKey ?? env("CAIRN_API_KEY")
+        c.allowUnauthenticated = allowUnauthenticated || ["1", "true", "yes"].contains(env("CAIRN_ALLOW_UNAUTHENTICATED") ?? "")
+        c.leaseMilliseconds = try leaseMs ?? envInt("CAIRN_LEASE_MS").map(Int64.init) ?? c.leaseMilliseconds
+        c.publicURL = publicURL ?? env("CAIRN_PUBLIC_URL")
+        c.maxBodyBytes = try maxBodyBytes ?? envInt("CAIRN_MAX_BODY_BYTES") ?? c.maxBodyBytes
+        c.logLevel = logLevel ?? env("CAIRN_LOG_LEVEL") ?? c.logLevel
+        guard Logger.Level(rawValue: c.logLevel) != nil else { throw ValidationError("unknown log level \(c.logLevel)") }
+        return c
+    }
+
+    func run() async throws {
+        let configuration = try resolvedConfiguration()
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
+        ]
+        factory.defaultValueHistogramBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+        MetricsSystem.bootstrap(factory)
+
+        let logger = Logger(label: "cairn")
+        let server: CairnServer
+        do {
+            server = try CairnServer(configuration: configuration, registry: registry, logger: logger)
+        } catch let error as ServerConfiguration.Invalid {
+            throw ValidationError(error.description)
+        }
+        logger.info(
+            "starting cairn \(CairnVersion.string)",
+            metadata: Logger.Metadata(uniqueKeysWithValues: configuration.summary.map { ($0.0, .string($0.1)) }))
+        try await server.run()
+        logger.info("stopped")
+    }
+}
