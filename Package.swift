@@ -82,6 +82,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "CairnCoreTests",
+            dependencies: ["CairnCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "CairnStoreTests",
             dependencies: ["CairnCore", "CairnStore"],
             swiftSettings: strictSettings
@@ -91,6 +96,8 @@ let package = Package(
             dependencies: [
                 "CairnServer", "CairnCore", "CairnStore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

@@ -66,6 +66,8 @@ public final class SQLiteStore: RunStore, Sendable {
         writerExecutor = ThreadExecutor(name: "cairn-sqlite-writer")
     }
 
+    deinit { writerExecutor.stop() }
+
     /// The schema version this database is at.
     public func schemaVersion() throws -> Int {
         try withReader { c in try c.first("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") { $0.int() } ?? 0 }

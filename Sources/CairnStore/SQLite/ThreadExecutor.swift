@@ -7,13 +7,21 @@ import Synchronization
 final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
     private let jobs = Mutex<[UnownedJob]>([])
     private let wakeup = NSCondition()
-    private var thread: Thread?
+    private let stopped = Mutex(false)
 
+    /// Starts the thread; it keeps the executor alive until `stop()`.
     init(name: String) {
-        let thread = Thread { [unowned self] in self.loop() }
+        let thread = Thread { self.loop() }
         thread.name = name
-        self.thread = thread
         thread.start()
+    }
+
+    /// Lets the thread exit once the jobs already queued have run.
+    func stop() {
+        stopped.withLock { $0 = true }
+        wakeup.lock()
+        wakeup.signal()
+        wakeup.unlock()
     }
 
     func enqueue(_ job: consuming ExecutorJob) {
@@ -33,6 +41,10 @@ final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
                 return b
             }
             while batch.isEmpty {
+                if stopped.withLock({ $0 }) {
+                    wakeup.unlock()
+                    return
+                }
                 wakeup.wait()
                 batch = jobs.withLock { j -> [UnownedJob] in
                     let b = j

@@ -1,0 +1,88 @@
+import Testing
+
+@testable import CairnCore
+
+@Suite struct JSONTests {
+    @Test func roundTripsNumbersAndKeyOrderExactly() throws {
+        let text = #"{"b":1.0,"a":[1e3,-0,12345678901234567890],"c":{"z":null,"y":true},"d":"é\n\"q\""}"#
+        #expect(try JSONParser.parse(text).jsonText == text)
+    }
+
+    @Test func lastDuplicateKeyWins() throws {
+        #expect(try JSONParser.parse(#"{"a":1,"b":2,"a":3}"#).jsonText == #"{"a":3,"b":2}"#)
+    }
+
+    @Test(arguments: ["", "{", "{\"a\":}", "[1,]", "01", "1.", "\"\\x\"", "nul", "{\"a\":1} x", "\"\u{01}\""])
+    func rejectsMalformedJSON(_ text: String) {
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(text) }
+    }
+
+    @Test func decodesEscapesAndSurrogatePairs() throws {
+        #expect(try JSONParser.parse(#""\u00e9\ud83d\ude00\t""#) == .string("é😀\t"))
+    }
+
+    @Test func rejectsExcessiveNesting() {
+        let deep = String(repeating: "[", count: 1000) + String(repeating: "]", count: 1000)
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(deep) }
+    }
+
+    /// The Python SDK hashes `json.dumps(sort_keys-recursively, separators=(",", ":"), ensure_ascii=False)`.
+    @Test func stableTextMatchesPythonSDKSerialization() throws {
+        let value = try JSONParser.parse(#"{"b":{"y":[1,2.50,{"k":"v","a":1e-5}],"x":null},"a":true,"é":1.0}"#)
+        #expect(value.stableText == #"{"a":true,"b":{"x":null,"y":[1,2.5,{"a":1e-05,"k":"v"}]},"é":1.0}"#)
+    }
+
+    @Test func mergeReplacesTopLevelKeysOnly() throws {
+        let base = try #require(try JSONParser.parse(#"{"a":{"x":1},"b":2}"#).objectValue)
+        let patch = try #require(try JSONParser.parse(#"{"a":{"y":2},"c":3}"#).objectValue)
+        #expect(JSONValue.object(base.merging(patch)).jsonText == #"{"a":{"y":2},"b":2,"c":3}"#)
+    }
+}
+
+@Suite struct TimestampTests {
+    @Test func formatsLikeJavaScriptToISOString() {
+        #expect(Timestamp(milliseconds: 0).iso8601 == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp(milliseconds: 1_781_260_260_007).iso8601 == "2026-06-12T10:31:00.007Z")
+        #expect(Timestamp(milliseconds: 951_782_400_000).iso8601 == "2000-02-29T00:00:00.000Z")
+    }
+
+    @Test func parsesWhatItFormatsAndOffsets() throws {
+        let t = Timestamp(milliseconds: 1_781_260_260_007)
+        #expect(Timestamp(iso8601: t.iso8601) == t)
+        #expect(Timestamp(iso8601: "2026-06-12T12:31:00.007+02:00") == t)
+        #expect(Timestamp(iso8601: "2026-02-30T00:00:00Z") == nil)
+        #expect(Timestamp(iso8601: "2026-06-12 10:31:00Z") == nil)
+        #expect(Timestamp(iso8601: "yesterday") == nil)
+    }
+}
+
+@Suite struct ResumeContractTests {
+    func contract(_ json: String) throws -> JSONObject {
+        ResumeContract.normalize(try #require(try JSONParser.parse(json).objectValue))
+    }
+
+    @Test func infersReplayFromSideEffects() throws {
+        #expect(try contract("{}")["replay"] == .string("auto"))
+        #expect(try contract(#"{"sideEffects":["read"]}"#)["replay"] == .string("auto"))
+        #expect(try contract(#"{"sideEffects":["email"]}"#)["replay"] == .string("manual"))
+        #expect(try contract(#"{"sideEffects":["email"],"idempotencyKey":"k"}"#)["replay"] == .string("auto"))
+        #expect(try contract(#"{"sideEffect":"write"}"#)["sideEffects"] == .array([.string("write")]))
+        #expect(try contract(#"{"onAmbiguousFailure":"fail","sideEffects":["x"]}"#)["replay"] == .string("never"))
+        #expect(try contract(#"{"replay":"manual"}"#)["replay"] == .string("manual"))
+    }
+
+    @Test func defaultDecisions() throws {
+        #expect(ResumeContract.defaultDecision(contract: try contract("{}"), retryable: true) == "auto_retry")
+        #expect(ResumeContract.defaultDecision(contract: try contract(#"{"replay":"never"}"#), retryable: false) == "fail_hard")
+        #expect(
+            ResumeContract.defaultDecision(contract: try contract(#"{"sideEffects":["pay"]}"#), retryable: false)
+                == "manual_review")
+    }
+
+    @Test func backoffDoublesAndCaps() {
+        #expect(RetryPolicy.backoffMilliseconds(attempt: 0) == 5_000)
+        #expect(RetryPolicy.backoffMilliseconds(attempt: 1) == 5_000)
+        #expect(RetryPolicy.backoffMilliseconds(attempt: 3) == 20_000)
+        #expect(RetryPolicy.backoffMilliseconds(attempt: 50) == 300_000)
+    }
+}

@@ -1,0 +1,56 @@
+import CairnCore
+import CairnServer
+import Foundation
+import Hummingbird
+import Logging
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// A server on a fresh data directory, exercised through Hummingbird's in-process client.
+struct TestServer {
+    let server: CairnServer
+    let app: Application<RouterResponder<BasicRequestContext>>
+
+    init(apiKey: String? = nil, sseKeepalive: Duration = .seconds(15)) throws {
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = NSTemporaryDirectory() + "cairn-http-" + UUID().uuidString
+        configuration.apiKey = apiKey
+        server = try CairnServer(configuration: configuration, registry: nil, logger: Logger(label: "test"))
+        app = Application(router: server.makeRouter(sseKeepalive: sseKeepalive))
+    }
+
+    func test<T: Sendable>(_ body: @escaping @Sendable (HTTP) async throws -> T) async throws -> T {
+        try await app.test(.router) { client in try await body(HTTP(client: client)) }
+    }
+}
+
+struct Reply: Sendable {
+    let status: HTTPResponse.Status
+    let text: String
+    var json: JSONValue { (try? JSONParser.parse(text)) ?? .null }
+}
+
+struct HTTP: Sendable {
+    let client: any TestClientProtocol
+    var headers: HTTPFields = [:]
+
+    func call(_ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil) async throws -> Reply {
+        try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) {
+            Reply(status: $0.status, text: String(buffer: $0.body))
+        }
+    }
+
+    func post(_ uri: String, _ body: String? = "{}") async throws -> Reply { try await call(.post, uri, body) }
+    func get(_ uri: String) async throws -> Reply { try await call(.get, uri) }
+
+    /// Creates a run and returns its id.
+    func newRun(_ workflow: String = "wf") async throws -> String {
+        let reply = try await post("/runs/\(workflow)", #"{"input":{"x":1}}"#)
+        return try #require(reply.json["run"]?["id"]?.stringValue)
+    }
+}
+
+extension JSONValue {
+    var keys: [String] { objectValue?.keys ?? [] }
+}
