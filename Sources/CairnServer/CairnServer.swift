@@ -52,8 +52,11 @@ public struct CairnServer: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: buffer))
         }
+        let recovery = RecoveryDispatcher(
+            runs: runs, secret: configuration.webhookSecret,
+            timeout: .milliseconds(configuration.webhookTimeoutMilliseconds), logger: logger)
         var tidebase = TidebaseRoutes<BasicRequestContext>(
-            runs: runs, broker: broker, bodyLimit: configuration.maxBodyBytes)
+            runs: runs, broker: broker, recovery: recovery, bodyLimit: configuration.maxBodyBytes)
         tidebase.sseKeepalive = sseKeepalive
         tidebase.register(on: router)
         return router

@@ -16,6 +16,10 @@ public struct ServerConfiguration: Sendable {
     /// Largest JSON request body accepted.
     public var maxBodyBytes: Int = 16 * 1024 * 1024
     public var logLevel: String = "info"
+    /// Key for the HMAC signature of recovery calls; unsigned when nil.
+    public var webhookSecret: String?
+    /// How long a recovery call may take before it counts as failed.
+    public var webhookTimeoutMilliseconds: Int64 = 30_000
 
     public init() {}
 
@@ -52,6 +56,8 @@ public struct ServerConfiguration: Sendable {
             ("api-key", apiKey == nil ? "none (open API)" : "set (redacted)"),
             ("allow-unauthenticated", String(allowUnauthenticated)), ("lease-ms", String(leaseMilliseconds)),
             ("public-url", effectivePublicURL), ("max-body-bytes", String(maxBodyBytes)), ("log-level", logLevel),
+            ("webhook-secret", webhookSecret == nil ? "none (unsigned)" : "set (redacted)"),
+            ("webhook-timeout-ms", String(webhookTimeoutMilliseconds)),
         ]
     }
 }

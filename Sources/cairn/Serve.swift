@@ -20,6 +20,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("lease-ms"), help: "Run and step lease duration in milliseconds (CAIRN_LEASE_MS).") var leaseMs: Int64?
     @Option(name: .customLong("public-url"), help: "Base URL used in gate resolve links (CAIRN_PUBLIC_URL).") var publicURL: String?
     @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (CAIRN_MAX_BODY_BYTES).") var maxBodyBytes: Int?
+    @Option(name: .customLong("webhook-secret"), help: "HMAC key for signing recovery calls (CAIRN_WEBHOOK_SECRET).")
+    var webhookSecret: String?
+    @Option(name: .customLong("webhook-timeout-ms"), help: "Timeout of a recovery call (CAIRN_WEBHOOK_TIMEOUT_MS).")
+    var webhookTimeoutMs: Int64?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL).") var logLevel: String?
 
     func resolvedConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
@@ -39,6 +43,9 @@ struct Serve: AsyncParsableCommand {
         c.publicURL = publicURL ?? env("CAIRN_PUBLIC_URL")
         c.maxBodyBytes = try maxBodyBytes ?? envInt("CAIRN_MAX_BODY_BYTES") ?? c.maxBodyBytes
         c.logLevel = logLevel ?? env("CAIRN_LOG_LEVEL") ?? c.logLevel
+        c.webhookSecret = webhookSecret ?? env("CAIRN_WEBHOOK_SECRET")
+        c.webhookTimeoutMilliseconds = try webhookTimeoutMs ?? envInt("CAIRN_WEBHOOK_TIMEOUT_MS").map(Int64.init)
+            ?? c.webhookTimeoutMilliseconds
         guard Logger.Level(rawValue: c.logLevel) != nil else { throw ValidationError("unknown log level \(c.logLevel)") }
         return c
     }

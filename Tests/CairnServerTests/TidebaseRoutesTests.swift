@@ -1,5 +1,5 @@
 import CairnCore
-import CairnServer
+@testable import CairnServer
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -246,6 +246,35 @@ import Testing
         try await TestServer().test { http in
             let reply = try await http.get("/metrics")
             #expect(reply.status == .ok)
+        }
+    }
+}
+
+@Suite struct RecoveryTests {
+    @Test func signatureIsHexHMACSHA256WithPrefix() {
+        // RFC 4231, test case 2.
+        #expect(
+            RecoveryDispatcher.signature(body: "what do ya want for nothing?", secret: "Jefe")
+                == "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    }
+
+    @Test func recoverWithoutWebhookIs422AndUnreachableWebhookIsRecordedAsFailed() async throws {
+        try await TestServer().test { http in
+            let plain = try await http.newRun()
+            let refused = try await http.post("/runs/\(plain)/recover", nil)
+            #expect(refused.status == .unprocessableContent)
+            #expect(refused.json["error"] == .string("run has no recoveryWebhook configured"))
+            // Port 9 (discard) on loopback refuses connections.
+            let created = try await http.post("/runs/wf", #"{"recoveryWebhook":"http://127.0.0.1:9/hook"}"#)
+            let id = try #require(created.json["run"]?["id"]?.stringValue)
+            let attempt = try await http.post("/runs/\(id)/recover", #"{"reason":"test"}"#)
+            #expect(attempt.status == .ok)
+            #expect(attempt.json["recoveryAttempt"]?["status"] == .string("failed"))
+            #expect(attempt.json["recoveryAttempt"]?["reason"] == .string("test"))
+            let detail = try await http.get("/runs/\(id)")
+            let types = detail.json["events"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? []
+            #expect(types == ["run.created", "recovery.started", "recovery.failed"])
+            #expect(detail.json["recoveryAttempts"]?.arrayValue?.count == 1)
         }
     }
 }

@@ -48,6 +48,8 @@ public protocol RunWriteTransaction: RunReadTransaction {
     func insertEdge(_ edge: RunEdge) async throws
     func insertUsage(_ usage: UsageRecord) async throws
     func insertChannel(_ channel: Channel) async throws
+    func insertRecoveryAttempt(_ attempt: RecoveryAttempt) async throws
+    func updateRecoveryAttempt(_ attempt: RecoveryAttempt) async throws
     /// Appends to the run's gap-free event log; the event is published to live subscribers
     /// only after the transaction commits.
     func appendEvent(runId: String, type: String, payload: RawJSON, at: Timestamp) async throws -> RunEvent

@@ -8,6 +8,7 @@ import NIOCore
 struct TidebaseRoutes<Context: RequestContext>: Sendable {
     let runs: RunService
     let broker: EventBroker
+    let recovery: RecoveryDispatcher
     let bodyLimit: Int
     let tenant: TenantID = .default
     var sseKeepalive: Duration = .seconds(15)
@@ -23,6 +24,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         group.post("/runs/:runId/complete", use: completeRun)
         group.post("/runs/:runId/fail", use: failRun)
         group.post("/runs/:runId/cancel", use: cancelRun)
+        group.post("/runs/:runId/recover", use: recoverRun)
         group.post("/runs/:runId/steps/begin", use: beginStep)
         group.post("/runs/:runId/steps/:stepId/complete", use: completeStep)
         group.post("/runs/:runId/steps/:stepId/fail", use: failStep)
@@ -159,6 +161,11 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         try body.validate()
         let (run, requeued) = try await runs.failRun(
             id: runId, error: body.any("error"), failureClass: failureClass, tenant: tenant)
+        if !requeued, run.status == .failed, run.recoveryWebhook != nil {
+            // Awaited before answering, as the reference does: the application's webhook handler
+            // may resume this run right away. The failure is committed and no lock is held.
+            _ = try await recovery.recover(runId: runId, reason: "run_failed", tenant: tenant)
+        }
         return JSONResponse.object { w in
             w.key("run"); w.run(run)
             w.field("requeued", requeued)
@@ -174,6 +181,16 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         try body.validate()
         let run = try await runs.cancelRun(id: runId, reason: reason, actor: actor, tenant: tenant)
         return JSONResponse.object { w in w.key("run"); w.run(run) }
+    }
+
+    @Sendable func recoverRun(_ request: Request, context: Context) async throws -> Response {
+        var request = request
+        let runId = try request.pathParameter("runId", context)
+        var body = try await BodyReader.read(&request, limit: bodyLimit, allowEmpty: true)
+        let reason = body.string("reason", minLength: 1) ?? "manual"
+        try body.validate()
+        let attempt = try await recovery.recover(runId: runId, reason: reason, tenant: tenant)
+        return JSONResponse.object { w in w.key("recoveryAttempt"); w.recoveryAttempt(attempt) }
     }
 
     // MARK: Steps

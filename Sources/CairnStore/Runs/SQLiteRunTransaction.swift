@@ -202,6 +202,22 @@ final class SQLiteRunTransaction: RunWriteTransaction, @unchecked Sendable {
             """)
     }
 
+    func insertRecoveryAttempt(_ r: RecoveryAttempt) throws {
+        try connection.run(
+            """
+            INSERT INTO recovery_attempts (\(unsafeRaw: RunSQL.recoveryColumns)) VALUES (\(r.id), \(r.runId), \(r.reason), \
+            \(r.webhookURL), \(r.status), \(r.httpStatus), \(r.responseBody), \(r.errorText), \(r.createdAt), \(r.completedAt))
+            """)
+    }
+
+    func updateRecoveryAttempt(_ r: RecoveryAttempt) throws {
+        try connection.run(
+            """
+            UPDATE recovery_attempts SET status = \(r.status), http_status = \(r.httpStatus), \
+            response_body = \(r.responseBody), error_text = \(r.errorText), completed_at = \(r.completedAt) WHERE id = \(r.id)
+            """)
+    }
+
     func appendEvent(runId: String, type: String, payload: RawJSON, at now: Timestamp) throws -> RunEvent {
         guard
             let (id, seq) = try connection.first(
