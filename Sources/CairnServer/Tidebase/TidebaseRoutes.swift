@@ -91,7 +91,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
     @Sendable func createRun(_ request: Request, context: Context) async throws -> Response {
         var request = request
         let workflowName = try request.pathParameter("runId", context)
-        var body = try await BodyReader.read(&request, limit: bodyLimit, allowEmpty: true)
+        var body = try await BodyReader.read(&request, limit: bodyLimit)
         let create = Self.createRunRequest(workflowName: workflowName, &body)
         try body.validate()
         let run = try await runs.createRun(create, tenant: tenant)
@@ -148,7 +148,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
     @Sendable func completeRun(_ request: Request, context: Context) async throws -> Response {
         var request = request
         let runId = try request.pathParameter("runId", context)
-        let body = try await BodyReader.read(&request, limit: bodyLimit, allowEmpty: true)
+        let body = try await BodyReader.read(&request, limit: bodyLimit)
         let run = try await runs.completeRun(id: runId, result: body.any("result"), tenant: tenant)
         return JSONResponse.object { w in w.key("run"); w.run(run) }
     }
@@ -156,7 +156,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
     @Sendable func failRun(_ request: Request, context: Context) async throws -> Response {
         var request = request
         let runId = try request.pathParameter("runId", context)
-        var body = try await BodyReader.read(&request, limit: bodyLimit, allowEmpty: true)
+        var body = try await BodyReader.read(&request, limit: bodyLimit)
         let failureClass = body.string("failureClass")
         try body.validate()
         let (run, requeued) = try await runs.failRun(
@@ -186,7 +186,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
     @Sendable func recoverRun(_ request: Request, context: Context) async throws -> Response {
         var request = request
         let runId = try request.pathParameter("runId", context)
-        var body = try await BodyReader.read(&request, limit: bodyLimit, allowEmpty: true)
+        var body = try await BodyReader.read(&request, limit: bodyLimit)
         let reason = body.string("reason", minLength: 1) ?? "manual"
         try body.validate()
         let attempt = try await recovery.recover(runId: runId, reason: reason, tenant: tenant)

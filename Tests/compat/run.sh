@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Run the black-box compatibility suites against a built `cairn` binary.
+#
+#   Tests/compat/run.sh                 # all suites
+#   Tests/compat/run.sh -k gate -x      # extra arguments go to pytest
+#
+# Environment:
+#   CAIRN_BIN    the server binary (default <repo>/.build/debug/cairn; relative
+#                paths resolve against the repo root)
+#   COMPAT_VENV  the Python venv to create/use (default <repo>/.venv-compat)
+#   PYTHON       the interpreter that creates the venv (default python3)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+venv="${COMPAT_VENV:-$repo/.venv-compat}"
+python="${PYTHON:-python3}"
+
+# The official, unmodified SDKs under test, plus the runner.
+requirements=(tidebase==0.7.0 pytest)
+
+venv_ok() {
+    [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import pip' >/dev/null 2>&1
+}
+
+bootstrap_pip() {
+    # Debian/Ubuntu without python3-venv have no ensurepip: fetch pip's wheel
+    # from PyPI and let it install itself into the bare venv.
+    "$venv/bin/python" - <<'PY'
+import json, os, subprocess, sys, tempfile, urllib.parse, urllib.request
+index = "https://pypi.org/pypi/pip/json"
+meta = json.load(urllib.request.urlopen(index, timeout=60))
+wheel = next(f for f in meta["urls"] if f["filename"].endswith("-py3-none-any.whl"))
+path = os.path.join(tempfile.mkdtemp(), wheel["filename"])
+urllib.request.urlretrieve(urllib.parse.urljoin(index, wheel["url"]), path)
+subprocess.check_call([sys.executable, os.path.join(path, "pip"), "install", "-q", path])
+PY
+}
+
+if ! venv_ok; then
+    echo "compat: creating venv at $venv" >&2
+    rm -rf "$venv"
+    if ! "$python" -m venv "$venv"; then
+        rm -rf "$venv"
+        "$python" -m venv --without-pip "$venv"
+        bootstrap_pip
+    fi
+fi
+
+# Idempotent and quick when already satisfied.
+"$venv/bin/python" -m pip install -q --disable-pip-version-check "${requirements[@]}"
+
+cd "$repo"
+set +e
+"$venv/bin/python" -m pytest -q Tests/compat "$@"
+status=$?
+set -e
+exit "$status"
