@@ -1,5 +1,4 @@
 import ArgumentParser
-import AsyncHTTPClient
 import CairnCore
 import Foundation
 import NIOCore
@@ -16,7 +15,8 @@ struct Bench: AsyncParsableCommand {
 struct StepsBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "steps")
 
-    @Option(help: "Server URL.") var url = "http://127.0.0.1:7373"
+    @Option(help: "Server host.") var host = "127.0.0.1"
+    @Option(help: "Server port.") var port = 7373
     @Option(name: .customLong("api-key")) var apiKey: String?
     @Option(help: "Steps in the sequential phase.") var sequential = 2000
     @Option(help: "Concurrent workers in the throughput phase.") var workers = 32
@@ -24,21 +24,7 @@ struct StepsBench: AsyncParsableCommand {
     var stepsPerWorker = 300
 
     func run() async throws {
-        let client = HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: .init(
-                connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, workers * 2))))
-        let api = BenchClient(client: client, base: url, apiKey: apiKey)
-        do {
-            try await measure(api)
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
-        try await client.shutdown()
-    }
-
-    private func measure(_ api: BenchClient) async throws {
+        let api = BenchClient(host: host, port: port, apiKey: apiKey)
 
         // Warm up connections and code paths.
         _ = try await api.runSteps(count: 50, label: "warmup")
@@ -71,52 +57,41 @@ struct StepsBench: AsyncParsableCommand {
     }
 }
 
+/// One benchmark worker: its own connection and its own run.
 struct BenchClient: Sendable {
-    let client: HTTPClient
-    let base: String
+    let host: String
+    let port: Int
     let apiKey: String?
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
 
-    func post(_ path: String, _ body: String) async throws -> JSONValue {
-        var request = HTTPClientRequest(url: base + path)
-        request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
-        if let apiKey { request.headers.add(name: "authorization", value: "Bearer \(apiKey)") }
-        request.body = .bytes(ByteBuffer(string: body))
-        let response = try await client.execute(request, timeout: .seconds(30))
-        let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
-        guard response.status == .ok else {
-            throw Failure(description: "\(path): \(response.status) \(String(buffer: bytes))")
-        }
-        return try JSONParser.parse(bytes: Array(bytes.readableBytesView))
-    }
-
     /// Creates and begins a run, then runs `count` steps on it one after another.
     func runSteps(count: Int, label: String) async throws -> (latencies: [Duration], wall: Duration) {
-        let created = try await post("/runs/bench-\(label)", #"{"input":{"bench":true}}"#)
+        let connection = try await BenchConnection.connect(host: host, port: port, apiKey: apiKey)
+        defer { Task { await connection.close() } }
+        let created = try await connection.post("/runs/bench-\(label)", #"{"input":{"bench":true}}"#)
         guard let runId = created["run"]?["id"]?.stringValue else { throw Failure(description: "no run id") }
-        let begun = try await post("/runs/\(runId)/begin", "{}")
+        let begun = try await connection.post("/runs/\(runId)/begin", "{}")
         guard let owner = begun["leaseOwner"]?.stringValue else { throw Failure(description: "no lease owner") }
         var latencies: [Duration] = []
         latencies.reserveCapacity(count)
         let start = ContinuousClock.now
         for i in 0..<count {
             let t0 = ContinuousClock.now
-            let step = try await post(
+            let step = try await connection.post(
                 "/runs/\(runId)/steps/begin",
                 #"{"name":"step-\#(i)","inputHash":"h\#(i)","input":{"i":\#(i)},"options":{},"leaseOwner":"\#(owner)"}"#)
             guard step["action"]?.stringValue == "execute", let stepId = step["step"]?["id"]?.stringValue else {
                 throw Failure(description: "unexpected step begin: \(step.jsonText)")
             }
-            _ = try await post(
+            _ = try await connection.post(
                 "/runs/\(runId)/steps/\(stepId)/complete", #"{"leaseOwner":"\#(owner)","output":{"ok":\#(i)}}"#)
             latencies.append(ContinuousClock.now - t0)
         }
         let wall = ContinuousClock.now - start
-        _ = try await post("/runs/\(runId)/complete", #"{"result":{"steps":\#(count)}}"#)
+        _ = try await connection.post("/runs/\(runId)/complete", #"{"result":{"steps":\#(count)}}"#)
         return (latencies, wall)
     }
 }

@@ -11,7 +11,7 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
             let route = context.endpointPath ?? "unmatched"
             let dimensions = [("method", request.method.rawValue), ("route", route)]
             Counter(label: "cairn_http_requests_total", dimensions: dimensions + [("status", String(status))]).increment()
-            Timer(label: "cairn_http_request_duration", dimensions: dimensions).record(duration: ContinuousClock.now - start)
+            Timer(label: "cairn_http_request_duration_seconds", dimensions: dimensions).record(duration: ContinuousClock.now - start)
         }
         do {
             let response = try await next(request, context)

@@ -186,7 +186,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
     @Sendable func recoverRun(_ request: Request, context: Context) async throws -> Response {
         var request = request
         let runId = try request.pathParameter("runId", context)
-        var body = try await BodyReader.read(&request, limit: bodyLimit)
+        var body = try await BodyReader.read(&request, limit: bodyLimit, allowEmpty: true)
         let reason = body.string("reason", minLength: 1) ?? "manual"
         try body.validate()
         let attempt = try await recovery.recover(runId: runId, reason: reason, tenant: tenant)

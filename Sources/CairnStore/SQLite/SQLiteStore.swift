@@ -40,7 +40,7 @@ public final class SQLiteStore: RunStore, Sendable {
     private let readers = Mutex<[SQLiteConnection]>([])
     private let broker: EventBroker?
     private let logger: Logger
-    private let commitTimer = Timer(label: "cairn_store_commit_duration")
+    private let commitTimer = Timer(label: "cairn_store_commit_duration_seconds")
     private let batchRecorder = Recorder(label: "cairn_store_group_commit_batch_size", aggregate: true)
     private let commitCounter = Counter(label: "cairn_store_commits_total")
 
@@ -101,32 +101,60 @@ public final class SQLiteStore: RunStore, Sendable {
     // MARK: Writes
 
     public func write<T: Sendable>(_ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let job = WriteJob { tx in
-                do {
-                    let value = try await body(tx)
-                    return (
-                        true,
-                        { commitError in
-                            if let commitError { continuation.resume(throwing: commitError) } else {
-                                continuation.resume(returning: value)
-                            }
-                        }
-                    )
-                } catch {
-                    return (false, { _ in continuation.resume(throwing: error) })
-                }
-            }
+        // When the writer is idle, the caller leads the commit on its own thread: no hand-off to
+        // the writer thread and back, which dominates latency when requests come one at a time.
+        let leads = writerState.withLock { s -> Bool in
+            if s.draining { return false }
+            s.draining = true
+            return true
+        }
+        if leads { return try await leadCommit(body) }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let job = Self.makeJob(body) { continuation.resume(with: $0) }
             let startDrain = writerState.withLock { s -> Bool in
                 s.queue.append(job)
                 if s.draining { return false }
                 s.draining = true
                 return true
             }
-            if startDrain {
-                Task(executorPreference: writerExecutor) { await self.drain() }
+            if startDrain { Task(executorPreference: writerExecutor) { await self.drain() } }
+        }
+    }
+
+    private static func makeJob<T: Sendable>(
+        _ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T,
+        deliver: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) -> WriteJob {
+        WriteJob { tx in
+            do {
+                let value = try await body(tx)
+                return (true, { commitError in deliver(commitError.map { .failure($0) } ?? .success(value)) })
+            } catch {
+                return (false, { _ in deliver(.failure(error)) })
             }
         }
+    }
+
+    /// Commits the caller's job together with whatever queued meanwhile, then hands any later
+    /// arrivals to the writer thread, so a leader answers its own request after one commit.
+    private func leadCommit<T: Sendable>(_ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T) async throws -> T {
+        let outcome = Mutex<Result<T, any Error>?>(nil)
+        let own = Self.makeJob(body) { result in outcome.withLock { $0 = result } }
+        let queued = writerState.withLock { s -> [WriteJob] in
+            let q = s.queue
+            s.queue.removeAll(keepingCapacity: true)
+            return q
+        }
+        await commit([own] + queued)
+        let more = writerState.withLock { s -> Bool in
+            if s.queue.isEmpty {
+                s.draining = false
+                return false
+            }
+            return true
+        }
+        if more { Task(executorPreference: writerExecutor) { await self.drain() } }
+        return try outcome.withLock { $0! }.get()
     }
 
     /// Commits queued jobs in batches until the queue is empty. Runs on the writer thread.
