@@ -32,20 +32,16 @@ extension RunService {
         try await tx.insertRecoveryAttempt(attempt)
         _ = try await tx.appendEvent(
             runId: run.id, type: "recovery.started",
-            payload: makeJSON { w in
-                w.beginObject()
+            payload: jsonObject { w in
                 w.field("recoveryAttemptId", attempt.id)
                 w.field("reason", reason)
-                w.endObject()
             }, at: now)
-        let body = makeJSON { w in
-            w.beginObject()
+        let body = jsonObject { w in
             w.field("type", type)
             w.field("runId", run.id)
             w.field("workflowName", run.workflowName)
             w.field("reason", reason)
             w.field("attempt", run.attempt)
-            w.endObject()
         }
         return RecoveryCall(attempt: attempt, url: url, body: body)
     }
@@ -64,21 +60,17 @@ extension RunService {
                 attempt.responseBody = String(body.prefix(8000))
                 attempt.status = (200..<300).contains(status) ? "delivered" : "failed"
                 type = attempt.status == "delivered" ? "recovery.delivered" : "recovery.failed"
-                payload = makeJSON { w in
-                    w.beginObject()
+                payload = jsonObject { w in
                     w.field("recoveryAttemptId", attempt.id)
                     w.field("httpStatus", status)
-                    w.endObject()
                 }
             case .unreachable(let message):
                 attempt.status = "failed"
                 attempt.errorText = message
                 type = "recovery.failed"
-                payload = makeJSON { w in
-                    w.beginObject()
+                payload = jsonObject { w in
                     w.field("recoveryAttemptId", attempt.id)
                     w.field("error", message)
-                    w.endObject()
                 }
             }
             try await tx.updateRecoveryAttempt(attempt)

@@ -242,6 +242,22 @@ extension JSONWriter {
     }
 }
 
+/// Builds the JSON text of one object whose fields `body` writes.
+public func jsonObject(capacity: Int = 256, _ body: (inout JSONWriter) -> Void) -> RawJSON {
+    makeJSON(capacity: capacity) { w in
+        w.beginObject()
+        body(&w)
+        w.endObject()
+    }
+}
+
+extension Optional where Wrapped == JSONValue {
+    /// The value, treating JSON `null` like an absent field.
+    public var nonNull: JSONValue? { flatMap { $0.isNull ? nil : $0 } }
+    /// The value's JSON text, or `{}` when absent or null (the protocol's default for payloads).
+    public var textOrEmptyObject: RawJSON { (nonNull ?? .emptyObject).jsonText }
+}
+
 /// Builds a JSON text with a writer.
 public func makeJSON(capacity: Int = 256, _ body: (inout JSONWriter) -> Void) -> RawJSON {
     var w = JSONWriter(capacity: capacity)

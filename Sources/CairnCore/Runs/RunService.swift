@@ -37,7 +37,7 @@ public struct RunService: Sendable {
         extraEventFields: ((inout JSONWriter) -> Void)?
     ) async throws -> Run {
         let now = Timestamp.now()
-        let input = request.input.flatMap { $0.isNull ? nil : $0 } ?? .emptyObject
+        let input = request.input.nonNull ?? .emptyObject
         let run = Run(
             id: Identifier.make("run_"), tenant: tenant, workflowName: request.workflowName,
             input: input.jsonText, metadata: JSONValue.object(metadata ?? JSONObject()).jsonText,
@@ -49,8 +49,7 @@ public struct RunService: Sendable {
                     id: Identifier.make("chan_"), runId: run.id, type: spec.type, url: spec.url, secret: spec.secret,
                     events: spec.events, createdAt: now))
         }
-        let payload = makeJSON { w in
-            w.beginObject()
+        let payload = jsonObject { w in
             w.field("workflowName", run.workflowName)
             w.field("input", raw: run.input)
             extraEventFields?(&w)
@@ -61,7 +60,6 @@ public struct RunService: Sendable {
                 w.key("events"); w.stringArray(c.events)
                 w.endObject()
             }
-            w.endObject()
         }
         _ = try await tx.appendEvent(runId: run.id, type: "run.created", payload: payload, at: now)
         return run
@@ -114,7 +112,7 @@ public struct RunService: Sendable {
             run.updatedAt = now
             try await tx.updateRun(run)
             _ = try await tx.appendEvent(
-                runId: id, type: "run.started", payload: makeJSON { $0.beginObject(); $0.field("leaseOwner", owner); $0.endObject() },
+                runId: id, type: "run.started", payload: jsonObject { $0.field("leaseOwner", owner) },
                 at: now)
             return run
         }
@@ -143,7 +141,7 @@ public struct RunService: Sendable {
             guard var run = try await tx.runForUpdate(id: id, tenant: tenant) else { throw RunError.runNotFound }
             if run.status == .cancelled || run.status == .completed { return run }
             let now = Timestamp.now()
-            let resultText = result.flatMap { $0.isNull ? nil : $0.jsonText }
+            let resultText = result.nonNull?.jsonText
             run.status = .completed
             run.result = resultText
             run.error = nil
@@ -154,7 +152,7 @@ public struct RunService: Sendable {
             try await tx.updateRun(run)
             _ = try await tx.appendEvent(
                 runId: id, type: "run.completed",
-                payload: makeJSON { $0.beginObject(); $0.field("result", raw: resultText); $0.endObject() }, at: now)
+                payload: jsonObject { $0.field("result", raw: resultText) }, at: now)
             return run
         }
     }
@@ -168,7 +166,7 @@ public struct RunService: Sendable {
             if run.status == .cancelled { return (run, false) }
             if run.status == .completed { throw RunError.runAlreadyCompleted(run) }
             let now = Timestamp.now()
-            let errorText = (error.flatMap { $0.isNull ? nil : $0 } ?? .emptyObject).jsonText
+            let errorText = error.textOrEmptyObject
             run.error = errorText
             run.leaseOwner = nil
             run.leaseExpiresAt = nil
@@ -180,13 +178,11 @@ public struct RunService: Sendable {
                 try await tx.updateRun(run)
                 _ = try await tx.appendEvent(
                     runId: id, type: "run.requeued",
-                    payload: makeJSON { w in
-                        w.beginObject()
+                    payload: jsonObject { w in
                         w.field("error", raw: errorText)
                         w.field("attempt", run.attempt)
                         w.field("maxAttempts", run.maxAttempts)
                         w.field("nextRunAt", timestamp: nextRunAt)
-                        w.endObject()
                     }, at: now)
                 return (run, true)
             }
@@ -195,11 +191,9 @@ public struct RunService: Sendable {
             try await tx.updateRun(run)
             _ = try await tx.appendEvent(
                 runId: id, type: "run.failed",
-                payload: makeJSON { w in
-                    w.beginObject()
+                payload: jsonObject { w in
                     w.field("error", raw: errorText)
                     w.field("failureClass", run.failureClass)
-                    w.endObject()
                 }, at: now)
             return (run, false)
         }
@@ -224,11 +218,9 @@ public struct RunService: Sendable {
             try await tx.updateRun(run)
             _ = try await tx.appendEvent(
                 runId: id, type: "run.cancelled",
-                payload: makeJSON { w in
-                    w.beginObject()
+                payload: jsonObject { w in
                     w.field("reason", reason)
                     w.field("actor", actor)
-                    w.endObject()
                 }, at: now)
             return run
         }
@@ -245,7 +237,7 @@ public struct RunService: Sendable {
             if run.status == .cancelled { return .cancelled }
             let now = Timestamp.now()
             let owner = request.leaseOwner ?? Identifier.uuidString()
-            let inputText = (request.input.flatMap { $0.isNull ? nil : $0 } ?? .emptyObject).jsonText
+            let inputText = request.input.textOrEmptyObject
             let options = request.options ?? JSONObject()
             let contract = ResumeContract.normalize(options)
             let contractText = JSONValue.object(contract).jsonText
@@ -278,13 +270,11 @@ public struct RunService: Sendable {
             }
             _ = try await tx.appendEvent(
                 runId: runId, type: "step.started",
-                payload: makeJSON { w in
-                    w.beginObject()
+                payload: jsonObject { w in
                     w.field("stepId", step.id)
                     w.field("name", step.name)
                     w.field("attempt", step.attempt)
                     w.field("resumeContract", raw: contractText)
-                    w.endObject()
                 }, at: now)
             return .execute(step, leaseOwner: owner)
         }
@@ -301,7 +291,7 @@ public struct RunService: Sendable {
             }
             let now = Timestamp.now()
             step.status = .completed
-            step.output = output.flatMap { $0.isNull ? nil : $0.jsonText }
+            step.output = output.nonNull?.jsonText
             step.error = nil
             step.leaseOwner = nil
             step.leaseExpiresAt = nil
@@ -311,13 +301,11 @@ public struct RunService: Sendable {
             let contract = (try? JSONParser.parse(step.resumeContract))?.objectValue ?? JSONObject()
             _ = try await tx.appendEvent(
                 runId: runId, type: "step.completed",
-                payload: makeJSON { w in
-                    w.beginObject()
+                payload: jsonObject { w in
                     w.field("stepId", step.id)
                     w.field("name", step.name)
                     w.field("checkpointInvariant", json: contract["checkpointInvariant"] ?? .null)
                     w.field("verifiedBy", json: contract["verifiedBy"] ?? .null)
-                    w.endObject()
                 }, at: now)
             return step
         }
@@ -341,7 +329,7 @@ public struct RunService: Sendable {
             } else {
                 step.status = .failed
             }
-            let errorText = (request.error.flatMap { $0.isNull ? nil : $0 } ?? .emptyObject).jsonText
+            let errorText = request.error.textOrEmptyObject
             step.error = errorText
             step.leaseOwner = nil
             step.leaseExpiresAt = nil
@@ -349,15 +337,13 @@ public struct RunService: Sendable {
             try await tx.updateStep(step)
             _ = try await tx.appendEvent(
                 runId: runId, type: "step.failed",
-                payload: makeJSON { w in
-                    w.beginObject()
+                payload: jsonObject { w in
                     w.field("stepId", step.id)
                     w.field("name", step.name)
                     w.field("retryable", request.retryable)
                     w.field("resumeDecision", decision)
                     w.field("resumeContract", raw: step.resumeContract)
                     w.field("error", raw: errorText)
-                    w.endObject()
                 }, at: now)
             return step
         }
@@ -375,18 +361,16 @@ public struct RunService: Sendable {
             let now = Timestamp.now()
             let gate = Gate(
                 id: Identifier.make("gate_"), runId: runId, name: request.name, prompt: request.prompt,
-                data: (request.data.flatMap { $0.isNull ? nil : $0 } ?? .emptyObject).jsonText,
+                data: request.data.textOrEmptyObject,
                 status: .pending, decision: nil, actor: nil, decisionPayload: nil,
-                capability: request.capability.flatMap { $0.isNull ? nil : $0.jsonText },
-                channels: (request.channels.flatMap { $0.isNull ? nil : $0 } ?? .array([])).jsonText,
+                capability: request.capability.nonNull?.jsonText,
+                channels: (request.channels.nonNull ?? .array([])).jsonText,
                 resolveToken: Identifier.randomHex(), createdAt: now, updatedAt: now, resolvedAt: nil)
             try await tx.insertGate(gate)
             _ = try await tx.appendEvent(
                 runId: runId, type: "gate.created",
-                payload: makeJSON { w in
-                    w.beginObject()
+                payload: jsonObject { w in
                     w.key("gate"); w.publicGate(gate, publicURL: publicURL)
-                    w.endObject()
                 }, at: now)
             return gate
         }
@@ -406,7 +390,7 @@ public struct RunService: Sendable {
         return try await store.write { tx in
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
             let now = Timestamp.now()
-            let payload = (request.payload.flatMap { $0.isNull ? nil : $0 } ?? .emptyObject).jsonText
+            let payload = request.payload.textOrEmptyObject
             guard
                 let gate = try await tx.resolveGate(
                     runId: runId, gateId: gateId, token: request.token, decision: request.decision, actor: request.actor,
@@ -414,10 +398,8 @@ public struct RunService: Sendable {
             else { throw RunError.gateNotResolvable }
             _ = try await tx.appendEvent(
                 runId: runId, type: "gate.resolved",
-                payload: makeJSON { w in
-                    w.beginObject()
+                payload: jsonObject { w in
                     w.key("gate"); w.publicGate(gate, publicURL: publicURL)
-                    w.endObject()
                 }, at: now)
             return gate
         }
@@ -451,11 +433,9 @@ public struct RunService: Sendable {
             try await tx.insertEdge(edge)
             _ = try await tx.appendEvent(
                 runId: parentId, type: "run.child.created",
-                payload: makeJSON { w in
-                    w.beginObject()
+                payload: jsonObject { w in
                     w.key("childRun"); w.run(child)
                     w.key("edge"); w.edge(edge)
-                    w.endObject()
                 }, at: now)
             return (child, edge, true)
         }
@@ -473,7 +453,7 @@ public struct RunService: Sendable {
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
             let now = Timestamp.now()
             let current = try await tx.state(runId: runId)
-            let sent = value.flatMap { $0.isNull ? nil : $0 } ?? .emptyObject
+            let sent = value.nonNull ?? .emptyObject
             var newValue = sent
             if mode == .merge {
                 guard case .object(let patch) = sent else { throw RunError.invalid("PATCH value must be an object") }
@@ -491,12 +471,10 @@ public struct RunService: Sendable {
                 metadata: options.metadata, createdBy: options.createdBy, at: now)
             _ = try await tx.appendEvent(
                 runId: runId, type: "state.updated",
-                payload: makeJSON { w in
-                    w.beginObject()
+                payload: jsonObject { w in
                     w.field("value", raw: valueText)
                     if let patchText { w.field("patch", raw: patchText) }
                     w.key("stateVersion"); w.publicStateVersion(version)
-                    w.endObject()
                 }, at: now)
             return state
         }
@@ -521,10 +499,8 @@ public struct RunService: Sendable {
                 createdBy: options.createdBy, at: now)
             _ = try await tx.appendEvent(
                 runId: runId, type: "state.saved",
-                payload: makeJSON { w in
-                    w.beginObject()
+                payload: jsonObject { w in
                     w.key("stateVersion"); w.publicStateVersion(version)
-                    w.endObject()
                 }, at: now)
             return version
         }
@@ -536,17 +512,15 @@ public struct RunService: Sendable {
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
             let now = Timestamp.now()
             let target = request.target ?? (type: "run", id: runId)
-            let value = (request.state.flatMap { $0.isNull ? nil : $0 } ?? .emptyObject).jsonText
+            let value = request.state.textOrEmptyObject
             let version = try await Self.recordVersion(
                 tx: tx, runId: runId, stream: "\(target.type):\(target.id)", target: target, value: value, patch: nil,
                 label: request.label, reason: request.reason, importance: .milestone, metadata: request.metadata,
                 createdBy: request.createdBy, at: now)
             _ = try await tx.appendEvent(
                 runId: runId, type: "snapshot.created",
-                payload: makeJSON { w in
-                    w.beginObject()
+                payload: jsonObject { w in
                     w.key("stateVersion"); w.publicStateVersion(version)
-                    w.endObject()
                 }, at: now)
             return version
         }
@@ -620,10 +594,8 @@ public struct RunService: Sendable {
             try await tx.insertUsage(usage)
             _ = try await tx.appendEvent(
                 runId: runId, type: "usage.recorded",
-                payload: makeJSON { w in
-                    w.beginObject()
+                payload: jsonObject { w in
                     w.key("usage"); w.usage(usage)
-                    w.endObject()
                 }, at: now)
             return usage
         }
