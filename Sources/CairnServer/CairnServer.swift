@@ -33,6 +33,20 @@ public struct CairnServer: Sendable {
                 leaseMilliseconds: configuration.leaseMilliseconds, publicURL: configuration.effectivePublicURL))
     }
 
+    var recovery: RecoveryDispatcher {
+        RecoveryDispatcher(
+            runs: runs, secret: configuration.webhookSecret,
+            timeout: .milliseconds(configuration.webhookTimeoutMilliseconds), logger: logger)
+    }
+
+    /// The reconciler, or nil when disabled (`--reconcile-ms 0`).
+    public var reconciler: (any Service)? {
+        guard configuration.reconcileMilliseconds > 0 else { return nil }
+        return Reconciler(
+            runs: runs, recovery: recovery, interval: .milliseconds(configuration.reconcileMilliseconds), batchSize: 100,
+            logger: Logger(label: "cairn.reconciler"))
+    }
+
     public func makeRouter(sseKeepalive: Duration = .seconds(15)) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: RequestMetricsMiddleware())
@@ -52,9 +66,6 @@ public struct CairnServer: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: buffer))
         }
-        let recovery = RecoveryDispatcher(
-            runs: runs, secret: configuration.webhookSecret,
-            timeout: .milliseconds(configuration.webhookTimeoutMilliseconds), logger: logger)
         var tidebase = TidebaseRoutes<BasicRequestContext>(
             runs: runs, broker: broker, recovery: recovery, bodyLimit: configuration.maxBodyBytes)
         tidebase.sseKeepalive = sseKeepalive
@@ -75,7 +86,7 @@ public struct CairnServer: Sendable {
         let app = makeApplication()
         let group = ServiceGroup(
             configuration: .init(
-                services: [app, EventStreamShutdown(broker: broker)],
+                services: [app, EventStreamShutdown(broker: broker)] + (reconciler.map { [$0] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

@@ -20,6 +20,8 @@ public struct ServerConfiguration: Sendable {
     public var webhookSecret: String?
     /// How long a recovery call may take before it counts as failed.
     public var webhookTimeoutMilliseconds: Int64 = 30_000
+    /// Pause between reconciler passes; 0 disables the reconciler.
+    public var reconcileMilliseconds: Int64 = 1_000
 
     public init() {}
 
@@ -38,6 +40,7 @@ public struct ServerConfiguration: Sendable {
     /// Refuses settings that would be unsafe or cannot work.
     public func validate() throws {
         guard (1...65535).contains(port) else { throw Invalid(description: "port must be 1...65535, got \(port)") }
+        guard reconcileMilliseconds >= 0 else { throw Invalid(description: "reconcile-ms must be >= 0") }
         guard leaseMilliseconds >= 1000 else { throw Invalid(description: "lease must be at least 1000 ms") }
         if apiKey == nil, !Self.isLoopback(host), !allowUnauthenticated {
             throw Invalid(
@@ -58,6 +61,7 @@ public struct ServerConfiguration: Sendable {
             ("public-url", effectivePublicURL), ("max-body-bytes", String(maxBodyBytes)), ("log-level", logLevel),
             ("webhook-secret", webhookSecret == nil ? "none (unsigned)" : "set (redacted)"),
             ("webhook-timeout-ms", String(webhookTimeoutMilliseconds)),
+            ("reconcile-ms", String(reconcileMilliseconds)),
         ]
     }
 }

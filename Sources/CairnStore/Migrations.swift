@@ -8,8 +8,17 @@ struct Migration: Sendable {
 
 enum Migrations {
     static let all: [Migration] = [
-        Migration(version: 1, name: "runs", sqlite: runsV1)
+        Migration(version: 1, name: "runs", sqlite: runsV1),
+        Migration(version: 2, name: "queue indexes per tenant", sqlite: queueIndexesV2),
     ]
+
+    /// Claims and caps look runs up by tenant and queue.
+    static let queueIndexesV2 = """
+        DROP INDEX runs_queue_claim;
+        CREATE INDEX runs_queue_due ON runs (tenant_id, queue_name, status, priority DESC, run_at)
+            WHERE queue_name IS NOT NULL;
+        CREATE INDEX runs_queue_claimed ON runs (tenant_id, queue_name, claimed_at) WHERE queue_name IS NOT NULL;
+        """
 
     /// Runs, steps, gates, state, usage, events, channels; and the queue and schedule tables the
     /// reconciler uses. Timestamps are milliseconds since the epoch; JSON is stored as text.

@@ -24,6 +24,8 @@ struct Serve: AsyncParsableCommand {
     var webhookSecret: String?
     @Option(name: .customLong("webhook-timeout-ms"), help: "Timeout of a recovery call (CAIRN_WEBHOOK_TIMEOUT_MS).")
     var webhookTimeoutMs: Int64?
+    @Option(name: .customLong("reconcile-ms"), help: "Pause between reconciler passes; 0 disables it (CAIRN_RECONCILE_MS).")
+    var reconcileMs: Int64?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL).") var logLevel: String?
 
     func resolvedConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
@@ -44,6 +46,7 @@ struct Serve: AsyncParsableCommand {
         c.maxBodyBytes = try maxBodyBytes ?? envInt("CAIRN_MAX_BODY_BYTES") ?? c.maxBodyBytes
         c.logLevel = logLevel ?? env("CAIRN_LOG_LEVEL") ?? c.logLevel
         c.webhookSecret = webhookSecret ?? env("CAIRN_WEBHOOK_SECRET")
+        c.reconcileMilliseconds = try reconcileMs ?? envInt("CAIRN_RECONCILE_MS").map(Int64.init) ?? c.reconcileMilliseconds
         c.webhookTimeoutMilliseconds = try webhookTimeoutMs ?? envInt("CAIRN_WEBHOOK_TIMEOUT_MS").map(Int64.init)
             ?? c.webhookTimeoutMilliseconds
         guard Logger.Level(rawValue: c.logLevel) != nil else { throw ValidationError("unknown log level \(c.logLevel)") }

@@ -40,6 +40,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         group.get("/runs/:runId/snapshots", use: listSnapshots)
         group.post("/runs/:runId/usage", use: recordUsage)
         group.get("/runs/:runId/events", use: eventStream)
+        registerQueues(on: group)
     }
 
     // MARK: Runs
@@ -82,7 +83,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         return specs
     }
 
-    private static func createRunRequest(workflowName: String, _ body: inout BodyReader) -> CreateRunRequest {
+    static func createRunRequest(workflowName: String, _ body: inout BodyReader) -> CreateRunRequest {
         CreateRunRequest(
             workflowName: workflowName, input: body.any("input"), metadata: body.object("metadata"),
             recoveryWebhook: body.url("recoveryWebhook"), channels: channels(&body))

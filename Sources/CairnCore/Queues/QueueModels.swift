@@ -1,0 +1,103 @@
+/// A field of a partial update: left alone when absent, cleared by an explicit `null`.
+public enum FieldUpdate<Value: Sendable & Equatable>: Sendable, Equatable {
+    case keep
+    case clear
+    case set(Value)
+
+    public func applied(to current: Value?) -> Value? {
+        switch self {
+        case .keep: return current
+        case .clear: return nil
+        case .set(let v): return v
+        }
+    }
+}
+
+/// Limits and push target of a named queue.
+public struct QueueConfig: Sendable, Equatable {
+    public var name: String
+    /// Most runs of the queue running at once.
+    public var concurrency: Int?
+    /// Most claims per rolling minute.
+    public var ratePerMinute: Int?
+    /// Push mode: ready runs are announced to this URL (`run.invoke`) instead of being claimed.
+    public var invokeURL: String?
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+
+    public init(
+        name: String, concurrency: Int? = nil, ratePerMinute: Int? = nil, invokeURL: String? = nil, createdAt: Timestamp,
+        updatedAt: Timestamp
+    ) {
+        self.name = name
+        self.concurrency = concurrency
+        self.ratePerMinute = ratePerMinute
+        self.invokeURL = invokeURL
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+public struct QueueStat: Sendable, Equatable {
+    public var name: String
+    public var queued = 0
+    public var running = 0
+    public var failed = 0
+    public var completed = 0
+    public var cancelled = 0
+    public var config: QueueConfig?
+
+    public init(name: String) { self.name = name }
+}
+
+public struct EnqueueRequest: Sendable {
+    public var run: CreateRunRequest
+    public var dedupeKey: String?
+    public var delayMilliseconds: Int64?
+    public var runAt: Timestamp?
+    public var maxAttempts: Int
+    public var priority: Int
+    public var deadlineMilliseconds: Int64?
+
+    public init(
+        run: CreateRunRequest, dedupeKey: String? = nil, delayMilliseconds: Int64? = nil, runAt: Timestamp? = nil,
+        maxAttempts: Int = 1, priority: Int = 0, deadlineMilliseconds: Int64? = nil
+    ) {
+        self.run = run
+        self.dedupeKey = dedupeKey
+        self.delayMilliseconds = delayMilliseconds
+        self.runAt = runAt
+        self.maxAttempts = maxAttempts
+        self.priority = priority
+        self.deadlineMilliseconds = deadlineMilliseconds
+    }
+}
+
+public struct QueueConfigUpdate: Sendable {
+    public var concurrency: FieldUpdate<Int>
+    public var ratePerMinute: FieldUpdate<Int>
+    public var invokeURL: FieldUpdate<String>
+    public init(concurrency: FieldUpdate<Int> = .keep, ratePerMinute: FieldUpdate<Int> = .keep, invokeURL: FieldUpdate<String> = .keep) {
+        self.concurrency = concurrency
+        self.ratePerMinute = ratePerMinute
+        self.invokeURL = invokeURL
+    }
+}
+
+/// Queue-side reads and writes of the run store.
+public protocol QueueReadTransaction: Sendable {
+    /// The queued or running run holding a dedupe key, if any.
+    func activeRun(tenant: TenantID, queue: String, dedupeKey: String) async throws -> Run?
+    /// Queued runs due at `now`, by priority (high first) then due time.
+    func dueRuns(tenant: TenantID, queue: String, now: Timestamp, limit: Int) async throws -> [Run]
+    func runningCount(tenant: TenantID, queue: String) async throws -> Int
+    func claimedCount(tenant: TenantID, queue: String, since: Timestamp) async throws -> Int
+    /// Run counts per queue and status.
+    func queueCounts(tenant: TenantID) async throws -> [(queue: String, status: RunStatus, count: Int)]
+    func queueConfigs(tenant: TenantID) async throws -> [QueueConfig]
+    func queueConfig(tenant: TenantID, name: String) async throws -> QueueConfig?
+}
+
+public protocol QueueWriteTransaction: QueueReadTransaction {
+    func upsertQueueConfig(_ config: QueueConfig, tenant: TenantID) async throws
+}

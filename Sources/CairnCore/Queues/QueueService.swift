@@ -1,0 +1,127 @@
+/// Durable queues (Tidebase §1.14): a queued job is a run with a queue name. Workers claim due
+/// runs under the queue's concurrency and rate caps; claims are disjoint because they are
+/// decided inside one serialized write transaction.
+extension RunService {
+    /// Enqueues a run, or returns the active run that already holds the dedupe key.
+    public func enqueue(queue: String, _ request: EnqueueRequest, tenant: TenantID) async throws -> (
+        run: Run, deduplicated: Bool
+    ) {
+        try await store.write { tx in
+            if let key = request.dedupeKey, let existing = try await tx.activeRun(tenant: tenant, queue: queue, dedupeKey: key) {
+                return (existing, true)
+            }
+            let now = Timestamp.now()
+            var run = Run(
+                id: Identifier.make("run_"), tenant: tenant, workflowName: request.run.workflowName,
+                input: request.run.input.textOrEmptyObject,
+                metadata: JSONValue.object(request.run.metadata ?? JSONObject()).jsonText, status: .queued,
+                recoveryWebhook: request.run.recoveryWebhook, now: now)
+            run.queue = queue
+            run.dedupeKey = request.dedupeKey
+            run.priority = request.priority
+            run.maxAttempts = request.maxAttempts
+            run.runAt = request.runAt ?? now.adding(milliseconds: request.delayMilliseconds ?? 0)
+            run.deadlineAt = request.deadlineMilliseconds.map { now.adding(milliseconds: $0) }
+            try await tx.insertRun(run)
+            for spec in request.run.channels {
+                try await tx.insertChannel(
+                    Channel(
+                        id: Identifier.make("chan_"), runId: run.id, type: spec.type, url: spec.url, secret: spec.secret,
+                        events: spec.events, createdAt: now))
+            }
+            let runAt = run.runAt
+            _ = try await tx.appendEvent(
+                runId: run.id, type: "run.enqueued",
+                payload: jsonObject { w in
+                    w.field("queue", queue)
+                    w.field("runAt", timestamp: runAt)
+                }, at: now)
+            return (run, false)
+        }
+    }
+
+    /// Claims up to `limit` due runs from `queues`, in the order given, for `owner`.
+    public func claim(queues: [String], owner: String, limit: Int, tenant: TenantID) async throws -> [Run] {
+        let leaseMs = configuration.leaseMilliseconds
+        return try await store.write { tx in
+            let now = Timestamp.now()
+            var claimed: [Run] = []
+            for queue in queues where claimed.count < limit {
+                var capacity = limit - claimed.count
+                if let config = try await tx.queueConfig(tenant: tenant, name: queue) {
+                    if let concurrency = config.concurrency {
+                        capacity = min(capacity, concurrency - (try await tx.runningCount(tenant: tenant, queue: queue)))
+                    }
+                    if let rate = config.ratePerMinute {
+                        let recent = try await tx.claimedCount(
+                            tenant: tenant, queue: queue, since: now.adding(milliseconds: -60_000))
+                        capacity = min(capacity, rate - recent)
+                    }
+                }
+                guard capacity > 0 else { continue }
+                for var run in try await tx.dueRuns(tenant: tenant, queue: queue, now: now, limit: capacity) {
+                    run.status = .running
+                    run.leaseOwner = owner
+                    run.leaseExpiresAt = now.adding(milliseconds: leaseMs)
+                    run.attempt += 1
+                    run.claimedAt = now
+                    run.updatedAt = now
+                    try await tx.updateRun(run)
+                    _ = try await tx.appendEvent(
+                        runId: run.id, type: "run.claimed",
+                        payload: jsonObject { w in
+                            w.field("leaseOwner", owner)
+                            w.field("queue", queue)
+                        }, at: now)
+                    claimed.append(run)
+                }
+            }
+            return claimed
+        }
+    }
+
+    /// Run counts per queue (runs never enqueued are not counted), with each queue's config;
+    /// configured queues without runs are listed with zero counts.
+    public func queueStats(tenant: TenantID) async throws -> [QueueStat] {
+        try await store.read { tx in
+            var stats: [String: QueueStat] = [:]
+            var order: [String] = []
+            for (queue, status, count) in try await tx.queueCounts(tenant: tenant) {
+                if stats[queue] == nil {
+                    stats[queue] = QueueStat(name: queue)
+                    order.append(queue)
+                }
+                switch status {
+                case .queued: stats[queue]?.queued = count
+                case .running: stats[queue]?.running = count
+                case .failed: stats[queue]?.failed = count
+                case .completed: stats[queue]?.completed = count
+                case .cancelled: stats[queue]?.cancelled = count
+                case .pending: break
+                }
+            }
+            for config in try await tx.queueConfigs(tenant: tenant) {
+                if stats[config.name] == nil {
+                    stats[config.name] = QueueStat(name: config.name)
+                    order.append(config.name)
+                }
+                stats[config.name]?.config = config
+            }
+            return order.compactMap { stats[$0] }
+        }
+    }
+
+    /// Changes a queue's limits; absent fields keep their value, `null` clears one.
+    public func configureQueue(name: String, _ update: QueueConfigUpdate, tenant: TenantID) async throws -> QueueConfig {
+        try await store.write { tx in
+            let now = Timestamp.now()
+            var config = try await tx.queueConfig(tenant: tenant, name: name) ?? QueueConfig(name: name, createdAt: now, updatedAt: now)
+            config.concurrency = update.concurrency.applied(to: config.concurrency)
+            config.ratePerMinute = update.ratePerMinute.applied(to: config.ratePerMinute)
+            config.invokeURL = update.invokeURL.applied(to: config.invokeURL)
+            config.updatedAt = now
+            try await tx.upsertQueueConfig(config, tenant: tenant)
+            return config
+        }
+    }
+}

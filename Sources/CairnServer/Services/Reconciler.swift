@@ -1,0 +1,49 @@
+import CairnCore
+import Logging
+import ServiceLifecycle
+
+/// The background loop that keeps runs moving when their workers do not (Tidebase §1.16):
+/// expired queue leases are requeued or failed, stalled runs with a recovery webhook get a
+/// recovery call, overdue runs are cancelled. Each sweep has its own bounded batch, so none can
+/// starve another; recovery calls are sent after their transaction commits.
+struct Reconciler: Service {
+    let runs: RunService
+    let recovery: RecoveryDispatcher
+    let interval: Duration
+    let batchSize: Int
+    let logger: Logger
+
+    func run() async throws {
+        // Ends at graceful shutdown (or cancellation); a pass in progress finishes first.
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            await tick()
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// One pass; errors are logged and the next pass tries again.
+    @discardableResult
+    func tick() async -> SweepReport {
+        var report = SweepReport()
+        do {
+            let leases = try await runs.sweepExpiredQueueLeases(limit: batchSize)
+            report.requeued = leases.requeued
+            report.failed = leases.failed
+            report.cancelledByDeadline = try await runs.sweepDeadlines(limit: batchSize)
+            let calls = try await runs.sweepStalledWebhookRuns(limit: batchSize)
+            report.recoveries = calls.count
+            for call in calls { _ = try await recovery.send(call) }
+        } catch {
+            logger.error("reconciler pass failed", metadata: ["error": "\(error)"])
+        }
+        if report != SweepReport() {
+            logger.info(
+                "reconciled",
+                metadata: [
+                    "requeued": "\(report.requeued)", "failed": "\(report.failed)",
+                    "cancelled": "\(report.cancelledByDeadline)", "recoveries": "\(report.recoveries)",
+                ])
+        }
+        return report
+    }
+}

@@ -1,0 +1,129 @@
+import CairnCore
+import Testing
+
+/// Queues and the reconciler's sweeps over the embedded store (Tidebase §1.14, §1.16).
+@Suite struct QueueTests {
+    let tenant = TenantID.default
+
+    func enqueue(_ t: TestStore, _ queue: String = "q", dedupe: String? = nil, delayMs: Int64? = nil, priority: Int = 0,
+                 maxAttempts: Int = 1, deadlineMs: Int64? = nil) async throws -> (Run, Bool) {
+        try await t.runs.enqueue(
+            queue: queue,
+            EnqueueRequest(
+                run: CreateRunRequest(workflowName: "job"), dedupeKey: dedupe, delayMilliseconds: delayMs,
+                maxAttempts: maxAttempts, priority: priority, deadlineMilliseconds: deadlineMs), tenant: tenant)
+    }
+
+    @Test func sixConcurrentEnqueuesWithOneDedupeKeyGiveOneRun() async throws {
+        let t = try TestStore()
+        let results = try await withThrowingTaskGroup(of: (String, Bool).self) { group in
+            for _ in 0..<6 { group.addTask { let (r, d) = try await self.enqueue(t, dedupe: "k"); return (r.id, d) } }
+            var all: [(String, Bool)] = []
+            for try await r in group { all.append(r) }
+            return all
+        }
+        #expect(Set(results.map(\.0)).count == 1)
+        #expect(results.filter { !$0.1 }.count == 1)
+        // A terminal run frees the key.
+        let id = results[0].0
+        _ = try await t.runs.cancelRun(id: id, reason: nil, actor: nil, tenant: tenant)
+        let (again, deduplicated) = try await enqueue(t, dedupe: "k")
+        #expect(!deduplicated && again.id != id)
+    }
+
+    @Test func claimsAreDisjointOrderedAndNeverEarly() async throws {
+        let t = try TestStore()
+        _ = try await enqueue(t, delayMs: 60_000)
+        var ids: [String] = []
+        for p in 0..<20 { ids.append(try await enqueue(t, priority: p % 3).0.id) }
+        let claims = try await withThrowingTaskGroup(of: [Run].self) { group in
+            for w in 0..<4 { group.addTask { try await t.runs.claim(queues: ["q"], owner: "w\(w)", limit: 10, tenant: self.tenant) } }
+            var all: [[Run]] = []
+            for try await c in group { all.append(c) }
+            return all
+        }
+        let claimed = claims.flatMap { $0 }
+        #expect(claimed.count == 20)
+        #expect(Set(claimed.map(\.id)) == Set(ids))
+        #expect(claimed.allSatisfy { $0.status == .running && $0.attempt == 1 && $0.claimedAt != nil })
+        // Within one claim, higher priority first.
+        for c in claims { #expect(c.map(\.priority) == c.map(\.priority).sorted(by: >)) }
+        #expect(try await t.runs.claim(queues: ["q"], owner: "late", limit: 10, tenant: tenant).isEmpty)
+    }
+
+    @Test func concurrencyAndRateCapsHold() async throws {
+        let t = try TestStore()
+        for _ in 0..<10 { _ = try await enqueue(t) }
+        _ = try await t.runs.configureQueue(name: "q", QueueConfigUpdate(concurrency: .set(3)), tenant: tenant)
+        #expect(try await t.runs.claim(queues: ["q"], owner: "a", limit: 10, tenant: tenant).count == 3)
+        #expect(try await t.runs.claim(queues: ["q"], owner: "b", limit: 10, tenant: tenant).isEmpty)
+        _ = try await t.runs.configureQueue(
+            name: "q", QueueConfigUpdate(concurrency: .clear, ratePerMinute: .set(5)), tenant: tenant)
+        #expect(try await t.runs.claim(queues: ["q"], owner: "c", limit: 10, tenant: tenant).count == 2)
+        let stats = try await t.runs.queueStats(tenant: tenant)
+        #expect(stats.map(\.name) == ["q"] && stats[0].running == 5 && stats[0].queued == 5)
+        #expect(stats[0].config?.concurrency == nil && stats[0].config?.ratePerMinute == 5)
+    }
+
+    @Test func failRequeuesWithBackoffThenFailsWithMaxRetries() async throws {
+        let t = try TestStore()
+        let (run, _) = try await enqueue(t, maxAttempts: 2)
+        _ = try await t.runs.claim(queues: ["q"], owner: "w", limit: 1, tenant: tenant)
+        let (requeued, wasRequeued) = try await t.runs.failRun(id: run.id, error: .string("x"), failureClass: nil, tenant: tenant)
+        #expect(wasRequeued && requeued.status == .queued)
+        #expect(try #require(requeued.runAt).milliseconds - Timestamp.now().milliseconds > 4_000)
+        _ = try await t.runs.beginRun(id: run.id, owner: "w2", tenant: tenant)
+        let (failed, again) = try await t.runs.failRun(id: run.id, error: nil, failureClass: "crash", tenant: tenant)
+        #expect(!again && failed.status == .failed && failed.failureClass == "max_retries")
+    }
+
+    @Test func expiredLeasesAreRequeuedThenFailedAndPlainRunsLeftAlone() async throws {
+        let t = try TestStore(leaseMilliseconds: 50)
+        let (run, _) = try await enqueue(t, maxAttempts: 2)
+        let plain = try await t.newRun()
+        _ = try await t.runs.beginRun(id: plain.id, owner: "p", tenant: tenant)
+        _ = try await t.runs.claim(queues: ["q"], owner: "w", limit: 1, tenant: tenant)
+        try await Task.sleep(for: .milliseconds(80))
+        var report = try await t.runs.sweepExpiredQueueLeases(limit: 100)
+        #expect(report.requeued == 1 && report.failed == 0)
+        let detail = try await t.runs.runDetail(id: run.id, tenant: tenant)
+        #expect(detail.run.status == .queued && detail.run.leaseOwner == nil)
+        #expect(detail.events.last?.type == "run.requeued")
+        _ = try await t.runs.beginRun(id: run.id, owner: "w2", tenant: tenant)
+        try await Task.sleep(for: .milliseconds(80))
+        report = try await t.runs.sweepExpiredQueueLeases(limit: 100)
+        #expect(report.failed == 1)
+        let failed = try await t.runs.runDetail(id: run.id, tenant: tenant).run
+        #expect(failed.status == .failed && failed.failureClass == "max_retries")
+        #expect(try await t.runs.runDetail(id: plain.id, tenant: tenant).run.status == .running)
+    }
+
+    @Test func deadlinesCancelOverdueRuns() async throws {
+        let t = try TestStore()
+        let (run, _) = try await enqueue(t, deadlineMs: 20)
+        let (other, _) = try await enqueue(t, deadlineMs: 60_000)
+        try await Task.sleep(for: .milliseconds(40))
+        #expect(try await t.runs.sweepDeadlines(limit: 100) == 1)
+        let cancelled = try await t.runs.runDetail(id: run.id, tenant: tenant)
+        #expect(cancelled.run.status == .cancelled && cancelled.run.cancelReason == "deadline")
+        #expect(cancelled.events.last?.payload == #"{"reason":"deadline","actor":"reconciler"}"#)
+        #expect(try await t.runs.runDetail(id: other.id, tenant: tenant).run.status == .queued)
+    }
+
+    @Test func stalledWebhookRunsGetOneRecoveryCallPerMinute() async throws {
+        let t = try TestStore(leaseMilliseconds: 50)
+        let run = try await t.runs.createRun(
+            CreateRunRequest(workflowName: "hooked", recoveryWebhook: "http://127.0.0.1:9/hook"), tenant: tenant)
+        _ = try await t.runs.beginRun(id: run.id, owner: "w", tenant: tenant)
+        // 120 plain runs with expired leases must not crowd it out.
+        for _ in 0..<120 {
+            let p = try await t.newRun()
+            _ = try await t.runs.beginRun(id: p.id, owner: "p", tenant: tenant)
+        }
+        try await Task.sleep(for: .milliseconds(80))
+        let calls = try await t.runs.sweepStalledWebhookRuns(limit: 100)
+        #expect(calls.map(\.attempt.runId) == [run.id])
+        #expect(calls[0].body.contains(#""reason":"lease_expired""#))
+        #expect(try await t.runs.sweepStalledWebhookRuns(limit: 100).isEmpty)
+    }
+}
