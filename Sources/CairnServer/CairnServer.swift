@@ -44,6 +44,7 @@ public struct CairnServer: Sendable {
         guard configuration.reconcileMilliseconds > 0 else { return nil }
         return Reconciler(
             runs: runs, recovery: recovery, interval: .milliseconds(configuration.reconcileMilliseconds), batchSize: 100,
+            missedFires: configuration.missedFirePolicy,
             logger: Logger(label: "cairn.reconciler"))
     }
 

@@ -22,6 +22,8 @@ public struct ServerConfiguration: Sendable {
     public var webhookTimeoutMilliseconds: Int64 = 30_000
     /// Pause between reconciler passes; 0 disables the reconciler.
     public var reconcileMilliseconds: Int64 = 1_000
+    /// What schedules do about due times missed while the server was down.
+    public var missedFirePolicy: MissedFirePolicy = .once
 
     public init() {}
 
@@ -61,7 +63,7 @@ public struct ServerConfiguration: Sendable {
             ("public-url", effectivePublicURL), ("max-body-bytes", String(maxBodyBytes)), ("log-level", logLevel),
             ("webhook-secret", webhookSecret == nil ? "none (unsigned)" : "set (redacted)"),
             ("webhook-timeout-ms", String(webhookTimeoutMilliseconds)),
-            ("reconcile-ms", String(reconcileMilliseconds)),
+            ("reconcile-ms", String(reconcileMilliseconds)), ("missed-fires", missedFirePolicy.rawValue),
         ]
     }
 }

@@ -26,6 +26,8 @@ struct Serve: AsyncParsableCommand {
     var webhookTimeoutMs: Int64?
     @Option(name: .customLong("reconcile-ms"), help: "Pause between reconciler passes; 0 disables it (CAIRN_RECONCILE_MS).")
     var reconcileMs: Int64?
+    @Option(name: .customLong("missed-fires"), help: "once, skip or all: schedule times missed while down (CAIRN_MISSED_FIRES).")
+    var missedFires: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL).") var logLevel: String?
 
     func resolvedConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
@@ -49,6 +51,11 @@ struct Serve: AsyncParsableCommand {
         c.reconcileMilliseconds = try reconcileMs ?? envInt("CAIRN_RECONCILE_MS").map(Int64.init) ?? c.reconcileMilliseconds
         c.webhookTimeoutMilliseconds = try webhookTimeoutMs ?? envInt("CAIRN_WEBHOOK_TIMEOUT_MS").map(Int64.init)
             ?? c.webhookTimeoutMilliseconds
+        let policy = missedFires ?? env("CAIRN_MISSED_FIRES") ?? c.missedFirePolicy.rawValue
+        guard let parsedPolicy = MissedFirePolicy(rawValue: policy) else {
+            throw ValidationError("missed-fires must be once, skip or all, got \(policy)")
+        }
+        c.missedFirePolicy = parsedPolicy
         guard Logger.Level(rawValue: c.logLevel) != nil else { throw ValidationError("unknown log level \(c.logLevel)") }
         return c
     }

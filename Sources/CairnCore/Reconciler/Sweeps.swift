@@ -4,6 +4,7 @@ public struct SweepReport: Sendable, Equatable {
     public var failed = 0
     public var cancelledByDeadline = 0
     public var recoveries = 0
+    public var scheduled = 0
     public init() {}
 }
 

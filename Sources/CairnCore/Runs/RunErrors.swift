@@ -15,4 +15,6 @@ public enum RunError: Error, Equatable, Sendable {
     case gateNotResolvable
     case noRecoveryWebhook
     case invalid(String)
+    case invalidCron(String, field: String?)
+    case scheduleNotFound
 }

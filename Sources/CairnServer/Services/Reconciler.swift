@@ -11,6 +11,7 @@ struct Reconciler: Service {
     let recovery: RecoveryDispatcher
     let interval: Duration
     let batchSize: Int
+    let missedFires: MissedFirePolicy
     let logger: Logger
 
     func run() async throws {
@@ -30,6 +31,7 @@ struct Reconciler: Service {
             report.requeued = leases.requeued
             report.failed = leases.failed
             report.cancelledByDeadline = try await runs.sweepDeadlines(limit: batchSize)
+            report.scheduled = try await runs.fireDueSchedules(limit: batchSize, policy: missedFires)
             let calls = try await runs.sweepStalledWebhookRuns(limit: batchSize)
             report.recoveries = calls.count
             for call in calls { _ = try await recovery.send(call) }
@@ -42,6 +44,7 @@ struct Reconciler: Service {
                 metadata: [
                     "requeued": "\(report.requeued)", "failed": "\(report.failed)",
                     "cancelled": "\(report.cancelledByDeadline)", "recoveries": "\(report.recoveries)",
+                    "scheduled": "\(report.scheduled)",
                 ])
         }
         return report

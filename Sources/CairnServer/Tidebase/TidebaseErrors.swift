@@ -28,6 +28,12 @@ enum TidebaseErrors {
         case .gateNotResolvable: return APIError(.conflict, "gate not found, already resolved, or invalid token")
         case .noRecoveryWebhook: return APIError(.unprocessableContent, "run has no recoveryWebhook configured")
         case .invalid(let message): return APIError.invalidBody([ValidationIssue(path: [], message: message)])
+        case .invalidCron(let message, let field):
+            return APIError(.badRequest, message) { w in
+                w.field("code", "invalid_cron")
+                w.field("field", field)
+            }
+        case .scheduleNotFound: return APIError(.notFound, "schedule not found")
         }
     }
 }

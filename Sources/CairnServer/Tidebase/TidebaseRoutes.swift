@@ -41,6 +41,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         group.post("/runs/:runId/usage", use: recordUsage)
         group.get("/runs/:runId/events", use: eventStream)
         registerQueues(on: group)
+        registerSchedules(on: group)
     }
 
     // MARK: Runs
