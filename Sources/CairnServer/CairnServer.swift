@@ -17,6 +17,7 @@ public struct CairnServer: Sendable {
     public let runs: RunService
     let registry: PrometheusCollectorRegistry?
     let logger: Logger
+    let deliveryWakeups: AsyncStream<Void>
 
     public init(configuration: ServerConfiguration, registry: PrometheusCollectorRegistry?, logger: Logger) throws {
         try configuration.validate()
@@ -24,6 +25,7 @@ public struct CairnServer: Sendable {
         self.registry = registry
         self.logger = logger
         broker = EventBroker()
+        deliveryWakeups = DeliveryService.wakeups(from: broker)
         store = try SQLiteStore(
             configuration: .init(path: configuration.databasePath), broker: broker,
             logger: Logger(label: "cairn.store"))
@@ -33,10 +35,24 @@ public struct CairnServer: Sendable {
                 leaseMilliseconds: configuration.leaseMilliseconds, publicURL: configuration.effectivePublicURL))
     }
 
+    /// Where outbound calls may go: loopback only while the server itself is on loopback.
+    var outboundGuard: OutboundGuard {
+        OutboundGuard(
+            allowPrivate: configuration.allowPrivateWebhooks,
+            allowLoopback: configuration.allowPrivateWebhooks || ServerConfiguration.isLoopback(configuration.host))
+    }
+
     var recovery: RecoveryDispatcher {
         RecoveryDispatcher(
             runs: runs, secret: configuration.webhookSecret,
-            timeout: .milliseconds(configuration.webhookTimeoutMilliseconds), logger: logger)
+            timeout: .milliseconds(configuration.webhookTimeoutMilliseconds), guardrail: outboundGuard, logger: logger)
+    }
+
+    /// The channel notification sender.
+    public var deliveries: some Service {
+        DeliveryService(
+            runs: runs, guardrail: outboundGuard, timeout: .milliseconds(configuration.webhookTimeoutMilliseconds),
+            wakeups: deliveryWakeups, logger: Logger(label: "cairn.deliveries"))
     }
 
     /// The reconciler, or nil when disabled (`--reconcile-ms 0`).
@@ -87,7 +103,7 @@ public struct CairnServer: Sendable {
         let app = makeApplication()
         let group = ServiceGroup(
             configuration: .init(
-                services: [app, EventStreamShutdown(broker: broker)] + (reconciler.map { [$0] } ?? []),
+                services: [app, deliveries, EventStreamShutdown(broker: broker)] + (reconciler.map { [$0] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

@@ -22,6 +22,8 @@ public struct ServerConfiguration: Sendable {
     public var webhookTimeoutMilliseconds: Int64 = 30_000
     /// Pause between reconciler passes; 0 disables the reconciler.
     public var reconcileMilliseconds: Int64 = 1_000
+    /// Let webhooks, recovery and invoke calls reach private and link-local addresses.
+    public var allowPrivateWebhooks = false
     /// What schedules do about due times missed while the server was down.
     public var missedFirePolicy: MissedFirePolicy = .once
 
@@ -64,6 +66,7 @@ public struct ServerConfiguration: Sendable {
             ("webhook-secret", webhookSecret == nil ? "none (unsigned)" : "set (redacted)"),
             ("webhook-timeout-ms", String(webhookTimeoutMilliseconds)),
             ("reconcile-ms", String(reconcileMilliseconds)), ("missed-fires", missedFirePolicy.rawValue),
+            ("allow-private-webhooks", String(allowPrivateWebhooks)),
         ]
     }
 }

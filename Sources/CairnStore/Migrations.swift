@@ -10,7 +10,11 @@ enum Migrations {
     static let all: [Migration] = [
         Migration(version: 1, name: "runs", sqlite: runsV1),
         Migration(version: 2, name: "queue indexes per tenant", sqlite: queueIndexesV2),
+        Migration(version: 3, name: "delivery signing secret", sqlite: deliverySecretV3),
     ]
+
+    /// Deliveries to a gate's inline channels have no channel row to read the key from.
+    static let deliverySecretV3 = "ALTER TABLE channel_deliveries ADD COLUMN secret TEXT;"
 
     /// Claims and caps look runs up by tenant and queue.
     static let queueIndexesV2 = """

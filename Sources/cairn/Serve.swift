@@ -26,6 +26,8 @@ struct Serve: AsyncParsableCommand {
     var webhookTimeoutMs: Int64?
     @Option(name: .customLong("reconcile-ms"), help: "Pause between reconciler passes; 0 disables it (CAIRN_RECONCILE_MS).")
     var reconcileMs: Int64?
+    @Flag(name: .customLong("allow-private-webhooks"), help: "Let outbound calls reach private and link-local addresses (CAIRN_ALLOW_PRIVATE_WEBHOOKS=1).")
+    var allowPrivateWebhooks = false
     @Option(name: .customLong("missed-fires"), help: "once, skip or all: schedule times missed while down (CAIRN_MISSED_FIRES).")
     var missedFires: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL).") var logLevel: String?
@@ -48,6 +50,7 @@ struct Serve: AsyncParsableCommand {
         c.maxBodyBytes = try maxBodyBytes ?? envInt("CAIRN_MAX_BODY_BYTES") ?? c.maxBodyBytes
         c.logLevel = logLevel ?? env("CAIRN_LOG_LEVEL") ?? c.logLevel
         c.webhookSecret = webhookSecret ?? env("CAIRN_WEBHOOK_SECRET")
+        c.allowPrivateWebhooks = allowPrivateWebhooks || ["1", "true", "yes"].contains(env("CAIRN_ALLOW_PRIVATE_WEBHOOKS") ?? "")
         c.reconcileMilliseconds = try reconcileMs ?? envInt("CAIRN_RECONCILE_MS").map(Int64.init) ?? c.reconcileMilliseconds
         c.webhookTimeoutMilliseconds = try webhookTimeoutMs ?? envInt("CAIRN_WEBHOOK_TIMEOUT_MS").map(Int64.init)
             ?? c.webhookTimeoutMilliseconds

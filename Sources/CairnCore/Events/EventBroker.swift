@@ -6,6 +6,7 @@ import Synchronization
 public final class EventBroker: Sendable {
     private struct State {
         var subscribers: [String: [Int: AsyncStream<RunEvent>.Continuation]] = [:]
+        var commitListeners: [@Sendable ([RunEvent]) -> Void] = []
         var nextID = 0
         var closed = false
     }
@@ -44,8 +45,14 @@ public final class EventBroker: Sendable {
         }
     }
 
+    /// Calls `listener` with every committed batch of events (services that act on commits).
+    public func addCommitListener(_ listener: @escaping @Sendable ([RunEvent]) -> Void) {
+        state.withLock { $0.commitListeners.append(listener) }
+    }
+
     public func publish(_ events: [RunEvent]) {
         guard !events.isEmpty else { return }
+        for listener in state.withLock({ $0.commitListeners }) { listener(events) }
         let targets: [(RunEvent, [AsyncStream<RunEvent>.Continuation])] = state.withLock { s in
             if s.subscribers.isEmpty { return [] }
             return events.compactMap { e in

@@ -98,6 +98,11 @@ public protocol QueueReadTransaction: Sendable {
     func queueConfig(tenant: TenantID, name: String) async throws -> QueueConfig?
 }
 
+public protocol PushQueueReadTransaction: Sendable {
+    /// Queues in push mode (with an invoke URL), across tenants.
+    func pushQueueConfigs() async throws -> [(tenant: TenantID, config: QueueConfig)]
+}
+
 public protocol QueueWriteTransaction: QueueReadTransaction {
     func upsertQueueConfig(_ config: QueueConfig, tenant: TenantID) async throws
 }

@@ -125,3 +125,35 @@ extension RunService {
         }
     }
 }
+
+/// How long a pushed run waits before it is announced again if nobody began it.
+private let pushRedeliveryMilliseconds: Int64 = 60_000
+
+extension RunService {
+    /// Push mode (§1.14, §1.16 step 4): for each queue with an invoke URL, records a
+    /// `run.invoke` call for up to `perQueue` due runs (fewer under a concurrency cap) and moves
+    /// each run's due time a minute ahead, so it is not announced again while the call is in
+    /// flight. The application's handler begins the run; delivery is at least once.
+    public func dispatchPushQueues(perQueue: Int) async throws -> [RecoveryCall] {
+        try await store.write { tx in
+            let now = Timestamp.now()
+            var calls: [RecoveryCall] = []
+            for (tenant, config) in try await tx.pushQueueConfigs() {
+                guard let url = config.invokeURL else { continue }
+                var capacity = perQueue
+                if let concurrency = config.concurrency {
+                    capacity = min(capacity, concurrency - (try await tx.runningCount(tenant: tenant, queue: config.name)))
+                }
+                guard capacity > 0 else { continue }
+                for var run in try await tx.dueRuns(tenant: tenant, queue: config.name, now: now, limit: capacity) {
+                    run.runAt = now.adding(milliseconds: pushRedeliveryMilliseconds)
+                    run.updatedAt = now
+                    try await tx.updateRun(run)
+                    calls.append(
+                        try await Self.recordRecoveryAttempt(run: run, url: url, type: "run.invoke", reason: "queue_dispatch", tx: tx))
+                }
+            }
+            return calls
+        }
+    }
+}

@@ -5,6 +5,7 @@ public struct SweepReport: Sendable, Equatable {
     public var cancelledByDeadline = 0
     public var recoveries = 0
     public var scheduled = 0
+    public var invoked = 0
     public init() {}
 }
 

@@ -202,6 +202,24 @@ extension JSONWriter {
         endObject()
     }
 
+    /// A delivery as the log shows it (without the signing key).
+    public mutating func channelDelivery(_ d: ChannelDelivery) {
+        beginObjectValue()
+        field("id", d.id)
+        field("runId", d.runId)
+        field("channelId", d.channelId)
+        field("gateId", d.gateId)
+        field("eventType", d.eventType)
+        field("payload", raw: d.payload)
+        field("status", d.status)
+        field("httpStatus", d.httpStatus)
+        field("responseBody", d.responseBody)
+        field("errorText", d.errorText)
+        field("createdAt", timestamp: d.createdAt)
+        field("completedAt", timestamp: d.completedAt)
+        endObject()
+    }
+
     public mutating func recoveryAttempt(_ r: RecoveryAttempt) {
         beginObjectValue()
         field("id", r.id)

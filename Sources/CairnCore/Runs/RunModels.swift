@@ -388,12 +388,13 @@ public struct RunDetail: Sendable {
     public var childRuns: [Run]
     public var recoveryAttempts: [RecoveryAttempt]
     public var channels: [Channel]
+    public var channelDeliveries: [ChannelDelivery]
     public var gates: [Gate]
     public var usage: [UsageRecord]
     public var events: [RunEvent]
 
     public init(
-        run: Run, steps: [Step], state: RunState? = nil, stateStreams: [StateStream], stateVersions: [StateVersion], runEdges: [RunEdge], childRuns: [Run], recoveryAttempts: [RecoveryAttempt], channels: [Channel], gates: [Gate], usage: [UsageRecord], events: [RunEvent]
+        run: Run, steps: [Step], state: RunState? = nil, stateStreams: [StateStream], stateVersions: [StateVersion], runEdges: [RunEdge], childRuns: [Run], recoveryAttempts: [RecoveryAttempt], channels: [Channel], channelDeliveries: [ChannelDelivery], gates: [Gate], usage: [UsageRecord], events: [RunEvent]
     ) {
         self.run = run
         self.steps = steps
@@ -404,6 +405,7 @@ public struct RunDetail: Sendable {
         self.childRuns = childRuns
         self.recoveryAttempts = recoveryAttempts
         self.channels = channels
+        self.channelDeliveries = channelDeliveries
         self.gates = gates
         self.usage = usage
         self.events = events

@@ -85,6 +85,7 @@ public struct RunService: Sendable {
                 childRuns: edges.compactMap { childByID[$0.childRunId] },
                 recoveryAttempts: try await tx.recoveryAttempts(runId: id),
                 channels: try await tx.channels(runId: id),
+                channelDeliveries: try await tx.deliveries(runId: id, limit: 100),
                 gates: try await tx.gates(runId: id),
                 usage: try await tx.usage(runId: id),
                 events: try await tx.events(runId: id, after: 0, limit: Int.max))
@@ -153,6 +154,10 @@ public struct RunService: Sendable {
             _ = try await tx.appendEvent(
                 runId: id, type: "run.completed",
                 payload: jsonObject { $0.field("result", raw: resultText) }, at: now)
+            let completed = run
+            try await Self.recordDeliveries(
+                tx: tx, runId: id, eventType: "run.completed", payload: jsonObject { w in w.key("run"); w.run(completed) },
+                at: now)
             return run
         }
     }
@@ -195,6 +200,13 @@ public struct RunService: Sendable {
                     w.field("error", raw: errorText)
                     w.field("failureClass", run.failureClass)
                 }, at: now)
+            let failed = run
+            try await Self.recordDeliveries(
+                tx: tx, runId: id, eventType: "run.failed",
+                payload: jsonObject { w in
+                    w.key("run"); w.run(failed)
+                    w.field("error", raw: errorText)
+                }, at: now)
             return (run, false)
         }
     }
@@ -222,6 +234,10 @@ public struct RunService: Sendable {
                     w.field("reason", reason)
                     w.field("actor", actor)
                 }, at: now)
+            let cancelled = run
+            try await Self.recordDeliveries(
+                tx: tx, runId: id, eventType: "run.cancelled", payload: jsonObject { w in w.key("run"); w.run(cancelled) },
+                at: now)
             return run
         }
     }
@@ -345,6 +361,15 @@ public struct RunService: Sendable {
                     w.field("resumeContract", raw: step.resumeContract)
                     w.field("error", raw: errorText)
                 }, at: now)
+            let failedStep = step
+            try await Self.recordDeliveries(
+                tx: tx, runId: runId, eventType: "step.failed",
+                payload: jsonObject { w in
+                    w.key("step"); w.step(failedStep)
+                    w.field("retryable", request.retryable)
+                    w.field("resumeDecision", decision)
+                    w.field("error", raw: errorText)
+                }, at: now)
             return step
         }
     }
@@ -367,11 +392,9 @@ public struct RunService: Sendable {
                 channels: (request.channels.nonNull ?? .array([])).jsonText,
                 resolveToken: Identifier.randomHex(), createdAt: now, updatedAt: now, resolvedAt: nil)
             try await tx.insertGate(gate)
-            _ = try await tx.appendEvent(
-                runId: runId, type: "gate.created",
-                payload: jsonObject { w in
-                    w.key("gate"); w.publicGate(gate, publicURL: publicURL)
-                }, at: now)
+            let payload = jsonObject { w in w.key("gate"); w.publicGate(gate, publicURL: publicURL) }
+            _ = try await tx.appendEvent(runId: runId, type: "gate.created", payload: payload, at: now)
+            try await Self.recordDeliveries(tx: tx, runId: runId, eventType: "gate.created", payload: payload, gate: gate, at: now)
             return gate
         }
     }
@@ -390,17 +413,15 @@ public struct RunService: Sendable {
         return try await store.write { tx in
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
             let now = Timestamp.now()
-            let payload = request.payload.textOrEmptyObject
+            let decisionPayload = request.payload.textOrEmptyObject
             guard
                 let gate = try await tx.resolveGate(
                     runId: runId, gateId: gateId, token: request.token, decision: request.decision, actor: request.actor,
-                    payload: payload, at: now)
+                    payload: decisionPayload, at: now)
             else { throw RunError.gateNotResolvable }
-            _ = try await tx.appendEvent(
-                runId: runId, type: "gate.resolved",
-                payload: jsonObject { w in
-                    w.key("gate"); w.publicGate(gate, publicURL: publicURL)
-                }, at: now)
+            let payload = jsonObject { w in w.key("gate"); w.publicGate(gate, publicURL: publicURL) }
+            _ = try await tx.appendEvent(runId: runId, type: "gate.resolved", payload: payload, at: now)
+            try await Self.recordDeliveries(tx: tx, runId: runId, eventType: "gate.resolved", payload: payload, gate: gate, at: now)
             return gate
         }
     }
@@ -474,6 +495,12 @@ public struct RunService: Sendable {
                 payload: jsonObject { w in
                     w.field("value", raw: valueText)
                     if let patchText { w.field("patch", raw: patchText) }
+                    w.key("stateVersion"); w.publicStateVersion(version)
+                }, at: now)
+            try await Self.recordDeliveries(
+                tx: tx, runId: runId, eventType: "state.updated",
+                payload: jsonObject { w in
+                    w.key("state"); w.state(state)
                     w.key("stateVersion"); w.publicStateVersion(version)
                 }, at: now)
             return state
@@ -592,11 +619,9 @@ public struct RunService: Sendable {
                 unit: request.unit, inputTokens: request.inputTokens, outputTokens: request.outputTokens, totalTokens: total,
                 costUsd: request.costUsd, metadata: JSONValue.object(request.metadata ?? JSONObject()).jsonText, createdAt: now)
             try await tx.insertUsage(usage)
-            _ = try await tx.appendEvent(
-                runId: runId, type: "usage.recorded",
-                payload: jsonObject { w in
-                    w.key("usage"); w.usage(usage)
-                }, at: now)
+            let payload = jsonObject { w in w.key("usage"); w.usage(usage) }
+            _ = try await tx.appendEvent(runId: runId, type: "usage.recorded", payload: payload, at: now)
+            try await Self.recordDeliveries(tx: tx, runId: runId, eventType: "usage.recorded", payload: payload, at: now)
             return usage
         }
     }

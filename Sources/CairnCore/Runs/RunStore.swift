@@ -1,5 +1,7 @@
 /// Reads of run records inside one consistent snapshot.
-public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransaction, ScheduleReadTransaction {
+public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransaction, ScheduleReadTransaction,
+    DeliveryReadTransaction, PushQueueReadTransaction
+{
     func run(id: String, tenant: TenantID) async throws -> Run?
     func runs(tenant: TenantID, limit: Int) async throws -> [Run]
     func runs(ids: [String]) async throws -> [Run]
@@ -28,7 +30,9 @@ public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransact
 /// Writes inside one transaction. Implementations serialize writers (SQLite: one writer with
 /// group commit; Postgres: the `…ForUpdate` reads take row locks), so a read-modify-write
 /// through one transaction is atomic.
-public protocol RunWriteTransaction: RunReadTransaction, QueueWriteTransaction, ScheduleWriteTransaction {
+public protocol RunWriteTransaction: RunReadTransaction, QueueWriteTransaction, ScheduleWriteTransaction,
+    DeliveryWriteTransaction
+{
     /// Reads the run and locks it against other writers until commit.
     func runForUpdate(id: String, tenant: TenantID) async throws -> Run?
     func insertRun(_ run: Run) async throws

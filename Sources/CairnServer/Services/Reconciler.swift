@@ -34,7 +34,17 @@ struct Reconciler: Service {
             report.scheduled = try await runs.fireDueSchedules(limit: batchSize, policy: missedFires)
             let calls = try await runs.sweepStalledWebhookRuns(limit: batchSize)
             report.recoveries = calls.count
-            for call in calls { _ = try await recovery.send(call) }
+            let invocations = try await runs.dispatchPushQueues(perQueue: 10)
+            report.invoked = invocations.count
+            // Sent after the commits above, each on its own with its own timeout, so a slow
+            // receiver never holds up the next pass; every call is already recorded as pending.
+            for call in calls + invocations {
+                Task {
+                    do { _ = try await recovery.send(call) } catch {
+                        logger.error("cannot record outbound call", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
         } catch {
             logger.error("reconciler pass failed", metadata: ["error": "\(error)"])
         }
@@ -44,7 +54,7 @@ struct Reconciler: Service {
                 metadata: [
                     "requeued": "\(report.requeued)", "failed": "\(report.failed)",
                     "cancelled": "\(report.cancelledByDeadline)", "recoveries": "\(report.recoveries)",
-                    "scheduled": "\(report.scheduled)",
+                    "scheduled": "\(report.scheduled)", "invoked": "\(report.invoked)",
                 ])
         }
         return report

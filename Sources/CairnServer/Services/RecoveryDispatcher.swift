@@ -13,6 +13,7 @@ struct RecoveryDispatcher: Sendable {
     let runs: RunService
     let secret: String?
     let timeout: TimeAmount
+    let guardrail: OutboundGuard
     let logger: Logger
 
     static func signature(body: String, secret: String) -> String {
@@ -27,23 +28,27 @@ struct RecoveryDispatcher: Sendable {
     }
 
     func send(_ call: RecoveryCall) async throws -> RecoveryAttempt {
+        let outcome = await post(call)
+        logger.info(
+            "recovery call", metadata: ["run": "\(call.attempt.runId)", "url": "\(call.url)", "outcome": "\(outcome)"])
+        return try await runs.finishRecovery(call, outcome: outcome)
+    }
+
+    private func post(_ call: RecoveryCall) async -> RecoveryOutcome {
+        if let refusal = guardrail.refusal(for: call.url) { return .unreachable("ssrf_blocked: \(refusal)") }
         var request = HTTPClientRequest(url: call.url)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
         request.headers.add(name: "user-agent", value: "cairn-recovery/\(CairnVersion.string)")
         if let secret { request.headers.add(name: "x-tidebase-signature", value: Self.signature(body: call.body, secret: secret)) }
         request.body = .bytes(ByteBuffer(string: call.body))
-        let outcome: RecoveryOutcome
         do {
             let response = try await OutboundHTTP.client.execute(request, timeout: timeout)
             let body = try await response.body.collect(upTo: 64 * 1024)
-            outcome = .responded(status: Int(response.status.code), body: String(buffer: body))
+            return .responded(status: Int(response.status.code), body: String(buffer: body))
         } catch {
-            outcome = .unreachable(String(describing: error))
+            return .unreachable(String(describing: error))
         }
-        logger.info(
-            "recovery call", metadata: ["run": "\(call.attempt.runId)", "url": "\(call.url)", "outcome": "\(outcome)"])
-        return try await runs.finishRecovery(call, outcome: outcome)
     }
 }
 

@@ -118,7 +118,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
             w.array("childRuns", detail.childRuns) { $0.run($1) }
             w.array("recoveryAttempts", detail.recoveryAttempts) { $0.recoveryAttempt($1) }
             w.array("channels", detail.channels) { $0.channel($1) }
-            w.key("channelDeliveries"); w.beginArrayValue(); w.endArray()
+            w.array("channelDeliveries", detail.channelDeliveries) { $0.channelDelivery($1) }
             w.array("gates", detail.gates) { $0.gate($1) }
             w.array("usage", detail.usage) { $0.usage($1) }
             w.array("events", detail.events) { $0.event($1) }

@@ -65,6 +65,15 @@ extension SQLiteRunTransaction {
             """, Self.decodeConfig)
     }
 
+    func pushQueueConfigs() throws -> [(tenant: TenantID, config: QueueConfig)] {
+        try connection.all(
+            """
+            SELECT tenant_id, \(unsafeRaw: Self.configColumns) FROM queue_configs WHERE invoke_url IS NOT NULL \
+            ORDER BY tenant_id, name
+            """
+        ) { r in (TenantID(rawValue: r.string()), Self.decodeConfig(&r)) }
+    }
+
     func upsertQueueConfig(_ c: QueueConfig, tenant: TenantID) throws {
         try connection.run(
             """

@@ -1,0 +1,111 @@
+import AsyncHTTPClient
+import CairnCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+
+/// Sends channel notifications recorded by committed transactions: woken when such a commit
+/// happens (and every half second, for retries), never inside a transaction, each attempt
+/// timed out, signed with the channel's key, and logged; failures are retried with backoff.
+struct DeliveryService: Service {
+    let runs: RunService
+    let guardrail: OutboundGuard
+    let timeout: TimeAmount
+    let wakeups: AsyncStream<Void>
+    let logger: Logger
+    var concurrency = 16
+
+    static let deliverableEvents: Set<String> = [
+        "run.completed", "run.failed", "run.cancelled", "gate.created", "gate.resolved", "step.failed", "state.updated",
+        "usage.recorded",
+    ]
+
+    /// A wake-up stream fed by commits that produced deliverable events.
+    static func wakeups(from broker: EventBroker) -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        broker.addCommitListener { events in
+            if events.contains(where: { deliverableEvents.contains($0.type) }) { continuation.yield() }
+        }
+        return stream
+    }
+
+    func run() async throws {
+        let (ticks, tick) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let forward = Task {
+            for await _ in wakeups { tick.yield() }
+        }
+        let timer = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(500))
+                tick.yield()
+            }
+        }
+        defer {
+            forward.cancel()
+            timer.cancel()
+        }
+        await cancelWhenGracefulShutdown {
+            for await _ in ticks {
+                if Task.isCancelled { break }
+                await drain()
+            }
+        }
+    }
+
+    /// Sends everything due until nothing is.
+    func drain() async {
+        while !Task.isCancelled {
+            let due: [ChannelDelivery]
+            do {
+                due = try await runs.dueDeliveries(limit: 64)
+            } catch {
+                logger.error("cannot read due deliveries", metadata: ["error": "\(error)"])
+                return
+            }
+            if due.isEmpty { return }
+            await withTaskGroup(of: Void.self) { group in
+                var inFlight = 0
+                for delivery in due {
+                    if inFlight >= concurrency {
+                        await group.next()
+                        inFlight -= 1
+                    }
+                    group.addTask { await self.attempt(delivery) }
+                    inFlight += 1
+                }
+            }
+        }
+    }
+
+    func attempt(_ delivery: ChannelDelivery) async {
+        let outcome: DeliveryOutcome
+        if let refusal = guardrail.refusal(for: delivery.url) {
+            outcome = .blocked("ssrf_blocked: \(refusal)")
+        } else {
+            var request = HTTPClientRequest(url: delivery.url)
+            request.method = .POST
+            let body = delivery.body
+            request.headers.add(name: "content-type", value: "application/json")
+            request.headers.add(name: "user-agent", value: "cairn-channel/\(CairnVersion.string)")
+            if let secret = delivery.secret {
+                request.headers.add(name: "x-tidebase-signature", value: RecoveryDispatcher.signature(body: body, secret: secret))
+            }
+            request.body = .bytes(ByteBuffer(string: body))
+            do {
+                let response = try await OutboundHTTP.client.execute(request, timeout: timeout)
+                let text = try await response.body.collect(upTo: 64 * 1024)
+                outcome = .responded(status: Int(response.status.code), body: String(buffer: text))
+            } catch {
+                outcome = .unreachable(String(describing: error))
+            }
+        }
+        do {
+            let logged = try await runs.recordDeliveryAttempt(delivery, outcome: outcome)
+            logger.debug(
+                "delivery", metadata: ["id": "\(logged.id)", "status": "\(logged.status)", "attempts": "\(logged.attempts)"])
+        } catch {
+            logger.error("cannot record delivery attempt", metadata: ["id": "\(delivery.id)", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import CairnCore
+
+extension SQLiteRunTransaction {
+    private static let deliveryColumns = """
+        id, run_id, channel_id, gate_id, url, secret, event_type, payload_json, status, attempts, next_attempt_at, \
+        http_status, response_body, error_text, created_at, completed_at
+        """
+
+    private static func decodeDelivery(_ r: inout SQLiteRow) -> ChannelDelivery {
+        ChannelDelivery(
+            id: r.string(), runId: r.string(), channelId: r.optionalString(), gateId: r.optionalString(), url: r.string(),
+            secret: r.optionalString(), eventType: r.string(), payload: r.string(), status: r.string(), attempts: r.int(),
+            nextAttemptAt: r.optionalTimestamp(), httpStatus: r.optionalInt(), responseBody: r.optionalString(),
+            errorText: r.optionalString(), createdAt: r.timestamp(), completedAt: r.optionalTimestamp())
+    }
+
+    func deliveries(runId: String, limit: Int) throws -> [ChannelDelivery] {
+        try connection.all(
+            """
+            SELECT \(unsafeRaw: Self.deliveryColumns) FROM channel_deliveries WHERE run_id = \(runId) \
+            ORDER BY created_at DESC, rowid DESC LIMIT \(limit)
+            """, Self.decodeDelivery)
+    }
+
+    func dueDeliveries(now: Timestamp, limit: Int) throws -> [ChannelDelivery] {
+        try connection.all(
+            """
+            SELECT \(unsafeRaw: Self.deliveryColumns) FROM channel_deliveries WHERE status = 'pending' \
+            AND next_attempt_at <= \(now) ORDER BY next_attempt_at, rowid LIMIT \(limit)
+            """, Self.decodeDelivery)
+    }
+
+    func insertDelivery(_ d: ChannelDelivery) throws {
+        try connection.run(
+            """
+            INSERT INTO channel_deliveries (\(unsafeRaw: Self.deliveryColumns)) VALUES (\(d.id), \(d.runId), \
+            \(d.channelId), \(d.gateId), \(d.url), \(d.secret), \(d.eventType), \(d.payload), \(d.status), \(d.attempts), \
+            \(d.nextAttemptAt), \(d.httpStatus), \(d.responseBody), \(d.errorText), \(d.createdAt), \(d.completedAt))
+            """)
+    }
+
+    func updateDelivery(_ d: ChannelDelivery) throws {
+        try connection.run(
+            """
+            UPDATE channel_deliveries SET status = \(d.status), attempts = \(d.attempts), \
+            next_attempt_at = \(d.nextAttemptAt), http_status = \(d.httpStatus), response_body = \(d.responseBody), \
+            error_text = \(d.errorText), completed_at = \(d.completedAt) WHERE id = \(d.id)
+            """)
+    }
+}
