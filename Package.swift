@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "cairn", targets: ["cairn"]),
         .library(name: "CairnCore", targets: ["CairnCore"]),
         .library(name: "CairnServer", targets: ["CairnServer"]),
+        .library(name: "Cairn", targets: ["Cairn"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -70,6 +71,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The Swift SDK: durable workflows over HTTP, or embedded in-process on the embedded store.
+        .target(
+            name: "Cairn",
+            dependencies: [
+                "CairnCore",
+                "CairnStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "cairn",
             dependencies: [
@@ -93,6 +107,14 @@ let package = Package(
         .testTarget(
             name: "CairnStoreTests",
             dependencies: ["CairnCore", "CairnStore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CairnSDKTests",
+            dependencies: [
+                "Cairn", "CairnCore", "CairnServer", .product(name: "Logging", package: "swift-log"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,153 @@
+import CairnCore
+import CairnStore
+import Crypto
+import Foundation
+import NIOCore
+
+/// The entry point of the Swift SDK: durable workflows whose completed steps replay from
+/// checkpoints, over HTTP against a Cairn server or embedded in-process on the embedded store.
+///
+/// ```swift
+/// let cairn = Cairn.http()                       // or: try Cairn.embedded(dataDirectory: "./.cairn")
+/// let report = try await cairn.run("generate-report", input: Request(topic: "tides")) { run, request in
+///     let plan = try await run.step("plan") { try await makePlan(request) }
+///     try await run.state.set(["status": "writing"])
+///     return try await run.step("write") { try await write(plan) }
+/// }
+/// ```
+public struct Cairn: Sendable {
+    let transport: any RunTransport
+
+    init(transport: any RunTransport) { self.transport = transport }
+
+    /// A client of the server at `url` (by default a local `cairn serve`).
+    public static func http(url: String = "http://127.0.0.1:7373", apiKey: String? = nil, timeout: Duration = .seconds(60))
+        -> Cairn
+    {
+        let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
+        let ms = Int64(timeout.components.seconds) * 1000 + Int64(timeout.components.attoseconds / 1_000_000_000_000_000)
+        return Cairn(transport: HTTPTransport(baseURL: trimmed, apiKey: apiKey, timeout: .milliseconds(ms)))
+    }
+
+    /// The same API in-process, on the embedded store in `dataDirectory`: no server, no HTTP.
+    /// Open one per directory per process.
+    public static func embedded(dataDirectory: String, leaseMilliseconds: Int64 = 60_000) throws -> Cairn {
+        let store = try SQLiteStore(configuration: .init(path: dataDirectory + "/cairn.sqlite"), broker: EventBroker())
+        let runs = RunService(store: store, configuration: .init(leaseMilliseconds: leaseMilliseconds))
+        return Cairn(transport: EmbeddedTransport(runs: runs))
+    }
+
+    /// Reading and managing runs.
+    public var runs: Runs { Runs(transport: transport) }
+
+    /// Runs `workflow`: creates a run (or resumes `runId`), acquires its lease, and executes
+    /// `body`. On resume, steps that completed before return their recorded output without
+    /// running again. A run that already completed returns its result at once.
+    public func run<Input: Codable & Sendable, Output: Codable & Sendable>(
+        _ workflow: String, input: Input, runId: String? = nil, recoveryWebhook: String? = nil,
+        _ body: @escaping @Sendable (RunContext, Input) async throws -> Output
+    ) async throws -> Output {
+        let run: Run
+        if let runId {
+            run = try await transport.run(id: runId).run
+            guard run.workflowName == workflow else {
+                throw CairnError.workflowMismatch(runWorkflow: run.workflowName, requested: workflow)
+            }
+        } else {
+            run = try await transport.createRun(workflow: workflow, input: try CodableJSON.encode(input), recoveryWebhook: recoveryWebhook)
+        }
+        return try await execute(run: run, body)
+    }
+
+    func execute<Input: Codable & Sendable, Output: Codable & Sendable>(
+        run: Run, _ body: @escaping @Sendable (RunContext, Input) async throws -> Output
+    ) async throws -> Output {
+        if run.status == .completed { return try CodableJSON.decode(Output.self, from: run.result ?? "null") }
+        let (_, owner) = try await transport.beginRun(id: run.id)
+        let context = RunContext(runId: run.id, cairn: self, leaseOwner: owner)
+        let input = try CodableJSON.decode(Input.self, from: run.input)
+        do {
+            let output = try await body(context, input)
+            _ = try await transport.completeRun(id: run.id, result: try CodableJSON.encode(output))
+            return output
+        } catch CairnError.runCancelled(let id) {
+            // The run is already terminal: never report a failure after a cancel.
+            throw CairnError.runCancelled(runId: id)
+        } catch {
+            _ = try? await transport.failRun(id: run.id, error: CodableJSON.describe(error))
+            throw error
+        }
+    }
+
+    /// Checks an `x-tidebase-signature` header (`sha256=<hex>`, prefix optional) against the
+    /// HMAC-SHA256 of the raw body, in constant time.
+    public static func verifyWebhookSignature(body: some DataProtocol, header: String?, secret: String) -> Bool {
+        guard var hex = header else { return false }
+        if hex.hasPrefix("sha256=") { hex.removeFirst(7) }
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(body), using: SymmetricKey(data: Data(secret.utf8)))
+        let expected = Array(mac.map { String(format: "%02x", $0) }.joined().utf8)
+        let given = Array(hex.lowercased().utf8)
+        guard expected.count == given.count else { return false }
+        return zip(expected, given).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+/// Reading and managing runs.
+public struct Runs: Sendable {
+    let transport: any RunTransport
+
+    public func get(_ id: String) async throws -> RunDetail { try await transport.run(id: id) }
+    public func list() async throws -> [Run] { try await transport.listRuns() }
+    /// Cancels a run: one-way; its worker sees `CairnError.runCancelled` at its next step or gate.
+    public func cancel(_ id: String, reason: String? = nil, actor: String? = nil) async throws -> Run {
+        try await transport.cancelRun(id: id, reason: reason, actor: actor)
+    }
+    /// Resolves a pending gate (as a person approving it would).
+    public func resolveGate(runId: String, gateId: String, token: String, decision: GateStatus, actor: String? = nil) async throws
+        -> Gate
+    {
+        try await transport.resolveGate(
+            runId: runId, gateId: gateId, ResolveGateRequest(token: token, decision: decision, actor: actor))
+    }
+}
+
+/// Codable values to and from the JSON the run protocol stores.
+enum CodableJSON {
+    static func encode<T: Encodable>(_ value: T) throws -> JSONValue {
+        do {
+            return try JSONParser.parse(bytes: Array(try JSONEncoder().encode(value)))
+        } catch {
+            throw CairnError.encoding("cannot encode \(T.self): \(error)")
+        }
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from raw: RawJSON) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(raw.utf8))
+        } catch {
+            throw CairnError.encoding("cannot decode \(T.self) from \(raw.prefix(200)): \(error)")
+        }
+    }
+
+    /// How a thrown error is recorded: `{name, message}`, as the other SDKs do.
+    static func describe(_ error: any Error) -> JSONValue {
+        .object(JSONObject([("name", .string(String(describing: type(of: error)))), ("message", .string(String(describing: error)))]))
+    }
+
+    /// The step input hash shared with the Python and TypeScript SDKs: SHA-256 of the input's
+    /// JSON with keys sorted recursively (absent input hashes `null`).
+    static func inputHash(_ input: JSONValue?) -> String {
+        let text = (input ?? .null).stableText
+        return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// The step input hash, public so applications can precompute it.
+public enum SDKHashing {
+    /// SHA-256 of the value's JSON with object keys sorted recursively, as every Tidebase SDK
+    /// computes it; `nil` hashes JSON `null`. Floats with no fraction (`1.0`) may encode as
+    /// integers in Swift and hash differently from Python; keep such inputs integral.
+    public static func inputHash<T: Encodable>(_ value: T?) -> String {
+        CodableJSON.inputHash(value.flatMap { try? CodableJSON.encode($0) })
+    }
+}

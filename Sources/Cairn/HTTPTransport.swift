@@ -1,0 +1,207 @@
+import AsyncHTTPClient
+import CairnCore
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// The run protocol over HTTP (a Cairn server, or any server speaking Tidebase 0.7).
+struct HTTPTransport: RunTransport {
+    let baseURL: String
+    let apiKey: String?
+    let timeout: TimeAmount
+
+    /// One client for the process; it lives as long as the process does.
+    static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+
+    private func call(_ method: HTTPMethod, _ path: String, _ body: RawJSON? = nil) async throws -> JSONValue {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        request.headers.add(name: "content-type", value: "application/json")
+        if let apiKey { request.headers.add(name: "authorization", value: "Bearer \(apiKey)") }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await Self.client.execute(request, timeout: timeout)
+        let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
+        let parsed = (try? JSONParser.parse(bytes: Array(bytes.readableBytesView))) ?? .null
+        guard response.status == .ok else {
+            let code = parsed["code"]?.stringValue
+            if code == "run_cancelled" {
+                throw CairnError.runCancelled(runId: path.split(separator: "/").dropFirst().first.map(String.init) ?? "")
+            }
+            switch (response.status.code, code) {
+            case (404, _) where parsed["error"]?.stringValue?.contains("run not found") == true: throw CairnError.runNotFound
+            case (409, "lease_lost"): throw CairnError.leaseLost
+            case (409, _) where parsed["error"]?.stringValue == "step not found or lease lost": throw CairnError.leaseLost
+            case (409, _) where parsed["error"]?.stringValue == "run already completed": throw CairnError.runAlreadyCompleted
+            default: throw CairnError.server(status: Int(response.status.code), body: String(buffer: bytes))
+            }
+        }
+        return parsed
+    }
+
+    private static func path(_ segment: String) -> String {
+        segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
+    }
+
+    func createRun(workflow: String, input: JSONValue, recoveryWebhook: String?) async throws -> Run {
+        let body = jsonObject { w in
+            w.field("input", json: input)
+            if let recoveryWebhook { w.field("recoveryWebhook", recoveryWebhook) }
+        }
+        return try Run(wire: try await call(.POST, "/runs/\(Self.path(workflow))", body)["run"])
+    }
+
+    func run(id: String) async throws -> RunDetail { try RunDetail(wire: try await call(.GET, "/runs/\(id)")) }
+
+    func listRuns() async throws -> [Run] { try (try await call(.GET, "/runs"))["runs"]?.arrayValue?.map { try Run(wire: $0) } ?? [] }
+
+    func beginRun(id: String) async throws -> (run: Run, leaseOwner: String) {
+        let reply = try await call(.POST, "/runs/\(id)/begin", "{}")
+        return (try Run(wire: reply["run"]), reply["leaseOwner"]?.stringValue ?? "")
+    }
+
+    func completeRun(id: String, result: JSONValue) async throws -> Run {
+        try Run(wire: try await call(.POST, "/runs/\(id)/complete", jsonObject { $0.field("result", json: result) })["run"])
+    }
+
+    func failRun(id: String, error: JSONValue) async throws -> Run {
+        try Run(wire: try await call(.POST, "/runs/\(id)/fail", jsonObject { $0.field("error", json: error) })["run"])
+    }
+
+    func cancelRun(id: String, reason: String?, actor: String?) async throws -> Run {
+        let body = jsonObject { w in
+            if let reason { w.field("reason", reason) }
+            if let actor { w.field("actor", actor) }
+        }
+        return try Run(wire: try await call(.POST, "/runs/\(id)/cancel", body)["run"])
+    }
+
+    func beginStep(runId: String, _ r: BeginStepRequest) async throws -> StepDecision {
+        let body = jsonObject { w in
+            w.field("name", r.name)
+            w.field("inputHash", r.inputHash)
+            w.field("input", json: r.input ?? .null)
+            w.field("options", json: .object(r.options ?? JSONObject()))
+            if let owner = r.leaseOwner { w.field("leaseOwner", owner) }
+        }
+        let reply = try await call(.POST, "/runs/\(runId)/steps/begin", body)
+        switch reply["action"]?.stringValue {
+        case "execute": return .execute(try Step(wire: reply["step"]), leaseOwner: reply["leaseOwner"]?.stringValue ?? "")
+        case "return": return .replay(output: reply["output"].flatMap { $0.isNull ? nil : $0.jsonText })
+        case "cancelled": return .cancelled
+        case "locked": return .locked
+        case "input_mismatch":
+            return .inputMismatch(
+                expected: reply["expectedInputHash"]?.stringValue ?? "", actual: reply["actualInputHash"]?.stringValue ?? "")
+        default: throw CairnError.encoding("unknown step action in \(reply.jsonText)")
+        }
+    }
+
+    func completeStep(runId: String, stepId: String, leaseOwner: String, output: JSONValue) async throws {
+        _ = try await call(
+            .POST, "/runs/\(runId)/steps/\(stepId)/complete",
+            jsonObject { w in
+                w.field("leaseOwner", leaseOwner)
+                w.field("output", json: output)
+            })
+    }
+
+    func failStep(runId: String, stepId: String, _ r: FailStepRequest) async throws {
+        _ = try await call(
+            .POST, "/runs/\(runId)/steps/\(stepId)/fail",
+            jsonObject { w in
+                w.field("leaseOwner", r.leaseOwner)
+                w.field("retryable", r.retryable)
+                if let d = r.resumeDecision { w.field("resumeDecision", d.rawValue) }
+                w.field("error", json: r.error ?? .null)
+            })
+    }
+
+    func beginGate(runId: String, _ r: BeginGateRequest) async throws -> Gate {
+        let body = jsonObject { w in
+            w.field("name", r.name)
+            w.field("prompt", r.prompt)
+            w.field("data", json: r.data ?? .emptyObject)
+            w.field("channels", json: r.channels ?? .array([]))
+            w.field("capability", json: r.capability ?? .null)
+        }
+        return try Gate(wire: try await call(.POST, "/runs/\(runId)/gates/begin", body)["gate"])
+    }
+
+    func gate(runId: String, gateId: String) async throws -> (gate: Gate, runStatus: RunStatus) {
+        let reply = try await call(.GET, "/runs/\(runId)/gates/\(gateId)")
+        return (try Gate(wire: reply["gate"]), RunStatus(rawValue: reply["runStatus"]?.stringValue ?? "") ?? .pending)
+    }
+
+    func resolveGate(runId: String, gateId: String, _ r: ResolveGateRequest) async throws -> Gate {
+        let body = jsonObject { w in
+            w.field("token", r.token)
+            w.field("decision", r.decision.rawValue)
+            if let actor = r.actor { w.field("actor", actor) }
+            if let payload = r.payload { w.field("payload", json: payload) }
+        }
+        return try Gate(wire: try await call(.POST, "/runs/\(runId)/gates/\(gateId)/resolve", body)["gate"])
+    }
+
+    func createChild(parentId: String, _ r: CreateChildRequest) async throws -> Run {
+        let body = jsonObject { w in
+            w.field("name", r.name)
+            w.field("workflowName", r.run.workflowName)
+            w.field("input", json: r.run.input ?? .null)
+            if let t = r.edgeType { w.field("edgeType", t) }
+            if let m = r.edgeMetadata { w.field("edgeMetadata", json: .object(m)) }
+        }
+        return try Run(wire: try await call(.POST, "/runs/\(parentId)/children", body)["run"])
+    }
+
+    private static func stateOptionFields(_ o: StateWriteOptions, _ w: inout JSONWriter) {
+        if let v = o.stream { w.field("stream", v) }
+        if let v = o.label { w.field("label", v) }
+        if let v = o.reason { w.field("reason", v) }
+        if let v = o.importance { w.field("importance", v.rawValue) }
+        if let v = o.metadata { w.field("metadata", json: .object(v)) }
+        if let v = o.createdBy { w.field("createdBy", v) }
+    }
+
+    func writeState(runId: String, value: JSONValue, merge: Bool, options: StateWriteOptions) async throws -> RunState {
+        let body = jsonObject { w in
+            w.field("value", json: value)
+            Self.stateOptionFields(options, &w)
+        }
+        return try RunState(wire: try await call(merge ? .PATCH : .PUT, "/runs/\(runId)/state", body)["state"])
+    }
+
+    func saveState(runId: String, label: String, options: StateWriteOptions) async throws -> StateVersion {
+        let body = jsonObject { w in
+            w.field("label", label)
+            Self.stateOptionFields(options, &w)
+        }
+        return try StateVersion(wire: try await call(.POST, "/runs/\(runId)/state/save", body)["stateVersion"])
+    }
+
+    func stateVersions(runId: String, stream: String?, labeledOnly: Bool) async throws -> [StateVersion] {
+        var query: [String] = []
+        if let stream { query.append("stream=\(Self.path(stream))") }
+        if labeledOnly { query.append("labeled=true") }
+        let suffix = query.isEmpty ? "" : "?" + query.joined(separator: "&")
+        let reply = try await call(.GET, "/runs/\(runId)/state/versions\(suffix)")
+        return try reply["stateVersions"]?.arrayValue?.map { try StateVersion(wire: $0) } ?? []
+    }
+
+    func recordUsage(runId: String, _ u: RecordUsageRequest) async throws -> UsageRecord {
+        let body = jsonObject { w in
+            if let v = u.stepId { w.field("stepId", v) }
+            if let v = u.kind { w.field("kind", v) }
+            if let v = u.provider { w.field("provider", v) }
+            if let v = u.model { w.field("model", v) }
+            if let v = u.label { w.field("label", v) }
+            if let v = u.quantity { w.key("quantity"); w.double(v) }
+            if let v = u.unit { w.field("unit", v) }
+            if let v = u.inputTokens { w.field("inputTokens", v) }
+            if let v = u.outputTokens { w.field("outputTokens", v) }
+            if let v = u.totalTokens { w.field("totalTokens", v) }
+            if let v = u.costUsd { w.key("costUsd"); w.double(v) }
+            if let v = u.metadata { w.field("metadata", json: .object(v)) }
+        }
+        return try UsageRecord(wire: try await call(.POST, "/runs/\(runId)/usage", body)["usage"])
+    }
+}

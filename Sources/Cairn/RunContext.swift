@@ -1,0 +1,187 @@
+import CairnCore
+import Foundation
+
+/// How a step may be replayed after an ambiguous failure (the resume contract).
+public enum ReplayPolicy: String, Sendable {
+    case auto, manual, never
+}
+
+/// A person's decision on a gate.
+public struct GateDecision: Sendable {
+    public let gateId: String
+    public let name: String
+    public let decision: GateStatus
+    public let actor: String?
+    let payload: RawJSON?
+
+    public var approved: Bool { decision == .approved }
+
+    /// The payload the decision came with, decoded.
+    public func payload<T: Decodable>(as type: T.Type) throws -> T { try CodableJSON.decode(T.self, from: payload ?? "null") }
+}
+
+/// A running workflow's handle: steps, gates, children, state and usage of one run, valid
+/// while this worker holds the run.
+public struct RunContext: Sendable {
+    public let runId: String
+    let cairn: Cairn
+    let leaseOwner: String
+
+    var transport: any RunTransport { cairn.transport }
+
+    /// Runs `body` as a checkpointed step. On a later run with the same id, a completed step
+    /// returns its recorded output instead of running again; a changed `input` is refused.
+    ///
+    /// - Parameters:
+    ///   - input: what the step depends on; hashed (keys sorted) to detect drift on resume.
+    ///   - retries: extra attempts after a failure, with `backoff` doubling between them.
+    ///   - sideEffects/idempotencyKey/replay: the resume contract; unkeyed external writes are
+    ///     classified for manual review when they fail.
+    public func step<T: Codable & Sendable>(
+        _ name: String, input: (any Encodable & Sendable)? = nil, retries: Int = 0, backoff: Duration = .milliseconds(100),
+        sideEffects: [String]? = nil, idempotencyKey: String? = nil, replay: ReplayPolicy? = nil,
+        _ body: @Sendable () async throws -> T
+    ) async throws -> T {
+        let inputJSON = try input.map { try CodableJSON.encode(AnyEncodable($0)) }
+        var options = JSONObject()
+        if let inputJSON { options["input"] = inputJSON }
+        if retries > 0 { options["retries"] = .int(retries) }
+        if let sideEffects { options["sideEffects"] = .array(sideEffects.map { .string($0) }) }
+        if let idempotencyKey { options["idempotencyKey"] = .string(idempotencyKey) }
+        if let replay { options["replay"] = .string(replay.rawValue) }
+        let request = BeginStepRequest(
+            name: name, inputHash: CodableJSON.inputHash(inputJSON), input: inputJSON, options: options, leaseOwner: leaseOwner)
+        let attempts = max(1, retries + 1)
+        var delay = backoff
+        for attempt in 1...attempts {
+            let (step, owner): (Step, String)
+            switch try await transport.beginStep(runId: runId, request) {
+            case .replay(let output): return try CodableJSON.decode(T.self, from: output ?? "null")
+            case .cancelled: throw CairnError.runCancelled(runId: runId)
+            case .locked: throw CairnError.stepLocked(step: name)
+            case .inputMismatch(let expected, let actual):
+                throw CairnError.inputMismatch(step: name, expected: expected, actual: actual)
+            case .execute(let s, let o): (step, owner) = (s, o)
+            }
+            do {
+                try Task.checkCancellation()
+                let result = try await body()
+                try await transport.completeStep(runId: runId, stepId: step.id, leaseOwner: owner, output: try CodableJSON.encode(result))
+                return result
+            } catch let error as CairnError where error == .runCancelled(runId: runId) {
+                throw error
+            } catch {
+                let retryable = attempt < attempts
+                let decision: ResumeDecision =
+                    retryable
+                    ? .autoRetry
+                    : ResumeDecision(rawValue: ResumeContract.defaultDecision(contract: ResumeContract.normalize(options), retryable: false))
+                        ?? .safeReplay
+                try? await transport.failStep(
+                    runId: runId, stepId: step.id,
+                    FailStepRequest(
+                        leaseOwner: owner, error: CodableJSON.describe(error), retryable: retryable, resumeDecision: decision))
+                if !retryable { throw error }
+                try await Task.sleep(for: delay)
+                delay *= 2
+            }
+        }
+        throw CairnError.encoding("unreachable")
+    }
+
+    /// Pauses on a durable gate until a person decides (or `timeout` passes). Resolved gates
+    /// replay their decision on resume without waiting.
+    public func gate(
+        _ name: String, prompt: String, data: (any Encodable & Sendable)? = nil, pollInterval: Duration = .seconds(1),
+        timeout: Duration? = nil
+    ) async throws -> GateDecision {
+        var gate = try await transport.beginGate(
+            runId: runId,
+            BeginGateRequest(name: name, prompt: prompt, data: try data.map { try CodableJSON.encode(AnyEncodable($0)) }))
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        while gate.status == .pending {
+            if let deadline, ContinuousClock.now > deadline { throw CairnError.gateTimedOut(gate: name) }
+            try await Task.sleep(for: pollInterval)
+            let (polled, runStatus) = try await transport.gate(runId: runId, gateId: gate.id)
+            if runStatus == .cancelled { throw CairnError.runCancelled(runId: runId) }
+            gate = polled
+        }
+        return GateDecision(gateId: gate.id, name: gate.name, decision: gate.status, actor: gate.actor, payload: gate.decisionPayload)
+    }
+
+    /// Runs a child workflow as its own run, linked to this one by `name`: a resumed parent
+    /// reuses the existing child (and its completed result).
+    public func child<Input: Codable & Sendable, Output: Codable & Sendable>(
+        _ workflow: String, name: String? = nil, input: Input,
+        _ body: @escaping @Sendable (RunContext, Input) async throws -> Output
+    ) async throws -> Output {
+        let child = try await transport.createChild(
+            parentId: runId,
+            CreateChildRequest(
+                name: name ?? workflow, run: CreateRunRequest(workflowName: workflow, input: try CodableJSON.encode(input))))
+        return try await cairn.execute(run: child, body)
+    }
+
+    public var state: RunStateHandle { RunStateHandle(transport: transport, runId: runId) }
+    public var usage: RunUsageHandle { RunUsageHandle(transport: transport, runId: runId) }
+}
+
+/// The run's live state and its versioned history.
+public struct RunStateHandle: Sendable {
+    let transport: any RunTransport
+    let runId: String
+
+    /// Replaces the state and records a version.
+    @discardableResult
+    public func set(_ value: some Encodable & Sendable, stream: String? = nil, label: String? = nil) async throws -> RunState {
+        try await transport.writeState(
+            runId: runId, value: try CodableJSON.encode(value), merge: false, options: StateWriteOptions(stream: stream, label: label))
+    }
+
+    /// Merges the top-level fields of `value` into the state and records a version.
+    @discardableResult
+    public func patch(_ value: some Encodable & Sendable, stream: String? = nil) async throws -> RunState {
+        try await transport.writeState(runId: runId, value: try CodableJSON.encode(value), merge: true, options: StateWriteOptions(stream: stream))
+    }
+
+    /// Labels the current value as a milestone without changing it.
+    @discardableResult
+    public func save(_ label: String, stream: String? = nil) async throws -> StateVersion {
+        try await transport.saveState(runId: runId, label: label, options: StateWriteOptions(stream: stream))
+    }
+
+    public func versions(stream: String? = nil, labeledOnly: Bool = false) async throws -> [StateVersion] {
+        try await transport.stateVersions(runId: runId, stream: stream, labeledOnly: labeledOnly)
+    }
+}
+
+/// The run's usage ledger.
+public struct RunUsageHandle: Sendable {
+    let transport: any RunTransport
+    let runId: String
+
+    @discardableResult
+    public func record(
+        kind: String? = nil, provider: String? = nil, model: String? = nil, inputTokens: Int? = nil, outputTokens: Int? = nil,
+        totalTokens: Int? = nil, costUsd: Double? = nil, quantity: Double? = nil, unit: String? = nil
+    ) async throws -> UsageRecord {
+        var r = RecordUsageRequest()
+        r.kind = kind
+        r.provider = provider
+        r.model = model
+        r.inputTokens = inputTokens
+        r.outputTokens = outputTokens
+        r.totalTokens = totalTokens
+        r.costUsd = costUsd
+        r.quantity = quantity
+        r.unit = unit
+        return try await transport.recordUsage(runId: runId, r)
+    }
+}
+
+/// Lets an existential `Encodable` be encoded.
+struct AnyEncodable: Encodable {
+    let value: any Encodable
+    init(_ value: any Encodable) { self.value = value }
+    func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+}

@@ -1,0 +1,127 @@
+import CairnCore
+
+/// What a step's begin decided (the run protocol's §1.6 actions).
+public enum StepDecision: Sendable {
+    case execute(Step, leaseOwner: String)
+    case replay(output: RawJSON?)
+    case cancelled
+    case locked
+    case inputMismatch(expected: String, actual: String)
+}
+
+/// The run protocol operations the SDK needs; implemented over HTTP and in-process.
+public protocol RunTransport: Sendable {
+    func createRun(workflow: String, input: JSONValue, recoveryWebhook: String?) async throws -> Run
+    func run(id: String) async throws -> RunDetail
+    func listRuns() async throws -> [Run]
+    func beginRun(id: String) async throws -> (run: Run, leaseOwner: String)
+    func completeRun(id: String, result: JSONValue) async throws -> Run
+    func failRun(id: String, error: JSONValue) async throws -> Run
+    func cancelRun(id: String, reason: String?, actor: String?) async throws -> Run
+    func beginStep(runId: String, _ request: BeginStepRequest) async throws -> StepDecision
+    func completeStep(runId: String, stepId: String, leaseOwner: String, output: JSONValue) async throws
+    func failStep(runId: String, stepId: String, _ request: FailStepRequest) async throws
+    func beginGate(runId: String, _ request: BeginGateRequest) async throws -> Gate
+    func gate(runId: String, gateId: String) async throws -> (gate: Gate, runStatus: RunStatus)
+    func resolveGate(runId: String, gateId: String, _ request: ResolveGateRequest) async throws -> Gate
+    func createChild(parentId: String, _ request: CreateChildRequest) async throws -> Run
+    func writeState(runId: String, value: JSONValue, merge: Bool, options: StateWriteOptions) async throws -> RunState
+    func saveState(runId: String, label: String, options: StateWriteOptions) async throws -> StateVersion
+    func stateVersions(runId: String, stream: String?, labeledOnly: Bool) async throws -> [StateVersion]
+    func recordUsage(runId: String, _ request: RecordUsageRequest) async throws -> UsageRecord
+}
+
+/// In-process transport: the same run domain as the server, on the embedded store, with no
+/// HTTP in between.
+struct EmbeddedTransport: RunTransport {
+    let runs: RunService
+    let tenant = TenantID.default
+
+    func createRun(workflow: String, input: JSONValue, recoveryWebhook: String?) async throws -> Run {
+        try await runs.createRun(
+            CreateRunRequest(workflowName: workflow, input: input, recoveryWebhook: recoveryWebhook), tenant: tenant)
+    }
+
+    func run(id: String) async throws -> RunDetail { try await mapped { try await runs.runDetail(id: id, tenant: tenant) } }
+    func listRuns() async throws -> [Run] { try await runs.listRuns(tenant: tenant) }
+
+    func beginRun(id: String) async throws -> (run: Run, leaseOwner: String) {
+        let owner = Identifier.uuidString()
+        return (try await mapped { try await runs.beginRun(id: id, owner: owner, tenant: tenant) }, owner)
+    }
+
+    func completeRun(id: String, result: JSONValue) async throws -> Run {
+        try await mapped { try await runs.completeRun(id: id, result: result, tenant: tenant) }
+    }
+
+    func failRun(id: String, error: JSONValue) async throws -> Run {
+        try await mapped { try await runs.failRun(id: id, error: error, failureClass: nil, tenant: tenant).run }
+    }
+
+    func cancelRun(id: String, reason: String?, actor: String?) async throws -> Run {
+        try await mapped { try await runs.cancelRun(id: id, reason: reason, actor: actor, tenant: tenant) }
+    }
+
+    func beginStep(runId: String, _ request: BeginStepRequest) async throws -> StepDecision {
+        switch try await mapped({ try await runs.beginStep(runId: runId, request, tenant: tenant) }) {
+        case .cancelled: return .cancelled
+        case .inputMismatch(_, let expected, let actual): return .inputMismatch(expected: expected, actual: actual)
+        case .alreadyCompleted(let step): return .replay(output: step.output)
+        case .locked: return .locked
+        case .execute(let step, let owner): return .execute(step, leaseOwner: owner)
+        }
+    }
+
+    func completeStep(runId: String, stepId: String, leaseOwner: String, output: JSONValue) async throws {
+        _ = try await mapped {
+            try await runs.completeStep(runId: runId, stepId: stepId, leaseOwner: leaseOwner, output: output, tenant: tenant)
+        }
+    }
+
+    func failStep(runId: String, stepId: String, _ request: FailStepRequest) async throws {
+        _ = try await mapped { try await runs.failStep(runId: runId, stepId: stepId, request, tenant: tenant) }
+    }
+
+    func beginGate(runId: String, _ request: BeginGateRequest) async throws -> Gate {
+        try await mapped { try await runs.beginGate(runId: runId, request, tenant: tenant) }
+    }
+
+    func gate(runId: String, gateId: String) async throws -> (gate: Gate, runStatus: RunStatus) {
+        try await mapped { try await runs.gate(runId: runId, gateId: gateId, tenant: tenant) }
+    }
+
+    func resolveGate(runId: String, gateId: String, _ request: ResolveGateRequest) async throws -> Gate {
+        try await mapped { try await runs.resolveGate(runId: runId, gateId: gateId, request, tenant: tenant) }
+    }
+
+    func createChild(parentId: String, _ request: CreateChildRequest) async throws -> Run {
+        try await mapped { try await runs.createChild(parentId: parentId, request, tenant: tenant).run }
+    }
+
+    func writeState(runId: String, value: JSONValue, merge: Bool, options: StateWriteOptions) async throws -> RunState {
+        try await mapped {
+            try await runs.writeState(runId: runId, value: value, mode: merge ? .merge : .replace, options: options, tenant: tenant)
+        }
+    }
+
+    func saveState(runId: String, label: String, options: StateWriteOptions) async throws -> StateVersion {
+        try await mapped { try await runs.saveState(runId: runId, label: label, options: options, tenant: tenant) }
+    }
+
+    func stateVersions(runId: String, stream: String?, labeledOnly: Bool) async throws -> [StateVersion] {
+        try await runs.stateVersions(runId: runId, stream: stream, labeledOnly: labeledOnly, tenant: tenant)
+    }
+
+    func recordUsage(runId: String, _ request: RecordUsageRequest) async throws -> UsageRecord {
+        try await mapped { try await runs.recordUsage(runId: runId, request, tenant: tenant) }
+    }
+
+    /// Core refusals become the SDK's typed errors, as the HTTP transport's statuses do.
+    private func mapped<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as RunError {
+            throw CairnError(error)
+        }
+    }
+}
