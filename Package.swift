@@ -87,6 +87,7 @@ let package = Package(
         .executableTarget(
             name: "cairn",
             dependencies: [
+                "Cairn",
                 "CairnServer",
                 "CairnCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

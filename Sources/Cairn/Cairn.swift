@@ -59,11 +59,14 @@ public struct Cairn: Sendable {
         return try await execute(run: run, body)
     }
 
+    /// Executes a run's workflow: under the lease of a claim (`leaseOwner`), or after acquiring
+    /// the run's lease.
     func execute<Input: Codable & Sendable, Output: Codable & Sendable>(
-        run: Run, _ body: @escaping @Sendable (RunContext, Input) async throws -> Output
+        run: Run, leaseOwner: String? = nil, _ body: @escaping @Sendable (RunContext, Input) async throws -> Output
     ) async throws -> Output {
         if run.status == .completed { return try CodableJSON.decode(Output.self, from: run.result ?? "null") }
-        let (_, owner) = try await transport.beginRun(id: run.id)
+        let owner: String
+        if let leaseOwner { owner = leaseOwner } else { owner = try await transport.beginRun(id: run.id).leaseOwner }
         let context = RunContext(runId: run.id, cairn: self, leaseOwner: owner)
         let input = try CodableJSON.decode(Input.self, from: run.input)
         do {

@@ -204,4 +204,22 @@ struct HTTPTransport: RunTransport {
         }
         return try UsageRecord(wire: try await call(.POST, "/runs/\(runId)/usage", body)["usage"])
     }
+
+    func enqueue(queue: String, workflow: String, input: JSONValue, dedupeKey: String?) async throws -> Run {
+        let body = jsonObject { w in
+            w.field("workflowName", workflow)
+            w.field("input", json: input)
+            if let dedupeKey { w.field("dedupeKey", dedupeKey) }
+        }
+        return try Run(wire: try await call(.POST, "/queues/\(Self.path(queue))/enqueue", body)["run"])
+    }
+
+    func claim(queues: [String], owner: String, limit: Int) async throws -> [Run] {
+        let body = jsonObject { w in
+            w.key("queues"); w.stringArray(queues)
+            w.field("leaseOwner", owner)
+            w.field("limit", limit)
+        }
+        return try (try await call(.POST, "/queues/claim", body))["runs"]?.arrayValue?.map { try Run(wire: $0) } ?? []
+    }
 }

@@ -29,6 +29,8 @@ public protocol RunTransport: Sendable {
     func saveState(runId: String, label: String, options: StateWriteOptions) async throws -> StateVersion
     func stateVersions(runId: String, stream: String?, labeledOnly: Bool) async throws -> [StateVersion]
     func recordUsage(runId: String, _ request: RecordUsageRequest) async throws -> UsageRecord
+    func enqueue(queue: String, workflow: String, input: JSONValue, dedupeKey: String?) async throws -> Run
+    func claim(queues: [String], owner: String, limit: Int) async throws -> [Run]
 }
 
 /// In-process transport: the same run domain as the server, on the embedded store, with no
@@ -114,6 +116,17 @@ struct EmbeddedTransport: RunTransport {
 
     func recordUsage(runId: String, _ request: RecordUsageRequest) async throws -> UsageRecord {
         try await mapped { try await runs.recordUsage(runId: runId, request, tenant: tenant) }
+    }
+
+    func enqueue(queue: String, workflow: String, input: JSONValue, dedupeKey: String?) async throws -> Run {
+        try await runs.enqueue(
+            queue: queue, EnqueueRequest(run: CreateRunRequest(workflowName: workflow, input: input), dedupeKey: dedupeKey),
+            tenant: tenant
+        ).run
+    }
+
+    func claim(queues: [String], owner: String, limit: Int) async throws -> [Run] {
+        try await runs.claim(queues: queues, owner: owner, limit: limit, tenant: tenant)
     }
 
     /// Core refusals become the SDK's typed errors, as the HTTP transport's statuses do.

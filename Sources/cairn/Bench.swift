@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cairn
 import CairnCore
 import Foundation
 import NIOCore
@@ -7,7 +8,7 @@ import NIOHTTP1
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a running server end to end (prints figures; not a test).",
-        subcommands: [StepsBench.self, ClaimsBench.self])
+        subcommands: [StepsBench.self, ClaimsBench.self, SDKBench.self])
 }
 
 /// Durable step overhead over HTTP: each step is a `steps/begin` plus a `steps/:id/complete`,
@@ -234,4 +235,47 @@ final class EnqueueClock: @unchecked Sendable {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// Per-step overhead through the Swift SDK: `run.step` with a trivial body, sequentially in
+/// one run, embedded (in-process, durable) or over HTTP.
+struct SDKBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sdk")
+
+    @Option(help: "Server URL; without it the SDK runs embedded in a temporary directory.") var url: String?
+    @Option(help: "Steps.") var steps = 2000
+
+    func run() async throws {
+        let cairn: Cairn
+        var directory: String?
+        if let url {
+            cairn = Cairn.http(url: url)
+        } else {
+            let dir = NSTemporaryDirectory() + "cairn-sdk-bench-" + Identifier.randomHex().prefix(8)
+            directory = dir
+            cairn = try Cairn.embedded(dataDirectory: dir)
+        }
+        defer { if let directory { try? FileManager.default.removeItem(atPath: directory) } }
+        let count = steps
+        _ = try await cairn.run("sdk-bench-warmup", input: 50) { run, n in
+            for i in 0..<n { _ = try await run.step("s\(i)") { i } }
+            return n
+        }
+        let latencies = try await cairn.run("sdk-bench", input: count) { run, n -> [Double] in
+            var ms: [Double] = []
+            for i in 0..<n {
+                let t0 = ContinuousClock.now
+                _ = try await run.step("step-\(i)") { i }
+                ms.append((ContinuousClock.now - t0).seconds * 1000)
+            }
+            return ms
+        }
+        let sorted = latencies.sorted()
+        func pct(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+        let total = latencies.reduce(0, +)
+        print(
+            String(
+                format: "sdk %@: %d sequential steps: p50 %.3f ms, p99 %.3f ms, mean %.3f ms (%.0f steps/s)",
+                url == nil ? "embedded" : "http", count, pct(0.5), pct(0.99), total / Double(count), Double(count) / (total / 1000)))
+    }
 }

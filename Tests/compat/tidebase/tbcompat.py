@@ -554,3 +554,84 @@ def start_server(tmp_path_factory: Any, name: str, **kw: Any) -> CairnServer:
         srv.stop()
         pytest.fail(f"could not start cairn: {exc}", pytrace=False)
     return srv
+
+
+# ---------------------------------------------------------------------------
+# Outbound webhooks (channels, recovery and invoke calls)
+# ---------------------------------------------------------------------------
+
+
+class WebhookReceiver:
+    """A loopback HTTP endpoint that records every POST it gets.
+
+    Each call is recorded on arrival (before it is answered) as a dict with
+    "path", "headers" (lower-cased names), "body" (raw bytes), "json" (parsed or
+    None) and "at" (time.monotonic()); "answered" is set once the reply is sent.
+    respond(call) -> (status, body_bytes) decides the answer (default 200
+    {"ok":true}); it may block, e.g. to stall a caller or to resume a run inline.
+    """
+
+    def __init__(self, respond: Optional[Callable[[dict], Any]] = None):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.calls: list = []
+        self._lock = threading.Lock()
+        self._respond = respond
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                try:
+                    parsed = json.loads(body.decode("utf-8"))
+                except ValueError:
+                    parsed = None
+                call = {
+                    "path": self.path,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": body,
+                    "json": parsed,
+                    "at": time.monotonic(),
+                    "answered": False,
+                }
+                with receiver._lock:
+                    receiver.calls.append(call)
+                status, reply = 200, b'{"ok":true}'
+                if receiver._respond is not None:
+                    try:
+                        status, reply = receiver._respond(call)
+                    except Exception as exc:  # surface handler bugs as a 500 with the reason
+                        status, reply = 500, repr(exc).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+                call["answered"] = True
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = self.base + "/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url_for(self, path: str) -> str:
+        return self.base + path
+
+    def received(self, path: Optional[str] = None) -> list:
+        """The calls so far (optionally only those to `path`), in arrival order."""
+        with self._lock:
+            return [c for c in self.calls if path is None or c["path"] == path]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> "WebhookReceiver":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

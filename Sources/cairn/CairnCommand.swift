@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Cairn: AsyncParsableCommand {
+struct CairnCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cairn",
         abstract: "Cairn: the state layer for AI agents.",

@@ -1,0 +1,59 @@
+import CairnCore
+
+/// Workflows a worker can run, by name.
+public struct Workflows: Sendable {
+    typealias Handler = @Sendable (Cairn, Run, _ leaseOwner: String) async throws -> Void
+    var handlers: [String: Handler] = [:]
+
+    public init() {}
+
+    /// Registers `body` as the workflow called `name`.
+    public mutating func register<Input: Codable & Sendable, Output: Codable & Sendable>(
+        _ name: String, _ body: @escaping @Sendable (RunContext, Input) async throws -> Output
+    ) {
+        handlers[name] = { cairn, run, owner in _ = try await cairn.execute(run: run, leaseOwner: owner, body) }
+    }
+}
+
+extension Cairn {
+    /// Enqueues a run of `workflow` on `queue`; with a `dedupeKey`, an active run holding the
+    /// key is returned instead of a new one.
+    @discardableResult
+    public func enqueue<Input: Codable & Sendable>(_ workflow: String, queue: String = "default", input: Input, dedupeKey: String? = nil)
+        async throws -> Run
+    {
+        try await transport.enqueue(queue: queue, workflow: workflow, input: try CodableJSON.encode(input), dedupeKey: dedupeKey)
+    }
+
+    /// Claims runs from `queues` and executes their registered workflows until the task is
+    /// cancelled (graceful shutdown: the run in progress finishes first, nothing new is claimed).
+    /// A run of an unregistered workflow is failed. Errors of individual runs go to `onError`.
+    public func work(
+        queues: [String] = ["default"], workflows: Workflows, limit: Int = 1, pollInterval: Duration = .seconds(1),
+        onError: (@Sendable (any Error, Run) -> Void)? = nil
+    ) async throws {
+        let owner = "worker-" + Identifier.randomHex().prefix(12)
+        while !Task.isCancelled {
+            let claimed: [Run]
+            do {
+                claimed = try await transport.claim(queues: queues, owner: owner, limit: limit)
+            } catch {
+                // Shutdown interrupted a claim; runs it may have claimed go back to the queue when
+                // their lease expires.
+                if Task.isCancelled { return }
+                throw error
+            }
+            for run in claimed {
+                guard let handler = workflows.handlers[run.workflowName] else {
+                    _ = try? await transport.failRun(
+                        id: run.id,
+                        error: .object(JSONObject([("message", .string("no workflow registered for \(run.workflowName)"))])))
+                    continue
+                }
+                // The run in hand finishes even if shutdown was asked meanwhile.
+                do { try await Task { try await handler(self, run, owner) }.value } catch { onError?(error, run) }
+            }
+            if claimed.isEmpty { try? await Task.sleep(for: pollInterval) }
+        }
+    }
+}
