@@ -100,6 +100,10 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "example-agent", dependencies: ["Cairn"], path: "Examples/AgentWorkflow", swiftSettings: strictSettings),
+        .executableTarget(
+            name: "example-worker", dependencies: ["Cairn"], path: "Examples/QueueWorker", swiftSettings: strictSettings),
         .testTarget(
             name: "CairnCoreTests",
             dependencies: ["CairnCore"],

@@ -13,6 +13,8 @@ public enum CairnError: Error, Equatable, Sendable {
     case runNotFound
     /// The lease is gone: another worker took the run over, or it ended.
     case leaseLost
+    /// Another worker holds the run's lease (after a crash: until it expires).
+    case runLeased(holder: String)
     /// The run already completed, and its result stands.
     case runAlreadyCompleted
     /// The run belongs to another workflow than the one asked to resume it.
@@ -29,7 +31,11 @@ public enum CairnError: Error, Equatable, Sendable {
         case .runNotFound, .parentRunNotFound: self = .runNotFound
         case .runAlreadyCompleted: self = .runAlreadyCompleted
         case .stepLeaseLost: self = .leaseLost
-        default: self = .server(status: 400, body: "\(error)")
+        case .runLeased(let holder): self = .runLeased(holder: holder)
+        case .gateNotFound, .stateNotFound, .scheduleNotFound: self = .server(status: 404, body: "\(error)")
+        case .gateNotResolvable: self = .server(status: 409, body: "\(error)")
+        case .noRecoveryWebhook: self = .server(status: 422, body: "\(error)")
+        case .invalid, .invalidCron: self = .server(status: 400, body: "\(error)")
         }
     }
 }

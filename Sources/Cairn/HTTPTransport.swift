@@ -30,6 +30,8 @@ struct HTTPTransport: RunTransport {
             switch (response.status.code, code) {
             case (404, _) where parsed["error"]?.stringValue?.contains("run not found") == true: throw CairnError.runNotFound
             case (409, "lease_lost"): throw CairnError.leaseLost
+            case (409, _) where parsed["error"]?.stringValue == "run is leased":
+                throw CairnError.runLeased(holder: parsed["leaseOwner"]?.stringValue ?? "")
             case (409, _) where parsed["error"]?.stringValue == "step not found or lease lost": throw CairnError.leaseLost
             case (409, _) where parsed["error"]?.stringValue == "run already completed": throw CairnError.runAlreadyCompleted
             default: throw CairnError.server(status: Int(response.status.code), body: String(buffer: bytes))

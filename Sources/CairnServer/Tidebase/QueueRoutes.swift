@@ -38,12 +38,12 @@ extension TidebaseRoutes {
         var request = request
         var body = try await BodyReader.read(&request, limit: bodyLimit)
         var queues: [String] = []
-        if let items = body.array("queues") {
+        if body.object["queues"] == nil || body.object["queues"]?.isNull == true {
+            body.fail("queues", "required")
+        } else if let items = body.array("queues") {
             queues = items.compactMap(\.stringValue).filter { !$0.isEmpty }
             if queues.count != items.count { body.fail("queues", "expected non-empty strings") }
             if items.isEmpty { body.fail("queues", "at least one queue is required") }
-        } else {
-            body.fail("queues", "required")
         }
         let owner = body.string("leaseOwner", minLength: 1) ?? Identifier.uuidString()
         let limit = body.int("limit", min: 1, max: 100) ?? 1
