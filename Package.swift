@@ -103,6 +103,8 @@ let package = Package(
         .executableTarget(
             name: "example-agent", dependencies: ["Cairn"], path: "Examples/AgentWorkflow", swiftSettings: strictSettings),
         .executableTarget(
+            name: "example-interop", dependencies: ["Cairn"], path: "Examples/Interop", swiftSettings: strictSettings),
+        .executableTarget(
             name: "example-worker", dependencies: ["Cairn"], path: "Examples/QueueWorker", swiftSettings: strictSettings),
         .testTarget(
             name: "CairnCoreTests",
