@@ -32,9 +32,10 @@ public struct Cairn: Sendable {
     /// The same API in-process, on the embedded store in `dataDirectory`: no server, no HTTP.
     /// Open one per directory per process.
     public static func embedded(dataDirectory: String, leaseMilliseconds: Int64 = 60_000) throws -> Cairn {
-        let store = try SQLiteStore(configuration: .init(path: dataDirectory + "/cairn.sqlite"), broker: EventBroker())
+        let broker = EventBroker()
+        let store = try SQLiteStore(configuration: .init(path: dataDirectory + "/cairn.sqlite"), broker: broker)
         let runs = RunService(store: store, configuration: .init(leaseMilliseconds: leaseMilliseconds))
-        return Cairn(transport: EmbeddedTransport(runs: runs))
+        return Cairn(transport: EmbeddedTransport(runs: runs, broker: broker))
     }
 
     /// Reading and managing runs.
@@ -101,6 +102,11 @@ public struct Runs: Sendable {
 
     public func get(_ id: String) async throws -> RunDetail { try await transport.run(id: id) }
     public func list() async throws -> [Run] { try await transport.listRuns() }
+    /// The run's events after sequence number `after`, then each new one as it commits; stop
+    /// iterating (or cancel the task) to end the stream.
+    public func events(_ id: String, after: Int64 = 0) -> AsyncThrowingStream<RunEvent, any Error> {
+        transport.events(runId: id, after: after)
+    }
     /// Cancels a run: one-way; its worker sees `CairnError.runCancelled` at its next step or gate.
     public func cancel(_ id: String, reason: String? = nil, actor: String? = nil) async throws -> Run {
         try await transport.cancelRun(id: id, reason: reason, actor: actor)

@@ -224,4 +224,45 @@ struct HTTPTransport: RunTransport {
         }
         return try (try await call(.POST, "/queues/claim", body))["runs"]?.arrayValue?.map { try Run(wire: $0) } ?? []
     }
+
+    func events(runId: String, after: Int64) -> AsyncThrowingStream<RunEvent, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<RunEvent, any Error>.makeStream()
+        let url = baseURL + "/runs/\(runId)/events?after=\(after)"
+        let apiKey = self.apiKey
+        let task = Task {
+            do {
+                var request = HTTPClientRequest(url: url)
+                request.headers.add(name: "accept", value: "text/event-stream")
+                if let apiKey { request.headers.add(name: "authorization", value: "Bearer \(apiKey)") }
+                let response = try await Self.client.execute(request, timeout: .hours(24 * 365))
+                guard response.status == .ok else {
+                    throw CairnError.server(status: Int(response.status.code), body: "event stream refused")
+                }
+                var pending: [UInt8] = []
+                for try await chunk in response.body {
+                    pending.append(contentsOf: chunk.readableBytesView)
+                    // Frames end with a blank line; `data:` lines carry the event JSON.
+                    while let end = Self.frameEnd(in: pending) {
+                        let frame = String(decoding: pending[..<end], as: UTF8.self)
+                        pending.removeSubrange(..<(end + 2))
+                        for line in frame.split(separator: "\n") where line.hasPrefix("data:") {
+                            let json = line.dropFirst(5).drop(while: { $0 == " " })
+                            continuation.yield(try RunEvent(wire: try JSONParser.parse(String(json))))
+                        }
+                    }
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    private static func frameEnd(in bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 2 else { return nil }
+        for i in 0..<(bytes.count - 1) where bytes[i] == 0x0A && bytes[i + 1] == 0x0A { return i }
+        return nil
+    }
 }

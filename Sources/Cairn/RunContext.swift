@@ -40,7 +40,7 @@ public struct RunContext: Sendable {
     public func step<T: Codable & Sendable>(
         _ name: String, input: (any Encodable & Sendable)? = nil, retries: Int = 0, backoff: Duration = .milliseconds(100),
         sideEffects: [String]? = nil, idempotencyKey: String? = nil, replay: ReplayPolicy? = nil,
-        _ body: @Sendable () async throws -> T
+        checkpointInvariant: String? = nil, _ body: @Sendable () async throws -> T
     ) async throws -> T {
         let inputJSON = try input.map { try CodableJSON.encode(AnyEncodable($0)) }
         var options = JSONObject()
@@ -49,6 +49,7 @@ public struct RunContext: Sendable {
         if let sideEffects { options["sideEffects"] = .array(sideEffects.map { .string($0) }) }
         if let idempotencyKey { options["idempotencyKey"] = .string(idempotencyKey) }
         if let replay { options["replay"] = .string(replay.rawValue) }
+        if let checkpointInvariant { options["checkpointInvariant"] = .string(checkpointInvariant) }
         let request = BeginStepRequest(
             name: name, inputHash: CodableJSON.inputHash(inputJSON), input: inputJSON, options: options, leaseOwner: leaseOwner)
         let attempts = max(1, retries + 1)
@@ -115,11 +116,43 @@ public struct RunContext: Sendable {
         _ workflow: String, name: String? = nil, input: Input,
         _ body: @escaping @Sendable (RunContext, Input) async throws -> Output
     ) async throws -> Output {
+        try await child(workflow, name: name, input: input, edgeType: nil, edgeMetadata: nil, body)
+    }
+
+    func child<Input: Codable & Sendable, Output: Codable & Sendable>(
+        _ workflow: String, name: String?, input: Input, edgeType: String?, edgeMetadata: JSONObject?,
+        _ body: @escaping @Sendable (RunContext, Input) async throws -> Output
+    ) async throws -> Output {
         let child = try await transport.createChild(
             parentId: runId,
             CreateChildRequest(
-                name: name ?? workflow, run: CreateRunRequest(workflowName: workflow, input: try CodableJSON.encode(input))))
+                name: name ?? workflow, run: CreateRunRequest(workflowName: workflow, input: try CodableJSON.encode(input)),
+                edgeType: edgeType, edgeMetadata: edgeMetadata))
         return try await cairn.execute(run: child, body)
+    }
+
+    /// Runs one child run of `workflow` per input, concurrently, and joins their results in a
+    /// checkpointed `join:<name>` step: a resumed parent reuses the children (completed ones
+    /// return their results) and replays the join. Results come in the order of `children`.
+    public func fanout<Input: Codable & Sendable, Output: Codable & Sendable>(
+        _ name: String, workflow: String, children: [(name: String, input: Input)],
+        _ body: @escaping @Sendable (RunContext, Input) async throws -> Output
+    ) async throws -> [Output] {
+        let edgeMetadata = JSONObject([("fanout", .string(name))])
+        let results = try await withThrowingTaskGroup(of: (Int, Output).self) { group in
+            for (index, child) in children.enumerated() {
+                group.addTask {
+                    (index, try await self.child(workflow, name: child.name, input: child.input, edgeType: "fanout", edgeMetadata: edgeMetadata, body))
+                }
+            }
+            var ordered = [Output?](repeating: nil, count: children.count)
+            for try await (index, output) in group { ordered[index] = output }
+            return ordered.compactMap { $0 }
+        }
+        return try await step(
+            "join:\(name)", input: FanoutJoinInput(fanout: name, children: children.map(\.name)), replay: .auto,
+            checkpointInvariant: "all child run results were collected"
+        ) { results }
     }
 
     public var state: RunStateHandle { RunStateHandle(transport: transport, runId: runId) }
@@ -177,6 +210,13 @@ public struct RunUsageHandle: Sendable {
         r.unit = unit
         return try await transport.recordUsage(runId: runId, r)
     }
+}
+
+/// The join step's input, the same as the Python SDK's, so both hash it alike.
+private struct FanoutJoinInput: Encodable, Sendable {
+    let fanout: String
+    let join = "all"
+    let children: [String]
 }
 
 /// Lets an existential `Encodable` be encoded.

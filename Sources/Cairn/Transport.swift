@@ -31,13 +31,49 @@ public protocol RunTransport: Sendable {
     func recordUsage(runId: String, _ request: RecordUsageRequest) async throws -> UsageRecord
     func enqueue(queue: String, workflow: String, input: JSONValue, dedupeKey: String?) async throws -> Run
     func claim(queues: [String], owner: String, limit: Int) async throws -> [Run]
+    /// The run's events after `after`, then live ones as they commit, until the consumer stops.
+    func events(runId: String, after: Int64) -> AsyncThrowingStream<RunEvent, any Error>
 }
 
 /// In-process transport: the same run domain as the server, on the embedded store, with no
 /// HTTP in between.
 struct EmbeddedTransport: RunTransport {
     let runs: RunService
+    let broker: EventBroker
     let tenant = TenantID.default
+
+    func events(runId: String, after: Int64) -> AsyncThrowingStream<RunEvent, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<RunEvent, any Error>.makeStream()
+        // Subscribe before replaying, so nothing committed in between is missed.
+        let subscription = broker.subscribe(runId: runId)
+        let runs = self.runs, tenant = self.tenant
+        let task = Task {
+            do {
+                var last = after
+                while true {
+                    let page = try await runs.events(runId: runId, after: last, limit: 500, tenant: tenant)
+                    for event in page {
+                        continuation.yield(event)
+                        last = event.seq
+                    }
+                    if page.count < 500 { break }
+                }
+                for await event in subscription.events where event.seq > last {
+                    continuation.yield(event)
+                    last = event.seq
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        let broker = self.broker
+        continuation.onTermination = { _ in
+            task.cancel()
+            broker.unsubscribe(runId: runId, id: subscription.id)
+        }
+        return stream
+    }
 
     func createRun(workflow: String, input: JSONValue, recoveryWebhook: String?) async throws -> Run {
         try await runs.createRun(

@@ -22,7 +22,9 @@ func withCairn(_ kind: TransportKind, _ body: @escaping @Sendable (Cairn) async 
         var configuration = ServerConfiguration()
         configuration.dataDirectory = directory
         let server = try CairnServer(configuration: configuration, registry: nil, logger: Logger(label: "sdk-test"))
-        let app = Application(router: server.makeRouter(), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        let app = Application(
+            router: server.makeRouter(sseKeepalive: .milliseconds(100)),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
             let port = try #require(client.port)
             try await body(Cairn.http(url: "http://127.0.0.1:\(port)"))
