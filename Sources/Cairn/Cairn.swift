@@ -111,6 +111,10 @@ public struct Runs: Sendable {
     public func cancel(_ id: String, reason: String? = nil, actor: String? = nil) async throws -> Run {
         try await transport.cancelRun(id: id, reason: reason, actor: actor)
     }
+    /// Asks the run's recovery webhook to resume it (server only).
+    public func recover(_ id: String, reason: String = "manual") async throws -> RecoveryAttempt {
+        try await transport.recover(runId: id, reason: reason)
+    }
     /// Resolves a pending gate (as a person approving it would).
     public func resolveGate(runId: String, gateId: String, token: String, decision: GateStatus, actor: String? = nil) async throws
         -> Gate

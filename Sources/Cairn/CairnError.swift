@@ -19,6 +19,8 @@ public enum CairnError: Error, Equatable, Sendable {
     case runAlreadyCompleted
     /// The run belongs to another workflow than the one asked to resume it.
     case workflowMismatch(runWorkflow: String, requested: String)
+    /// A cron expression was refused; `field` names the part that is wrong.
+    case invalidCron(String, field: String?)
     /// A value could not be encoded or decoded as JSON.
     case encoding(String)
     /// Any other refusal by the server, with its status and body.
@@ -35,7 +37,8 @@ public enum CairnError: Error, Equatable, Sendable {
         case .gateNotFound, .stateNotFound, .scheduleNotFound: self = .server(status: 404, body: "\(error)")
         case .gateNotResolvable: self = .server(status: 409, body: "\(error)")
         case .noRecoveryWebhook: self = .server(status: 422, body: "\(error)")
-        case .invalid, .invalidCron: self = .server(status: 400, body: "\(error)")
+        case .invalidCron(let message, let field): self = .invalidCron(message, field: field)
+        case .invalid: self = .server(status: 400, body: "\(error)")
         }
     }
 }

@@ -29,6 +29,8 @@ struct HTTPTransport: RunTransport {
             }
             switch (response.status.code, code) {
             case (404, _) where parsed["error"]?.stringValue?.contains("run not found") == true: throw CairnError.runNotFound
+            case (400, "invalid_cron"):
+                throw CairnError.invalidCron(parsed["error"]?.stringValue ?? "", field: parsed["field"]?.stringValue)
             case (409, "lease_lost"): throw CairnError.leaseLost
             case (409, _) where parsed["error"]?.stringValue == "run is leased":
                 throw CairnError.runLeased(holder: parsed["leaseOwner"]?.stringValue ?? "")
@@ -223,6 +225,66 @@ struct HTTPTransport: RunTransport {
             w.field("limit", limit)
         }
         return try (try await call(.POST, "/queues/claim", body))["runs"]?.arrayValue?.map { try Run(wire: $0) } ?? []
+    }
+
+    func configureQueue(name: String, _ u: QueueConfigUpdate) async throws -> QueueConfig {
+        func field<T>(_ key: String, _ update: FieldUpdate<T>, _ w: inout JSONWriter, _ write: (inout JSONWriter, T) -> Void) {
+            switch update {
+            case .keep: break
+            case .clear: w.key(key); w.null()
+            case .set(let v): w.key(key); write(&w, v)
+            }
+        }
+        let body = jsonObject { w in
+            field("concurrency", u.concurrency, &w) { $0.int($1) }
+            field("ratePerMinute", u.ratePerMinute, &w) { $0.int($1) }
+            field("invokeUrl", u.invokeURL, &w) { $0.string($1) }
+        }
+        return try QueueConfig(wire: try await call(.PUT, "/queues/\(Self.path(name))/config", body)["config"])
+    }
+
+    func queueStats() async throws -> [QueueStat] {
+        try (try await call(.GET, "/queues"))["queues"]?.arrayValue?.map { item in
+            let o = try WireObject(item)
+            var stat = QueueStat(name: try o.string("name"))
+            stat.queued = o.int("queued")
+            stat.running = o.int("running")
+            stat.failed = o.int("failed")
+            stat.completed = o.int("completed")
+            stat.cancelled = o.int("cancelled")
+            stat.config = try item["config"].flatMap { $0.isNull ? nil : try QueueConfig(wire: $0) }
+            return stat
+        } ?? []
+    }
+
+    func putSchedule(name: String, _ r: ScheduleRequest) async throws -> Schedule {
+        let body = jsonObject { w in
+            w.field("cron", r.cron)
+            w.field("workflowName", r.workflowName)
+            w.field("input", json: r.input ?? .emptyObject)
+            w.field("queue", r.queue)
+            w.field("maxAttempts", r.maxAttempts)
+            w.field("enabled", r.enabled)
+        }
+        return try Schedule(wire: try await call(.PUT, "/schedules/\(Self.path(name))", body)["schedule"])
+    }
+
+    func schedules() async throws -> [Schedule] {
+        try (try await call(.GET, "/schedules"))["schedules"]?.arrayValue?.map { try Schedule(wire: $0) } ?? []
+    }
+
+    func deleteSchedule(name: String) async throws {
+        _ = try await call(.DELETE, "/schedules/\(Self.path(name))")
+    }
+
+    func recover(runId: String, reason: String) async throws -> RecoveryAttempt {
+        let reply = try await call(.POST, "/runs/\(runId)/recover", jsonObject { $0.field("reason", reason) })
+        let o = try WireObject(reply["recoveryAttempt"])
+        return RecoveryAttempt(
+            id: try o.string("id"), runId: try o.string("runId"), reason: try o.string("reason"),
+            webhookURL: try o.string("webhookUrl"), status: try o.string("status"), httpStatus: o.optionalInt("httpStatus"),
+            responseBody: o.optionalString("responseBody"), errorText: o.optionalString("errorText"),
+            createdAt: o.requiredTimestamp("createdAt"), completedAt: o.timestamp("completedAt"))
     }
 
     func events(runId: String, after: Int64) -> AsyncThrowingStream<RunEvent, any Error> {

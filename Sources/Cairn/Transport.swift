@@ -31,6 +31,12 @@ public protocol RunTransport: Sendable {
     func recordUsage(runId: String, _ request: RecordUsageRequest) async throws -> UsageRecord
     func enqueue(queue: String, workflow: String, input: JSONValue, dedupeKey: String?) async throws -> Run
     func claim(queues: [String], owner: String, limit: Int) async throws -> [Run]
+    func configureQueue(name: String, _ update: QueueConfigUpdate) async throws -> QueueConfig
+    func queueStats() async throws -> [QueueStat]
+    func putSchedule(name: String, _ request: ScheduleRequest) async throws -> Schedule
+    func schedules() async throws -> [Schedule]
+    func deleteSchedule(name: String) async throws
+    func recover(runId: String, reason: String) async throws -> RecoveryAttempt
     /// The run's events after `after`, then live ones as they commit, until the consumer stops.
     func events(runId: String, after: Int64) -> AsyncThrowingStream<RunEvent, any Error>
 }
@@ -163,6 +169,27 @@ struct EmbeddedTransport: RunTransport {
 
     func claim(queues: [String], owner: String, limit: Int) async throws -> [Run] {
         try await runs.claim(queues: queues, owner: owner, limit: limit, tenant: tenant)
+    }
+
+    func configureQueue(name: String, _ update: QueueConfigUpdate) async throws -> QueueConfig {
+        try await runs.configureQueue(name: name, update, tenant: tenant)
+    }
+
+    func queueStats() async throws -> [QueueStat] { try await runs.queueStats(tenant: tenant) }
+
+    func putSchedule(name: String, _ request: ScheduleRequest) async throws -> Schedule {
+        try await mapped { try await runs.putSchedule(name: name, request, tenant: tenant) }
+    }
+
+    func schedules() async throws -> [Schedule] { try await runs.schedules(tenant: tenant) }
+
+    func deleteSchedule(name: String) async throws {
+        try await mapped { try await runs.deleteSchedule(name: name, tenant: tenant) }
+    }
+
+    /// Embedded mode makes no outbound calls (no server, no webhooks): recovery is refused.
+    func recover(runId: String, reason: String) async throws -> RecoveryAttempt {
+        throw CairnError.server(status: 501, body: "recovery calls need a server; embedded mode sends no webhooks")
     }
 
     /// Core refusals become the SDK's typed errors, as the HTTP transport's statuses do.

@@ -137,3 +137,24 @@ extension RunDetail {
             events: try o.list("events").map { try RunEvent(wire: $0) })
     }
 }
+
+extension QueueConfig {
+    init(wire value: JSONValue?) throws {
+        let o = try WireObject(value)
+        self.init(
+            name: try o.string("name"), concurrency: o.optionalInt("concurrency"), ratePerMinute: o.optionalInt("ratePerMinute"),
+            invokeURL: o.optionalString("invokeUrl"), createdAt: Timestamp(milliseconds: 0), updatedAt: Timestamp(milliseconds: 0))
+    }
+}
+
+extension Schedule {
+    init(wire value: JSONValue?) throws {
+        let o = try WireObject(value)
+        self.init(
+            name: try o.string("name"), cron: try o.string("cron"), workflowName: try o.string("workflowName"),
+            input: o.rawOrEmpty("input"), queue: try o.string("queue"), maxAttempts: o.int("maxAttempts"),
+            enabled: o.object["enabled"]?.boolValue ?? true, nextRunAt: o.timestamp("nextRunAt"),
+            lastEnqueuedAt: o.timestamp("lastEnqueuedAt"), createdAt: o.requiredTimestamp("createdAt"),
+            updatedAt: o.requiredTimestamp("updatedAt"))
+    }
+}

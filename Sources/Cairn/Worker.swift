@@ -57,3 +57,47 @@ extension Cairn {
         }
     }
 }
+
+extension Cairn {
+    /// Queue limits and counts.
+    public var queues: Queues { Queues(transport: transport) }
+    /// Cron schedules that enqueue runs (fired by the server's reconciler).
+    public var schedules: Schedules { Schedules(transport: transport) }
+}
+
+public struct Queues: Sendable {
+    let transport: any RunTransport
+
+    /// Changes a queue's limits: `.keep` leaves a field, `.clear` removes it.
+    @discardableResult
+    public func configure(
+        _ name: String, concurrency: FieldUpdate<Int> = .keep, ratePerMinute: FieldUpdate<Int> = .keep,
+        invokeURL: FieldUpdate<String> = .keep
+    ) async throws -> QueueConfig {
+        try await transport.configureQueue(
+            name: name, QueueConfigUpdate(concurrency: concurrency, ratePerMinute: ratePerMinute, invokeURL: invokeURL))
+    }
+
+    public func stats() async throws -> [QueueStat] { try await transport.queueStats() }
+}
+
+public struct Schedules: Sendable {
+    let transport: any RunTransport
+
+    /// Creates or replaces the schedule `name`: a run of `workflow` on `queue` at every time
+    /// matching the 5-field UTC `cron` expression.
+    @discardableResult
+    public func set<Input: Codable & Sendable>(
+        _ name: String, cron: String, workflow: String, input: Input, queue: String = "default", maxAttempts: Int = 1,
+        enabled: Bool = true
+    ) async throws -> Schedule {
+        try await transport.putSchedule(
+            name: name,
+            ScheduleRequest(
+                cron: cron, workflowName: workflow, input: try CodableJSON.encode(input), queue: queue, maxAttempts: maxAttempts,
+                enabled: enabled))
+    }
+
+    public func list() async throws -> [Schedule] { try await transport.schedules() }
+    public func delete(_ name: String) async throws { try await transport.deleteSchedule(name: name) }
+}
