@@ -29,11 +29,25 @@ public struct Cairn: Sendable {
         return Cairn(transport: HTTPTransport(baseURL: trimmed, apiKey: apiKey, timeout: .milliseconds(ms)))
     }
 
+    /// How much an acknowledged write of the embedded store survives.
+    public enum Durability: Sendable {
+        /// Every commit is fsynced before it is acknowledged: survives power loss (the default).
+        case full
+        /// Commits reach the operating system before they are acknowledged, but are not fsynced
+        /// one by one: survives a crash or `kill -9` of the process, not a power loss or a crash
+        /// of the machine, which can lose the last moments of work. Several times faster.
+        case processCrash
+    }
+
     /// The same API in-process, on the embedded store in `dataDirectory`: no server, no HTTP.
     /// Open one per directory per process.
-    public static func embedded(dataDirectory: String, leaseMilliseconds: Int64 = 60_000) throws -> Cairn {
+    public static func embedded(dataDirectory: String, leaseMilliseconds: Int64 = 60_000, durability: Durability = .full)
+        throws -> Cairn
+    {
         let broker = EventBroker()
-        let store = try SQLiteStore(configuration: .init(path: dataDirectory + "/cairn.sqlite"), broker: broker)
+        var configuration = SQLiteStore.Configuration(path: dataDirectory + "/cairn.sqlite")
+        configuration.synchronous = durability == .full ? "FULL" : "NORMAL"
+        let store = try SQLiteStore(configuration: configuration, broker: broker)
         let runs = RunService(store: store, configuration: .init(leaseMilliseconds: leaseMilliseconds))
         return Cairn(transport: EmbeddedTransport(runs: runs, broker: broker))
     }
@@ -89,7 +103,7 @@ public struct Cairn: Sendable {
         guard var hex = header else { return false }
         if hex.hasPrefix("sha256=") { hex.removeFirst(7) }
         let mac = HMAC<SHA256>.authenticationCode(for: Data(body), using: SymmetricKey(data: Data(secret.utf8)))
-        let expected = Array(mac.map { String(format: "%02x", $0) }.joined().utf8)
+        let expected = Array(Array(mac).hexString.utf8)
         let given = Array(hex.lowercased().utf8)
         guard expected.count == given.count else { return false }
         return zip(expected, given).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
@@ -151,7 +165,7 @@ enum CodableJSON {
     /// JSON with keys sorted recursively (absent input hashes `null`).
     static func inputHash(_ input: JSONValue?) -> String {
         let text = (input ?? .null).stableText
-        return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        return Array(SHA256.hash(data: Data(text.utf8))).hexString
     }
 }
 

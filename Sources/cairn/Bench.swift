@@ -244,6 +244,8 @@ struct SDKBench: AsyncParsableCommand {
 
     @Option(help: "Server URL; without it the SDK runs embedded in a temporary directory.") var url: String?
     @Option(help: "Steps.") var steps = 2000
+    @Flag(name: .customLong("process-crash-durability"), help: "Embedded: fsync lazily (survives kill -9, not power loss).")
+    var processCrashDurability = false
 
     func run() async throws {
         let cairn: Cairn
@@ -253,7 +255,7 @@ struct SDKBench: AsyncParsableCommand {
         } else {
             let dir = NSTemporaryDirectory() + "cairn-sdk-bench-" + Identifier.randomHex().prefix(8)
             directory = dir
-            cairn = try Cairn.embedded(dataDirectory: dir)
+            cairn = try Cairn.embedded(dataDirectory: dir, durability: processCrashDurability ? .processCrash : .full)
         }
         defer { if let directory { try? FileManager.default.removeItem(atPath: directory) } }
         let count = steps
@@ -276,6 +278,6 @@ struct SDKBench: AsyncParsableCommand {
         print(
             String(
                 format: "sdk %@: %d sequential steps: p50 %.3f ms, p99 %.3f ms, mean %.3f ms (%.0f steps/s)",
-                url == nil ? "embedded" : "http", count, pct(0.5), pct(0.99), total / Double(count), Double(count) / (total / 1000)))
+                url == nil ? (processCrashDurability ? "embedded, process-crash durability" : "embedded, full durability") : "http", count, pct(0.5), pct(0.99), total / Double(count), Double(count) / (total / 1000)))
     }
 }

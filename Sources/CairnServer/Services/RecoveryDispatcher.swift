@@ -18,7 +18,7 @@ struct RecoveryDispatcher: Sendable {
 
     static func signature(body: String, secret: String) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Data(body.utf8), using: SymmetricKey(data: Data(secret.utf8)))
-        return "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
+        return "sha256=" + Array(mac).hexString
     }
 
     /// Records, sends and records the outcome; never throws for the remote side's failures.

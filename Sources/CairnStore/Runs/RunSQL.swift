@@ -246,13 +246,17 @@ enum RunSQL {
         RunEvent(id: r.int64(), runId: r.string(), seq: r.int64(), type: r.string(), payload: r.string(), createdAt: r.timestamp())
     }
 
-    /// Appends with the next per-run sequence number. Writers to one run are serialized (the
-    /// single SQLite writer; the run's row lock on Postgres), and `UNIQUE (run_id, seq)` backs it.
-    static func appendEvent(runId: String, type: String, payload: RawJSON, at now: Timestamp) -> SQL {
+    /// The run's last event sequence number (0 before the first). Writers to one run are
+    /// serialized (the single SQLite writer; the run's row lock on Postgres), so the next append
+    /// takes the next number; `UNIQUE (run_id, seq)` backs it up.
+    static func lastEventSeq(runId: String) -> SQL {
+        "SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = \(runId)"
+    }
+
+    static func insertEvent(runId: String, seq: Int64, type: String, payload: RawJSON, at now: Timestamp) -> SQL {
         """
-        INSERT INTO events (run_id, seq, type, payload_json, created_at) VALUES (\(runId), \
-        (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = \(runId)), \(type), \(payload), \(now)) \
-        RETURNING id, seq
+        INSERT INTO events (run_id, seq, type, payload_json, created_at) VALUES (\(runId), \(seq), \(type), \(payload), \
+        \(now)) RETURNING id
         """
     }
 }

@@ -219,9 +219,10 @@ final class SQLiteRunTransaction: RunWriteTransaction, @unchecked Sendable {
     }
 
     func appendEvent(runId: String, type: String, payload: RawJSON, at now: Timestamp) throws -> RunEvent {
+        let seq = (try connection.first(RunSQL.lastEventSeq(runId: runId)) { $0.int64() } ?? 0) + 1
         guard
-            let (id, seq) = try connection.first(
-                RunSQL.appendEvent(runId: runId, type: type, payload: payload, at: now), { r in (r.int64(), r.int64()) })
+            let id = try connection.first(
+                RunSQL.insertEvent(runId: runId, seq: seq, type: type, payload: payload, at: now), { $0.int64() })
         else { throw SQLiteError(code: 1, message: "event insert returned no row") }
         let event = RunEvent(id: id, runId: runId, seq: seq, type: type, payload: payload, createdAt: now)
         appendedEvents.append(event)

@@ -174,7 +174,7 @@ public final class SQLiteStore: RunStore, Sendable {
     private func commit(_ batch: [WriteJob]) async {
         let start = ContinuousClock.now
         do {
-            try writer.execute(script: "BEGIN IMMEDIATE")
+            try writer.run("BEGIN IMMEDIATE")
         } catch {
             logger.error("cannot begin transaction", metadata: ["error": "\(error)"])
             for job in batch { await job.run(SQLiteRunTransaction(connection: writer)).finish(error) }
@@ -185,7 +185,7 @@ public final class SQLiteStore: RunStore, Sendable {
         var committedEvents: [RunEvent] = []
         for job in batch {
             do {
-                try writer.execute(script: "SAVEPOINT job")
+                try writer.run("SAVEPOINT job")
             } catch {
                 outcomes.append((false, { _ in }))
                 continue
@@ -193,20 +193,21 @@ public final class SQLiteStore: RunStore, Sendable {
             let tx = SQLiteRunTransaction(connection: writer)
             let outcome = await job.run(tx)
             if outcome.ok {
-                try? writer.execute(script: "RELEASE job")
+                try? writer.run("RELEASE job")
                 committedEvents.append(contentsOf: tx.appendedEvents)
             } else {
-                try? writer.execute(script: "ROLLBACK TO job; RELEASE job")
+                try? writer.run("ROLLBACK TO job")
+                try? writer.run("RELEASE job")
             }
             outcomes.append(outcome)
         }
         var commitError: (any Error)?
         do {
-            try writer.execute(script: "COMMIT")
+            try writer.run("COMMIT")
         } catch {
             commitError = error
             logger.error("commit failed", metadata: ["error": "\(error)", "batch": "\(batch.count)"])
-            try? writer.execute(script: "ROLLBACK")
+            try? writer.run("ROLLBACK")
         }
         commitTimer.record(duration: ContinuousClock.now - start)
         batchRecorder.record(batch.count)
@@ -221,13 +222,13 @@ public final class SQLiteStore: RunStore, Sendable {
         let connection = try checkoutReader()
         defer { checkinReader(connection) }
         // One read transaction, so a multi-query read sees a single snapshot.
-        try connection.execute(script: "BEGIN")
+        try connection.run("BEGIN")
         do {
             let value = try await body(SQLiteRunTransaction(connection: connection))
-            try connection.execute(script: "COMMIT")
+            try connection.run("COMMIT")
             return value
         } catch {
-            try? connection.execute(script: "ROLLBACK")
+            try? connection.run("ROLLBACK")
             throw error
         }
     }
