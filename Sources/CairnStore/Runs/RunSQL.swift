@@ -249,8 +249,9 @@ enum RunSQL {
     /// The run's last event sequence number (0 before the first). Writers to one run are
     /// serialized (the single SQLite writer; the run's row lock on Postgres), so the next append
     /// takes the next number; `UNIQUE (run_id, seq)` backs it up.
+    /// (An index probe on `(run_id, seq)` in both engines, whatever the run's length.)
     static func lastEventSeq(runId: String) -> SQL {
-        "SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = \(runId)"
+        "SELECT seq FROM events WHERE run_id = \(runId) ORDER BY seq DESC LIMIT 1"
     }
 
     static func insertEvent(runId: String, seq: Int64, type: String, payload: RawJSON, at now: Timestamp) -> SQL {
