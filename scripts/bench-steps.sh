@@ -8,13 +8,7 @@ steps="${1:-2000}"
 peers="$(cd .. && pwd)/shared/peers"
 port="${BENCH_PORT:-7471}"
 
-swift build -c release --scratch-path .build-release --product cairn >/dev/null
-bin=.build-release/release/cairn
-data="$(mktemp -d)"
-"$bin" serve --port "$port" --data-dir "$data" --log-level warning &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+source scripts/lib/release-server.sh
 
 echo "== cairn (HTTP, durable: every begin and complete fsynced before the reply)"
 "$bin" bench steps --port "$port" --sequential "$steps" --workers 32 --steps-per-worker 300

@@ -83,14 +83,8 @@ extension RunService {
             let now = Timestamp.now()
             var count = 0
             for var run in try await tx.overdueRuns(now: now, limit: limit) {
-                run.status = .cancelled
-                run.cancelReason = "deadline"
-                run.cancelRequestedAt = run.cancelRequestedAt ?? now
-                run.cancelledAt = now
-                run.completedAt = now
-                run.leaseOwner = nil
-                run.leaseExpiresAt = nil
-                run.updatedAt = now
+                // The actor stays unset on the run; the event names the reconciler (as the reference does).
+                run.markCancelled(reason: "deadline", actor: nil, at: now)
                 try await tx.updateRun(run)
                 _ = try await tx.appendEvent(
                     runId: run.id, type: "run.cancelled",

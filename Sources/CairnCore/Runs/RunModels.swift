@@ -75,6 +75,19 @@ public struct Run: Sendable, Equatable {
         guard leaseOwner != nil, let expires = leaseExpiresAt else { return false }
         return expires > now
     }
+
+    /// The state change of a cancel, by a person or the deadline sweep: one-way, lease released.
+    mutating func markCancelled(reason: String?, actor: String?, at now: Timestamp) {
+        status = .cancelled
+        cancelRequestedAt = cancelRequestedAt ?? now
+        cancelledAt = now
+        cancelReason = reason
+        cancelActor = actor
+        leaseOwner = nil
+        leaseExpiresAt = nil
+        completedAt = now
+        updatedAt = now
+    }
 }
 
 public struct Step: Sendable, Equatable {

@@ -218,15 +218,7 @@ public struct RunService: Sendable {
             if run.status == .cancelled { return run }
             if run.status == .completed { throw RunError.runAlreadyCompleted(run) }
             let now = Timestamp.now()
-            run.status = .cancelled
-            run.cancelRequestedAt = run.cancelRequestedAt ?? now
-            run.cancelledAt = now
-            run.cancelReason = reason
-            run.cancelActor = actor
-            run.leaseOwner = nil
-            run.leaseExpiresAt = nil
-            run.completedAt = now
-            run.updatedAt = now
+            run.markCancelled(reason: reason, actor: actor, at: now)
             try await tx.updateRun(run)
             _ = try await tx.appendEvent(
                 runId: id, type: "run.cancelled",
