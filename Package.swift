@@ -101,11 +101,13 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
-            name: "example-agent", dependencies: ["Cairn"], path: "Examples/AgentWorkflow", swiftSettings: strictSettings),
+            name: "example-agent", dependencies: ["Cairn"], path: "Examples/AgentWorkflow",
+            swiftSettings: strictSettings),
         .executableTarget(
             name: "example-interop", dependencies: ["Cairn"], path: "Examples/Interop", swiftSettings: strictSettings),
         .executableTarget(
-            name: "example-worker", dependencies: ["Cairn"], path: "Examples/QueueWorker", swiftSettings: strictSettings),
+            name: "example-worker", dependencies: ["Cairn"], path: "Examples/QueueWorker", swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "CairnCoreTests",
             dependencies: ["CairnCore"],

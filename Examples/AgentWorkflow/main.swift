@@ -24,7 +24,8 @@ func option(_ name: String) -> String? {
 
 let crashAfter = option("--crash-after")
 // A short lease, so a run whose worker crashed can be taken over within seconds.
-let cairn = try option("--url").map { Cairn.http(url: $0) }
+let cairn =
+    try option("--url").map { Cairn.http(url: $0) }
     ?? Cairn.embedded(dataDirectory: "./.cairn-example", leaseMilliseconds: 3_000)
 
 /// Stands in for the slow, costly calls an agent makes (a model, a search API).
@@ -49,7 +50,8 @@ func writeArticle(_ run: RunContext, _ brief: Brief) async throws -> String {
         return ["almanac", "harbour logs", "moon tables"]
     }
     checkpoint("research")
-    try await run.usage.record(provider: "example", model: "small", inputTokens: 1_200, outputTokens: 300, costUsd: 0.002)
+    try await run.usage.record(
+        provider: "example", model: "small", inputTokens: 1_200, outputTokens: 300, costUsd: 0.002)
 
     let outline = try await run.step("outline", input: sources) {
         _ = try await think("an outline from \(sources.count) sources")
@@ -70,7 +72,8 @@ func writeArticle(_ run: RunContext, _ brief: Brief) async throws -> String {
 // Resuming right after a crash: the dead worker's lease still fences the run until it expires.
 while true {
     do {
-        let result = try await cairn.run("write-article", input: Brief(topic: "tides"), runId: option("--resume"), writeArticle)
+        let result = try await cairn.run(
+            "write-article", input: Brief(topic: "tides"), runId: option("--resume"), writeArticle)
         print("done: \(result)")
         break
     } catch CairnError.runLeased {

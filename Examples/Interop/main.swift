@@ -27,13 +27,15 @@ func option(_ name: String) -> String? {
     return arguments[i + 1]
 }
 guard let url = option("--url") else {
-    FileHandle.standardError.write(Data("usage: example-interop --url URL [--resume RUN_ID] [--crash-after STEP]\n".utf8))
+    FileHandle.standardError.write(
+        Data("usage: example-interop --url URL [--resume RUN_ID] [--crash-after STEP]\n".utf8))
     exit(2)
 }
 let crashAfter = option("--crash-after")
 let cairn = Cairn.http(url: url)
 
-let result = try await cairn.run("interop", input: DocRef(doc: "d1", pages: [1, 2]), runId: option("--resume")) { run, ref in
+let result = try await cairn.run("interop", input: DocRef(doc: "d1", pages: [1, 2]), runId: option("--resume")) {
+    run, ref in
     print("run \(run.runId)")
     let fetched = try await run.step("fetch", input: ref) {
         print("executed fetch")

@@ -21,11 +21,14 @@ public struct Cairn: Sendable {
     init(transport: any RunTransport) { self.transport = transport }
 
     /// A client of the server at `url` (by default a local `cairn serve`).
-    public static func http(url: String = "http://127.0.0.1:7373", apiKey: String? = nil, timeout: Duration = .seconds(60))
+    public static func http(
+        url: String = "http://127.0.0.1:7373", apiKey: String? = nil, timeout: Duration = .seconds(60)
+    )
         -> Cairn
     {
         let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
-        let ms = Int64(timeout.components.seconds) * 1000 + Int64(timeout.components.attoseconds / 1_000_000_000_000_000)
+        let ms =
+            Int64(timeout.components.seconds) * 1000 + Int64(timeout.components.attoseconds / 1_000_000_000_000_000)
         return Cairn(transport: HTTPTransport(baseURL: trimmed, apiKey: apiKey, timeout: .milliseconds(ms)))
     }
 
@@ -41,7 +44,9 @@ public struct Cairn: Sendable {
 
     /// The same API in-process, on the embedded store in `dataDirectory`: no server, no HTTP.
     /// Open one per directory per process.
-    public static func embedded(dataDirectory: String, leaseMilliseconds: Int64 = 60_000, durability: Durability = .full)
+    public static func embedded(
+        dataDirectory: String, leaseMilliseconds: Int64 = 60_000, durability: Durability = .full
+    )
         throws -> Cairn
     {
         let broker = EventBroker()
@@ -69,7 +74,8 @@ public struct Cairn: Sendable {
                 throw CairnError.workflowMismatch(runWorkflow: run.workflowName, requested: workflow)
             }
         } else {
-            run = try await transport.createRun(workflow: workflow, input: try CodableJSON.encode(input), recoveryWebhook: recoveryWebhook)
+            run = try await transport.createRun(
+                workflow: workflow, input: try CodableJSON.encode(input), recoveryWebhook: recoveryWebhook)
         }
         return try await execute(run: run, body)
     }
@@ -130,7 +136,8 @@ public struct Runs: Sendable {
         try await transport.recover(runId: id, reason: reason)
     }
     /// Resolves a pending gate (as a person approving it would).
-    public func resolveGate(runId: String, gateId: String, token: String, decision: GateStatus, actor: String? = nil) async throws
+    public func resolveGate(runId: String, gateId: String, token: String, decision: GateStatus, actor: String? = nil)
+        async throws
         -> Gate
     {
         try await transport.resolveGate(
@@ -158,7 +165,10 @@ enum CodableJSON {
 
     /// How a thrown error is recorded: `{name, message}`, as the other SDKs do.
     static func describe(_ error: any Error) -> JSONValue {
-        .object(JSONObject([("name", .string(String(describing: type(of: error)))), ("message", .string(String(describing: error)))]))
+        .object(
+            JSONObject([
+                ("name", .string(String(describing: type(of: error)))), ("message", .string(String(describing: error))),
+            ]))
     }
 
     /// The step input hash shared with the Python and TypeScript SDKs: SHA-256 of the input's

@@ -11,7 +11,8 @@ struct HTTPTransport: RunTransport {
     let timeout: TimeAmount
 
     /// One client for the process; it lives as long as the process does.
-    static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+    static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
 
     private func call(_ method: HTTPMethod, _ path: String, _ body: RawJSON? = nil) async throws -> JSONValue {
         var request = HTTPClientRequest(url: baseURL + path)
@@ -25,17 +26,21 @@ struct HTTPTransport: RunTransport {
         guard response.status == .ok else {
             let code = parsed["code"]?.stringValue
             if code == "run_cancelled" {
-                throw CairnError.runCancelled(runId: path.split(separator: "/").dropFirst().first.map(String.init) ?? "")
+                throw CairnError.runCancelled(
+                    runId: path.split(separator: "/").dropFirst().first.map(String.init) ?? "")
             }
             switch (response.status.code, code) {
-            case (404, _) where parsed["error"]?.stringValue?.contains("run not found") == true: throw CairnError.runNotFound
+            case (404, _) where parsed["error"]?.stringValue?.contains("run not found") == true:
+                throw CairnError.runNotFound
             case (400, "invalid_cron"):
                 throw CairnError.invalidCron(parsed["error"]?.stringValue ?? "", field: parsed["field"]?.stringValue)
             case (409, "lease_lost"): throw CairnError.leaseLost
             case (409, _) where parsed["error"]?.stringValue == "run is leased":
                 throw CairnError.runLeased(holder: parsed["leaseOwner"]?.stringValue ?? "")
-            case (409, _) where parsed["error"]?.stringValue == "step not found or lease lost": throw CairnError.leaseLost
-            case (409, _) where parsed["error"]?.stringValue == "run already completed": throw CairnError.runAlreadyCompleted
+            case (409, _) where parsed["error"]?.stringValue == "step not found or lease lost":
+                throw CairnError.leaseLost
+            case (409, _) where parsed["error"]?.stringValue == "run already completed":
+                throw CairnError.runAlreadyCompleted
             default: throw CairnError.server(status: Int(response.status.code), body: String(buffer: bytes))
             }
         }
@@ -43,7 +48,8 @@ struct HTTPTransport: RunTransport {
     }
 
     private static func path(_ segment: String) -> String {
-        segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
+        segment.addingPercentEncoding(
+            withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
     }
 
     func createRun(workflow: String, input: JSONValue, recoveryWebhook: String?) async throws -> Run {
@@ -56,7 +62,9 @@ struct HTTPTransport: RunTransport {
 
     func run(id: String) async throws -> RunDetail { try RunDetail(wire: try await call(.GET, "/runs/\(id)")) }
 
-    func listRuns() async throws -> [Run] { try (try await call(.GET, "/runs"))["runs"]?.arrayValue?.map { try Run(wire: $0) } ?? [] }
+    func listRuns() async throws -> [Run] {
+        try (try await call(.GET, "/runs"))["runs"]?.arrayValue?.map { try Run(wire: $0) } ?? []
+    }
 
     func beginRun(id: String) async throws -> (run: Run, leaseOwner: String) {
         let reply = try await call(.POST, "/runs/\(id)/begin", "{}")
@@ -64,7 +72,8 @@ struct HTTPTransport: RunTransport {
     }
 
     func completeRun(id: String, result: JSONValue) async throws -> Run {
-        try Run(wire: try await call(.POST, "/runs/\(id)/complete", jsonObject { $0.field("result", json: result) })["run"])
+        try Run(
+            wire: try await call(.POST, "/runs/\(id)/complete", jsonObject { $0.field("result", json: result) })["run"])
     }
 
     func failRun(id: String, error: JSONValue) async throws -> Run {
@@ -89,13 +98,15 @@ struct HTTPTransport: RunTransport {
         }
         let reply = try await call(.POST, "/runs/\(runId)/steps/begin", body)
         switch reply["action"]?.stringValue {
-        case "execute": return .execute(try Step(wire: reply["step"]), leaseOwner: reply["leaseOwner"]?.stringValue ?? "")
+        case "execute":
+            return .execute(try Step(wire: reply["step"]), leaseOwner: reply["leaseOwner"]?.stringValue ?? "")
         case "return": return .replay(output: reply["output"].flatMap { $0.isNull ? nil : $0.jsonText })
         case "cancelled": return .cancelled
         case "locked": return .locked
         case "input_mismatch":
             return .inputMismatch(
-                expected: reply["expectedInputHash"]?.stringValue ?? "", actual: reply["actualInputHash"]?.stringValue ?? "")
+                expected: reply["expectedInputHash"]?.stringValue ?? "",
+                actual: reply["actualInputHash"]?.stringValue ?? "")
         default: throw CairnError.encoding("unknown step action in \(reply.jsonText)")
         }
     }
@@ -228,7 +239,9 @@ struct HTTPTransport: RunTransport {
     }
 
     func configureQueue(name: String, _ u: QueueConfigUpdate) async throws -> QueueConfig {
-        func field<T>(_ key: String, _ update: FieldUpdate<T>, _ w: inout JSONWriter, _ write: (inout JSONWriter, T) -> Void) {
+        func field<T>(
+            _ key: String, _ update: FieldUpdate<T>, _ w: inout JSONWriter, _ write: (inout JSONWriter, T) -> Void
+        ) {
             switch update {
             case .keep: break
             case .clear: w.key(key); w.null()
@@ -282,7 +295,8 @@ struct HTTPTransport: RunTransport {
         let o = try WireObject(reply["recoveryAttempt"])
         return RecoveryAttempt(
             id: try o.string("id"), runId: try o.string("runId"), reason: try o.string("reason"),
-            webhookURL: try o.string("webhookUrl"), status: try o.string("status"), httpStatus: o.optionalInt("httpStatus"),
+            webhookURL: try o.string("webhookUrl"), status: try o.string("status"),
+            httpStatus: o.optionalInt("httpStatus"),
             responseBody: o.optionalString("responseBody"), errorText: o.optionalString("errorText"),
             createdAt: o.requiredTimestamp("createdAt"), completedAt: o.timestamp("completedAt"))
     }

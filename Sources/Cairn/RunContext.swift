@@ -17,7 +17,9 @@ public struct GateDecision: Sendable {
     public var approved: Bool { decision == .approved }
 
     /// The payload the decision came with, decoded.
-    public func payload<T: Decodable>(as type: T.Type) throws -> T { try CodableJSON.decode(T.self, from: payload ?? "null") }
+    public func payload<T: Decodable>(as type: T.Type) throws -> T {
+        try CodableJSON.decode(T.self, from: payload ?? "null")
+    }
 }
 
 /// A running workflow's handle: steps, gates, children, state and usage of one run, valid
@@ -38,7 +40,8 @@ public struct RunContext: Sendable {
     ///   - sideEffects/idempotencyKey/replay: the resume contract; unkeyed external writes are
     ///     classified for manual review when they fail.
     public func step<T: Codable & Sendable>(
-        _ name: String, input: (any Encodable & Sendable)? = nil, retries: Int = 0, backoff: Duration = .milliseconds(100),
+        _ name: String, input: (any Encodable & Sendable)? = nil, retries: Int = 0,
+        backoff: Duration = .milliseconds(100),
         sideEffects: [String]? = nil, idempotencyKey: String? = nil, replay: ReplayPolicy? = nil,
         checkpointInvariant: String? = nil, _ body: @Sendable () async throws -> T
     ) async throws -> T {
@@ -51,7 +54,8 @@ public struct RunContext: Sendable {
         if let replay { options["replay"] = .string(replay.rawValue) }
         if let checkpointInvariant { options["checkpointInvariant"] = .string(checkpointInvariant) }
         let request = BeginStepRequest(
-            name: name, inputHash: CodableJSON.inputHash(inputJSON), input: inputJSON, options: options, leaseOwner: leaseOwner)
+            name: name, inputHash: CodableJSON.inputHash(inputJSON), input: inputJSON, options: options,
+            leaseOwner: leaseOwner)
         let attempts = max(1, retries + 1)
         var delay = backoff
         for attempt in 1...attempts {
@@ -67,7 +71,8 @@ public struct RunContext: Sendable {
             do {
                 try Task.checkCancellation()
                 let result = try await body()
-                try await transport.completeStep(runId: runId, stepId: step.id, leaseOwner: owner, output: try CodableJSON.encode(result))
+                try await transport.completeStep(
+                    runId: runId, stepId: step.id, leaseOwner: owner, output: try CodableJSON.encode(result))
                 return result
             } catch let error as CairnError where error == .runCancelled(runId: runId) {
                 throw error
@@ -76,12 +81,15 @@ public struct RunContext: Sendable {
                 let decision: ResumeDecision =
                     retryable
                     ? .autoRetry
-                    : ResumeDecision(rawValue: ResumeContract.defaultDecision(contract: ResumeContract.normalize(options), retryable: false))
+                    : ResumeDecision(
+                        rawValue: ResumeContract.defaultDecision(
+                            contract: ResumeContract.normalize(options), retryable: false))
                         ?? .safeReplay
                 try? await transport.failStep(
                     runId: runId, stepId: step.id,
                     FailStepRequest(
-                        leaseOwner: owner, error: CodableJSON.describe(error), retryable: retryable, resumeDecision: decision))
+                        leaseOwner: owner, error: CodableJSON.describe(error), retryable: retryable,
+                        resumeDecision: decision))
                 if !retryable { throw error }
                 try await Task.sleep(for: delay)
                 delay *= 2
@@ -98,7 +106,8 @@ public struct RunContext: Sendable {
     ) async throws -> GateDecision {
         var gate = try await transport.beginGate(
             runId: runId,
-            BeginGateRequest(name: name, prompt: prompt, data: try data.map { try CodableJSON.encode(AnyEncodable($0)) }))
+            BeginGateRequest(
+                name: name, prompt: prompt, data: try data.map { try CodableJSON.encode(AnyEncodable($0)) }))
         let deadline = timeout.map { ContinuousClock.now + $0 }
         while gate.status == .pending {
             if let deadline, ContinuousClock.now > deadline { throw CairnError.gateTimedOut(gate: name) }
@@ -107,7 +116,8 @@ public struct RunContext: Sendable {
             if runStatus == .cancelled { throw CairnError.runCancelled(runId: runId) }
             gate = polled
         }
-        return GateDecision(gateId: gate.id, name: gate.name, decision: gate.status, actor: gate.actor, payload: gate.decisionPayload)
+        return GateDecision(
+            gateId: gate.id, name: gate.name, decision: gate.status, actor: gate.actor, payload: gate.decisionPayload)
     }
 
     /// Runs a child workflow as its own run, linked to this one by `name`: a resumed parent
@@ -126,7 +136,8 @@ public struct RunContext: Sendable {
         let child = try await transport.createChild(
             parentId: runId,
             CreateChildRequest(
-                name: name ?? workflow, run: CreateRunRequest(workflowName: workflow, input: try CodableJSON.encode(input)),
+                name: name ?? workflow,
+                run: CreateRunRequest(workflowName: workflow, input: try CodableJSON.encode(input)),
                 edgeType: edgeType, edgeMetadata: edgeMetadata))
         return try await cairn.execute(run: child, body)
     }
@@ -142,7 +153,12 @@ public struct RunContext: Sendable {
         let results = try await withThrowingTaskGroup(of: (Int, Output).self) { group in
             for (index, child) in children.enumerated() {
                 group.addTask {
-                    (index, try await self.child(workflow, name: child.name, input: child.input, edgeType: "fanout", edgeMetadata: edgeMetadata, body))
+                    (
+                        index,
+                        try await self.child(
+                            workflow, name: child.name, input: child.input, edgeType: "fanout",
+                            edgeMetadata: edgeMetadata, body)
+                    )
                 }
             }
             var ordered = [Output?](repeating: nil, count: children.count)
@@ -166,15 +182,19 @@ public struct RunStateHandle: Sendable {
 
     /// Replaces the state and records a version.
     @discardableResult
-    public func set(_ value: some Encodable & Sendable, stream: String? = nil, label: String? = nil) async throws -> RunState {
+    public func set(_ value: some Encodable & Sendable, stream: String? = nil, label: String? = nil) async throws
+        -> RunState
+    {
         try await transport.writeState(
-            runId: runId, value: try CodableJSON.encode(value), merge: false, options: StateWriteOptions(stream: stream, label: label))
+            runId: runId, value: try CodableJSON.encode(value), merge: false,
+            options: StateWriteOptions(stream: stream, label: label))
     }
 
     /// Merges the top-level fields of `value` into the state and records a version.
     @discardableResult
     public func patch(_ value: some Encodable & Sendable, stream: String? = nil) async throws -> RunState {
-        try await transport.writeState(runId: runId, value: try CodableJSON.encode(value), merge: true, options: StateWriteOptions(stream: stream))
+        try await transport.writeState(
+            runId: runId, value: try CodableJSON.encode(value), merge: true, options: StateWriteOptions(stream: stream))
     }
 
     /// Labels the current value as a milestone without changing it.
@@ -195,7 +215,8 @@ public struct RunUsageHandle: Sendable {
 
     @discardableResult
     public func record(
-        kind: String? = nil, provider: String? = nil, model: String? = nil, inputTokens: Int? = nil, outputTokens: Int? = nil,
+        kind: String? = nil, provider: String? = nil, model: String? = nil, inputTokens: Int? = nil,
+        outputTokens: Int? = nil,
         totalTokens: Int? = nil, costUsd: Double? = nil, quantity: Double? = nil, unit: String? = nil
     ) async throws -> UsageRecord {
         var r = RecordUsageRequest()

@@ -86,7 +86,9 @@ struct EmbeddedTransport: RunTransport {
             CreateRunRequest(workflowName: workflow, input: input, recoveryWebhook: recoveryWebhook), tenant: tenant)
     }
 
-    func run(id: String) async throws -> RunDetail { try await mapped { try await runs.runDetail(id: id, tenant: tenant) } }
+    func run(id: String) async throws -> RunDetail {
+        try await mapped { try await runs.runDetail(id: id, tenant: tenant) }
+    }
     func listRuns() async throws -> [Run] { try await runs.listRuns(tenant: tenant) }
 
     func beginRun(id: String) async throws -> (run: Run, leaseOwner: String) {
@@ -118,7 +120,8 @@ struct EmbeddedTransport: RunTransport {
 
     func completeStep(runId: String, stepId: String, leaseOwner: String, output: JSONValue) async throws {
         _ = try await mapped {
-            try await runs.completeStep(runId: runId, stepId: stepId, leaseOwner: leaseOwner, output: output, tenant: tenant)
+            try await runs.completeStep(
+                runId: runId, stepId: stepId, leaseOwner: leaseOwner, output: output, tenant: tenant)
         }
     }
 
@@ -144,7 +147,8 @@ struct EmbeddedTransport: RunTransport {
 
     func writeState(runId: String, value: JSONValue, merge: Bool, options: StateWriteOptions) async throws -> RunState {
         try await mapped {
-            try await runs.writeState(runId: runId, value: value, mode: merge ? .merge : .replace, options: options, tenant: tenant)
+            try await runs.writeState(
+                runId: runId, value: value, mode: merge ? .merge : .replace, options: options, tenant: tenant)
         }
     }
 
@@ -162,7 +166,8 @@ struct EmbeddedTransport: RunTransport {
 
     func enqueue(queue: String, workflow: String, input: JSONValue, dedupeKey: String?) async throws -> Run {
         try await runs.enqueue(
-            queue: queue, EnqueueRequest(run: CreateRunRequest(workflowName: workflow, input: input), dedupeKey: dedupeKey),
+            queue: queue,
+            EnqueueRequest(run: CreateRunRequest(workflowName: workflow, input: input), dedupeKey: dedupeKey),
             tenant: tenant
         ).run
     }

@@ -32,7 +32,8 @@ extension Run {
     init(wire value: JSONValue?) throws {
         let o = try WireObject(value)
         self.init(
-            id: try o.string("id"), tenant: .default, workflowName: try o.string("workflowName"), input: o.rawOrEmpty("input"),
+            id: try o.string("id"), tenant: .default, workflowName: try o.string("workflowName"),
+            input: o.rawOrEmpty("input"),
             metadata: o.rawOrEmpty("metadata"), status: RunStatus(rawValue: try o.string("status")) ?? .pending,
             recoveryWebhook: o.optionalString("recoveryWebhook"), now: o.requiredTimestamp("createdAt"))
         result = o.raw("result")
@@ -63,7 +64,8 @@ extension Step {
             id: try o.string("id"), runId: try o.string("runId"), name: try o.string("name"),
             inputHash: try o.string("inputHash"), input: o.rawOrEmpty("input"), options: o.rawOrEmpty("options"),
             resumeContract: o.rawOrEmpty("resumeContract"),
-            status: StepStatus(rawValue: try o.string("status")) ?? .pending, output: o.raw("output"), error: o.raw("error"),
+            status: StepStatus(rawValue: try o.string("status")) ?? .pending, output: o.raw("output"),
+            error: o.raw("error"),
             leaseOwner: o.optionalString("leaseOwner"), leaseExpiresAt: o.timestamp("leaseExpiresAt"),
             attempt: o.int("attempt"), startedAt: o.timestamp("startedAt"), completedAt: o.timestamp("completedAt"),
             createdAt: o.requiredTimestamp("createdAt"), updatedAt: o.requiredTimestamp("updatedAt"))
@@ -74,10 +76,12 @@ extension Gate {
     init(wire value: JSONValue?) throws {
         let o = try WireObject(value)
         self.init(
-            id: try o.string("id"), runId: try o.string("runId"), name: try o.string("name"), prompt: try o.string("prompt"),
+            id: try o.string("id"), runId: try o.string("runId"), name: try o.string("name"),
+            prompt: try o.string("prompt"),
             data: o.rawOrEmpty("data"), status: GateStatus(rawValue: try o.string("status")) ?? .pending,
             decision: o.optionalString("decision"), actor: o.optionalString("actor"),
-            decisionPayload: o.raw("decisionPayload"), capability: o.raw("capability"), channels: o.raw("channels") ?? "[]",
+            decisionPayload: o.raw("decisionPayload"), capability: o.raw("capability"),
+            channels: o.raw("channels") ?? "[]",
             resolveToken: o.optionalString("resolveToken") ?? "", createdAt: o.requiredTimestamp("createdAt"),
             updatedAt: o.requiredTimestamp("updatedAt"), resolvedAt: o.timestamp("resolvedAt"))
     }
@@ -86,7 +90,9 @@ extension Gate {
 extension RunState {
     init(wire value: JSONValue?) throws {
         let o = try WireObject(value)
-        self.init(runId: try o.string("runId"), value: o.rawOrEmpty("value"), version: o.int("version"), updatedAt: o.requiredTimestamp("updatedAt"))
+        self.init(
+            runId: try o.string("runId"), value: o.rawOrEmpty("value"), version: o.int("version"),
+            updatedAt: o.requiredTimestamp("updatedAt"))
     }
 }
 
@@ -95,7 +101,8 @@ extension StateVersion {
         let o = try WireObject(value)
         self.init(
             id: try o.string("id"), streamId: try o.string("streamId"), runId: try o.string("runId"),
-            stepId: o.optionalString("stepId"), version: o.int("version"), value: o.rawOrEmpty("value"), patch: o.raw("patch"),
+            stepId: o.optionalString("stepId"), version: o.int("version"), value: o.rawOrEmpty("value"),
+            patch: o.raw("patch"),
             label: o.optionalString("label"), reason: o.optionalString("reason"),
             importance: StateImportance(rawValue: o.optionalString("importance") ?? "normal") ?? .normal,
             metadata: o.rawOrEmpty("metadata"), createdBy: o.optionalString("createdBy"),
@@ -107,11 +114,14 @@ extension UsageRecord {
     init(wire value: JSONValue?) throws {
         let o = try WireObject(value)
         self.init(
-            id: try o.string("id"), runId: try o.string("runId"), stepId: o.optionalString("stepId"), kind: try o.string("kind"),
+            id: try o.string("id"), runId: try o.string("runId"), stepId: o.optionalString("stepId"),
+            kind: try o.string("kind"),
             provider: o.optionalString("provider"), model: o.optionalString("model"), label: o.optionalString("label"),
-            quantity: o.optionalDouble("quantity"), unit: o.optionalString("unit"), inputTokens: o.optionalInt("inputTokens"),
+            quantity: o.optionalDouble("quantity"), unit: o.optionalString("unit"),
+            inputTokens: o.optionalInt("inputTokens"),
             outputTokens: o.optionalInt("outputTokens"), totalTokens: o.optionalInt("totalTokens"),
-            costUsd: o.optionalDouble("costUsd"), metadata: o.rawOrEmpty("metadata"), createdAt: o.requiredTimestamp("createdAt"))
+            costUsd: o.optionalDouble("costUsd"), metadata: o.rawOrEmpty("metadata"),
+            createdAt: o.requiredTimestamp("createdAt"))
     }
 }
 
@@ -142,8 +152,10 @@ extension QueueConfig {
     init(wire value: JSONValue?) throws {
         let o = try WireObject(value)
         self.init(
-            name: try o.string("name"), concurrency: o.optionalInt("concurrency"), ratePerMinute: o.optionalInt("ratePerMinute"),
-            invokeURL: o.optionalString("invokeUrl"), createdAt: Timestamp(milliseconds: 0), updatedAt: Timestamp(milliseconds: 0))
+            name: try o.string("name"), concurrency: o.optionalInt("concurrency"),
+            ratePerMinute: o.optionalInt("ratePerMinute"),
+            invokeURL: o.optionalString("invokeUrl"), createdAt: Timestamp(milliseconds: 0),
+            updatedAt: Timestamp(milliseconds: 0))
     }
 }
 

@@ -19,10 +19,13 @@ extension Cairn {
     /// Enqueues a run of `workflow` on `queue`; with a `dedupeKey`, an active run holding the
     /// key is returned instead of a new one.
     @discardableResult
-    public func enqueue<Input: Codable & Sendable>(_ workflow: String, queue: String = "default", input: Input, dedupeKey: String? = nil)
+    public func enqueue<Input: Codable & Sendable>(
+        _ workflow: String, queue: String = "default", input: Input, dedupeKey: String? = nil
+    )
         async throws -> Run
     {
-        try await transport.enqueue(queue: queue, workflow: workflow, input: try CodableJSON.encode(input), dedupeKey: dedupeKey)
+        try await transport.enqueue(
+            queue: queue, workflow: workflow, input: try CodableJSON.encode(input), dedupeKey: dedupeKey)
     }
 
     /// Claims runs from `queues` and executes their registered workflows until the task is
@@ -47,7 +50,8 @@ extension Cairn {
                 guard let handler = workflows.handlers[run.workflowName] else {
                     _ = try? await transport.failRun(
                         id: run.id,
-                        error: .object(JSONObject([("message", .string("no workflow registered for \(run.workflowName)"))])))
+                        error: .object(
+                            JSONObject([("message", .string("no workflow registered for \(run.workflowName)"))])))
                     continue
                 }
                 // The run in hand finishes even if shutdown was asked meanwhile.
@@ -94,7 +98,8 @@ public struct Schedules: Sendable {
         try await transport.putSchedule(
             name: name,
             ScheduleRequest(
-                cron: cron, workflowName: workflow, input: try CodableJSON.encode(input), queue: queue, maxAttempts: maxAttempts,
+                cron: cron, workflowName: workflow, input: try CodableJSON.encode(input), queue: queue,
+                maxAttempts: maxAttempts,
                 enabled: enabled))
     }
 

@@ -59,7 +59,8 @@ public struct CairnServer: Sendable {
     public var reconciler: (any Service)? {
         guard configuration.reconcileMilliseconds > 0 else { return nil }
         return Reconciler(
-            runs: runs, recovery: recovery, interval: .milliseconds(configuration.reconcileMilliseconds), batchSize: 100,
+            runs: runs, recovery: recovery, interval: .milliseconds(configuration.reconcileMilliseconds),
+            batchSize: 100,
             missedFires: configuration.missedFirePolicy,
             logger: Logger(label: "cairn.reconciler"))
     }

@@ -49,7 +49,8 @@ struct StepsBench: AsyncParsableCommand {
     }
 
     static func describe(_ latencies: [Duration], wall: Duration, steps: Int) -> String {
-        let ms = latencies.map { Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15 }.sorted()
+        let ms = latencies.map { Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15 }
+            .sorted()
         func pct(_ p: Double) -> Double { ms.isEmpty ? 0 : ms[min(ms.count - 1, Int(Double(ms.count) * p))] }
         let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
         return String(
@@ -83,7 +84,8 @@ struct BenchClient: Sendable {
             let t0 = ContinuousClock.now
             let step = try await connection.post(
                 "/runs/\(runId)/steps/begin",
-                #"{"name":"step-\#(i)","inputHash":"h\#(i)","input":{"i":\#(i)},"options":{},"leaseOwner":"\#(owner)"}"#)
+                #"{"name":"step-\#(i)","inputHash":"h\#(i)","input":{"i":\#(i)},"options":{},"leaseOwner":"\#(owner)"}"#
+            )
             guard step["action"]?.stringValue == "execute", let stepId = step["step"]?["id"]?.stringValue else {
                 throw Failure(description: "unexpected step begin: \(step.jsonText)")
             }
@@ -121,7 +123,8 @@ struct ClaimsBench: AsyncParsableCommand {
                 group.addTask {
                     let c = try await BenchConnection.connect(host: host, port: port, apiKey: apiKey)
                     for i in stride(from: p, to: runs, by: producers) {
-                        _ = try await c.post("/queues/\(queue)/enqueue", #"{"workflowName":"bench","input":{"i":\#(i)}}"#)
+                        _ = try await c.post(
+                            "/queues/\(queue)/enqueue", #"{"workflowName":"bench","input":{"i":\#(i)}}"#)
                     }
                     await c.close()
                 }
@@ -129,7 +132,10 @@ struct ClaimsBench: AsyncParsableCommand {
             try await group.waitForAll()
         }
         let fill = ContinuousClock.now - fillStart
-        print(String(format: "enqueue: %d runs in %.2f s (%.0f enqueues/s, 8 producers)", runs, fill.seconds, Double(runs) / fill.seconds))
+        print(
+            String(
+                format: "enqueue: %d runs in %.2f s (%.0f enqueues/s, 8 producers)", runs, fill.seconds,
+                Double(runs) / fill.seconds))
 
         let start = ContinuousClock.now
         let claimed = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -171,7 +177,8 @@ struct ClaimsBench: AsyncParsableCommand {
             let interval = Duration.seconds(1) / latencyRate
             var next = ContinuousClock.now
             for i in 0..<latencyRuns {
-                let reply = try await c.post("/queues/\(queue)/enqueue", #"{"workflowName":"bench","input":{"i":\#(i)}}"#)
+                let reply = try await c.post(
+                    "/queues/\(queue)/enqueue", #"{"workflowName":"bench","input":{"i":\#(i)}}"#)
                 if let id = reply["run"]?["id"]?.stringValue { enqueuedAt.record(id) }
                 next += interval
                 try await Task.sleep(until: next)
@@ -204,7 +211,8 @@ struct ClaimsBench: AsyncParsableCommand {
         func pct(_ p: Double) -> Double { ms.isEmpty ? 0 : ms[min(ms.count - 1, Int(Double(ms.count) * p))] }
         print(
             String(
-                format: "enqueue-to-start: %d runs at %d/s, %d workers polling (1 ms idle sleep): p50 %.2f ms, p99 %.2f ms",
+                format:
+                    "enqueue-to-start: %d runs at %d/s, %d workers polling (1 ms idle sleep): p50 %.2f ms, p99 %.2f ms",
                 ms.count, latencyRate, workers, pct(0.5), pct(0.99)))
     }
 }
@@ -244,7 +252,9 @@ struct SDKBench: AsyncParsableCommand {
 
     @Option(help: "Server URL; without it the SDK runs embedded in a temporary directory.") var url: String?
     @Option(help: "Steps.") var steps = 2000
-    @Flag(name: .customLong("process-crash-durability"), help: "Embedded: fsync lazily (survives kill -9, not power loss).")
+    @Flag(
+        name: .customLong("process-crash-durability"),
+        help: "Embedded: fsync lazily (survives kill -9, not power loss).")
     var processCrashDurability = false
 
     func run() async throws {
@@ -278,6 +288,8 @@ struct SDKBench: AsyncParsableCommand {
         print(
             String(
                 format: "sdk %@: %d sequential steps: p50 %.3f ms, p99 %.3f ms, mean %.3f ms (%.0f steps/s)",
-                url == nil ? (processCrashDurability ? "embedded, process-crash durability" : "embedded, full durability") : "http", count, pct(0.5), pct(0.99), total / Double(count), Double(count) / (total / 1000)))
+                url == nil
+                    ? (processCrashDurability ? "embedded, process-crash durability" : "embedded, full durability")
+                    : "http", count, pct(0.5), pct(0.99), total / Double(count), Double(count) / (total / 1000)))
     }
 }

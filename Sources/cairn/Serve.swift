@@ -13,26 +13,41 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to listen on (CAIRN_HOST).") var host: String?
     @Option(help: "Port to listen on (CAIRN_PORT).") var port: Int?
-    @Option(name: .customLong("data-dir"), help: "Directory for the embedded store (CAIRN_DATA_DIR).") var dataDir: String?
-    @Option(name: .customLong("api-key"), help: "Bearer key required on every request (CAIRN_API_KEY).") var apiKey: String?
-    @Flag(name: .customLong("allow-unauthenticated"), help: "Allow a non-loopback address without an API key (CAIRN_ALLOW_UNAUTHENTICATED=1).")
+    @Option(name: .customLong("data-dir"), help: "Directory for the embedded store (CAIRN_DATA_DIR).") var dataDir:
+        String?
+    @Option(name: .customLong("api-key"), help: "Bearer key required on every request (CAIRN_API_KEY).") var apiKey:
+        String?
+    @Flag(
+        name: .customLong("allow-unauthenticated"),
+        help: "Allow a non-loopback address without an API key (CAIRN_ALLOW_UNAUTHENTICATED=1).")
     var allowUnauthenticated = false
-    @Option(name: .customLong("lease-ms"), help: "Run and step lease duration in milliseconds (CAIRN_LEASE_MS).") var leaseMs: Int64?
-    @Option(name: .customLong("public-url"), help: "Base URL used in gate resolve links (CAIRN_PUBLIC_URL).") var publicURL: String?
-    @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (CAIRN_MAX_BODY_BYTES).") var maxBodyBytes: Int?
+    @Option(name: .customLong("lease-ms"), help: "Run and step lease duration in milliseconds (CAIRN_LEASE_MS).")
+    var leaseMs: Int64?
+    @Option(name: .customLong("public-url"), help: "Base URL used in gate resolve links (CAIRN_PUBLIC_URL).")
+    var publicURL: String?
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (CAIRN_MAX_BODY_BYTES).")
+    var maxBodyBytes: Int?
     @Option(name: .customLong("webhook-secret"), help: "HMAC key for signing recovery calls (CAIRN_WEBHOOK_SECRET).")
     var webhookSecret: String?
     @Option(name: .customLong("webhook-timeout-ms"), help: "Timeout of a recovery call (CAIRN_WEBHOOK_TIMEOUT_MS).")
     var webhookTimeoutMs: Int64?
-    @Option(name: .customLong("reconcile-ms"), help: "Pause between reconciler passes; 0 disables it (CAIRN_RECONCILE_MS).")
+    @Option(
+        name: .customLong("reconcile-ms"), help: "Pause between reconciler passes; 0 disables it (CAIRN_RECONCILE_MS).")
     var reconcileMs: Int64?
-    @Flag(name: .customLong("allow-private-webhooks"), help: "Let outbound calls reach private and link-local addresses (CAIRN_ALLOW_PRIVATE_WEBHOOKS=1).")
+    @Flag(
+        name: .customLong("allow-private-webhooks"),
+        help: "Let outbound calls reach private and link-local addresses (CAIRN_ALLOW_PRIVATE_WEBHOOKS=1).")
     var allowPrivateWebhooks = false
-    @Option(name: .customLong("missed-fires"), help: "once, skip or all: schedule times missed while down (CAIRN_MISSED_FIRES).")
+    @Option(
+        name: .customLong("missed-fires"),
+        help: "once, skip or all: schedule times missed while down (CAIRN_MISSED_FIRES).")
     var missedFires: String?
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL).") var logLevel: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL).")
+    var logLevel: String?
 
-    func resolvedConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
+    func resolvedConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws
+        -> ServerConfiguration
+    {
         var c = ServerConfiguration()
         func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         func envInt(_ name: String) throws -> Int? {
@@ -44,22 +59,28 @@ struct Serve: AsyncParsableCommand {
         c.port = try port ?? envInt("CAIRN_PORT") ?? c.port
         c.dataDirectory = dataDir ?? env("CAIRN_DATA_DIR") ?? c.dataDirectory
         c.apiKey = apiKey ?? env("CAIRN_API_KEY")
-        c.allowUnauthenticated = allowUnauthenticated || ["1", "true", "yes"].contains(env("CAIRN_ALLOW_UNAUTHENTICATED") ?? "")
+        c.allowUnauthenticated =
+            allowUnauthenticated || ["1", "true", "yes"].contains(env("CAIRN_ALLOW_UNAUTHENTICATED") ?? "")
         c.leaseMilliseconds = try leaseMs ?? envInt("CAIRN_LEASE_MS").map(Int64.init) ?? c.leaseMilliseconds
         c.publicURL = publicURL ?? env("CAIRN_PUBLIC_URL")
         c.maxBodyBytes = try maxBodyBytes ?? envInt("CAIRN_MAX_BODY_BYTES") ?? c.maxBodyBytes
         c.logLevel = logLevel ?? env("CAIRN_LOG_LEVEL") ?? c.logLevel
         c.webhookSecret = webhookSecret ?? env("CAIRN_WEBHOOK_SECRET")
-        c.allowPrivateWebhooks = allowPrivateWebhooks || ["1", "true", "yes"].contains(env("CAIRN_ALLOW_PRIVATE_WEBHOOKS") ?? "")
-        c.reconcileMilliseconds = try reconcileMs ?? envInt("CAIRN_RECONCILE_MS").map(Int64.init) ?? c.reconcileMilliseconds
-        c.webhookTimeoutMilliseconds = try webhookTimeoutMs ?? envInt("CAIRN_WEBHOOK_TIMEOUT_MS").map(Int64.init)
+        c.allowPrivateWebhooks =
+            allowPrivateWebhooks || ["1", "true", "yes"].contains(env("CAIRN_ALLOW_PRIVATE_WEBHOOKS") ?? "")
+        c.reconcileMilliseconds =
+            try reconcileMs ?? envInt("CAIRN_RECONCILE_MS").map(Int64.init) ?? c.reconcileMilliseconds
+        c.webhookTimeoutMilliseconds =
+            try webhookTimeoutMs ?? envInt("CAIRN_WEBHOOK_TIMEOUT_MS").map(Int64.init)
             ?? c.webhookTimeoutMilliseconds
         let policy = missedFires ?? env("CAIRN_MISSED_FIRES") ?? c.missedFirePolicy.rawValue
         guard let parsedPolicy = MissedFirePolicy(rawValue: policy) else {
             throw ValidationError("missed-fires must be once, skip or all, got \(policy)")
         }
         c.missedFirePolicy = parsedPolicy
-        guard Logger.Level(rawValue: c.logLevel) != nil else { throw ValidationError("unknown log level \(c.logLevel)") }
+        guard Logger.Level(rawValue: c.logLevel) != nil else {
+            throw ValidationError("unknown log level \(c.logLevel)")
+        }
         return c
     }
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import CairnCore
 
 // Expected instants are epoch milliseconds computed independently with Python, e.g.
@@ -94,14 +95,15 @@ private func matchingWeekdays(_ dowField: String) throws -> [Int64] {
 
 @Test func dayOfMonthOrDayOfWeekWhenBothRestricted() throws {
     // The 13th or any Friday.
-    #expect(try fires("0 0 13 * 5", after: base, count: 6) == [
-        1_781_308_800_000,  // 2026-06-13 (Sat, the 13th)
-        1_781_827_200_000,  // 2026-06-19 (Fri)
-        1_782_432_000_000,  // 2026-06-26 (Fri)
-        1_783_036_800_000,  // 2026-07-03 (Fri)
-        1_783_641_600_000,  // 2026-07-10 (Fri)
-        1_783_900_800_000,  // 2026-07-13 (Mon, the 13th)
-    ])
+    #expect(
+        try fires("0 0 13 * 5", after: base, count: 6) == [
+            1_781_308_800_000,  // 2026-06-13 (Sat, the 13th)
+            1_781_827_200_000,  // 2026-06-19 (Fri)
+            1_782_432_000_000,  // 2026-06-26 (Fri)
+            1_783_036_800_000,  // 2026-07-03 (Fri)
+            1_783_641_600_000,  // 2026-07-10 (Fri)
+            1_783_900_800_000,  // 2026-07-13 (Mon, the 13th)
+        ])
 }
 
 @Test func onlyTheRestrictedDayFieldApplies() throws {
@@ -122,10 +124,11 @@ private func matchingWeekdays(_ dowField: String) throws -> [Int64] {
 // MARK: - Calendar edges
 
 @Test func leapDays() throws {
-    #expect(try fires("0 0 29 2 *", after: base, count: 2) == [
-        1_835_395_200_000,  // 2028-02-29
-        1_961_625_600_000,  // 2032-02-29
-    ])
+    #expect(
+        try fires("0 0 29 2 *", after: base, count: 2) == [
+            1_835_395_200_000,  // 2028-02-29
+            1_961_625_600_000,  // 2032-02-29
+        ])
     // 2000 is a leap year (divisible by 400).
     #expect(try cron("0 0 29 2 *").nextFire(afterMilliseconds: 852_076_800_000) == 951_782_400_000)  // 1997-01-01 → 2000-02-29
 }
@@ -160,21 +163,23 @@ private func matchingWeekdays(_ dowField: String) throws -> [Int64] {
 
 @Test func rangeWithStep() throws {
     #expect(try matchingMinutes("10-20/5 * * * *") == [10, 15, 20])
-    #expect(try fires("10-20/5 * * * *", after: base, count: 4) == [
-        1_781_262_600_000,  // 11:10Z
-        1_781_262_900_000,  // 11:15Z
-        1_781_263_200_000,  // 11:20Z
-        1_781_266_200_000,  // 12:10Z
-    ])
+    #expect(
+        try fires("10-20/5 * * * *", after: base, count: 4) == [
+            1_781_262_600_000,  // 11:10Z
+            1_781_262_900_000,  // 11:15Z
+            1_781_263_200_000,  // 11:20Z
+            1_781_266_200_000,  // 12:10Z
+        ])
 }
 
 @Test func lists() throws {
     #expect(try matchingMinutes("1,5-7,*/20 * * * *") == [0, 1, 5, 6, 7, 20, 40])
-    #expect(try fires("0,30 9,17 * * *", after: base, count: 3) == [
-        1_781_283_600_000,  // 2026-06-12T17:00Z
-        1_781_285_400_000,  // 2026-06-12T17:30Z
-        1_781_341_200_000,  // 2026-06-13T09:00Z
-    ])
+    #expect(
+        try fires("0,30 9,17 * * *", after: base, count: 3) == [
+            1_781_283_600_000,  // 2026-06-12T17:00Z
+            1_781_285_400_000,  // 2026-06-12T17:30Z
+            1_781_341_200_000,  // 2026-06-13T09:00Z
+        ])
 }
 
 @Test func bareNumberWithStepRunsToFieldMaximum() throws {
@@ -213,46 +218,47 @@ func agreesWithBruteForce(_ text: String) throws {
 
 // MARK: - Errors
 
-@Test(arguments: [
-    // Field count
-    ("* * * *", "invalid cron \"* * * *\": expected 5 fields, got 4", nil),
-    ("* * * * * *", "invalid cron \"* * * * * *\": expected 5 fields, got 6", nil),
-    ("", "invalid cron \"\": expected 5 fields, got 0", nil),
-    // Steps
-    ("*/0 * * * *", "invalid cron step \"*/0\" in minute", "minute"),
-    ("* */x * * *", "invalid cron step \"*/x\" in hour", "hour"),
-    ("* * 1-10/ * *", "invalid cron step \"1-10/\" in day-of-month", "day-of-month"),
-    ("* * * */-1 *", "invalid cron step \"*/-1\" in month", "month"),
-    ("* * * * */2/3", "invalid cron step \"*/2/3\" in day-of-week", "day-of-week"),
-    // Values out of range
-    ("60 * * * *", "invalid cron value \"60\" in minute (0-59)", "minute"),
-    ("* 24 * * *", "invalid cron value \"24\" in hour (0-23)", "hour"),
-    ("* * 0 * *", "invalid cron value \"0\" in day-of-month (1-31)", "day-of-month"),
-    ("* * 32 * *", "invalid cron value \"32\" in day-of-month (1-31)", "day-of-month"),
-    ("* * * 0 *", "invalid cron value \"0\" in month (1-12)", "month"),
-    ("* * * 13 *", "invalid cron value \"13\" in month (1-12)", "month"),
-    ("* * * * 8", "invalid cron value \"8\" in day-of-week (0-7)", "day-of-week"),
-    ("50-60 * * * *", "invalid cron value \"50-60\" in minute (0-59)", "minute"),
-    ("99999999999999999999 * * * *", "invalid cron value \"99999999999999999999\" in minute (0-59)", "minute"),
-    // Reversed range
-    ("* * * * 5-1", "invalid cron value \"5-1\" in day-of-week (0-7)", "day-of-week"),
-    ("* * * * 5-1/2", "invalid cron value \"5-1/2\" in day-of-week (0-7)", "day-of-week"),
-    // Garbage
-    ("1- * * * *", "invalid cron value \"1-\" in minute (0-59)", "minute"),
-    ("-1 * * * *", "invalid cron value \"-1\" in minute (0-59)", "minute"),
-    ("+5 * * * *", "invalid cron value \"+5\" in minute (0-59)", "minute"),
-    ("1-2-3 * * * *", "invalid cron value \"1-2-3\" in minute (0-59)", "minute"),
-    ("a * * * *", "invalid cron value \"a\" in minute (0-59)", "minute"),
-    ("a/2 * * * *", "invalid cron value \"a/2\" in minute (0-59)", "minute"),
-    ("1,,2 * * * *", "invalid cron value \"\" in minute (0-59)", "minute"),
-    ("1, * * * *", "invalid cron value \"\" in minute (0-59)", "minute"),
-    // Unsupported syntax
-    ("* * * JAN *", "invalid cron value \"JAN\" in month (1-12)", "month"),
-    ("* * * * MON", "invalid cron value \"MON\" in day-of-week (0-7)", "day-of-week"),
-    ("* * ? * *", "invalid cron value \"?\" in day-of-month (1-31)", "day-of-month"),
-    ("* * L * *", "invalid cron value \"L\" in day-of-month (1-31)", "day-of-month"),
-    ("* * * * 5#2", "invalid cron value \"5#2\" in day-of-week (0-7)", "day-of-week"),
-] as [(String, String, String?)])
+@Test(
+    arguments: [
+        // Field count
+        ("* * * *", "invalid cron \"* * * *\": expected 5 fields, got 4", nil),
+        ("* * * * * *", "invalid cron \"* * * * * *\": expected 5 fields, got 6", nil),
+        ("", "invalid cron \"\": expected 5 fields, got 0", nil),
+        // Steps
+        ("*/0 * * * *", "invalid cron step \"*/0\" in minute", "minute"),
+        ("* */x * * *", "invalid cron step \"*/x\" in hour", "hour"),
+        ("* * 1-10/ * *", "invalid cron step \"1-10/\" in day-of-month", "day-of-month"),
+        ("* * * */-1 *", "invalid cron step \"*/-1\" in month", "month"),
+        ("* * * * */2/3", "invalid cron step \"*/2/3\" in day-of-week", "day-of-week"),
+        // Values out of range
+        ("60 * * * *", "invalid cron value \"60\" in minute (0-59)", "minute"),
+        ("* 24 * * *", "invalid cron value \"24\" in hour (0-23)", "hour"),
+        ("* * 0 * *", "invalid cron value \"0\" in day-of-month (1-31)", "day-of-month"),
+        ("* * 32 * *", "invalid cron value \"32\" in day-of-month (1-31)", "day-of-month"),
+        ("* * * 0 *", "invalid cron value \"0\" in month (1-12)", "month"),
+        ("* * * 13 *", "invalid cron value \"13\" in month (1-12)", "month"),
+        ("* * * * 8", "invalid cron value \"8\" in day-of-week (0-7)", "day-of-week"),
+        ("50-60 * * * *", "invalid cron value \"50-60\" in minute (0-59)", "minute"),
+        ("99999999999999999999 * * * *", "invalid cron value \"99999999999999999999\" in minute (0-59)", "minute"),
+        // Reversed range
+        ("* * * * 5-1", "invalid cron value \"5-1\" in day-of-week (0-7)", "day-of-week"),
+        ("* * * * 5-1/2", "invalid cron value \"5-1/2\" in day-of-week (0-7)", "day-of-week"),
+        // Garbage
+        ("1- * * * *", "invalid cron value \"1-\" in minute (0-59)", "minute"),
+        ("-1 * * * *", "invalid cron value \"-1\" in minute (0-59)", "minute"),
+        ("+5 * * * *", "invalid cron value \"+5\" in minute (0-59)", "minute"),
+        ("1-2-3 * * * *", "invalid cron value \"1-2-3\" in minute (0-59)", "minute"),
+        ("a * * * *", "invalid cron value \"a\" in minute (0-59)", "minute"),
+        ("a/2 * * * *", "invalid cron value \"a/2\" in minute (0-59)", "minute"),
+        ("1,,2 * * * *", "invalid cron value \"\" in minute (0-59)", "minute"),
+        ("1, * * * *", "invalid cron value \"\" in minute (0-59)", "minute"),
+        // Unsupported syntax
+        ("* * * JAN *", "invalid cron value \"JAN\" in month (1-12)", "month"),
+        ("* * * * MON", "invalid cron value \"MON\" in day-of-week (0-7)", "day-of-week"),
+        ("* * ? * *", "invalid cron value \"?\" in day-of-month (1-31)", "day-of-month"),
+        ("* * L * *", "invalid cron value \"L\" in day-of-month (1-31)", "day-of-month"),
+        ("* * * * 5#2", "invalid cron value \"5#2\" in day-of-week (0-7)", "day-of-week"),
+    ] as [(String, String, String?)])
 func rejectsInvalidExpressions(_ text: String, _ message: String, _ field: String?) {
     #expect(throws: CronError(message: message, field: field)) {
         try CronExpression(parsing: text)

@@ -73,7 +73,9 @@ import Testing
 
     @Test func defaultDecisions() throws {
         #expect(ResumeContract.defaultDecision(contract: try contract("{}"), retryable: true) == "auto_retry")
-        #expect(ResumeContract.defaultDecision(contract: try contract(#"{"replay":"never"}"#), retryable: false) == "fail_hard")
+        #expect(
+            ResumeContract.defaultDecision(contract: try contract(#"{"replay":"never"}"#), retryable: false)
+                == "fail_hard")
         #expect(
             ResumeContract.defaultDecision(contract: try contract(#"{"sideEffects":["pay"]}"#), retryable: false)
                 == "manual_review")

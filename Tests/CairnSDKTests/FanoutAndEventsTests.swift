@@ -65,7 +65,8 @@ import Testing
             let seen = try await collector.value
             // Stored (run.started, state.updated) then live (3 × state.updated, run.completed).
             #expect(seen.map(\.seq) == Array(2...7))
-            #expect(seen.map(\.type) == ["run.started"] + Array(repeating: "state.updated", count: 4) + ["run.completed"])
+            #expect(
+                seen.map(\.type) == ["run.started"] + Array(repeating: "state.updated", count: 4) + ["run.completed"])
         }
     }
 }

@@ -19,7 +19,8 @@ import Testing
     @Test(arguments: TransportKind.allCases)
     func schedulesSetListDeleteAndRefuseBadCron(_ kind: TransportKind) async throws {
         try await withCairn(kind) { cairn in
-            let schedule = try await cairn.schedules.set("nightly", cron: "30 2 * * *", workflow: "report", input: ["full": true])
+            let schedule = try await cairn.schedules.set(
+                "nightly", cron: "30 2 * * *", workflow: "report", input: ["full": true])
             #expect(schedule.nextRunAt?.iso8601.hasSuffix("T02:30:00.000Z") == true)
             try await cairn.schedules.set("hourly", cron: "0 * * * *", workflow: "tick", input: 0, queue: "ticks")
             #expect(try await cairn.schedules.list().map(\.name) == ["hourly", "nightly"])

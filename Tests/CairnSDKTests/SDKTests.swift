@@ -95,19 +95,27 @@ struct Plan: Codable, Sendable, Equatable {
             let stepRuns = Counter()
             await #expect(throws: Boom.self) {
                 _ = try await cairn.run("drift", input: 0) { run, _ async throws -> Int in
-                    _ = try await run.step("s", input: ["x": 1, "y": 2]) { stepRuns.bump("s"); return 1 }
+                    _ = try await run.step("s", input: ["x": 1, "y": 2]) {
+                        stepRuns.bump("s"); return 1
+                    }
                     throw Boom()
                 }
             }
             let id = try #require(try await cairn.runs.list().first { $0.workflowName == "drift" }?.id)
             await #expect(throws: Boom.self) {
                 _ = try await cairn.run("drift", input: 0, runId: id) { run, _ async throws -> Int in
-                    _ = try await run.step("s", input: ["y": 2, "x": 1]) { stepRuns.bump("s"); return 1 }
+                    _ = try await run.step("s", input: ["y": 2, "x": 1]) {
+                        stepRuns.bump("s"); return 1
+                    }
                     throw Boom()
                 }
             }
             #expect(stepRuns["s"] == 1)
-            await #expect(throws: CairnError.inputMismatch(step: "s", expected: SDKHashing.inputHash(["x": 1, "y": 2]), actual: SDKHashing.inputHash(["x": 1, "y": 3]))) {
+            await #expect(
+                throws: CairnError.inputMismatch(
+                    step: "s", expected: SDKHashing.inputHash(["x": 1, "y": 2]),
+                    actual: SDKHashing.inputHash(["x": 1, "y": 3]))
+            ) {
                 _ = try await cairn.run("drift", input: 0, runId: id) { run, _ in
                     try await run.step("s", input: ["x": 1, "y": 3]) { 2 }
                 }
@@ -135,7 +143,8 @@ struct Plan: Codable, Sendable, Equatable {
                 try await run.state.set(["phase": "drafting"])
                 try await run.state.patch(["progress": 0.5])
                 try await run.state.save("drafted")
-                try await run.usage.record(provider: "test", model: "m", inputTokens: 100, outputTokens: 20, costUsd: 0.01)
+                try await run.usage.record(
+                    provider: "test", model: "m", inputTokens: 100, outputTokens: 20, costUsd: 0.01)
                 let words = try await run.child("count-words", input: input["doc"] ?? "") { _, doc in doc.count * 100 }
                 let decision = try await run.gate("approve", prompt: "Publish?", pollInterval: .milliseconds(10))
                 return "\(decision.approved ? "published" : "held") \(words)"

@@ -8,7 +8,8 @@ import Testing
     @Test(arguments: [
         "http://127.0.0.1/hook", "http://localhost:8080/x", "http://[::1]/x", "http://10.1.2.3/", "http://172.16.0.1/",
         "http://192.168.1.1/", "http://169.254.169.254/latest/meta-data", "http://100.64.0.1/", "http://0.0.0.0/",
-        "http://224.0.0.1/", "http://[fd00::1]/", "http://[fe80::1]/", "http://[::ffff:10.0.0.1]/", "ftp://example.com/",
+        "http://224.0.0.1/", "http://[fd00::1]/", "http://[fe80::1]/", "http://[::ffff:10.0.0.1]/",
+        "ftp://example.com/",
         "not a url", "http://no-such-host.invalid/",
     ])
     func refusesUnsafeTargets(_ url: String) {

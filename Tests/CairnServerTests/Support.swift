@@ -2,8 +2,8 @@ import CairnCore
 import CairnServer
 import Foundation
 import Hummingbird
-import Logging
 import HummingbirdTesting
+import Logging
 import NIOCore
 import Testing
 
@@ -36,7 +36,8 @@ struct HTTP: Sendable {
     var headers: HTTPFields = [:]
 
     func call(_ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil) async throws -> Reply {
-        try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) {
+        try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+        {
             Reply(status: $0.status, text: String(buffer: $0.body))
         }
     }

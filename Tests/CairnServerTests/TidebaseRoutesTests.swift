@@ -1,11 +1,12 @@
 import CairnCore
-@testable import CairnServer
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
+
+@testable import CairnServer
 
 /// The run protocol over HTTP: exact shapes, status codes and the deliberate differences.
 @Suite struct TidebaseRoutesTests {
@@ -51,13 +52,15 @@ import Testing
             let begun = try await http.post("/runs/\(id)/begin", nil)
             let owner = try #require(begun.json["leaseOwner"]?.stringValue)
             #expect(owner.count == 36)
-            let stepBody = #"{"name":"plan","inputHash":"abc","input":{"q":1},"options":{"retries":2},"leaseOwner":"\#(owner)"}"#
+            let stepBody =
+                #"{"name":"plan","inputHash":"abc","input":{"q":1},"options":{"retries":2},"leaseOwner":"\#(owner)"}"#
             let exec = try await http.post("/runs/\(id)/steps/begin", stepBody)
             #expect(exec.json["action"] == .string("execute") && exec.json["leaseOwner"] == .string(owner))
             let step = try #require(exec.json["step"])
             #expect(
                 step.keys == [
-                    "id", "runId", "name", "inputHash", "input", "options", "resumeContract", "status", "output", "error",
+                    "id", "runId", "name", "inputHash", "input", "options", "resumeContract", "status", "output",
+                    "error",
                     "leaseOwner", "leaseExpiresAt", "attempt", "startedAt", "completedAt", "createdAt", "updatedAt",
                 ])
             #expect(
@@ -77,14 +80,19 @@ import Testing
             #expect(replay.json["action"] == .string("return") && replay.json["output"]?.jsonText == #"{"plan":[1,2]}"#)
             let mismatch = try await http.post("/runs/\(id)/steps/begin", #"{"name":"plan","inputHash":"zzz"}"#)
             #expect(mismatch.json["action"] == .string("input_mismatch"))
-            #expect(mismatch.json["expectedInputHash"] == .string("abc") && mismatch.json["actualInputHash"] == .string("zzz"))
+            #expect(
+                mismatch.json["expectedInputHash"] == .string("abc")
+                    && mismatch.json["actualInputHash"] == .string("zzz"))
         }
     }
 
     @Test func badInputGets400AndChangesNothing() async throws {
         try await TestServer().test { http in
             let id = try await http.newRun()
-            for body in ["", "{bad", "[1]", #"{"name":"","inputHash":"x"}"#, #"{"name":5,"inputHash":"x"}"#, #"{"inputHash":"x"}"#] {
+            for body in [
+                "", "{bad", "[1]", #"{"name":"","inputHash":"x"}"#, #"{"name":5,"inputHash":"x"}"#,
+                #"{"inputHash":"x"}"#,
+            ] {
                 let reply = try await http.call(.post, "/runs/\(id)/steps/begin", body)
                 #expect(reply.status == .badRequest, "body \(body)")
                 #expect(reply.json["error"] == .string("invalid request body"))
@@ -111,7 +119,9 @@ import Testing
 
     @Test func unknownRunsGet404() async throws {
         try await TestServer().test { http in
-            #expect(try await http.get("/runs/run_missing").json == .object(JSONObject([("error", .string("run not found"))])))
+            #expect(
+                try await http.get("/runs/run_missing").json
+                    == .object(JSONObject([("error", .string("run not found"))])))
             for (method, path, body) in [
                 (HTTPRequest.Method.post, "/runs/run_missing/begin", "{}"),
                 (.post, "/runs/run_missing/steps/begin", #"{"name":"a","inputHash":"b"}"#),
@@ -163,19 +173,23 @@ import Testing
             let id = try await http.newRun()
             let begun = try await http.post(
                 "/runs/\(id)/gates/begin",
-                #"{"name":"approve","prompt":"Ship?","data":{"n":1},"channels":[{"type":"webhook","url":"http://x.test/h","secret":"s3cret"}]}"#)
+                #"{"name":"approve","prompt":"Ship?","data":{"n":1},"channels":[{"type":"webhook","url":"http://x.test/h","secret":"s3cret"}]}"#
+            )
             #expect(begun.json["action"] == .string("wait"))
             let gate = try #require(begun.json["gate"])
             #expect(!begun.text.contains("s3cret"))
             let gateId = try #require(gate["id"]?.stringValue)
             let token = try #require(gate["resolveToken"]?.stringValue)
             let polled = try await http.get("/runs/\(id)/gates/\(gateId)")
-            #expect(polled.json["runStatus"] == .string("pending") && polled.json["gate"]?["status"] == .string("pending"))
+            #expect(
+                polled.json["runStatus"] == .string("pending") && polled.json["gate"]?["status"] == .string("pending"))
             let resolved = try await http.post(
-                "/runs/\(id)/gates/\(gateId)/resolve", #"{"token":"\#(token)","decision":"approved","actor":"ann","payload":{"note":"ok"}}"#)
+                "/runs/\(id)/gates/\(gateId)/resolve",
+                #"{"token":"\#(token)","decision":"approved","actor":"ann","payload":{"note":"ok"}}"#)
             #expect(resolved.json["gate"]?["decision"] == .string("approved"))
             #expect(resolved.json["gate"]?["decisionPayload"]?.jsonText == #"{"note":"ok"}"#)
-            let again = try await http.post("/runs/\(id)/gates/\(gateId)/resolve", #"{"token":"\#(token)","decision":"rejected"}"#)
+            let again = try await http.post(
+                "/runs/\(id)/gates/\(gateId)/resolve", #"{"token":"\#(token)","decision":"rejected"}"#)
             #expect(again.status == .conflict)
             let replay = try await http.post("/runs/\(id)/gates/begin", #"{"name":"approve","prompt":"Ship?"}"#)
             #expect(replay.json["action"] == .string("return"))
@@ -193,7 +207,9 @@ import Testing
     @Test func runDetailNeverShowsChannelSecrets() async throws {
         try await TestServer().test { http in
             let created = try await http.post(
-                "/runs/wf", #"{"channels":[{"type":"webhook","url":"https://hooks.test/a","secret":"topsecret","events":["run.completed"]}]}"#)
+                "/runs/wf",
+                #"{"channels":[{"type":"webhook","url":"https://hooks.test/a","secret":"topsecret","events":["run.completed"]}]}"#
+            )
             let id = try #require(created.json["run"]?["id"]?.stringValue)
             let detail = try await http.get("/runs/\(id)")
             #expect(!detail.text.contains("topsecret"))

@@ -19,7 +19,9 @@ import Testing
             runId: run.id,
             BeginGateRequest(
                 name: "g", prompt: "ok?",
-                channels: .array([.object(JSONObject([("type", .string("webhook")), ("url", .string("http://c.test/gate"))]))])),
+                channels: .array([
+                    .object(JSONObject([("type", .string("webhook")), ("url", .string("http://c.test/gate"))]))
+                ])),
             tenant: tenant)
         _ = try await t.runs.completeRun(id: run.id, result: .int(2), tenant: tenant)
         let due = try await t.runs.dueDeliveries(limit: 100)
@@ -33,7 +35,8 @@ import Testing
         #expect(gateDelivery.gateId == gate.id && gateDelivery.channelId == nil)
         #expect(due.first { $0.url == "http://a.test/all" }?.secret == "s1")
         let completed = try #require(due.first { $0.eventType == "run.completed" })
-        #expect(completed.body.hasPrefix(#"{"type":"run.completed","runId":"\#(run.id)","gateId":null,"deliveryId":"del_"#))
+        #expect(
+            completed.body.hasPrefix(#"{"type":"run.completed","runId":"\#(run.id)","gateId":null,"deliveryId":"del_"#))
         // Nothing was recorded for events that are not delivered (run.created, run.started).
         #expect(!due.contains { $0.eventType == "run.created" })
     }
@@ -51,7 +54,9 @@ import Testing
         for _ in 2...DeliveryPolicy.maxAttempts {
             delivery = try await t.runs.recordDeliveryAttempt(delivery, outcome: .unreachable("refused"))
         }
-        #expect(delivery.status == "failed" && delivery.attempts == DeliveryPolicy.maxAttempts && delivery.completedAt != nil)
+        #expect(
+            delivery.status == "failed" && delivery.attempts == DeliveryPolicy.maxAttempts
+                && delivery.completedAt != nil)
         let log = try await t.runs.runDetail(id: run.id, tenant: tenant).channelDeliveries
         #expect(log.map(\.status) == ["failed"])
     }

@@ -5,8 +5,10 @@ import Testing
 @Suite struct QueueTests {
     let tenant = TenantID.default
 
-    func enqueue(_ t: TestStore, _ queue: String = "q", dedupe: String? = nil, delayMs: Int64? = nil, priority: Int = 0,
-                 maxAttempts: Int = 1, deadlineMs: Int64? = nil) async throws -> (Run, Bool) {
+    func enqueue(
+        _ t: TestStore, _ queue: String = "q", dedupe: String? = nil, delayMs: Int64? = nil, priority: Int = 0,
+        maxAttempts: Int = 1, deadlineMs: Int64? = nil
+    ) async throws -> (Run, Bool) {
         try await t.runs.enqueue(
             queue: queue,
             EnqueueRequest(
@@ -17,7 +19,11 @@ import Testing
     @Test func sixConcurrentEnqueuesWithOneDedupeKeyGiveOneRun() async throws {
         let t = try TestStore()
         let results = try await withThrowingTaskGroup(of: (String, Bool).self) { group in
-            for _ in 0..<6 { group.addTask { let (r, d) = try await self.enqueue(t, dedupe: "k"); return (r.id, d) } }
+            for _ in 0..<6 {
+                group.addTask {
+                    let (r, d) = try await self.enqueue(t, dedupe: "k"); return (r.id, d)
+                }
+            }
             var all: [(String, Bool)] = []
             for try await r in group { all.append(r) }
             return all
@@ -37,7 +43,9 @@ import Testing
         var ids: [String] = []
         for p in 0..<20 { ids.append(try await enqueue(t, priority: p % 3).0.id) }
         let claims = try await withThrowingTaskGroup(of: [Run].self) { group in
-            for w in 0..<4 { group.addTask { try await t.runs.claim(queues: ["q"], owner: "w\(w)", limit: 10, tenant: self.tenant) } }
+            for w in 0..<4 {
+                group.addTask { try await t.runs.claim(queues: ["q"], owner: "w\(w)", limit: 10, tenant: self.tenant) }
+            }
             var all: [[Run]] = []
             for try await c in group { all.append(c) }
             return all
@@ -69,7 +77,8 @@ import Testing
         let t = try TestStore()
         let (run, _) = try await enqueue(t, maxAttempts: 2)
         _ = try await t.runs.claim(queues: ["q"], owner: "w", limit: 1, tenant: tenant)
-        let (requeued, wasRequeued) = try await t.runs.failRun(id: run.id, error: .string("x"), failureClass: nil, tenant: tenant)
+        let (requeued, wasRequeued) = try await t.runs.failRun(
+            id: run.id, error: .string("x"), failureClass: nil, tenant: tenant)
         #expect(wasRequeued && requeued.status == .queued)
         #expect(try #require(requeued.runAt).milliseconds - Timestamp.now().milliseconds > 4_000)
         _ = try await t.runs.beginRun(id: run.id, owner: "w2", tenant: tenant)

@@ -61,7 +61,9 @@ import Testing
     @Test func completedStepReplaysAndInputMismatchComesFirst() async throws {
         let t = try TestStore()
         let run = try await t.newRun()
-        guard case .execute(let step, let owner) = try await begin(t, run) else { Issue.record("expected execute"); return }
+        guard case .execute(let step, let owner) = try await begin(t, run) else {
+            Issue.record("expected execute"); return
+        }
         _ = try await t.runs.completeStep(
             runId: run.id, stepId: step.id, leaseOwner: owner, output: try JSONParser.parse(#"{"plan":[1,2]}"#),
             tenant: tenant)
@@ -83,11 +85,13 @@ import Testing
         let run = try await t.newRun()
         guard case .execute(let step, _) = try await begin(t, run) else { Issue.record("expected execute"); return }
         await #expect(throws: RunError.stepLeaseLost) {
-            _ = try await t.runs.completeStep(runId: run.id, stepId: step.id, leaseOwner: "intruder", output: nil, tenant: tenant)
+            _ = try await t.runs.completeStep(
+                runId: run.id, stepId: step.id, leaseOwner: "intruder", output: nil, tenant: tenant)
         }
         _ = try await t.runs.completeStep(runId: run.id, stepId: step.id, leaseOwner: "w1", output: nil, tenant: tenant)
         await #expect(throws: RunError.stepLeaseLost) {
-            _ = try await t.runs.completeStep(runId: run.id, stepId: step.id, leaseOwner: "w1", output: nil, tenant: tenant)
+            _ = try await t.runs.completeStep(
+                runId: run.id, stepId: step.id, leaseOwner: "w1", output: nil, tenant: tenant)
         }
     }
 
@@ -95,17 +99,21 @@ import Testing
         let t = try TestStore()
         let run = try await t.newRun()
         for attempt in 1...3 {
-            guard case .execute(let step, let owner) = try await begin(t, run) else { Issue.record("expected execute"); return }
+            guard case .execute(let step, let owner) = try await begin(t, run) else {
+                Issue.record("expected execute"); return
+            }
             #expect(step.attempt == attempt)
             if attempt < 3 {
                 let failed = try await t.runs.failStep(
                     runId: run.id, stepId: step.id,
-                    FailStepRequest(leaseOwner: owner, error: .string("x"), retryable: true, resumeDecision: .autoRetry),
+                    FailStepRequest(
+                        leaseOwner: owner, error: .string("x"), retryable: true, resumeDecision: .autoRetry),
                     tenant: tenant)
                 #expect(failed.status == .failedRetryable)
                 #expect(failed.leaseOwner == nil)
             } else {
-                let done = try await t.runs.completeStep(runId: run.id, stepId: step.id, leaseOwner: owner, output: nil, tenant: tenant)
+                let done = try await t.runs.completeStep(
+                    runId: run.id, stepId: step.id, leaseOwner: owner, output: nil, tenant: tenant)
                 #expect(done.attempt == 3)
             }
         }
@@ -116,7 +124,8 @@ import Testing
                 name: "send", inputHash: "h", options: JSONObject([("sideEffects", .array([.string("email")]))]),
                 leaseOwner: "w1"), tenant: tenant)
         guard case .execute(let send, _) = s2 else { Issue.record("expected execute"); return }
-        let failed = try await t.runs.failStep(runId: run.id, stepId: send.id, FailStepRequest(leaseOwner: "w1"), tenant: tenant)
+        let failed = try await t.runs.failStep(
+            runId: run.id, stepId: send.id, FailStepRequest(leaseOwner: "w1"), tenant: tenant)
         #expect(failed.status == .manualReview)
     }
 
@@ -157,7 +166,9 @@ import Testing
         } catch RunError.leaseLost(_, let cancelled) {
             #expect(!cancelled)
         }
-        await #expect(throws: RunError.self) { _ = try await t.runs.cancelRun(id: run.id, reason: nil, actor: nil, tenant: tenant) }
+        await #expect(throws: RunError.self) {
+            _ = try await t.runs.cancelRun(id: run.id, reason: nil, actor: nil, tenant: tenant)
+        }
         await #expect(throws: RunError.self) {
             _ = try await t.runs.failRun(id: run.id, error: nil, failureClass: nil, tenant: tenant)
         }
@@ -177,7 +188,9 @@ import Testing
             _ = try await t.runs.beginGate(runId: run.id, BeginGateRequest(name: "g", prompt: "p"), tenant: tenant)
         }
         #expect(try await t.runs.completeRun(id: run.id, result: nil, tenant: tenant).status == .cancelled)
-        #expect(try await t.runs.failRun(id: run.id, error: nil, failureClass: nil, tenant: tenant).run.status == .cancelled)
+        #expect(
+            try await t.runs.failRun(id: run.id, error: nil, failureClass: nil, tenant: tenant).run.status == .cancelled
+        )
     }
 
     @Test func failedRunsReopenOnBegin() async throws {
@@ -197,13 +210,16 @@ import Testing
         let gate = try await t.runs.beginGate(
             runId: run.id, BeginGateRequest(name: "approve", prompt: "Ship it?", data: .int(1)), tenant: tenant)
         #expect(gate.status == .pending && gate.resolveToken.count == 32)
-        let same = try await t.runs.beginGate(runId: run.id, BeginGateRequest(name: "approve", prompt: "changed"), tenant: tenant)
+        let same = try await t.runs.beginGate(
+            runId: run.id, BeginGateRequest(name: "approve", prompt: "changed"), tenant: tenant)
         #expect(same.id == gate.id && same.prompt == "Ship it?")
         await #expect(throws: RunError.gateNotResolvable) {
             _ = try await t.runs.resolveGate(
                 runId: run.id, gateId: gate.id, ResolveGateRequest(token: "wrong", decision: .approved), tenant: tenant)
         }
-        let decisions: [GateStatus] = [.approved, .rejected, .canceled, .approved, .rejected, .approved, .rejected, .canceled]
+        let decisions: [GateStatus] = [
+            .approved, .rejected, .canceled, .approved, .rejected, .approved, .rejected, .canceled,
+        ]
         let winners = try await withThrowingTaskGroup(of: GateStatus?.self) { group in
             for d in decisions {
                 group.addTask {
@@ -253,7 +269,8 @@ import Testing
         #expect(detail.events.map(\.type) == ["run.created", "run.child.created"])
         await #expect(throws: RunError.parentRunNotFound) {
             _ = try await t.runs.createChild(
-                parentId: "run_missing", CreateChildRequest(name: "x", run: CreateRunRequest(workflowName: "c")), tenant: tenant)
+                parentId: "run_missing", CreateChildRequest(name: "x", run: CreateRunRequest(workflowName: "c")),
+                tenant: tenant)
         }
     }
 
@@ -263,7 +280,8 @@ import Testing
         await #expect(throws: RunError.stateNotFound) {
             _ = try await t.runs.saveState(runId: run.id, label: "empty", options: .init(), tenant: tenant)
         }
-        _ = try await t.runs.writeState(runId: run.id, value: try JSONParser.parse(#"{"a":1}"#), mode: .replace, options: .init(), tenant: tenant)
+        _ = try await t.runs.writeState(
+            runId: run.id, value: try JSONParser.parse(#"{"a":1}"#), mode: .replace, options: .init(), tenant: tenant)
         let merged = try await t.runs.writeState(
             runId: run.id, value: try JSONParser.parse(#"{"b":2}"#), mode: .merge, options: .init(), tenant: tenant)
         #expect(merged.value == #"{"a":1,"b":2}"# && merged.version == 2)
@@ -308,9 +326,16 @@ import Testing
 
     @Test func unknownRunsAreNotFoundAndChangeNothing() async throws {
         let t = try TestStore()
-        await #expect(throws: RunError.runNotFound) { _ = try await begin(t, Run(id: "run_x", tenant: tenant, workflowName: "w", input: "{}", metadata: "{}", status: .pending, recoveryWebhook: nil, now: .now())) }
         await #expect(throws: RunError.runNotFound) {
-            _ = try await t.runs.writeState(runId: "run_x", value: nil, mode: .replace, options: .init(), tenant: tenant)
+            _ = try await begin(
+                t,
+                Run(
+                    id: "run_x", tenant: tenant, workflowName: "w", input: "{}", metadata: "{}", status: .pending,
+                    recoveryWebhook: nil, now: .now()))
+        }
+        await #expect(throws: RunError.runNotFound) {
+            _ = try await t.runs.writeState(
+                runId: "run_x", value: nil, mode: .replace, options: .init(), tenant: tenant)
         }
         await #expect(throws: RunError.runNotFound) {
             _ = try await t.runs.recordUsage(runId: "run_x", RecordUsageRequest(), tenant: tenant)

@@ -30,7 +30,8 @@ import Testing
         let t = try TestStore()
         let run = try await t.newRun()
         let good = Task {
-            _ = try await t.runs.writeState(runId: run.id, value: .int(1), mode: .replace, options: .init(), tenant: .default)
+            _ = try await t.runs.writeState(
+                runId: run.id, value: .int(1), mode: .replace, options: .init(), tenant: .default)
         }
         let bad = Task {
             try await t.store.write { tx in

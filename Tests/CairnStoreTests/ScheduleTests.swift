@@ -21,10 +21,12 @@ import Testing
         #expect(s.queue == "default" && s.enabled && s.input == "1")
         let next = try #require(s.nextRunAt)
         #expect(next > Timestamp.now() && next.iso8601.hasSuffix("T03:00:00.000Z"))
-        _ = try await t.runs.putSchedule(name: "a", ScheduleRequest(cron: "*/5 * * * *", workflowName: "w"), tenant: tenant)
+        _ = try await t.runs.putSchedule(
+            name: "a", ScheduleRequest(cron: "*/5 * * * *", workflowName: "w"), tenant: tenant)
         #expect(try await t.runs.schedules(tenant: tenant).map(\.name) == ["a", "nightly"])
         do {
-            _ = try await t.runs.putSchedule(name: "bad", ScheduleRequest(cron: "0 25 * * *", workflowName: "w"), tenant: tenant)
+            _ = try await t.runs.putSchedule(
+                name: "bad", ScheduleRequest(cron: "0 25 * * *", workflowName: "w"), tenant: tenant)
             Issue.record("an invalid cron must be refused")
         } catch RunError.invalidCron(let message, let field) {
             #expect(field == "hour" && message.contains("hour"))
@@ -35,7 +37,8 @@ import Testing
 
     @Test func aDueTimeFiresExactlyOnceWithRacingReconcilers() async throws {
         let t = try TestStore()
-        _ = try await t.runs.putSchedule(name: "tick", ScheduleRequest(cron: "* * * * *", workflowName: "w"), tenant: tenant)
+        _ = try await t.runs.putSchedule(
+            name: "tick", ScheduleRequest(cron: "* * * * *", workflowName: "w"), tenant: tenant)
         try await makeDue(t, "tick", at: Timestamp.now().adding(milliseconds: -1_000))
         let fired = try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<4 { group.addTask { try await t.runs.fireDueSchedules(limit: 10, policy: .once) } }
@@ -46,7 +49,8 @@ import Testing
         #expect(fired == 1)
         let stats = try await t.runs.queueStats(tenant: tenant)
         #expect(stats.first?.queued == 1)
-        let claimed = try #require(try await t.runs.claim(queues: ["default"], owner: "w", limit: 5, tenant: tenant).first)
+        let claimed = try #require(
+            try await t.runs.claim(queues: ["default"], owner: "w", limit: 5, tenant: tenant).first)
         #expect(claimed.dedupeKey?.hasPrefix("sched:tick:") == true)
         #expect(claimed.metadata.contains(#""schedule":"tick""#))
         let schedule = try #require(try await t.runs.schedules(tenant: tenant).first)
@@ -57,7 +61,8 @@ import Testing
     @Test func missedFiresFollowThePolicy() async throws {
         for (policy, expected) in [(MissedFirePolicy.once, 1), (.skip, 0), (.all, 5)] {
             let t = try TestStore()
-            _ = try await t.runs.putSchedule(name: "m", ScheduleRequest(cron: "* * * * *", workflowName: "w"), tenant: tenant)
+            _ = try await t.runs.putSchedule(
+                name: "m", ScheduleRequest(cron: "* * * * *", workflowName: "w"), tenant: tenant)
             // Down for five minutes: due times at -5, -4, -3, -2 and -1 minutes (on whole minutes).
             let minute: Int64 = 60_000
             let lastWholeMinute = Timestamp.now().milliseconds / minute * minute

@@ -20,7 +20,8 @@ struct TestStore {
     }
 
     func newRun(_ name: String = "wf", input: String = #"{"a":1}"#) async throws -> Run {
-        try await runs.createRun(CreateRunRequest(workflowName: name, input: try JSONParser.parse(input)), tenant: .default)
+        try await runs.createRun(
+            CreateRunRequest(workflowName: name, input: try JSONParser.parse(input)), tenant: .default)
     }
 }
 

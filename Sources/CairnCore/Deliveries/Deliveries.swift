@@ -80,7 +80,9 @@ public enum DeliveryOutcome: Sendable {
 public enum DeliveryPolicy {
     public static let maxAttempts = 5
     /// 1 s, 2 s, 4 s, 8 s between attempts.
-    public static func backoffMilliseconds(afterAttempt attempt: Int) -> Int64 { 1_000 << Int64(min(max(attempt - 1, 0), 10)) }
+    public static func backoffMilliseconds(afterAttempt attempt: Int) -> Int64 {
+        1_000 << Int64(min(max(attempt - 1, 0), 10))
+    }
     /// Response bodies kept in the log.
     public static let responseBodyLimit = 8_000
 }
@@ -93,7 +95,8 @@ extension RunService {
         at now: Timestamp
     ) async throws {
         var targets: [(channelId: String?, url: String, secret: String?)] = []
-        for channel in try await tx.channels(runId: runId) where channel.events.isEmpty || channel.events.contains(eventType) {
+        for channel in try await tx.channels(runId: runId)
+        where channel.events.isEmpty || channel.events.contains(eventType) {
             targets.append((channel.id, channel.url, channel.secret))
         }
         if let gate, case .array(let inline)? = try? JSONParser.parse(gate.channels) {
@@ -119,7 +122,9 @@ extension RunService {
 
     /// Logs an attempt: delivered on 2xx; otherwise retried with backoff until the attempts
     /// run out, except a blocked address, which is final.
-    public func recordDeliveryAttempt(_ delivery: ChannelDelivery, outcome: DeliveryOutcome) async throws -> ChannelDelivery {
+    public func recordDeliveryAttempt(_ delivery: ChannelDelivery, outcome: DeliveryOutcome) async throws
+        -> ChannelDelivery
+    {
         try await store.write { tx in
             let now = Timestamp.now()
             var d = delivery

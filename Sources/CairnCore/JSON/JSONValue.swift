@@ -70,7 +70,9 @@ public struct JSONObject: Sendable, Equatable {
         }
         set {
             if let i = keys.firstIndex(of: key) {
-                if let newValue { values[i] = newValue } else {
+                if let newValue {
+                    values[i] = newValue
+                } else {
                     keys.remove(at: i)
                     values.remove(at: i)
                 }
@@ -243,7 +245,9 @@ public struct JSONParser {
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
             index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+                index += 1
+            }
             guard index < bytes.count, isDigit(bytes[index]) else { throw error("invalid number") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
@@ -297,7 +301,9 @@ public struct JSONParser {
                 var scalar = try parseHex4()
                 if scalar >= 0xD800, scalar < 0xDC00 {
                     // A high surrogate must be followed by an escaped low surrogate.
-                    if index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
+                    if index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                        bytes[index + 1] == UInt8(ascii: "u")
+                    {
                         index += 2
                         let low = try parseHex4()
                         if low >= 0xDC00, low < 0xE000 {

@@ -61,7 +61,9 @@ public struct JSONWriter: Sendable {
     }
     public mutating func int(_ i: Int) { beforeValue(); bytes.append(contentsOf: Array(String(i).utf8)) }
     public mutating func int(_ i: Int?) { if let i { int(i) } else { null() } }
-    public mutating func double(_ d: Double) { beforeValue(); bytes.append(contentsOf: Array(JSONValue.format(double: d).utf8)) }
+    public mutating func double(_ d: Double) {
+        beforeValue(); bytes.append(contentsOf: Array(JSONValue.format(double: d).utf8))
+    }
     public mutating func string(_ s: String) { beforeValue(); writeString(s) }
     public mutating func string(_ s: String?) { if let s { string(s) } else { null() } }
     /// Writes already-serialized JSON text verbatim (stored payloads).
@@ -163,7 +165,11 @@ public struct JSONWriter: Sendable {
             var exponent = String(s[s.index(after: e)...])
             if mantissa.hasSuffix(".0") { mantissa.removeLast(2) }
             var sign = "+"
-            if exponent.hasPrefix("-") { sign = "-"; exponent.removeFirst() } else if exponent.hasPrefix("+") { exponent.removeFirst() }
+            if exponent.hasPrefix("-") {
+                sign = "-"; exponent.removeFirst()
+            } else if exponent.hasPrefix("+") {
+                exponent.removeFirst()
+            }
             while exponent.count > 1, exponent.hasPrefix("0") { exponent.removeFirst() }
             if exponent.count < 2 { exponent = "0" + exponent }
             s = mantissa + "e" + sign + exponent

@@ -26,7 +26,8 @@ public struct QueueConfig: Sendable, Equatable {
     public var updatedAt: Timestamp
 
     public init(
-        name: String, concurrency: Int? = nil, ratePerMinute: Int? = nil, invokeURL: String? = nil, createdAt: Timestamp,
+        name: String, concurrency: Int? = nil, ratePerMinute: Int? = nil, invokeURL: String? = nil,
+        createdAt: Timestamp,
         updatedAt: Timestamp
     ) {
         self.name = name
@@ -77,7 +78,10 @@ public struct QueueConfigUpdate: Sendable {
     public var concurrency: FieldUpdate<Int>
     public var ratePerMinute: FieldUpdate<Int>
     public var invokeURL: FieldUpdate<String>
-    public init(concurrency: FieldUpdate<Int> = .keep, ratePerMinute: FieldUpdate<Int> = .keep, invokeURL: FieldUpdate<String> = .keep) {
+    public init(
+        concurrency: FieldUpdate<Int> = .keep, ratePerMinute: FieldUpdate<Int> = .keep,
+        invokeURL: FieldUpdate<String> = .keep
+    ) {
         self.concurrency = concurrency
         self.ratePerMinute = ratePerMinute
         self.invokeURL = invokeURL

@@ -7,7 +7,9 @@ extension RunService {
         run: Run, deduplicated: Bool
     ) {
         try await store.write { tx in
-            if let key = request.dedupeKey, let existing = try await tx.activeRun(tenant: tenant, queue: queue, dedupeKey: key) {
+            if let key = request.dedupeKey,
+                let existing = try await tx.activeRun(tenant: tenant, queue: queue, dedupeKey: key)
+            {
                 return (existing, true)
             }
             let now = Timestamp.now()
@@ -26,7 +28,8 @@ extension RunService {
             for spec in request.run.channels {
                 try await tx.insertChannel(
                     Channel(
-                        id: Identifier.make("chan_"), runId: run.id, type: spec.type, url: spec.url, secret: spec.secret,
+                        id: Identifier.make("chan_"), runId: run.id, type: spec.type, url: spec.url,
+                        secret: spec.secret,
                         events: spec.events, createdAt: now))
             }
             let runAt = run.runAt
@@ -50,7 +53,8 @@ extension RunService {
                 var capacity = limit - claimed.count
                 if let config = try await tx.queueConfig(tenant: tenant, name: queue) {
                     if let concurrency = config.concurrency {
-                        capacity = min(capacity, concurrency - (try await tx.runningCount(tenant: tenant, queue: queue)))
+                        capacity = min(
+                            capacity, concurrency - (try await tx.runningCount(tenant: tenant, queue: queue)))
                     }
                     if let rate = config.ratePerMinute {
                         let recent = try await tx.claimedCount(
@@ -112,10 +116,13 @@ extension RunService {
     }
 
     /// Changes a queue's limits; absent fields keep their value, `null` clears one.
-    public func configureQueue(name: String, _ update: QueueConfigUpdate, tenant: TenantID) async throws -> QueueConfig {
+    public func configureQueue(name: String, _ update: QueueConfigUpdate, tenant: TenantID) async throws -> QueueConfig
+    {
         try await store.write { tx in
             let now = Timestamp.now()
-            var config = try await tx.queueConfig(tenant: tenant, name: name) ?? QueueConfig(name: name, createdAt: now, updatedAt: now)
+            var config =
+                try await tx.queueConfig(tenant: tenant, name: name)
+                ?? QueueConfig(name: name, createdAt: now, updatedAt: now)
             config.concurrency = update.concurrency.applied(to: config.concurrency)
             config.ratePerMinute = update.ratePerMinute.applied(to: config.ratePerMinute)
             config.invokeURL = update.invokeURL.applied(to: config.invokeURL)
@@ -142,7 +149,8 @@ extension RunService {
                 guard let url = config.invokeURL else { continue }
                 var capacity = perQueue
                 if let concurrency = config.concurrency {
-                    capacity = min(capacity, concurrency - (try await tx.runningCount(tenant: tenant, queue: config.name)))
+                    capacity = min(
+                        capacity, concurrency - (try await tx.runningCount(tenant: tenant, queue: config.name)))
                 }
                 guard capacity > 0 else { continue }
                 for var run in try await tx.dueRuns(tenant: tenant, queue: config.name, now: now, limit: capacity) {
@@ -150,7 +158,8 @@ extension RunService {
                     run.updatedAt = now
                     try await tx.updateRun(run)
                     calls.append(
-                        try await Self.recordRecoveryAttempt(run: run, url: url, type: "run.invoke", reason: "queue_dispatch", tx: tx))
+                        try await Self.recordRecoveryAttempt(
+                            run: run, url: url, type: "run.invoke", reason: "queue_dispatch", tx: tx))
                 }
             }
             return calls

@@ -68,10 +68,13 @@ extension RunService {
         try await store.write { tx in
             let now = Timestamp.now()
             var calls: [RecoveryCall] = []
-            for run in try await tx.stalledWebhookRuns(now: now, quietSince: now.adding(milliseconds: -60_000), limit: limit) {
+            for run in try await tx.stalledWebhookRuns(
+                now: now, quietSince: now.adding(milliseconds: -60_000), limit: limit)
+            {
                 guard let url = run.recoveryWebhook else { continue }
                 calls.append(
-                    try await Self.recordRecoveryAttempt(run: run, url: url, type: "run.resume", reason: "lease_expired", tx: tx))
+                    try await Self.recordRecoveryAttempt(
+                        run: run, url: url, type: "run.resume", reason: "lease_expired", tx: tx))
             }
             return calls
         }

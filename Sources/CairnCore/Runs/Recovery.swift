@@ -28,7 +28,8 @@ extension RunService {
     {
         let now = Timestamp.now()
         let attempt = RecoveryAttempt(
-            id: Identifier.make("rec_"), runId: run.id, reason: reason, webhookURL: url, status: "pending", createdAt: now)
+            id: Identifier.make("rec_"), runId: run.id, reason: reason, webhookURL: url, status: "pending",
+            createdAt: now)
         try await tx.insertRecoveryAttempt(attempt)
         _ = try await tx.appendEvent(
             runId: run.id, type: "recovery.started",

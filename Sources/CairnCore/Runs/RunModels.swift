@@ -115,7 +115,10 @@ public struct Step: Sendable, Equatable {
     }
 
     public init(
-        id: String, runId: String, name: String, inputHash: String, input: RawJSON, options: RawJSON, resumeContract: RawJSON, status: StepStatus, output: RawJSON? = nil, error: RawJSON? = nil, leaseOwner: String? = nil, leaseExpiresAt: Timestamp? = nil, attempt: Int, startedAt: Timestamp? = nil, completedAt: Timestamp? = nil, createdAt: Timestamp, updatedAt: Timestamp
+        id: String, runId: String, name: String, inputHash: String, input: RawJSON, options: RawJSON,
+        resumeContract: RawJSON, status: StepStatus, output: RawJSON? = nil, error: RawJSON? = nil,
+        leaseOwner: String? = nil, leaseExpiresAt: Timestamp? = nil, attempt: Int, startedAt: Timestamp? = nil,
+        completedAt: Timestamp? = nil, createdAt: Timestamp, updatedAt: Timestamp
     ) {
         self.id = id
         self.runId = runId
@@ -156,7 +159,10 @@ public struct Gate: Sendable, Equatable {
     public var resolvedAt: Timestamp?
 
     public init(
-        id: String, runId: String, name: String, prompt: String, data: RawJSON, status: GateStatus, decision: String? = nil, actor: String? = nil, decisionPayload: RawJSON? = nil, capability: RawJSON? = nil, channels: RawJSON, resolveToken: String, createdAt: Timestamp, updatedAt: Timestamp, resolvedAt: Timestamp? = nil
+        id: String, runId: String, name: String, prompt: String, data: RawJSON, status: GateStatus,
+        decision: String? = nil, actor: String? = nil, decisionPayload: RawJSON? = nil, capability: RawJSON? = nil,
+        channels: RawJSON, resolveToken: String, createdAt: Timestamp, updatedAt: Timestamp,
+        resolvedAt: Timestamp? = nil
     ) {
         self.id = id
         self.runId = runId
@@ -205,7 +211,8 @@ public struct StateStream: Sendable, Equatable {
     public var updatedAt: Timestamp
 
     public init(
-        id: String, runId: String, name: String, targetType: String, targetId: String? = nil, currentVersion: Int, currentValue: RawJSON, metadata: RawJSON, createdAt: Timestamp, updatedAt: Timestamp
+        id: String, runId: String, name: String, targetType: String, targetId: String? = nil, currentVersion: Int,
+        currentValue: RawJSON, metadata: RawJSON, createdAt: Timestamp, updatedAt: Timestamp
     ) {
         self.id = id
         self.runId = runId
@@ -240,7 +247,9 @@ public struct StateVersion: Sendable, Equatable {
     public var createdAt: Timestamp
 
     public init(
-        id: String, streamId: String, runId: String, stepId: String? = nil, version: Int, value: RawJSON, patch: RawJSON? = nil, label: String? = nil, reason: String? = nil, importance: StateImportance, metadata: RawJSON, createdBy: String? = nil, createdAt: Timestamp
+        id: String, streamId: String, runId: String, stepId: String? = nil, version: Int, value: RawJSON,
+        patch: RawJSON? = nil, label: String? = nil, reason: String? = nil, importance: StateImportance,
+        metadata: RawJSON, createdBy: String? = nil, createdAt: Timestamp
     ) {
         self.id = id
         self.streamId = streamId
@@ -268,7 +277,8 @@ public struct RunEdge: Sendable, Equatable {
     public var createdAt: Timestamp
 
     public init(
-        id: String, parentRunId: String, childRunId: String, name: String, edgeType: String, metadata: RawJSON, createdAt: Timestamp
+        id: String, parentRunId: String, childRunId: String, name: String, edgeType: String, metadata: RawJSON,
+        createdAt: Timestamp
     ) {
         self.id = id
         self.parentRunId = parentRunId
@@ -298,7 +308,10 @@ public struct UsageRecord: Sendable, Equatable {
     public var createdAt: Timestamp
 
     public init(
-        id: String, runId: String, stepId: String? = nil, kind: String, provider: String? = nil, model: String? = nil, label: String? = nil, quantity: Double? = nil, unit: String? = nil, inputTokens: Int? = nil, outputTokens: Int? = nil, totalTokens: Int? = nil, costUsd: Double? = nil, metadata: RawJSON, createdAt: Timestamp
+        id: String, runId: String, stepId: String? = nil, kind: String, provider: String? = nil, model: String? = nil,
+        label: String? = nil, quantity: Double? = nil, unit: String? = nil, inputTokens: Int? = nil,
+        outputTokens: Int? = nil, totalTokens: Int? = nil, costUsd: Double? = nil, metadata: RawJSON,
+        createdAt: Timestamp
     ) {
         self.id = id
         self.runId = runId
@@ -330,7 +343,8 @@ public struct Channel: Sendable, Equatable {
     public var createdAt: Timestamp
 
     public init(
-        id: String, runId: String, type: String, url: String, secret: String? = nil, events: [String], createdAt: Timestamp
+        id: String, runId: String, type: String, url: String, secret: String? = nil, events: [String],
+        createdAt: Timestamp
     ) {
         self.id = id
         self.runId = runId
@@ -375,7 +389,8 @@ public struct RecoveryAttempt: Sendable, Equatable {
     public var completedAt: Timestamp?
 
     public init(
-        id: String, runId: String, reason: String, webhookURL: String, status: String, httpStatus: Int? = nil, responseBody: String? = nil, errorText: String? = nil, createdAt: Timestamp, completedAt: Timestamp? = nil
+        id: String, runId: String, reason: String, webhookURL: String, status: String, httpStatus: Int? = nil,
+        responseBody: String? = nil, errorText: String? = nil, createdAt: Timestamp, completedAt: Timestamp? = nil
     ) {
         self.id = id
         self.runId = runId
@@ -407,7 +422,9 @@ public struct RunDetail: Sendable {
     public var events: [RunEvent]
 
     public init(
-        run: Run, steps: [Step], state: RunState? = nil, stateStreams: [StateStream], stateVersions: [StateVersion], runEdges: [RunEdge], childRuns: [Run], recoveryAttempts: [RecoveryAttempt], channels: [Channel], channelDeliveries: [ChannelDelivery], gates: [Gate], usage: [UsageRecord], events: [RunEvent]
+        run: Run, steps: [Step], state: RunState? = nil, stateStreams: [StateStream], stateVersions: [StateVersion],
+        runEdges: [RunEdge], childRuns: [Run], recoveryAttempts: [RecoveryAttempt], channels: [Channel],
+        channelDeliveries: [ChannelDelivery], gates: [Gate], usage: [UsageRecord], events: [RunEvent]
     ) {
         self.run = run
         self.steps = steps

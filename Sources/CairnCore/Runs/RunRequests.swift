@@ -49,7 +49,9 @@ public struct BeginStepRequest: Sendable {
     public var input: JSONValue?
     public var options: JSONObject?
     public var leaseOwner: String?
-    public init(name: String, inputHash: String, input: JSONValue? = nil, options: JSONObject? = nil, leaseOwner: String? = nil) {
+    public init(
+        name: String, inputHash: String, input: JSONValue? = nil, options: JSONObject? = nil, leaseOwner: String? = nil
+    ) {
         self.name = name
         self.inputHash = inputHash
         self.input = input
@@ -70,7 +72,9 @@ public struct FailStepRequest: Sendable {
     public var error: JSONValue?
     public var retryable: Bool
     public var resumeDecision: ResumeDecision?
-    public init(leaseOwner: String, error: JSONValue? = nil, retryable: Bool = false, resumeDecision: ResumeDecision? = nil) {
+    public init(
+        leaseOwner: String, error: JSONValue? = nil, retryable: Bool = false, resumeDecision: ResumeDecision? = nil
+    ) {
         self.leaseOwner = leaseOwner
         self.error = error
         self.retryable = retryable
@@ -84,7 +88,9 @@ public struct BeginGateRequest: Sendable {
     public var data: JSONValue?
     public var channels: JSONValue?
     public var capability: JSONValue?
-    public init(name: String, prompt: String, data: JSONValue? = nil, channels: JSONValue? = nil, capability: JSONValue? = nil) {
+    public init(
+        name: String, prompt: String, data: JSONValue? = nil, channels: JSONValue? = nil, capability: JSONValue? = nil
+    ) {
         self.name = name
         self.prompt = prompt
         self.data = data

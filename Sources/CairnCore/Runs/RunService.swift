@@ -156,7 +156,10 @@ public struct RunService: Sendable {
                 payload: jsonObject { $0.field("result", raw: resultText) }, at: now)
             let completed = run
             try await Self.recordDeliveries(
-                tx: tx, runId: id, eventType: "run.completed", payload: jsonObject { w in w.key("run"); w.run(completed) },
+                tx: tx, runId: id, eventType: "run.completed",
+                payload: jsonObject { w in
+                    w.key("run"); w.run(completed)
+                },
                 at: now)
             return run
         }
@@ -228,7 +231,10 @@ public struct RunService: Sendable {
                 }, at: now)
             let cancelled = run
             try await Self.recordDeliveries(
-                tx: tx, runId: id, eventType: "run.cancelled", payload: jsonObject { w in w.key("run"); w.run(cancelled) },
+                tx: tx, runId: id, eventType: "run.cancelled",
+                payload: jsonObject { w in
+                    w.key("run"); w.run(cancelled)
+                },
                 at: now)
             return run
         }
@@ -238,7 +244,8 @@ public struct RunService: Sendable {
 
     /// Decides what a worker does with a step (§1.6): replay its checkpoint, execute it under
     /// a fresh lease, or stop.
-    public func beginStep(runId: String, _ request: BeginStepRequest, tenant: TenantID) async throws -> BeginStepOutcome {
+    public func beginStep(runId: String, _ request: BeginStepRequest, tenant: TenantID) async throws -> BeginStepOutcome
+    {
         let leaseMs = self.leaseMs
         return try await store.write { tx in
             guard let run = try await tx.runForUpdate(id: runId, tenant: tenant) else { throw RunError.runNotFound }
@@ -319,7 +326,9 @@ public struct RunService: Sendable {
         }
     }
 
-    public func failStep(runId: String, stepId: String, _ request: FailStepRequest, tenant: TenantID) async throws -> Step {
+    public func failStep(runId: String, stepId: String, _ request: FailStepRequest, tenant: TenantID) async throws
+        -> Step
+    {
         try await store.write { tx in
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
             guard var step = try await tx.step(runId: runId, id: stepId), step.leaseOwner == request.leaseOwner else {
@@ -384,14 +393,18 @@ public struct RunService: Sendable {
                 channels: (request.channels.nonNull ?? .array([])).jsonText,
                 resolveToken: Identifier.randomHex(), createdAt: now, updatedAt: now, resolvedAt: nil)
             try await tx.insertGate(gate)
-            let payload = jsonObject { w in w.key("gate"); w.publicGate(gate, publicURL: publicURL) }
+            let payload = jsonObject { w in
+                w.key("gate"); w.publicGate(gate, publicURL: publicURL)
+            }
             _ = try await tx.appendEvent(runId: runId, type: "gate.created", payload: payload, at: now)
-            try await Self.recordDeliveries(tx: tx, runId: runId, eventType: "gate.created", payload: payload, gate: gate, at: now)
+            try await Self.recordDeliveries(
+                tx: tx, runId: runId, eventType: "gate.created", payload: payload, gate: gate, at: now)
             return gate
         }
     }
 
-    public func gate(runId: String, gateId: String, tenant: TenantID) async throws -> (gate: Gate, runStatus: RunStatus) {
+    public func gate(runId: String, gateId: String, tenant: TenantID) async throws -> (gate: Gate, runStatus: RunStatus)
+    {
         try await store.read { tx in
             guard let run = try await tx.run(id: runId, tenant: tenant) else { throw RunError.runNotFound }
             guard let gate = try await tx.gate(runId: runId, id: gateId) else { throw RunError.gateNotFound }
@@ -400,7 +413,9 @@ public struct RunService: Sendable {
     }
 
     /// Resolves a pending gate exactly once; the first decision stands.
-    public func resolveGate(runId: String, gateId: String, _ request: ResolveGateRequest, tenant: TenantID) async throws -> Gate {
+    public func resolveGate(runId: String, gateId: String, _ request: ResolveGateRequest, tenant: TenantID) async throws
+        -> Gate
+    {
         let publicURL = configuration.publicURL
         return try await store.write { tx in
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
@@ -408,12 +423,16 @@ public struct RunService: Sendable {
             let decisionPayload = request.payload.textOrEmptyObject
             guard
                 let gate = try await tx.resolveGate(
-                    runId: runId, gateId: gateId, token: request.token, decision: request.decision, actor: request.actor,
+                    runId: runId, gateId: gateId, token: request.token, decision: request.decision,
+                    actor: request.actor,
                     payload: decisionPayload, at: now)
             else { throw RunError.gateNotResolvable }
-            let payload = jsonObject { w in w.key("gate"); w.publicGate(gate, publicURL: publicURL) }
+            let payload = jsonObject { w in
+                w.key("gate"); w.publicGate(gate, publicURL: publicURL)
+            }
             _ = try await tx.appendEvent(runId: runId, type: "gate.resolved", payload: payload, at: now)
-            try await Self.recordDeliveries(tx: tx, runId: runId, eventType: "gate.resolved", payload: payload, gate: gate, at: now)
+            try await Self.recordDeliveries(
+                tx: tx, runId: runId, eventType: "gate.resolved", payload: payload, gate: gate, at: now)
             return gate
         }
     }
@@ -425,7 +444,9 @@ public struct RunService: Sendable {
         run: Run, edge: RunEdge, created: Bool
     ) {
         try await store.write { tx in
-            guard try await tx.runForUpdate(id: parentId, tenant: tenant) != nil else { throw RunError.parentRunNotFound }
+            guard try await tx.runForUpdate(id: parentId, tenant: tenant) != nil else {
+                throw RunError.parentRunNotFound
+            }
             if let edge = try await tx.edge(parentRunId: parentId, name: request.name),
                 let child = try await tx.run(id: edge.childRunId, tenant: tenant)
             {
@@ -459,7 +480,9 @@ public struct RunService: Sendable {
     public enum StateWriteMode: Sendable { case replace, merge }
 
     /// Replaces (PUT) or shallow-merges (PATCH) the run's live state and records a version.
-    public func writeState(runId: String, value: JSONValue?, mode: StateWriteMode, options: StateWriteOptions, tenant: TenantID)
+    public func writeState(
+        runId: String, value: JSONValue?, mode: StateWriteMode, options: StateWriteOptions, tenant: TenantID
+    )
         async throws -> RunState
     {
         try await store.write { tx in
@@ -480,7 +503,8 @@ public struct RunService: Sendable {
             let patchText = mode == .merge ? sent.jsonText : nil
             let version = try await Self.recordVersion(
                 tx: tx, runId: runId, stream: options.stream ?? "run", target: ("run", runId), value: valueText,
-                patch: patchText, label: options.label, reason: options.reason, importance: options.importance ?? .normal,
+                patch: patchText, label: options.label, reason: options.reason,
+                importance: options.importance ?? .normal,
                 metadata: options.metadata, createdBy: options.createdBy, at: now)
             _ = try await tx.appendEvent(
                 runId: runId, type: "state.updated",
@@ -500,7 +524,9 @@ public struct RunService: Sendable {
     }
 
     /// Labels the current value of a stream as a new version without changing it.
-    public func saveState(runId: String, label: String, options: StateWriteOptions, tenant: TenantID) async throws -> StateVersion {
+    public func saveState(runId: String, label: String, options: StateWriteOptions, tenant: TenantID) async throws
+        -> StateVersion
+    {
         try await store.write { tx in
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
             let now = Timestamp.now()
@@ -513,7 +539,8 @@ public struct RunService: Sendable {
             }
             guard let value else { throw RunError.stateNotFound }
             let version = try await Self.recordVersion(
-                tx: tx, runId: runId, stream: streamName, target: ("run", runId), value: value, patch: nil, label: label,
+                tx: tx, runId: runId, stream: streamName, target: ("run", runId), value: value, patch: nil,
+                label: label,
                 reason: options.reason, importance: options.importance ?? .milestone, metadata: options.metadata,
                 createdBy: options.createdBy, at: now)
             _ = try await tx.appendEvent(
@@ -526,7 +553,8 @@ public struct RunService: Sendable {
     }
 
     /// Records a labeled milestone of a target's state.
-    public func createSnapshot(runId: String, _ request: SnapshotRequest, tenant: TenantID) async throws -> StateVersion {
+    public func createSnapshot(runId: String, _ request: SnapshotRequest, tenant: TenantID) async throws -> StateVersion
+    {
         try await store.write { tx in
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
             let now = Timestamp.now()
@@ -547,7 +575,8 @@ public struct RunService: Sendable {
 
     /// Appends the next version (gap-free per stream) and moves the stream's head to it.
     private static func recordVersion(
-        tx: any RunWriteTransaction, runId: String, stream name: String, target: (type: String, id: String), value: RawJSON,
+        tx: any RunWriteTransaction, runId: String, stream name: String, target: (type: String, id: String),
+        value: RawJSON,
         patch: RawJSON?, label: String?, reason: String?, importance: StateImportance, metadata: JSONObject?,
         createdBy: String?, at now: Timestamp
     ) async throws -> StateVersion {
@@ -561,7 +590,8 @@ public struct RunService: Sendable {
             try await tx.insertStateStream(stream)
         }
         let version = StateVersion(
-            id: Identifier.make("ver_"), streamId: stream.id, runId: runId, stepId: nil, version: stream.currentVersion + 1,
+            id: Identifier.make("ver_"), streamId: stream.id, runId: runId, stepId: nil,
+            version: stream.currentVersion + 1,
             value: value, patch: patch, label: label, reason: reason, importance: importance,
             metadata: JSONValue.object(metadata ?? JSONObject()).jsonText, createdBy: createdBy, createdAt: now)
         try await tx.insertStateVersion(version)
@@ -574,7 +604,9 @@ public struct RunService: Sendable {
         return version
     }
 
-    public func stateVersions(runId: String, stream: String?, labeledOnly: Bool, tenant: TenantID) async throws -> [StateVersion] {
+    public func stateVersions(runId: String, stream: String?, labeledOnly: Bool, tenant: TenantID) async throws
+        -> [StateVersion]
+    {
         try await store.read { tx in
             guard try await tx.run(id: runId, tenant: tenant) != nil else { return [] }
             return try await tx.stateVersions(runId: runId, stream: stream, labeledOnly: labeledOnly)
@@ -590,7 +622,8 @@ public struct RunService: Sendable {
 
     // MARK: Usage
 
-    public func recordUsage(runId: String, _ request: RecordUsageRequest, tenant: TenantID) async throws -> UsageRecord {
+    public func recordUsage(runId: String, _ request: RecordUsageRequest, tenant: TenantID) async throws -> UsageRecord
+    {
         try await store.write { tx in
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
             if let stepId = request.stepId, try await tx.step(runId: runId, id: stepId) == nil {
@@ -608,12 +641,17 @@ public struct RunService: Sendable {
             let usage = UsageRecord(
                 id: Identifier.make("use_"), runId: runId, stepId: request.stepId, kind: request.kind ?? "custom",
                 provider: request.provider, model: request.model, label: request.label, quantity: request.quantity,
-                unit: request.unit, inputTokens: request.inputTokens, outputTokens: request.outputTokens, totalTokens: total,
-                costUsd: request.costUsd, metadata: JSONValue.object(request.metadata ?? JSONObject()).jsonText, createdAt: now)
+                unit: request.unit, inputTokens: request.inputTokens, outputTokens: request.outputTokens,
+                totalTokens: total,
+                costUsd: request.costUsd, metadata: JSONValue.object(request.metadata ?? JSONObject()).jsonText,
+                createdAt: now)
             try await tx.insertUsage(usage)
-            let payload = jsonObject { w in w.key("usage"); w.usage(usage) }
+            let payload = jsonObject { w in
+                w.key("usage"); w.usage(usage)
+            }
             _ = try await tx.appendEvent(runId: runId, type: "usage.recorded", payload: payload, at: now)
-            try await Self.recordDeliveries(tx: tx, runId: runId, eventType: "usage.recorded", payload: payload, at: now)
+            try await Self.recordDeliveries(
+                tx: tx, runId: runId, eventType: "usage.recorded", payload: payload, at: now)
             return usage
         }
     }

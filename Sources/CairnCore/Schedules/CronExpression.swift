@@ -162,7 +162,7 @@ private struct FieldSpec {
             (lo, hi) = (min, max)
         } else if let dash = base.firstIndex(of: "-") {
             guard let a = parseUnsigned(base[..<dash]),
-                  let b = parseUnsigned(base[base.index(after: dash)...])
+                let b = parseUnsigned(base[base.index(after: dash)...])
             else { throw valueError }
             (lo, hi) = (a, b)
         } else {

@@ -13,7 +13,8 @@ public struct Schedule: Sendable, Equatable {
     public var updatedAt: Timestamp
 
     public init(
-        name: String, cron: String, workflowName: String, input: RawJSON, queue: String, maxAttempts: Int, enabled: Bool,
+        name: String, cron: String, workflowName: String, input: RawJSON, queue: String, maxAttempts: Int,
+        enabled: Bool,
         nextRunAt: Timestamp?, lastEnqueuedAt: Timestamp?, createdAt: Timestamp, updatedAt: Timestamp
     ) {
         self.name = name
@@ -47,7 +48,10 @@ public struct ScheduleRequest: Sendable {
     public var queue: String
     public var maxAttempts: Int
     public var enabled: Bool
-    public init(cron: String, workflowName: String, input: JSONValue? = nil, queue: String = "default", maxAttempts: Int = 1, enabled: Bool = true) {
+    public init(
+        cron: String, workflowName: String, input: JSONValue? = nil, queue: String = "default", maxAttempts: Int = 1,
+        enabled: Bool = true
+    ) {
         self.cron = cron
         self.workflowName = workflowName
         self.input = input
@@ -86,7 +90,8 @@ extension RunService {
             let now = Timestamp.now()
             let existing = try await tx.schedule(tenant: tenant, name: name)
             let schedule = Schedule(
-                name: name, cron: request.cron, workflowName: request.workflowName, input: request.input.textOrEmptyObject,
+                name: name, cron: request.cron, workflowName: request.workflowName,
+                input: request.input.textOrEmptyObject,
                 queue: request.queue, maxAttempts: request.maxAttempts, enabled: request.enabled,
                 nextRunAt: cron.nextFire(afterMilliseconds: now.milliseconds).map(Timestamp.init(milliseconds:)),
                 lastEnqueuedAt: existing?.lastEnqueuedAt, createdAt: existing?.createdAt ?? now, updatedAt: now)
@@ -113,7 +118,9 @@ extension RunService {
             let now = Timestamp.now()
             var fired = 0
             for (tenant, var schedule) in try await tx.dueSchedules(now: now, limit: limit) {
-                guard let due = schedule.nextRunAt, let cron = try? CronExpression(parsing: schedule.cron) else { continue }
+                guard let due = schedule.nextRunAt, let cron = try? CronExpression(parsing: schedule.cron) else {
+                    continue
+                }
                 var fireTimes: [Timestamp] = []
                 let missed = now.milliseconds - due.milliseconds > onTimeToleranceMs
                 switch (missed, policy) {
@@ -152,7 +159,8 @@ extension RunService {
                     fired += 1
                 }
                 schedule.lastEnqueuedAt = fireTimes.isEmpty ? schedule.lastEnqueuedAt : now
-                schedule.nextRunAt = cron.nextFire(afterMilliseconds: now.milliseconds).map(Timestamp.init(milliseconds:))
+                schedule.nextRunAt = cron.nextFire(afterMilliseconds: now.milliseconds).map(
+                    Timestamp.init(milliseconds:))
                 schedule.updatedAt = now
                 try await tx.upsertSchedule(schedule, tenant: tenant)
             }

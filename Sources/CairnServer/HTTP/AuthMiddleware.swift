@@ -7,7 +7,9 @@ import Hummingbird
 struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let apiKey: String?
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         guard let apiKey else { return try await next(request, context) }
         let path = request.uri.path
         if path == "/health" || request.method == .options { return try await next(request, context) }

@@ -1,5 +1,5 @@
-import Foundation
 import CairnCore
+import Foundation
 import Hummingbird
 import NIOCore
 
@@ -20,9 +20,13 @@ public struct BodyReader {
         } catch {
             throw APIError(.contentTooLarge, "request body too large", { $0.field("limit", limit) })
         }
-        if buffer.readableBytes == 0 || buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+        if buffer.readableBytes == 0
+            || buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 })
+        {
             if allowEmpty { return BodyReader(object: JSONObject()) }
-            throw APIError.invalidBody([ValidationIssue(path: [], message: "request body is empty; expected a JSON object")])
+            throw APIError.invalidBody([
+                ValidationIssue(path: [], message: "request body is empty; expected a JSON object")
+            ])
         }
         let value: JSONValue
         do {
@@ -36,7 +40,9 @@ public struct BodyReader {
         return BodyReader(object: object)
     }
 
-    public mutating func fail(_ key: String, _ message: String) { issues.append(ValidationIssue(path: [key], message: message)) }
+    public mutating func fail(_ key: String, _ message: String) {
+        issues.append(ValidationIssue(path: [key], message: message))
+    }
 
     /// Throws the collected issues, if any.
     public func validate() throws { if !issues.isEmpty { throw APIError.invalidBody(issues) } }
@@ -145,7 +151,9 @@ public struct BodyReader {
     public static func isHTTPURL(_ s: String) -> Bool {
         let lower = s.lowercased()
         let rest: Substring
-        if lower.hasPrefix("http://") { rest = lower.dropFirst(7) } else if lower.hasPrefix("https://") {
+        if lower.hasPrefix("http://") {
+            rest = lower.dropFirst(7)
+        } else if lower.hasPrefix("https://") {
             rest = lower.dropFirst(8)
         } else {
             return false
@@ -158,8 +166,12 @@ public struct BodyReader {
 extension Request {
     /// A path parameter, percent-decoded.
     public func pathParameter(_ name: String, _ context: some RequestContext) throws -> String {
-        guard let raw = context.parameters.get(name) else { throw APIError(.badRequest, "missing path parameter \(name)") }
-        guard let decoded = raw.removingPercentEncoding else { throw APIError(.badRequest, "malformed path parameter \(name)") }
+        guard let raw = context.parameters.get(name) else {
+            throw APIError(.badRequest, "missing path parameter \(name)")
+        }
+        guard let decoded = raw.removingPercentEncoding else {
+            throw APIError(.badRequest, "malformed path parameter \(name)")
+        }
         return decoded
     }
 }

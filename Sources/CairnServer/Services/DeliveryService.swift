@@ -89,7 +89,8 @@ struct DeliveryService: Service {
             request.headers.add(name: "content-type", value: "application/json")
             request.headers.add(name: "user-agent", value: "cairn-channel/\(CairnVersion.string)")
             if let secret = delivery.secret {
-                request.headers.add(name: "x-tidebase-signature", value: RecoveryDispatcher.signature(body: body, secret: secret))
+                request.headers.add(
+                    name: "x-tidebase-signature", value: RecoveryDispatcher.signature(body: body, secret: secret))
             }
             request.body = .bytes(ByteBuffer(string: body))
             do {
@@ -103,7 +104,8 @@ struct DeliveryService: Service {
         do {
             let logged = try await runs.recordDeliveryAttempt(delivery, outcome: outcome)
             logger.debug(
-                "delivery", metadata: ["id": "\(logged.id)", "status": "\(logged.status)", "attempts": "\(logged.attempts)"])
+                "delivery",
+                metadata: ["id": "\(logged.id)", "status": "\(logged.status)", "attempts": "\(logged.attempts)"])
         } catch {
             logger.error("cannot record delivery attempt", metadata: ["id": "\(delivery.id)", "error": "\(error)"])
         }

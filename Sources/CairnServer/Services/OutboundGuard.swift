@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Decides whether the server may call a URL (webhooks, recovery and invoke calls): refuses
@@ -15,7 +15,8 @@ struct OutboundGuard: Sendable {
 
     /// Nil when the URL may be called, else why not.
     func refusal(for urlString: String) -> String? {
-        guard let url = URL(string: urlString), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+        guard let url = URL(string: urlString), let scheme = url.scheme?.lowercased(),
+            scheme == "http" || scheme == "https",
             var host = url.host, !host.isEmpty
         else { return "not an absolute http(s) URL" }
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
@@ -63,9 +64,9 @@ struct OutboundGuard: Sendable {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         #if canImport(Glibc)
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         #else
-        hints.ai_socktype = SOCK_STREAM
+            hints.ai_socktype = SOCK_STREAM
         #endif
         var result: UnsafeMutablePointer<addrinfo>?
         guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return [] }

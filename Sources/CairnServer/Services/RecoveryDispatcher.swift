@@ -40,7 +40,9 @@ struct RecoveryDispatcher: Sendable {
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
         request.headers.add(name: "user-agent", value: "cairn-recovery/\(CairnVersion.string)")
-        if let secret { request.headers.add(name: "x-tidebase-signature", value: Self.signature(body: call.body, secret: secret)) }
+        if let secret {
+            request.headers.add(name: "x-tidebase-signature", value: Self.signature(body: call.body, secret: secret))
+        }
         request.body = .bytes(ByteBuffer(string: call.body))
         do {
             let response = try await OutboundHTTP.client.execute(request, timeout: timeout)

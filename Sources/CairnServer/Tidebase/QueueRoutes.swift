@@ -88,7 +88,9 @@ extension TidebaseRoutes {
             invokeURL: update("invokeUrl") { $0.url("invokeUrl") })
         try body.validate()
         let config = try await runs.configureQueue(name: queue, change, tenant: tenant)
-        return JSONResponse.object { w in w.key("config"); w.queueConfig(config) }
+        return JSONResponse.object { w in
+            w.key("config"); w.queueConfig(config)
+        }
     }
 }
 

@@ -14,12 +14,16 @@ extension TidebaseRoutes {
         let name = try request.pathParameter("name", context)
         var body = try await BodyReader.read(&request, limit: bodyLimit)
         let put = ScheduleRequest(
-            cron: body.requiredString("cron"), workflowName: body.requiredString("workflowName"), input: body.any("input"),
-            queue: body.string("queue", minLength: 1) ?? "default", maxAttempts: body.int("maxAttempts", min: 1, max: 1_000) ?? 1,
+            cron: body.requiredString("cron"), workflowName: body.requiredString("workflowName"),
+            input: body.any("input"),
+            queue: body.string("queue", minLength: 1) ?? "default",
+            maxAttempts: body.int("maxAttempts", min: 1, max: 1_000) ?? 1,
             enabled: body.bool("enabled") ?? true)
         try body.validate()
         let schedule = try await runs.putSchedule(name: name, put, tenant: tenant)
-        return JSONResponse.object { w in w.key("schedule"); w.schedule(schedule) }
+        return JSONResponse.object { w in
+            w.key("schedule"); w.schedule(schedule)
+        }
     }
 
     @Sendable func listSchedules(_ request: Request, context: Context) async throws -> Response {

@@ -23,7 +23,9 @@ enum TidebaseErrors {
                 w.key("run"); w.run(run)
             }
         case .runAlreadyCompleted(let run):
-            return APIError(.conflict, "run already completed") { w in w.key("run"); w.run(run) }
+            return APIError(.conflict, "run already completed") { w in
+                w.key("run"); w.run(run)
+            }
         case .stepLeaseLost: return APIError(.conflict, "step not found or lease lost")
         case .gateNotResolvable: return APIError(.conflict, "gate not found, already resolved, or invalid token")
         case .noRecoveryWebhook: return APIError(.unprocessableContent, "run has no recoveryWebhook configured")
@@ -40,7 +42,9 @@ enum TidebaseErrors {
 
 /// Turns refusals into their wire bodies and anything unexpected into a logged 500.
 struct TidebaseErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         do {
             return try await next(request, context)
         } catch let error as APIError {

@@ -97,7 +97,9 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         let create = Self.createRunRequest(workflowName: workflowName, &body)
         try body.validate()
         let run = try await runs.createRun(create, tenant: tenant)
-        return JSONResponse.object { w in w.key("run"); w.run(run) }
+        return JSONResponse.object { w in
+            w.key("run"); w.run(run)
+        }
     }
 
     @Sendable func listRuns(_ request: Request, context: Context) async throws -> Response {
@@ -144,7 +146,9 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         try body.validate()
         guard let owner else { throw APIError(.badRequest, "leaseOwner is required") }
         let run = try await runs.heartbeat(id: runId, owner: owner, tenant: tenant)
-        return JSONResponse.object { w in w.key("run"); w.run(run) }
+        return JSONResponse.object { w in
+            w.key("run"); w.run(run)
+        }
     }
 
     @Sendable func completeRun(_ request: Request, context: Context) async throws -> Response {
@@ -152,7 +156,9 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         let runId = try request.pathParameter("runId", context)
         let body = try await BodyReader.read(&request, limit: bodyLimit)
         let run = try await runs.completeRun(id: runId, result: body.any("result"), tenant: tenant)
-        return JSONResponse.object { w in w.key("run"); w.run(run) }
+        return JSONResponse.object { w in
+            w.key("run"); w.run(run)
+        }
     }
 
     @Sendable func failRun(_ request: Request, context: Context) async throws -> Response {
@@ -182,7 +188,9 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         let actor = body.string("actor")
         try body.validate()
         let run = try await runs.cancelRun(id: runId, reason: reason, actor: actor, tenant: tenant)
-        return JSONResponse.object { w in w.key("run"); w.run(run) }
+        return JSONResponse.object { w in
+            w.key("run"); w.run(run)
+        }
     }
 
     @Sendable func recoverRun(_ request: Request, context: Context) async throws -> Response {
@@ -192,7 +200,9 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         let reason = body.string("reason", minLength: 1) ?? "manual"
         try body.validate()
         let attempt = try await recovery.recover(runId: runId, reason: reason, tenant: tenant)
-        return JSONResponse.object { w in w.key("recoveryAttempt"); w.recoveryAttempt(attempt) }
+        return JSONResponse.object { w in
+            w.key("recoveryAttempt"); w.recoveryAttempt(attempt)
+        }
     }
 
     // MARK: Steps
@@ -239,7 +249,9 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         try body.validate()
         let step = try await runs.completeStep(
             runId: runId, stepId: stepId, leaseOwner: owner, output: body.any("output"), tenant: tenant)
-        return JSONResponse.object { w in w.key("step"); w.step(step) }
+        return JSONResponse.object { w in
+            w.key("step"); w.step(step)
+        }
     }
 
     @Sendable func failStep(_ request: Request, context: Context) async throws -> Response {
@@ -254,7 +266,9 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
                 "resumeDecision", ResumeDecision.self, allowed: ResumeDecision.allCases.map(\.rawValue)))
         try body.validate()
         let step = try await runs.failStep(runId: runId, stepId: stepId, fail, tenant: tenant)
-        return JSONResponse.object { w in w.key("step"); w.step(step) }
+        return JSONResponse.object { w in
+            w.key("step"); w.step(step)
+        }
     }
 
     // MARK: Gates
@@ -299,8 +313,11 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         guard let decision else { throw APIError.invalidBody(body.issues) }
         let gate = try await runs.resolveGate(
             runId: runId, gateId: gateId,
-            ResolveGateRequest(token: token, decision: decision, actor: actor, payload: body.any("payload")), tenant: tenant)
-        return JSONResponse.object { w in w.key("gate"); w.gate(gate) }
+            ResolveGateRequest(token: token, decision: decision, actor: actor, payload: body.any("payload")),
+            tenant: tenant)
+        return JSONResponse.object { w in
+            w.key("gate"); w.gate(gate)
+        }
     }
 
     // MARK: Children
@@ -312,7 +329,8 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         let name = body.requiredString("name")
         let workflowName = body.requiredString("workflowName")
         let child = CreateChildRequest(
-            name: name, run: Self.createRunRequest(workflowName: workflowName, &body), edgeType: body.string("edgeType"),
+            name: name, run: Self.createRunRequest(workflowName: workflowName, &body),
+            edgeType: body.string("edgeType"),
             edgeMetadata: body.object("edgeMetadata"))
         try body.validate()
         let (run, edge, created) = try await runs.createChild(parentId: parentId, child, tenant: tenant)
@@ -333,7 +351,9 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
             metadata: body.object("metadata"), createdBy: body.string("createdBy"))
     }
 
-    private func writeState(_ request: Request, context: Context, mode: RunService.StateWriteMode) async throws -> Response {
+    private func writeState(_ request: Request, context: Context, mode: RunService.StateWriteMode) async throws
+        -> Response
+    {
         var request = request
         let runId = try request.pathParameter("runId", context)
         var body = try await BodyReader.read(&request, limit: bodyLimit)
@@ -342,8 +362,11 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
             body.fail("value", "expected an object to merge")
         }
         try body.validate()
-        let state = try await runs.writeState(runId: runId, value: body.any("value"), mode: mode, options: options, tenant: tenant)
-        return JSONResponse.object { w in w.key("state"); w.state(state) }
+        let state = try await runs.writeState(
+            runId: runId, value: body.any("value"), mode: mode, options: options, tenant: tenant)
+        return JSONResponse.object { w in
+            w.key("state"); w.state(state)
+        }
     }
 
     @Sendable func putState(_ request: Request, context: Context) async throws -> Response {
@@ -362,7 +385,9 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         let options = Self.stateOptions(&body)
         try body.validate()
         let version = try await runs.saveState(runId: runId, label: label, options: options, tenant: tenant)
-        return JSONResponse.object { w in w.key("stateVersion"); w.stateVersion(version) }
+        return JSONResponse.object { w in
+            w.key("stateVersion"); w.stateVersion(version)
+        }
     }
 
     @Sendable func stateVersions(_ request: Request, context: Context) async throws -> Response {
@@ -392,7 +417,9 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
             metadata: body.object("metadata"), createdBy: body.string("createdBy"))
         try body.validate()
         let version = try await runs.createSnapshot(runId: runId, snapshot, tenant: tenant)
-        return JSONResponse.object { w in w.key("snapshot"); w.stateVersion(version) }
+        return JSONResponse.object { w in
+            w.key("snapshot"); w.stateVersion(version)
+        }
     }
 
     @Sendable func listSnapshots(_ request: Request, context: Context) async throws -> Response {
@@ -421,6 +448,8 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         usage.metadata = body.object("metadata")
         try body.validate()
         let record = try await runs.recordUsage(runId: runId, usage, tenant: tenant)
-        return JSONResponse.object { w in w.key("usage"); w.usage(record) }
+        return JSONResponse.object { w in
+            w.key("usage"); w.usage(record)
+        }
     }
 }

@@ -121,7 +121,8 @@ enum RunSQL {
     static func decodeGate<R: SQLRow>(_ r: inout R) -> Gate {
         Gate(
             id: r.string(), runId: r.string(), name: r.string(), prompt: r.string(), data: r.string(),
-            status: GateStatus(rawValue: r.string()) ?? .pending, decision: r.optionalString(), actor: r.optionalString(),
+            status: GateStatus(rawValue: r.string()) ?? .pending, decision: r.optionalString(),
+            actor: r.optionalString(),
             decisionPayload: r.optionalString(), capability: r.optionalString(), channels: r.string(),
             resolveToken: r.string(), createdAt: r.timestamp(), updatedAt: r.timestamp(),
             resolvedAt: r.optionalTimestamp())
@@ -214,8 +215,10 @@ enum RunSQL {
 
     static func decodeUsage<R: SQLRow>(_ r: inout R) -> UsageRecord {
         UsageRecord(
-            id: r.string(), runId: r.string(), stepId: r.optionalString(), kind: r.string(), provider: r.optionalString(),
-            model: r.optionalString(), label: r.optionalString(), quantity: r.optionalDouble(), unit: r.optionalString(),
+            id: r.string(), runId: r.string(), stepId: r.optionalString(), kind: r.string(),
+            provider: r.optionalString(),
+            model: r.optionalString(), label: r.optionalString(), quantity: r.optionalDouble(),
+            unit: r.optionalString(),
             inputTokens: r.optionalInt(), outputTokens: r.optionalInt(), totalTokens: r.optionalInt(),
             costUsd: r.optionalDouble(), metadata: r.string(), createdAt: r.timestamp())
     }
@@ -226,7 +229,8 @@ enum RunSQL {
         let id = r.string(), runId = r.string(), type = r.string(), url = r.string(), secret = r.optionalString()
         let eventsText = r.string()
         let events = (try? JSONParser.parse(eventsText))?.arrayValue?.compactMap(\.stringValue) ?? []
-        return Channel(id: id, runId: runId, type: type, url: url, secret: secret, events: events, createdAt: r.timestamp())
+        return Channel(
+            id: id, runId: runId, type: type, url: url, secret: secret, events: events, createdAt: r.timestamp())
     }
 
     static let recoveryColumns = """
@@ -243,7 +247,9 @@ enum RunSQL {
     static let eventColumns = "id, run_id, seq, type, payload_json, created_at"
 
     static func decodeEvent<R: SQLRow>(_ r: inout R) -> RunEvent {
-        RunEvent(id: r.int64(), runId: r.string(), seq: r.int64(), type: r.string(), payload: r.string(), createdAt: r.timestamp())
+        RunEvent(
+            id: r.int64(), runId: r.string(), seq: r.int64(), type: r.string(), payload: r.string(),
+            createdAt: r.timestamp())
     }
 
     /// The run's last event sequence number (0 before the first). Writers to one run are
@@ -264,6 +270,8 @@ enum RunSQL {
 
 extension Substring {
     var trimmingSpaces: String {
-        String(self.drop(while: { $0 == " " || $0 == "\n" }).reversed().drop(while: { $0 == " " || $0 == "\n" }).reversed())
+        String(
+            self.drop(while: { $0 == " " || $0 == "\n" }).reversed().drop(while: { $0 == " " || $0 == "\n" }).reversed()
+        )
     }
 }

@@ -8,8 +8,10 @@ extension SQLiteRunTransaction {
 
     private static func decodeDelivery(_ r: inout SQLiteRow) -> ChannelDelivery {
         ChannelDelivery(
-            id: r.string(), runId: r.string(), channelId: r.optionalString(), gateId: r.optionalString(), url: r.string(),
-            secret: r.optionalString(), eventType: r.string(), payload: r.string(), status: r.string(), attempts: r.int(),
+            id: r.string(), runId: r.string(), channelId: r.optionalString(), gateId: r.optionalString(),
+            url: r.string(),
+            secret: r.optionalString(), eventType: r.string(), payload: r.string(), status: r.string(),
+            attempts: r.int(),
             nextAttemptAt: r.optionalTimestamp(), httpStatus: r.optionalInt(), responseBody: r.optionalString(),
             errorText: r.optionalString(), createdAt: r.timestamp(), completedAt: r.optionalTimestamp())
     }

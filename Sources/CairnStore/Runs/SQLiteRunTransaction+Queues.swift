@@ -47,7 +47,8 @@ extension SQLiteRunTransaction {
 
     private static func decodeConfig(_ r: inout SQLiteRow) -> QueueConfig {
         QueueConfig(
-            name: r.string(), concurrency: r.optionalInt(), ratePerMinute: r.optionalInt(), invokeURL: r.optionalString(),
+            name: r.string(), concurrency: r.optionalInt(), ratePerMinute: r.optionalInt(),
+            invokeURL: r.optionalString(),
             createdAt: r.timestamp(), updatedAt: r.timestamp())
     }
 

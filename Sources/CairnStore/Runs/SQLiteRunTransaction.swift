@@ -30,12 +30,14 @@ final class SQLiteRunTransaction: RunWriteTransaction, @unchecked Sendable {
 
     func step(runId: String, name: String) throws -> Step? {
         try connection.first(
-            "SELECT \(unsafeRaw: RunSQL.stepColumns) FROM steps WHERE run_id = \(runId) AND name = \(name)", RunSQL.decodeStep)
+            "SELECT \(unsafeRaw: RunSQL.stepColumns) FROM steps WHERE run_id = \(runId) AND name = \(name)",
+            RunSQL.decodeStep)
     }
 
     func step(runId: String, id: String) throws -> Step? {
         try connection.first(
-            "SELECT \(unsafeRaw: RunSQL.stepColumns) FROM steps WHERE id = \(id) AND run_id = \(runId)", RunSQL.decodeStep)
+            "SELECT \(unsafeRaw: RunSQL.stepColumns) FROM steps WHERE id = \(id) AND run_id = \(runId)",
+            RunSQL.decodeStep)
     }
 
     func state(runId: String) throws -> RunState? {
@@ -56,7 +58,8 @@ final class SQLiteRunTransaction: RunWriteTransaction, @unchecked Sendable {
     }
 
     func stateVersions(runId: String, stream: String?, labeledOnly: Bool) throws -> [StateVersion] {
-        try connection.all(RunSQL.stateVersions(runId: runId, stream: stream, labeledOnly: labeledOnly), RunSQL.decodeVersion)
+        try connection.all(
+            RunSQL.stateVersions(runId: runId, stream: stream, labeledOnly: labeledOnly), RunSQL.decodeVersion)
     }
 
     func snapshots(runId: String) throws -> [StateVersion] {
@@ -90,12 +93,14 @@ final class SQLiteRunTransaction: RunWriteTransaction, @unchecked Sendable {
 
     func gate(runId: String, id: String) throws -> Gate? {
         try connection.first(
-            "SELECT \(unsafeRaw: RunSQL.gateColumns) FROM gates WHERE id = \(id) AND run_id = \(runId)", RunSQL.decodeGate)
+            "SELECT \(unsafeRaw: RunSQL.gateColumns) FROM gates WHERE id = \(id) AND run_id = \(runId)",
+            RunSQL.decodeGate)
     }
 
     func gate(runId: String, name: String) throws -> Gate? {
         try connection.first(
-            "SELECT \(unsafeRaw: RunSQL.gateColumns) FROM gates WHERE run_id = \(runId) AND name = \(name)", RunSQL.decodeGate)
+            "SELECT \(unsafeRaw: RunSQL.gateColumns) FROM gates WHERE run_id = \(runId) AND name = \(name)",
+            RunSQL.decodeGate)
     }
 
     func usage(runId: String) throws -> [UsageRecord] {

@@ -1,3 +1,5 @@
+import CairnCore
+
 /// A SQL statement with its bound values, written once for every engine: values interpolated
 /// with `\(x)` become bind parameters, rendered as `?` for SQLite and `$n` for Postgres.
 public struct SQL: Sendable, ExpressibleByStringInterpolation {
@@ -24,11 +26,17 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation {
         public init(literalCapacity: Int, interpolationCount: Int) {}
         public mutating func appendLiteral(_ literal: String) { parts.append(.text(literal)) }
         public mutating func appendInterpolation(_ value: String) { parts.append(.bind(.text(value))) }
-        public mutating func appendInterpolation(_ value: String?) { parts.append(.bind(value.map { .text($0) } ?? .null)) }
+        public mutating func appendInterpolation(_ value: String?) {
+            parts.append(.bind(value.map { .text($0) } ?? .null))
+        }
         public mutating func appendInterpolation(_ value: Int) { parts.append(.bind(.int(Int64(value)))) }
-        public mutating func appendInterpolation(_ value: Int?) { parts.append(.bind(value.map { .int(Int64($0)) } ?? .null)) }
+        public mutating func appendInterpolation(_ value: Int?) {
+            parts.append(.bind(value.map { .int(Int64($0)) } ?? .null))
+        }
         public mutating func appendInterpolation(_ value: Int64) { parts.append(.bind(.int(value))) }
-        public mutating func appendInterpolation(_ value: Double?) { parts.append(.bind(value.map { .double($0) } ?? .null)) }
+        public mutating func appendInterpolation(_ value: Double?) {
+            parts.append(.bind(value.map { .double($0) } ?? .null))
+        }
         public mutating func appendInterpolation(_ value: Bool) { parts.append(.bind(.int(value ? 1 : 0))) }
         public mutating func appendInterpolation(_ value: Timestamp) { parts.append(.bind(.int(value.milliseconds))) }
         public mutating func appendInterpolation(_ value: Timestamp?) {
@@ -65,5 +73,3 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation {
         return r
     }
 }
-
-import CairnCore

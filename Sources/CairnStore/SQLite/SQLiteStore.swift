@@ -23,7 +23,10 @@ public final class SQLiteStore: RunStore, Sendable {
         /// Runs the job's work; returns whether it succeeded and how to answer its caller once
         /// the outcome of the commit is known.
         let run: @Sendable (SQLiteRunTransaction) async -> (ok: Bool, finish: @Sendable ((any Error)?) -> Void)
-        init(run: @escaping @Sendable (SQLiteRunTransaction) async -> (ok: Bool, finish: @Sendable ((any Error)?) -> Void)) {
+        init(
+            run:
+                @escaping @Sendable (SQLiteRunTransaction) async -> (ok: Bool, finish: @Sendable ((any Error)?) -> Void)
+        ) {
             self.run = run
         }
     }
@@ -45,7 +48,9 @@ public final class SQLiteStore: RunStore, Sendable {
     private let commitCounter = Counter(label: "cairn_store_commits_total")
 
     /// Opens (creating if needed) the database and applies pending migrations.
-    public init(configuration: Configuration, broker: EventBroker?, logger: Logger = Logger(label: "cairn.store")) throws {
+    public init(configuration: Configuration, broker: EventBroker?, logger: Logger = Logger(label: "cairn.store"))
+        throws
+    {
         self.configuration = configuration
         self.broker = broker
         self.logger = logger
@@ -90,7 +95,8 @@ public final class SQLiteStore: RunStore, Sendable {
                     \(migration.name), \(Timestamp.now()))
                     """)
                 try db.execute(script: "COMMIT")
-                logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+                logger.info(
+                    "applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
             } catch {
                 try? db.execute(script: "ROLLBACK")
                 throw error
@@ -100,7 +106,9 @@ public final class SQLiteStore: RunStore, Sendable {
 
     // MARK: Writes
 
-    public func write<T: Sendable>(_ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T) async throws -> T {
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T) async throws
+        -> T
+    {
         // When the writer is idle, the caller leads the commit on its own thread: no hand-off to
         // the writer thread and back, which dominates latency when requests come one at a time.
         let leads = writerState.withLock { s -> Bool in
@@ -137,7 +145,9 @@ public final class SQLiteStore: RunStore, Sendable {
 
     /// Commits the caller's job together with whatever queued meanwhile, then hands any later
     /// arrivals to the writer thread, so a leader answers its own request after one commit.
-    private func leadCommit<T: Sendable>(_ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T) async throws -> T {
+    private func leadCommit<T: Sendable>(_ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T)
+        async throws -> T
+    {
         let outcome = Mutex<Result<T, any Error>?>(nil)
         let own = Self.makeJob(body) { result in outcome.withLock { $0 = result } }
         let queued = writerState.withLock { s -> [WriteJob] in
@@ -218,7 +228,9 @@ public final class SQLiteStore: RunStore, Sendable {
 
     // MARK: Reads
 
-    public func read<T: Sendable>(_ body: @escaping @Sendable (any RunReadTransaction) async throws -> T) async throws -> T {
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any RunReadTransaction) async throws -> T) async throws
+        -> T
+    {
         let connection = try checkoutReader()
         defer { checkinReader(connection) }
         // One read transaction, so a multi-query read sees a single snapshot.
