@@ -130,7 +130,8 @@ private func matchingWeekdays(_ dowField: String) throws -> [Int64] {
             1_961_625_600_000,  // 2032-02-29
         ])
     // 2000 is a leap year (divisible by 400).
-    #expect(try cron("0 0 29 2 *").nextFire(afterMilliseconds: 852_076_800_000) == 951_782_400_000)  // 1997-01-01 → 2000-02-29
+    // 1997-01-01 → 2000-02-29
+    #expect(try cron("0 0 29 2 *").nextFire(afterMilliseconds: 852_076_800_000) == 951_782_400_000)
 }
 
 @Test func impossibleDatesNeverFire() throws {
@@ -149,7 +150,8 @@ private func matchingWeekdays(_ dowField: String) throws -> [Int64] {
     #expect(try cron("0 0 1 1 *").nextFire(afterMilliseconds: base) == 1_798_761_600_000)  // 2027-01-01T00:00Z
     let dec31At2359: Int64 = 1_798_761_540_000  // 2026-12-31T23:59Z (Thursday)
     #expect(try cron("* * * * *").nextFire(afterMilliseconds: dec31At2359 + 30_000) == 1_798_761_600_000)
-    #expect(try cron("59 23 31 12 *").nextFire(afterMilliseconds: dec31At2359) == 1_830_297_540_000)  // 2027-12-31T23:59Z
+    // 2027-12-31T23:59Z
+    #expect(try cron("59 23 31 12 *").nextFire(afterMilliseconds: dec31At2359) == 1_830_297_540_000)
     #expect(try cron("0 0 * * 1").nextFire(afterMilliseconds: dec31At2359) == 1_799_020_800_000)  // 2027-01-04 (Mon)
 }
 
@@ -204,7 +206,8 @@ private func matchingWeekdays(_ dowField: String) throws -> [Int64] {
 ])
 func agreesWithBruteForce(_ text: String) throws {
     let expression = try cron(text)
-    let starts: [Int64] = [base, 1_798_761_570_000, 1_835_309_400_000]  // 2026-06-12, 2026-12-31T23:59:30, 2028-02-28T00:10
+    // 2026-06-12, 2026-12-31T23:59:30, 2028-02-28T00:10
+    let starts: [Int64] = [base, 1_798_761_570_000, 1_835_309_400_000]
     for start in starts {
         var brute: Int64?
         for m in (start / minute + 1)...(start / minute + 70 * 1_440) where expression.matches(epochMinute: m) {
