@@ -33,6 +33,7 @@ let package = Package(
         .target(
             name: "CairnCore",
             dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -89,6 +90,7 @@ let package = Package(
             dependencies: [
                 "Cairn",
                 "CairnServer",
+                "CairnStore",
                 "CairnCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -15,6 +15,8 @@ public struct CairnServer: Sendable {
     public let store: SQLiteStore
     public let broker: EventBroker
     public let runs: RunService
+    public let keys: KeyService
+    let keysExist = CachedFlag()
     let registry: PrometheusCollectorRegistry?
     let logger: Logger
     let deliveryWakeups: AsyncStream<Void>
@@ -29,6 +31,7 @@ public struct CairnServer: Sendable {
         store = try SQLiteStore(
             configuration: .init(path: configuration.databasePath), broker: broker,
             logger: Logger(label: "cairn.store"))
+        keys = KeyService(store: store)
         runs = RunService(
             store: store,
             configuration: .init(
@@ -65,14 +68,14 @@ public struct CairnServer: Sendable {
             logger: Logger(label: "cairn.reconciler"))
     }
 
-    public func makeRouter(sseKeepalive: Duration = .seconds(15)) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public func makeRouter(sseKeepalive: Duration = .seconds(15)) -> Router<CairnRequestContext> {
+        let router = Router(context: CairnRequestContext.self)
         router.add(middleware: RequestMetricsMiddleware())
         router.add(
             middleware: CORSMiddleware(
                 allowOrigin: .all, allowHeaders: [.authorization, .contentType, HTTPField.Name("x-tidebase-worker")!],
                 allowMethods: [.get, .post, .put, .patch, .delete, .options]))
-        router.add(middleware: AuthMiddleware(apiKey: configuration.apiKey))
+        router.add(middleware: AuthMiddleware(apiKey: configuration.apiKey, keys: keys, keysExist: keysExist))
         router.get("/health") { _, _ in JSONResponse.make(.ok, #"{"ok":true}"#) }
         let registry = self.registry
         router.get("/metrics") { _, _ -> Response in
@@ -84,7 +87,9 @@ public struct CairnServer: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: buffer))
         }
-        var tidebase = TidebaseRoutes<BasicRequestContext>(
+        KeyRoutes<CairnRequestContext>(keys: keys, keysExist: keysExist, bodyLimit: configuration.maxBodyBytes)
+            .register(on: router)
+        var tidebase = TidebaseRoutes<CairnRequestContext>(
             runs: runs, broker: broker, recovery: recovery, bodyLimit: configuration.maxBodyBytes)
         tidebase.sseKeepalive = sseKeepalive
         tidebase.register(on: router)

@@ -11,7 +11,23 @@ enum Migrations {
         Migration(version: 1, name: "runs", sqlite: runsV1),
         Migration(version: 2, name: "queue indexes per tenant", sqlite: queueIndexesV2),
         Migration(version: 3, name: "delivery signing secret", sqlite: deliverySecretV3),
+        Migration(version: 4, name: "api keys", sqlite: apiKeysV4),
     ]
+
+    /// API keys: only a hash of each secret is kept, with a visible prefix.
+    static let apiKeysV4 = """
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL,
+            name TEXT,
+            prefix TEXT NOT NULL,
+            secret_hash TEXT NOT NULL UNIQUE,
+            scopes_json TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            revoked_at INTEGER
+        );
+        CREATE INDEX api_keys_tenant ON api_keys (tenant_id, created_at);
+        """
 
     /// Deliveries to a gate's inline channels have no channel row to read the key from.
     static let deliverySecretV3 = "ALTER TABLE channel_deliveries ADD COLUMN secret TEXT;"

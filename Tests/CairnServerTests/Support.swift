@@ -10,7 +10,7 @@ import Testing
 /// A server on a fresh data directory, exercised through Hummingbird's in-process client.
 struct TestServer {
     let server: CairnServer
-    let app: Application<RouterResponder<BasicRequestContext>>
+    let app: Application<RouterResponder<CairnRequestContext>>
 
     init(apiKey: String? = nil, sseKeepalive: Duration = .seconds(15)) throws {
         var configuration = ServerConfiguration()

@@ -1,16 +1,19 @@
 import CairnCore
 import Hummingbird
+import Synchronization
 
-/// Bearer-key authentication (Tidebase §1.2): with a key configured, every route but
-/// `/health` needs `Authorization: Bearer <key>`; the SSE route also accepts `?token=`, since
-/// browsers' EventSource cannot set headers.
-struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
+/// Authentication and scopes. With no configured key and no API key in the store, the API is
+/// open (the default tenant, everything allowed). Otherwise every route but `/health` needs a
+/// bearer: the configured key (root: the default tenant, and key management of every tenant)
+/// or an API key, which acts in its tenant with its scopes. The SSE route also accepts
+/// `?token=`, since browsers' EventSource cannot set headers. Reads need `read`, other methods
+/// `write`, `/admin` routes `admin`.
+struct AuthMiddleware<Context: PrincipalContext>: RouterMiddleware {
     let apiKey: String?
+    let keys: KeyService
+    let keysExist: CachedFlag
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
-        -> Response
-    {
-        guard let apiKey else { return try await next(request, context) }
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         if path == "/health" || request.method == .options { return try await next(request, context) }
         var token: Substring?
@@ -19,9 +22,31 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         } else if Self.isEventStreamPath(path) {
             token = request.uri.queryParameters["token"]
         }
-        guard let token, constantTimeEquals(Array(token.utf8), Array(apiKey.utf8)) else {
+        let principal: Principal
+        if let token {
+            if let apiKey, constantTimeEquals(Array(token.utf8), Array(apiKey.utf8)) {
+                principal = Principal(tenant: .default, scopes: [.admin], isRoot: true)
+            } else if let found = try await keys.authenticate(secret: String(token)) {
+                principal = found
+            } else {
+                return APIError(.unauthorized, "unauthorized").response
+            }
+        } else if apiKey == nil, try await !keysExist.value({ try await keys.store.hasActiveKeys() }) {
+            principal = .open
+        } else {
             return APIError(.unauthorized, "unauthorized").response
         }
+        let required: Scope =
+            path == "/admin" || path.hasPrefix("/admin/")
+            ? .admin : (request.method == .get || request.method == .head ? .read : .write)
+        guard principal.allows(required) else {
+            return APIError(.forbidden, "this key lacks the \(required.rawValue) scope") { w in
+                w.field("code", "insufficient_scope")
+                w.field("required", required.rawValue)
+            }.response
+        }
+        var context = context
+        context.principal = principal
         return try await next(request, context)
     }
 
@@ -30,6 +55,31 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         return parts.count == 4 && parts[0].isEmpty && parts[1] == "runs" && !parts[2].isEmpty && parts[3] == "events"
     }
+}
+
+/// A boolean read from the store at most once a second (whether any API key exists decides if
+/// anonymous requests are allowed; keys can be created by another process with `cairn keys`).
+final class CachedFlag: Sendable {
+    private let state = Mutex<(value: Bool, readAt: ContinuousClock.Instant?)>((false, nil))
+    private let maxAge: Duration
+
+    init(maxAge: Duration = .seconds(1)) { self.maxAge = maxAge }
+
+    func value(_ read: () async throws -> Bool) async throws -> Bool {
+        let now = ContinuousClock.now
+        if let cached = state.withLock({ s -> Bool? in
+            guard let at = s.readAt, now - at < maxAge else { return nil }
+            return s.value
+        }) {
+            return cached
+        }
+        let fresh = try await read()
+        state.withLock { $0 = (fresh, now) }
+        return fresh
+    }
+
+    /// Forgets the cached value (after this process created or revoked a key).
+    func invalidate() { state.withLock { $0.readAt = nil } }
 }
 
 /// Compares without exiting early, so timing does not reveal how much of a secret matched.

@@ -18,7 +18,7 @@ extension TidebaseRoutes {
         let replayFrom = after
         let subscription = broker.subscribe(runId: runId)
         let runs = self.runs
-        let tenant = self.tenant
+        let tenant = context.principal.tenant
         let keepaliveInterval = self.sseKeepalive
         let headers: HTTPFields = [
             .contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "keep-alive",
@@ -30,7 +30,7 @@ extension TidebaseRoutes {
                 var last = replayFrom
                 // Replay what is stored, page by page.
                 while true {
-                    let page = try await runs.events(runId: runId, after: last, limit: 500, tenant: tenant)
+                    let page = try await runs.events(runId: runId, after: last, limit: 500, tenant: context.principal.tenant)
                     for event in page {
                         try await writer.write(Self.frame(event))
                         last = event.seq

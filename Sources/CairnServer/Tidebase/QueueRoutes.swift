@@ -27,7 +27,7 @@ extension TidebaseRoutes {
             maxAttempts: body.int("maxAttempts", min: 1, max: 1_000) ?? 1, priority: body.int("priority") ?? 0,
             deadlineMilliseconds: body.int("deadlineMs", min: 1).map(Int64.init))
         try body.validate()
-        let (run, deduplicated) = try await runs.enqueue(queue: queue, enqueue, tenant: tenant)
+        let (run, deduplicated) = try await runs.enqueue(queue: queue, enqueue, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("run"); w.run(run)
             w.field("deduplicated", deduplicated)
@@ -48,7 +48,7 @@ extension TidebaseRoutes {
         let owner = body.string("leaseOwner", minLength: 1) ?? Identifier.uuidString()
         let limit = body.int("limit", min: 1, max: 100) ?? 1
         try body.validate()
-        let claimed = try await runs.claim(queues: queues, owner: owner, limit: limit, tenant: tenant)
+        let claimed = try await runs.claim(queues: queues, owner: owner, limit: limit, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.array("runs", claimed) { $0.run($1) }
             w.field("leaseOwner", owner)
@@ -56,7 +56,7 @@ extension TidebaseRoutes {
     }
 
     @Sendable func queueStats(_ request: Request, context: Context) async throws -> Response {
-        let stats = try await runs.queueStats(tenant: tenant)
+        let stats = try await runs.queueStats(tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.array("queues", stats) { w, s in
                 w.beginObjectValue()
@@ -87,7 +87,7 @@ extension TidebaseRoutes {
             ratePerMinute: update("ratePerMinute") { $0.int("ratePerMinute", min: 1) },
             invokeURL: update("invokeUrl") { $0.url("invokeUrl") })
         try body.validate()
-        let config = try await runs.configureQueue(name: queue, change, tenant: tenant)
+        let config = try await runs.configureQueue(name: queue, change, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("config"); w.queueConfig(config)
         }

@@ -20,20 +20,20 @@ extension TidebaseRoutes {
             maxAttempts: body.int("maxAttempts", min: 1, max: 1_000) ?? 1,
             enabled: body.bool("enabled") ?? true)
         try body.validate()
-        let schedule = try await runs.putSchedule(name: name, put, tenant: tenant)
+        let schedule = try await runs.putSchedule(name: name, put, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("schedule"); w.schedule(schedule)
         }
     }
 
     @Sendable func listSchedules(_ request: Request, context: Context) async throws -> Response {
-        let list = try await runs.schedules(tenant: tenant)
+        let list = try await runs.schedules(tenant: context.principal.tenant)
         return JSONResponse.object { w in w.array("schedules", list) { $0.schedule($1) } }
     }
 
     @Sendable func deleteSchedule(_ request: Request, context: Context) async throws -> Response {
         let name = try request.pathParameter("name", context)
-        try await runs.deleteSchedule(name: name, tenant: tenant)
+        try await runs.deleteSchedule(name: name, tenant: context.principal.tenant)
         return JSONResponse.object { w in w.field("deleted", name) }
     }
 }

@@ -5,12 +5,11 @@ import NIOCore
 
 /// The run protocol, wire-compatible with the Tidebase server 0.7 (contracts/tidebase.md
 /// §1.3–1.11): decode, call `RunService`, encode.
-struct TidebaseRoutes<Context: RequestContext>: Sendable {
+struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
     let runs: RunService
     let broker: EventBroker
     let recovery: RecoveryDispatcher
     let bodyLimit: Int
-    let tenant: TenantID = .default
     var sseKeepalive: Duration = .seconds(15)
 
     func register(on router: Router<Context>) {
@@ -96,19 +95,19 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         var body = try await BodyReader.read(&request, limit: bodyLimit)
         let create = Self.createRunRequest(workflowName: workflowName, &body)
         try body.validate()
-        let run = try await runs.createRun(create, tenant: tenant)
+        let run = try await runs.createRun(create, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("run"); w.run(run)
         }
     }
 
     @Sendable func listRuns(_ request: Request, context: Context) async throws -> Response {
-        let list = try await runs.listRuns(tenant: tenant)
+        let list = try await runs.listRuns(tenant: context.principal.tenant)
         return JSONResponse.object { w in w.array("runs", list) { $0.run($1) } }
     }
 
     @Sendable func runDetail(_ request: Request, context: Context) async throws -> Response {
-        let detail = try await runs.runDetail(id: try request.pathParameter("runId", context), tenant: tenant)
+        let detail = try await runs.runDetail(id: try request.pathParameter("runId", context), tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("run"); w.run(detail.run)
             w.array("steps", detail.steps) { $0.step($1) }
@@ -131,7 +130,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         let runId = try request.pathParameter("runId", context)
         let headerOwner = request.headers[HTTPField.Name("x-tidebase-worker")!].flatMap { $0.isEmpty ? nil : $0 }
         let owner = headerOwner ?? Identifier.uuidString()
-        let run = try await runs.beginRun(id: runId, owner: owner, tenant: tenant)
+        let run = try await runs.beginRun(id: runId, owner: owner, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("run"); w.run(run)
             w.field("leaseOwner", owner)
@@ -145,7 +144,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         let owner = body.string("leaseOwner", minLength: 1)
         try body.validate()
         guard let owner else { throw APIError(.badRequest, "leaseOwner is required") }
-        let run = try await runs.heartbeat(id: runId, owner: owner, tenant: tenant)
+        let run = try await runs.heartbeat(id: runId, owner: owner, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("run"); w.run(run)
         }
@@ -155,7 +154,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         var request = request
         let runId = try request.pathParameter("runId", context)
         let body = try await BodyReader.read(&request, limit: bodyLimit)
-        let run = try await runs.completeRun(id: runId, result: body.any("result"), tenant: tenant)
+        let run = try await runs.completeRun(id: runId, result: body.any("result"), tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("run"); w.run(run)
         }
@@ -168,11 +167,11 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         let failureClass = body.string("failureClass")
         try body.validate()
         let (run, requeued) = try await runs.failRun(
-            id: runId, error: body.any("error"), failureClass: failureClass, tenant: tenant)
+            id: runId, error: body.any("error"), failureClass: failureClass, tenant: context.principal.tenant)
         if !requeued, run.status == .failed, run.recoveryWebhook != nil {
             // Awaited before answering, as the reference does: the application's webhook handler
             // may resume this run right away. The failure is committed and no lock is held.
-            _ = try await recovery.recover(runId: runId, reason: "run_failed", tenant: tenant)
+            _ = try await recovery.recover(runId: runId, reason: "run_failed", tenant: context.principal.tenant)
         }
         return JSONResponse.object { w in
             w.key("run"); w.run(run)
@@ -187,7 +186,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         let reason = body.string("reason")
         let actor = body.string("actor")
         try body.validate()
-        let run = try await runs.cancelRun(id: runId, reason: reason, actor: actor, tenant: tenant)
+        let run = try await runs.cancelRun(id: runId, reason: reason, actor: actor, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("run"); w.run(run)
         }
@@ -199,7 +198,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         var body = try await BodyReader.read(&request, limit: bodyLimit, allowEmpty: true)
         let reason = body.string("reason", minLength: 1) ?? "manual"
         try body.validate()
-        let attempt = try await recovery.recover(runId: runId, reason: reason, tenant: tenant)
+        let attempt = try await recovery.recover(runId: runId, reason: reason, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("recoveryAttempt"); w.recoveryAttempt(attempt)
         }
@@ -215,7 +214,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
             name: body.requiredString("name"), inputHash: body.requiredString("inputHash"), input: body.any("input"),
             options: body.object("options"), leaseOwner: body.string("leaseOwner"))
         try body.validate()
-        let outcome = try await runs.beginStep(runId: runId, begin, tenant: tenant)
+        let outcome = try await runs.beginStep(runId: runId, begin, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             switch outcome {
             case .cancelled:
@@ -248,7 +247,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         let owner = body.requiredString("leaseOwner", minLength: 0)
         try body.validate()
         let step = try await runs.completeStep(
-            runId: runId, stepId: stepId, leaseOwner: owner, output: body.any("output"), tenant: tenant)
+            runId: runId, stepId: stepId, leaseOwner: owner, output: body.any("output"), tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("step"); w.step(step)
         }
@@ -265,7 +264,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
             resumeDecision: body.enumValue(
                 "resumeDecision", ResumeDecision.self, allowed: ResumeDecision.allCases.map(\.rawValue)))
         try body.validate()
-        let step = try await runs.failStep(runId: runId, stepId: stepId, fail, tenant: tenant)
+        let step = try await runs.failStep(runId: runId, stepId: stepId, fail, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("step"); w.step(step)
         }
@@ -282,7 +281,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
             channels: body.array("channels").map { .array($0) }, capability: body.any("capability"))
         _ = body.int("timeoutMs", min: 1)
         try body.validate()
-        let gate = try await runs.beginGate(runId: runId, begin, tenant: tenant)
+        let gate = try await runs.beginGate(runId: runId, begin, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.field("action", gate.status == .pending ? "wait" : "return")
             w.key("gate"); w.gate(gate)
@@ -292,7 +291,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
     @Sendable func getGate(_ request: Request, context: Context) async throws -> Response {
         let (gate, status) = try await runs.gate(
             runId: try request.pathParameter("runId", context), gateId: try request.pathParameter("gateId", context),
-            tenant: tenant)
+            tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("gate"); w.gate(gate)
             w.field("runStatus", status.rawValue)
@@ -314,7 +313,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         let gate = try await runs.resolveGate(
             runId: runId, gateId: gateId,
             ResolveGateRequest(token: token, decision: decision, actor: actor, payload: body.any("payload")),
-            tenant: tenant)
+            tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("gate"); w.gate(gate)
         }
@@ -333,7 +332,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
             edgeType: body.string("edgeType"),
             edgeMetadata: body.object("edgeMetadata"))
         try body.validate()
-        let (run, edge, created) = try await runs.createChild(parentId: parentId, child, tenant: tenant)
+        let (run, edge, created) = try await runs.createChild(parentId: parentId, child, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("run"); w.run(run)
             w.key("edge"); w.edge(edge)
@@ -363,7 +362,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         }
         try body.validate()
         let state = try await runs.writeState(
-            runId: runId, value: body.any("value"), mode: mode, options: options, tenant: tenant)
+            runId: runId, value: body.any("value"), mode: mode, options: options, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("state"); w.state(state)
         }
@@ -384,7 +383,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         let label = body.requiredString("label")
         let options = Self.stateOptions(&body)
         try body.validate()
-        let version = try await runs.saveState(runId: runId, label: label, options: options, tenant: tenant)
+        let version = try await runs.saveState(runId: runId, label: label, options: options, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("stateVersion"); w.stateVersion(version)
         }
@@ -395,7 +394,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         let query = request.uri.queryParameters
         let stream = query["stream"].map(String.init)
         let labeled = query["labeled"] == "true"
-        let versions = try await runs.stateVersions(runId: runId, stream: stream, labeledOnly: labeled, tenant: tenant)
+        let versions = try await runs.stateVersions(runId: runId, stream: stream, labeledOnly: labeled, tenant: context.principal.tenant)
         return JSONResponse.object { w in w.array("stateVersions", versions) { $0.stateVersion($1) } }
     }
 
@@ -416,14 +415,14 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
             label: label, target: target, state: body.any("state"), reason: body.string("reason"),
             metadata: body.object("metadata"), createdBy: body.string("createdBy"))
         try body.validate()
-        let version = try await runs.createSnapshot(runId: runId, snapshot, tenant: tenant)
+        let version = try await runs.createSnapshot(runId: runId, snapshot, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("snapshot"); w.stateVersion(version)
         }
     }
 
     @Sendable func listSnapshots(_ request: Request, context: Context) async throws -> Response {
-        let list = try await runs.snapshots(runId: try request.pathParameter("runId", context), tenant: tenant)
+        let list = try await runs.snapshots(runId: try request.pathParameter("runId", context), tenant: context.principal.tenant)
         return JSONResponse.object { w in w.array("snapshots", list) { $0.stateVersion($1) } }
     }
 
@@ -447,7 +446,7 @@ struct TidebaseRoutes<Context: RequestContext>: Sendable {
         usage.costUsd = body.number("costUsd", min: 0)
         usage.metadata = body.object("metadata")
         try body.validate()
-        let record = try await runs.recordUsage(runId: runId, usage, tenant: tenant)
+        let record = try await runs.recordUsage(runId: runId, usage, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("usage"); w.usage(record)
         }

@@ -109,6 +109,11 @@ public final class SQLiteStore: RunStore, Sendable {
     public func write<T: Sendable>(_ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T) async throws
         -> T
     {
+        try await writeSQLite { tx in try await body(tx) }
+    }
+
+    /// A group-committed write with the SQLite transaction itself (for this module's own tables).
+    func writeSQLite<T: Sendable>(_ body: @escaping @Sendable (SQLiteRunTransaction) async throws -> T) async throws -> T {
         // When the writer is idle, the caller leads the commit on its own thread: no hand-off to
         // the writer thread and back, which dominates latency when requests come one at a time.
         let leads = writerState.withLock { s -> Bool in
@@ -130,7 +135,7 @@ public final class SQLiteStore: RunStore, Sendable {
     }
 
     private static func makeJob<T: Sendable>(
-        _ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T,
+        _ body: @escaping @Sendable (SQLiteRunTransaction) async throws -> T,
         deliver: @escaping @Sendable (Result<T, any Error>) -> Void
     ) -> WriteJob {
         WriteJob { tx in
@@ -145,7 +150,7 @@ public final class SQLiteStore: RunStore, Sendable {
 
     /// Commits the caller's job together with whatever queued meanwhile, then hands any later
     /// arrivals to the writer thread, so a leader answers its own request after one commit.
-    private func leadCommit<T: Sendable>(_ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T)
+    private func leadCommit<T: Sendable>(_ body: @escaping @Sendable (SQLiteRunTransaction) async throws -> T)
         async throws -> T
     {
         let outcome = Mutex<Result<T, any Error>?>(nil)
@@ -231,6 +236,10 @@ public final class SQLiteStore: RunStore, Sendable {
     public func read<T: Sendable>(_ body: @escaping @Sendable (any RunReadTransaction) async throws -> T) async throws
         -> T
     {
+        try await readSQLite { tx in try await body(tx) }
+    }
+
+    func readSQLite<T: Sendable>(_ body: @escaping @Sendable (SQLiteRunTransaction) async throws -> T) async throws -> T {
         let connection = try checkoutReader()
         defer { checkinReader(connection) }
         // One read transaction, so a multi-query read sees a single snapshot.

@@ -1,0 +1,123 @@
+import Crypto
+
+/// What a key may do. Each scope includes the ones below it: admin ⊃ write ⊃ read.
+public enum Scope: String, Sendable, CaseIterable, Comparable {
+    case read, write, admin
+
+    private var rank: Int {
+        switch self {
+        case .read: return 0
+        case .write: return 1
+        case .admin: return 2
+        }
+    }
+
+    public static func < (a: Scope, b: Scope) -> Bool { a.rank < b.rank }
+}
+
+/// An API key as stored: never the secret, only its hash and a visible prefix.
+public struct APIKey: Sendable, Equatable {
+    public var id: String
+    public var tenant: TenantID
+    public var name: String?
+    /// The first characters of the secret, to recognize a key in lists and logs.
+    public var prefix: String
+    public var secretHash: String
+    public var scopes: [Scope]
+    public var createdAt: Timestamp
+    public var revokedAt: Timestamp?
+
+    public init(
+        id: String, tenant: TenantID, name: String?, prefix: String, secretHash: String, scopes: [Scope],
+        createdAt: Timestamp, revokedAt: Timestamp?
+    ) {
+        self.id = id
+        self.tenant = tenant
+        self.name = name
+        self.prefix = prefix
+        self.secretHash = secretHash
+        self.scopes = scopes
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+    }
+
+    /// Whether the key grants `scope` (a higher scope grants the lower ones).
+    public func allows(_ scope: Scope) -> Bool { scopes.contains { $0 >= scope } }
+}
+
+/// Who a request acts as.
+public struct Principal: Sendable, Equatable {
+    public var tenant: TenantID
+    public var scopes: [Scope]
+    /// The configured root key: manages keys of every tenant.
+    public var isRoot: Bool
+
+    public init(tenant: TenantID, scopes: [Scope], isRoot: Bool) {
+        self.tenant = tenant
+        self.scopes = scopes
+        self.isRoot = isRoot
+    }
+
+    public func allows(_ scope: Scope) -> Bool { isRoot || scopes.contains { $0 >= scope } }
+
+    /// No authentication configured: everything, in the default tenant.
+    public static let open = Principal(tenant: .default, scopes: [.admin], isRoot: true)
+}
+
+public protocol KeyStore: Sendable {
+    func insertKey(_ key: APIKey) async throws
+    func key(secretHash: String) async throws -> APIKey?
+    func keys(tenant: TenantID?) async throws -> [APIKey]
+    /// Revokes a key; false if there is no such active key (in `tenant`, when given).
+    func revokeKey(id: String, tenant: TenantID?, at: Timestamp) async throws -> Bool
+    /// Whether any key is active (then requests must authenticate).
+    func hasActiveKeys() async throws -> Bool
+}
+
+public enum KeyError: Error, Equatable, Sendable {
+    case invalidTenant(String)
+    case noScopes
+    case keyNotFound
+}
+
+/// Issues, checks and revokes API keys.
+public struct KeyService: Sendable {
+    public let store: any KeyStore
+
+    public init(store: any KeyStore) { self.store = store }
+
+    /// A tenant name: 1–64 of letters, digits, `-`, `_`, `.`.
+    public static func isValidTenant(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 64
+            && name.unicodeScalars.allSatisfy { ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || "-_.".unicodeScalars.contains($0) }
+    }
+
+    public static func hash(secret: String) -> String { Array(SHA256.hash(data: Array(secret.utf8))).hexString }
+
+    /// Creates a key and returns it with its secret, which is shown this once and never stored.
+    /// The secret carries 256 random bits.
+    public func create(tenant: String, name: String?, scopes: [Scope]) async throws -> (key: APIKey, secret: String) {
+        guard Self.isValidTenant(tenant) else { throw KeyError.invalidTenant(tenant) }
+        guard !scopes.isEmpty else { throw KeyError.noScopes }
+        let secret = "cairn_" + Identifier.randomHex() + Identifier.randomHex()
+        let key = APIKey(
+            id: Identifier.make("key_"), tenant: TenantID(rawValue: tenant), name: name, prefix: String(secret.prefix(14)),
+            secretHash: Self.hash(secret: secret), scopes: Array(Set(scopes)).sorted(), createdAt: .now(), revokedAt: nil)
+        try await store.insertKey(key)
+        return (key, secret)
+    }
+
+    /// The principal a presented secret authenticates, if it is an active key.
+    public func authenticate(secret: String) async throws -> Principal? {
+        guard secret.hasPrefix("cairn_"), let key = try await store.key(secretHash: Self.hash(secret: secret)),
+            key.revokedAt == nil
+        else { return nil }
+        return Principal(tenant: key.tenant, scopes: key.scopes, isRoot: false)
+    }
+
+    public func list(tenant: TenantID?) async throws -> [APIKey] { try await store.keys(tenant: tenant) }
+
+    public func revoke(id: String, tenant: TenantID?) async throws {
+        guard try await store.revokeKey(id: id, tenant: tenant, at: .now()) else { throw KeyError.keyNotFound }
+    }
+}

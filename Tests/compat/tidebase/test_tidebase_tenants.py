@@ -1,0 +1,69 @@
+"""Tenants and API keys with the unmodified SDK: keys created by `cairn keys create` while the
+server runs; each tenant sees only its own runs; another tenant's run ids are unknown (404);
+anonymous requests are refused once keys exist; a revoked key stops working."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from tidebase import Tidebase, TidebaseError
+
+from tbcompat import cairn_bin, wait_until
+
+
+def cli(server, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(cairn_bin()), "keys", *args, "--data-dir", str(server.data_dir)],
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def create_key(server, tenant: str, *scopes: str) -> str:
+    args = ["create", "--tenant", tenant]
+    for scope in scopes:
+        args += ["--scope", scope]
+    done = cli(server, *args)
+    assert done.returncode == 0, done.stderr
+    secret = done.stdout.strip()
+    assert secret.startswith("cairn_") and "\n" not in secret  # the secret alone on stdout
+    return secret
+
+
+def test_tenants_are_isolated_and_keys_can_be_revoked(server_factory):
+    server = server_factory()
+    acme_key = create_key(server, "acme")
+    globex_key = create_key(server, "globex")
+    acme = Tidebase(url=server.url, api_key=acme_key)
+    globex = Tidebase(url=server.url, api_key=globex_key)
+
+    # Anonymous access ends once keys exist (the server re-reads within a second).
+    wait_until(lambda: server.http("GET", "/runs").status == 401, timeout=5, desc="anonymous refused")
+
+    result = acme.run("acme-report", lambda run, input: run.step("s", lambda: {"ok": input["n"]}), input={"n": 1})
+    assert result == {"ok": 1}
+    run_id = acme.runs.list()[0]["id"]
+
+    assert globex.runs.list() == []
+    with pytest.raises(TidebaseError) as missing:
+        globex.runs.get(run_id)
+    assert missing.value.status == 404
+    with pytest.raises(TidebaseError) as cancel:
+        globex.runs.cancel(run_id)
+    assert cancel.value.status == 404
+    assert acme.runs.get(run_id)["run"]["status"] == "completed"
+
+    # A read-only key cannot write.
+    reader = Tidebase(url=server.url, api_key=create_key(server, "acme", "read"))
+    assert reader.runs.list()[0]["id"] == run_id
+    with pytest.raises(TidebaseError) as refused:
+        reader.runs.create("nope")
+    assert refused.value.status == 403
+
+    listed = cli(server, "list", "--tenant", "acme")
+    assert listed.returncode == 0 and acme_key not in listed.stdout
+    key_id = next(line.split("\t")[0] for line in listed.stdout.splitlines()[1:] if "read,write" in line)
+    assert cli(server, "revoke", key_id).returncode == 0
+    with pytest.raises(TidebaseError) as revoked:
+        acme.runs.list()
+    assert revoked.value.status == 401
