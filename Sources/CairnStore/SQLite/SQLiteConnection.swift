@@ -17,7 +17,7 @@ final class SQLiteConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
 
-    init(path: String, readOnly: Bool) throws {
+    init(path: String, readOnly: Bool, busyTimeoutMilliseconds: Int32 = 5_000) throws {
         let flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
         var db: OpaquePointer?
         let rc = sqlite_nio_sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, nil)
@@ -27,7 +27,7 @@ final class SQLiteConnection: @unchecked Sendable {
             throw SQLiteError(code: rc, message: message)
         }
         handle = db
-        sqlite_nio_sqlite3_busy_timeout(db, 5_000)
+        sqlite_nio_sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
     }
 
     deinit {

@@ -16,6 +16,8 @@ public final class SQLiteStore: RunStore, Sendable {
         public var path: String
         /// `FULL` fsyncs the WAL on every commit: nothing acknowledged is lost even on power loss.
         public var synchronous: String = "FULL"
+        /// How long a write waits for another process's lock on the database before failing.
+        public var busyTimeoutMilliseconds: Int32 = 5_000
         public init(path: String) { self.path = path }
     }
 
@@ -23,11 +25,16 @@ public final class SQLiteStore: RunStore, Sendable {
         /// Runs the job's work; returns whether it succeeded and how to answer its caller once
         /// the outcome of the commit is known.
         let run: @Sendable (SQLiteRunTransaction) async -> (ok: Bool, finish: @Sendable ((any Error)?) -> Void)
+        /// Answers the caller with an error without running the work (the transaction could not
+        /// be opened), so nothing is ever written outside a transaction or left unanswered.
+        let abandon: @Sendable (any Error) -> Void
         init(
             run:
-                @escaping @Sendable (SQLiteRunTransaction) async -> (ok: Bool, finish: @Sendable ((any Error)?) -> Void)
+                @escaping @Sendable (SQLiteRunTransaction) async -> (ok: Bool, finish: @Sendable ((any Error)?) -> Void),
+            abandon: @escaping @Sendable (any Error) -> Void
         ) {
             self.run = run
+            self.abandon = abandon
         }
     }
 
@@ -58,7 +65,8 @@ public final class SQLiteStore: RunStore, Sendable {
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        writer = try SQLiteConnection(path: configuration.path, readOnly: false)
+        writer = try SQLiteConnection(
+            path: configuration.path, readOnly: false, busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
         try writer.execute(
             script: """
                 PRAGMA journal_mode = WAL;
@@ -138,14 +146,16 @@ public final class SQLiteStore: RunStore, Sendable {
         _ body: @escaping @Sendable (SQLiteRunTransaction) async throws -> T,
         deliver: @escaping @Sendable (Result<T, any Error>) -> Void
     ) -> WriteJob {
-        WriteJob { tx in
-            do {
-                let value = try await body(tx)
-                return (true, { commitError in deliver(commitError.map { .failure($0) } ?? .success(value)) })
-            } catch {
-                return (false, { _ in deliver(.failure(error)) })
-            }
-        }
+        WriteJob(
+            run: { tx in
+                do {
+                    let value = try await body(tx)
+                    return (true, { commitError in deliver(commitError.map { .failure($0) } ?? .success(value)) })
+                } catch {
+                    return (false, { _ in deliver(.failure(error)) })
+                }
+            },
+            abandon: { error in deliver(.failure(error)) })
     }
 
     /// Commits the caller's job together with whatever queued meanwhile, then hands any later
@@ -192,7 +202,7 @@ public final class SQLiteStore: RunStore, Sendable {
             try writer.run("BEGIN IMMEDIATE")
         } catch {
             logger.error("cannot begin transaction", metadata: ["error": "\(error)"])
-            for job in batch { await job.run(SQLiteRunTransaction(connection: writer)).finish(error) }
+            for job in batch { job.abandon(error) }
             return
         }
         var outcomes: [(ok: Bool, finish: @Sendable ((any Error)?) -> Void)] = []
@@ -202,7 +212,7 @@ public final class SQLiteStore: RunStore, Sendable {
             do {
                 try writer.run("SAVEPOINT job")
             } catch {
-                outcomes.append((false, { _ in }))
+                outcomes.append((false, { _ in job.abandon(error) }))
                 continue
             }
             let tx = SQLiteRunTransaction(connection: writer)
