@@ -10,7 +10,8 @@ struct Keys: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Revoke.self])
 
     struct Location: ParsableArguments {
-        @Option(name: .customLong("data-dir"), help: "The server's data directory (CAIRN_DATA_DIR).") var dataDir: String?
+        @Option(name: .customLong("data-dir"), help: "The server's data directory (CAIRN_DATA_DIR).") var dataDir:
+            String?
 
         func keyService() throws -> KeyService {
             let directory = dataDir ?? ProcessInfo.processInfo.environment["CAIRN_DATA_DIR"] ?? ".cairn"
@@ -21,7 +22,9 @@ struct Keys: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create a key; prints its secret alone on standard output (it is not stored and cannot be shown again).")
+            abstract:
+                "Create a key; prints its secret alone on standard output (it is not stored and cannot be shown again)."
+        )
         @OptionGroup var location: Location
         @Option(help: "The tenant the key acts in (letters, digits, -, _ and .).") var tenant: String
         @Option(name: .customLong("scope"), help: "read, write or admin; repeat for several (default: read and write).")
@@ -31,7 +34,9 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             var parsed: [Scope] = []
             for s in scopes {
-                guard let scope = Scope(rawValue: s) else { throw ValidationError("unknown scope \(s): use read, write or admin") }
+                guard let scope = Scope(rawValue: s) else {
+                    throw ValidationError("unknown scope \(s): use read, write or admin")
+                }
                 parsed.append(scope)
             }
             guard KeyService.isValidTenant(tenant) else {
@@ -40,7 +45,9 @@ struct Keys: AsyncParsableCommand {
             let (key, secret) = try await location.keyService().create(
                 tenant: tenant, name: name, scopes: parsed.isEmpty ? [.read, .write] : parsed)
             FileHandle.standardError.write(
-                Data("created \(key.id) for tenant \(key.tenant.rawValue) with \(key.scopes.map(\.rawValue).joined(separator: ", "))\n".utf8))
+                Data(
+                    "created \(key.id) for tenant \(key.tenant.rawValue) with \(key.scopes.map(\.rawValue).joined(separator: ", "))\n"
+                        .utf8))
             print(secret)
         }
     }
@@ -55,8 +62,11 @@ struct Keys: AsyncParsableCommand {
             print("ID\tTENANT\tPREFIX\tSCOPES\tNAME\tCREATED\tREVOKED")
             for k in keys {
                 print(
-                    [k.id, k.tenant.rawValue, k.prefix + "…", k.scopes.map(\.rawValue).joined(separator: ","), k.name ?? "-",
-                     k.createdAt.iso8601, k.revokedAt?.iso8601 ?? "-"].joined(separator: "\t"))
+                    [
+                        k.id, k.tenant.rawValue, k.prefix + "…", k.scopes.map(\.rawValue).joined(separator: ","),
+                        k.name ?? "-",
+                        k.createdAt.iso8601, k.revokedAt?.iso8601 ?? "-",
+                    ].joined(separator: "\t"))
             }
         }
     }

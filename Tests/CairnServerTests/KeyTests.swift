@@ -42,12 +42,16 @@ import Testing
             #expect(events.json["stateVersions"]?.arrayValue?.isEmpty == true)
             // Queues and schedules are per tenant too.
             _ = try await a.post("/queues/jobs/enqueue", #"{"workflowName":"w"}"#)
-            #expect(try await b.post("/queues/claim", #"{"queues":["jobs"],"limit":10}"#).json["runs"]?.arrayValue?.isEmpty == true)
+            #expect(
+                try await b.post("/queues/claim", #"{"queues":["jobs"],"limit":10}"#).json["runs"]?.arrayValue?.isEmpty
+                    == true)
             #expect(try await b.get("/queues").json["queues"]?.arrayValue?.isEmpty == true)
             _ = try await a.call(.put, "/schedules/nightly", #"{"cron":"0 3 * * *","workflowName":"w"}"#)
             #expect(try await b.get("/schedules").json["schedules"]?.arrayValue?.isEmpty == true)
             #expect(try await b.call(.delete, "/schedules/nightly").status == .notFound)
-            #expect(try await a.post("/queues/claim", #"{"queues":["jobs"],"limit":10}"#).json["runs"]?.arrayValue?.count == 1)
+            #expect(
+                try await a.post("/queues/claim", #"{"queues":["jobs"],"limit":10}"#).json["runs"]?.arrayValue?.count
+                    == 1)
         }
     }
 
@@ -65,7 +69,8 @@ import Testing
             #expect(listed.json["keys"]?.arrayValue?.allSatisfy { $0["tenant"] == .string("acme") } == true)
             #expect(try await admin.post("/admin/keys", #"{"tenant":"globex"}"#).status == .forbidden)
             let readerId = try #require(
-                listed.json["keys"]?.arrayValue?.first { $0["scopes"] == .array([.string("read")]) }?["id"]?.stringValue)
+                listed.json["keys"]?.arrayValue?.first { $0["scopes"] == .array([.string("read")]) }?["id"]?.stringValue
+            )
             #expect(try await admin.call(.delete, "/admin/keys/\(readerId)").status == .ok)
             #expect(try await reader.get("/runs").status == .unauthorized)
             #expect(try await admin.call(.delete, "/admin/keys/\(readerId)").status == .notFound)

@@ -89,7 +89,10 @@ public struct KeyService: Sendable {
     /// A tenant name: 1–64 of letters, digits, `-`, `_`, `.`.
     public static func isValidTenant(_ name: String) -> Bool {
         !name.isEmpty && name.count <= 64
-            && name.unicodeScalars.allSatisfy { ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || "-_.".unicodeScalars.contains($0) }
+            && name.unicodeScalars.allSatisfy {
+                ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)))
+                    || "-_.".unicodeScalars.contains($0)
+            }
     }
 
     public static func hash(secret: String) -> String { Array(SHA256.hash(data: Array(secret.utf8))).hexString }
@@ -101,8 +104,10 @@ public struct KeyService: Sendable {
         guard !scopes.isEmpty else { throw KeyError.noScopes }
         let secret = "cairn_" + Identifier.randomHex() + Identifier.randomHex()
         let key = APIKey(
-            id: Identifier.make("key_"), tenant: TenantID(rawValue: tenant), name: name, prefix: String(secret.prefix(14)),
-            secretHash: Self.hash(secret: secret), scopes: Array(Set(scopes)).sorted(), createdAt: .now(), revokedAt: nil)
+            id: Identifier.make("key_"), tenant: TenantID(rawValue: tenant), name: name,
+            prefix: String(secret.prefix(14)),
+            secretHash: Self.hash(secret: secret), scopes: Array(Set(scopes)).sorted(), createdAt: .now(),
+            revokedAt: nil)
         try await store.insertKey(key)
         return (key, secret)
     }

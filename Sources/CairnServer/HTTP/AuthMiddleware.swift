@@ -13,7 +13,9 @@ struct AuthMiddleware<Context: PrincipalContext>: RouterMiddleware {
     let keys: KeyService
     let keysExist: CachedFlag
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         let path = request.uri.path
         if path == "/health" || request.method == .options { return try await next(request, context) }
         var token: Substring?

@@ -30,7 +30,8 @@ extension TidebaseRoutes {
                 var last = replayFrom
                 // Replay what is stored, page by page.
                 while true {
-                    let page = try await runs.events(runId: runId, after: last, limit: 500, tenant: context.principal.tenant)
+                    let page = try await runs.events(
+                        runId: runId, after: last, limit: 500, tenant: context.principal.tenant)
                     for event in page {
                         try await writer.write(Self.frame(event))
                         last = event.seq

@@ -107,7 +107,8 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
     }
 
     @Sendable func runDetail(_ request: Request, context: Context) async throws -> Response {
-        let detail = try await runs.runDetail(id: try request.pathParameter("runId", context), tenant: context.principal.tenant)
+        let detail = try await runs.runDetail(
+            id: try request.pathParameter("runId", context), tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("run"); w.run(detail.run)
             w.array("steps", detail.steps) { $0.step($1) }
@@ -247,7 +248,8 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
         let owner = body.requiredString("leaseOwner", minLength: 0)
         try body.validate()
         let step = try await runs.completeStep(
-            runId: runId, stepId: stepId, leaseOwner: owner, output: body.any("output"), tenant: context.principal.tenant)
+            runId: runId, stepId: stepId, leaseOwner: owner, output: body.any("output"),
+            tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("step"); w.step(step)
         }
@@ -332,7 +334,8 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
             edgeType: body.string("edgeType"),
             edgeMetadata: body.object("edgeMetadata"))
         try body.validate()
-        let (run, edge, created) = try await runs.createChild(parentId: parentId, child, tenant: context.principal.tenant)
+        let (run, edge, created) = try await runs.createChild(
+            parentId: parentId, child, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("run"); w.run(run)
             w.key("edge"); w.edge(edge)
@@ -383,7 +386,8 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
         let label = body.requiredString("label")
         let options = Self.stateOptions(&body)
         try body.validate()
-        let version = try await runs.saveState(runId: runId, label: label, options: options, tenant: context.principal.tenant)
+        let version = try await runs.saveState(
+            runId: runId, label: label, options: options, tenant: context.principal.tenant)
         return JSONResponse.object { w in
             w.key("stateVersion"); w.stateVersion(version)
         }
@@ -394,7 +398,8 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
         let query = request.uri.queryParameters
         let stream = query["stream"].map(String.init)
         let labeled = query["labeled"] == "true"
-        let versions = try await runs.stateVersions(runId: runId, stream: stream, labeledOnly: labeled, tenant: context.principal.tenant)
+        let versions = try await runs.stateVersions(
+            runId: runId, stream: stream, labeledOnly: labeled, tenant: context.principal.tenant)
         return JSONResponse.object { w in w.array("stateVersions", versions) { $0.stateVersion($1) } }
     }
 
@@ -422,7 +427,8 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
     }
 
     @Sendable func listSnapshots(_ request: Request, context: Context) async throws -> Response {
-        let list = try await runs.snapshots(runId: try request.pathParameter("runId", context), tenant: context.principal.tenant)
+        let list = try await runs.snapshots(
+            runId: try request.pathParameter("runId", context), tenant: context.principal.tenant)
         return JSONResponse.object { w in w.array("snapshots", list) { $0.stateVersion($1) } }
     }
 

@@ -6,9 +6,12 @@ extension SQLiteStore: KeyStore {
     private static func decodeKey(_ r: inout SQLiteRow) -> APIKey {
         let id = r.string(), tenant = TenantID(rawValue: r.string()), name = r.optionalString(), prefix = r.string()
         let hash = r.string(), scopesText = r.string()
-        let scopes = ((try? JSONParser.parse(scopesText))?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(Scope.init) }
+        let scopes = ((try? JSONParser.parse(scopesText))?.arrayValue ?? []).compactMap {
+            $0.stringValue.flatMap(Scope.init)
+        }
         return APIKey(
-            id: id, tenant: tenant, name: name, prefix: prefix, secretHash: hash, scopes: scopes, createdAt: r.timestamp(),
+            id: id, tenant: tenant, name: name, prefix: prefix, secretHash: hash, scopes: scopes,
+            createdAt: r.timestamp(),
             revokedAt: r.optionalTimestamp())
     }
 

@@ -121,7 +121,9 @@ public final class SQLiteStore: RunStore, Sendable {
     }
 
     /// A group-committed write with the SQLite transaction itself (for this module's own tables).
-    func writeSQLite<T: Sendable>(_ body: @escaping @Sendable (SQLiteRunTransaction) async throws -> T) async throws -> T {
+    func writeSQLite<T: Sendable>(_ body: @escaping @Sendable (SQLiteRunTransaction) async throws -> T) async throws
+        -> T
+    {
         // When the writer is idle, the caller leads the commit on its own thread: no hand-off to
         // the writer thread and back, which dominates latency when requests come one at a time.
         let leads = writerState.withLock { s -> Bool in
@@ -249,7 +251,8 @@ public final class SQLiteStore: RunStore, Sendable {
         try await readSQLite { tx in try await body(tx) }
     }
 
-    func readSQLite<T: Sendable>(_ body: @escaping @Sendable (SQLiteRunTransaction) async throws -> T) async throws -> T {
+    func readSQLite<T: Sendable>(_ body: @escaping @Sendable (SQLiteRunTransaction) async throws -> T) async throws -> T
+    {
         let connection = try checkoutReader()
         defer { checkinReader(connection) }
         // One read transaction, so a multi-query read sees a single snapshot.
