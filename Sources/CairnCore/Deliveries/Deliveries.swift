@@ -116,6 +116,17 @@ extension RunService {
         }
     }
 
+    /// Notifications of a run's terminal change: `{run}`, plus `error` for a failure (§1.12).
+    static func recordRunDeliveries(
+        tx: any RunWriteTransaction, run: Run, eventType: String, error: RawJSON? = nil, at now: Timestamp
+    ) async throws {
+        let payload = jsonObject { w in
+            w.key("run"); w.run(run)
+            if let error { w.field("error", raw: error) }
+        }
+        try await recordDeliveries(tx: tx, runId: run.id, eventType: eventType, payload: payload, at: now)
+    }
+
     public func dueDeliveries(limit: Int) async throws -> [ChannelDelivery] {
         try await store.read { tx in try await tx.dueDeliveries(now: .now(), limit: limit) }
     }

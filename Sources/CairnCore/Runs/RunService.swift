@@ -154,13 +154,7 @@ public struct RunService: Sendable {
             _ = try await tx.appendEvent(
                 runId: id, type: "run.completed",
                 payload: jsonObject { $0.field("result", raw: resultText) }, at: now)
-            let completed = run
-            try await Self.recordDeliveries(
-                tx: tx, runId: id, eventType: "run.completed",
-                payload: jsonObject { w in
-                    w.key("run"); w.run(completed)
-                },
-                at: now)
+            try await Self.recordRunDeliveries(tx: tx, run: run, eventType: "run.completed", at: now)
             return run
         }
     }
@@ -203,13 +197,7 @@ public struct RunService: Sendable {
                     w.field("error", raw: errorText)
                     w.field("failureClass", run.failureClass)
                 }, at: now)
-            let failed = run
-            try await Self.recordDeliveries(
-                tx: tx, runId: id, eventType: "run.failed",
-                payload: jsonObject { w in
-                    w.key("run"); w.run(failed)
-                    w.field("error", raw: errorText)
-                }, at: now)
+            try await Self.recordRunDeliveries(tx: tx, run: run, eventType: "run.failed", error: errorText, at: now)
             return (run, false)
         }
     }
@@ -229,13 +217,7 @@ public struct RunService: Sendable {
                     w.field("reason", reason)
                     w.field("actor", actor)
                 }, at: now)
-            let cancelled = run
-            try await Self.recordDeliveries(
-                tx: tx, runId: id, eventType: "run.cancelled",
-                payload: jsonObject { w in
-                    w.key("run"); w.run(cancelled)
-                },
-                at: now)
+            try await Self.recordRunDeliveries(tx: tx, run: run, eventType: "run.cancelled", at: now)
             return run
         }
     }
