@@ -69,6 +69,11 @@ public struct RunService: Sendable {
         try await store.read { tx in try await tx.runs(tenant: tenant, limit: limit) }
     }
 
+    /// The run, if it exists in `tenant`.
+    public func run(id: String, tenant: TenantID) async throws -> Run? {
+        try await store.read { tx in try await tx.run(id: id, tenant: tenant) }
+    }
+
     public func runDetail(id: String, tenant: TenantID) async throws -> RunDetail {
         try await store.read { tx in
             guard let run = try await tx.run(id: id, tenant: tenant) else { throw RunError.runNotFound }

@@ -19,6 +19,15 @@ extension TidebaseRoutes {
         let subscription = broker.subscribe(runId: runId)
         let runs = self.runs
         let tenant = context.principal.tenant
+        // An unknown run (or another tenant's) is an open, empty stream, as the reference
+        // server answers; its live events are never forwarded.
+        let visible: Bool
+        do {
+            visible = try await runs.run(id: runId, tenant: tenant) != nil
+        } catch {
+            broker.unsubscribe(runId: runId, id: subscription.id)
+            throw error
+        }
         let keepaliveInterval = self.sseKeepalive
         let headers: HTTPFields = [
             .contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "keep-alive",
@@ -31,7 +40,7 @@ extension TidebaseRoutes {
                 // Replay what is stored, page by page.
                 while true {
                     let page = try await runs.events(
-                        runId: runId, after: last, limit: 500, tenant: context.principal.tenant)
+                        runId: runId, after: last, limit: 500, tenant: tenant)
                     for event in page {
                         try await writer.write(Self.frame(event))
                         last = event.seq
@@ -41,7 +50,7 @@ extension TidebaseRoutes {
                 // Then live events, with a comment line now and then so a gone client is noticed.
                 let (items, continuation) = AsyncStream<StreamItem>.makeStream()
                 let forward = Task {
-                    for await event in subscription.events { continuation.yield(.event(event)) }
+                    for await event in subscription.events where visible { continuation.yield(.event(event)) }
                     continuation.finish()
                 }
                 let keepalive = Task {
