@@ -16,6 +16,8 @@ public struct CairnServer: Sendable {
     public let broker: EventBroker
     public let runs: RunService
     public let keys: KeyService
+    public let checkpoints: CheckpointService
+    let rateLimiter: SlidingWindowRateLimiter?
     let keysExist = CachedFlag()
     let registry: PrometheusCollectorRegistry?
     let logger: Logger
@@ -27,7 +29,8 @@ public struct CairnServer: Sendable {
         self.registry = registry
         self.logger = logger
         broker = EventBroker()
-        deliveryWakeups = DeliveryService.wakeups(from: broker)
+        let (wakeups, wake) = DeliveryService.wakeups(from: broker)
+        deliveryWakeups = wakeups
         store = try SQLiteStore(
             configuration: .init(path: configuration.databasePath), broker: broker,
             logger: Logger(label: "cairn.store"))
@@ -36,6 +39,13 @@ public struct CairnServer: Sendable {
             store: store,
             configuration: .init(
                 leaseMilliseconds: configuration.leaseMilliseconds, publicURL: configuration.effectivePublicURL))
+        var checkpointConfiguration = CheckpointService.Configuration()
+        checkpointConfiguration.defaultTTLSeconds = configuration.checkpointDefaultTTLSeconds
+        checkpoints = CheckpointService(store: store, configuration: checkpointConfiguration) { wake() }
+        rateLimiter =
+            configuration.rateLimit > 0
+            ? SlidingWindowRateLimiter(
+                limit: configuration.rateLimit, windowMilliseconds: configuration.rateLimitWindowMilliseconds) : nil
     }
 
     /// Where outbound calls may go: loopback only while the server itself is on loopback.
@@ -68,6 +78,13 @@ public struct CairnServer: Sendable {
             logger: Logger(label: "cairn.reconciler"))
     }
 
+    /// Deletes checkpointed workflows whose TTL has passed.
+    public var checkpointExpiry: some Service {
+        CheckpointExpiry(
+            checkpoints: checkpoints, interval: .milliseconds(configuration.checkpointSweepMilliseconds),
+            logger: Logger(label: "cairn.checkpoints"))
+    }
+
     public func makeRouter(sseKeepalive: Duration = .seconds(15)) -> Router<CairnRequestContext> {
         let router = Router(context: CairnRequestContext.self)
         router.add(middleware: RequestMetricsMiddleware())
@@ -93,6 +110,9 @@ public struct CairnServer: Sendable {
             runs: runs, broker: broker, recovery: recovery, bodyLimit: configuration.maxBodyBytes)
         tidebase.sseKeepalive = sseKeepalive
         tidebase.register(on: router)
+        SnapStateRoutes<CairnRequestContext>(
+            checkpoints: checkpoints, bodyLimit: configuration.maxBodyBytes, limiter: rateLimiter
+        ).register(on: router)
         return router
     }
 
@@ -109,7 +129,8 @@ public struct CairnServer: Sendable {
         let app = makeApplication()
         let group = ServiceGroup(
             configuration: .init(
-                services: [app, deliveries, EventStreamShutdown(broker: broker)] + (reconciler.map { [$0] } ?? []),
+                services: [app, deliveries, checkpointExpiry, EventStreamShutdown(broker: broker)]
+                    + (reconciler.map { [$0] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

@@ -26,6 +26,14 @@ public struct ServerConfiguration: Sendable {
     public var allowPrivateWebhooks = false
     /// What schedules do about due times missed while the server was down.
     public var missedFirePolicy: MissedFirePolicy = .once
+    /// Requests per API key per window on the checkpoint protocol's rate-limited routes; 0
+    /// disables the limit.
+    public var rateLimit: Int = 100
+    public var rateLimitWindowMilliseconds: Int64 = 60_000
+    /// Pause between sweeps of expired checkpoint workflows.
+    public var checkpointSweepMilliseconds: Int64 = 1_000
+    /// TTL of a checkpointed workflow when a save does not set one.
+    public var checkpointDefaultTTLSeconds: Int64 = 604_800
 
     public init() {}
 
@@ -45,6 +53,13 @@ public struct ServerConfiguration: Sendable {
     public func validate() throws {
         guard (1...65535).contains(port) else { throw Invalid(description: "port must be 1...65535, got \(port)") }
         guard reconcileMilliseconds >= 0 else { throw Invalid(description: "reconcile-ms must be >= 0") }
+        guard rateLimit >= 0 else { throw Invalid(description: "rate-limit must be >= 0") }
+        guard rateLimitWindowMilliseconds >= 1 else { throw Invalid(description: "rate-limit-window-ms must be >= 1") }
+        guard checkpointSweepMilliseconds >= 1 else { throw Invalid(description: "checkpoint-sweep-ms must be >= 1") }
+        guard (1...CheckpointService.Configuration.maxTTLSeconds).contains(checkpointDefaultTTLSeconds) else {
+            throw Invalid(
+                description: "checkpoint-ttl must be 1...\(CheckpointService.Configuration.maxTTLSeconds) seconds")
+        }
         guard leaseMilliseconds >= 1000 else { throw Invalid(description: "lease must be at least 1000 ms") }
         if apiKey == nil, !Self.isLoopback(host), !allowUnauthenticated {
             throw Invalid(
@@ -67,6 +82,9 @@ public struct ServerConfiguration: Sendable {
             ("webhook-timeout-ms", String(webhookTimeoutMilliseconds)),
             ("reconcile-ms", String(reconcileMilliseconds)), ("missed-fires", missedFirePolicy.rawValue),
             ("allow-private-webhooks", String(allowPrivateWebhooks)),
+            ("rate-limit", rateLimit == 0 ? "off" : "\(rateLimit) per \(rateLimitWindowMilliseconds) ms per key"),
+            ("checkpoint-ttl", String(checkpointDefaultTTLSeconds)),
+            ("checkpoint-sweep-ms", String(checkpointSweepMilliseconds)),
         ]
     }
 }

@@ -12,7 +12,112 @@ enum Migrations {
         Migration(version: 2, name: "queue indexes per tenant", sqlite: queueIndexesV2),
         Migration(version: 3, name: "delivery signing secret", sqlite: deliverySecretV3),
         Migration(version: 4, name: "api keys", sqlite: apiKeysV4),
+        Migration(version: 5, name: "checkpoints", sqlite: checkpointsV5),
     ]
+
+    /// The checkpoint protocol: a head row per workflow (latest step and totals) over its
+    /// append-only checkpoints, the same stream shape as run state; webhooks and agents per
+    /// tenant. Deliveries gain a kind and lose the run requirement, so checkpoint webhooks go
+    /// through the same retrying delivery log as run channels.
+    static let checkpointsV5 = """
+        CREATE TABLE checkpoint_workflows (
+            tenant_id TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            latest_step INTEGER NOT NULL,
+            total_checkpoints INTEGER NOT NULL,
+            total_size_bytes INTEGER NOT NULL,
+            error_count INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            resumed INTEGER NOT NULL,
+            started_at INTEGER NOT NULL,
+            last_activity_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant_id, workflow_id)
+        );
+        CREATE INDEX checkpoint_workflows_expiry ON checkpoint_workflows (expires_at);
+        CREATE INDEX checkpoint_workflows_activity ON checkpoint_workflows (tenant_id, last_activity_at);
+
+        CREATE TABLE checkpoints (
+            tenant_id TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            sequence INTEGER NOT NULL,
+            label TEXT,
+            state_json TEXT NOT NULL,
+            metadata_json TEXT,
+            agent_id TEXT,
+            etag TEXT NOT NULL,
+            diff_json TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            error_type TEXT,
+            error_message TEXT,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant_id, workflow_id, step),
+            UNIQUE (tenant_id, workflow_id, sequence)
+        );
+        CREATE INDEX checkpoints_failures ON checkpoints (tenant_id, created_at) WHERE error_type IS NOT NULL;
+
+        CREATE TABLE checkpoint_workflow_agents (
+            tenant_id TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            checkpoints INTEGER NOT NULL,
+            first_seen_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant_id, workflow_id, agent_id)
+        );
+        CREATE INDEX checkpoint_workflow_agents_agent ON checkpoint_workflow_agents (tenant_id, agent_id);
+
+        CREATE TABLE checkpoint_webhooks (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL,
+            url TEXT NOT NULL,
+            events_json TEXT NOT NULL,
+            secret TEXT,
+            created_at INTEGER NOT NULL
+        );
+        CREATE INDEX checkpoint_webhooks_tenant ON checkpoint_webhooks (tenant_id, created_at);
+
+        CREATE TABLE agents (
+            serial INTEGER PRIMARY KEY AUTOINCREMENT,
+            tenant_id TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            name TEXT,
+            description TEXT,
+            capabilities_json TEXT NOT NULL,
+            metadata_json TEXT NOT NULL,
+            last_seen_at INTEGER,
+            created_at INTEGER NOT NULL,
+            UNIQUE (tenant_id, agent_id)
+        );
+
+        CREATE TABLE deliveries (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            run_id TEXT REFERENCES runs (id) ON DELETE CASCADE,
+            channel_id TEXT,
+            gate_id TEXT,
+            url TEXT NOT NULL,
+            secret TEXT,
+            event_type TEXT NOT NULL,
+            payload_json TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER,
+            http_status INTEGER,
+            response_body TEXT,
+            error_text TEXT,
+            created_at INTEGER NOT NULL,
+            completed_at INTEGER
+        );
+        INSERT INTO deliveries (id, kind, run_id, channel_id, gate_id, url, secret, event_type, payload_json, status, \
+            attempts, next_attempt_at, http_status, response_body, error_text, created_at, completed_at)
+            SELECT id, 'run_channel', run_id, channel_id, gate_id, url, secret, event_type, payload_json, status, \
+            attempts, next_attempt_at, http_status, response_body, error_text, created_at, completed_at
+            FROM channel_deliveries;
+        DROP TABLE channel_deliveries;
+        CREATE INDEX deliveries_run ON deliveries (run_id, created_at) WHERE run_id IS NOT NULL;
+        CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+        """
 
     /// API keys: only a hash of each secret is kept, with a visible prefix.
     static let apiKeysV4 = """

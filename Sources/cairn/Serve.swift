@@ -42,6 +42,20 @@ struct Serve: AsyncParsableCommand {
         name: .customLong("missed-fires"),
         help: "once, skip or all: schedule times missed while down (CAIRN_MISSED_FIRES).")
     var missedFires: String?
+    @Option(
+        name: .customLong("rate-limit"),
+        help: "Checkpoint-protocol requests per API key per window; 0 disables (CAIRN_RATE_LIMIT).")
+    var rateLimit: Int?
+    @Option(name: .customLong("rate-limit-window-ms"), help: "The rate-limit window (CAIRN_RATE_LIMIT_WINDOW_MS).")
+    var rateLimitWindowMs: Int64?
+    @Option(
+        name: .customLong("checkpoint-ttl"),
+        help: "Seconds a checkpointed workflow lives after its latest save by default (CAIRN_CHECKPOINT_TTL).")
+    var checkpointTTL: Int64?
+    @Option(
+        name: .customLong("checkpoint-sweep-ms"),
+        help: "Pause between sweeps of expired checkpoint workflows (CAIRN_CHECKPOINT_SWEEP_MS).")
+    var checkpointSweepMs: Int64?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL).")
     var logLevel: String?
 
@@ -73,6 +87,15 @@ struct Serve: AsyncParsableCommand {
         c.webhookTimeoutMilliseconds =
             try webhookTimeoutMs ?? envInt("CAIRN_WEBHOOK_TIMEOUT_MS").map(Int64.init)
             ?? c.webhookTimeoutMilliseconds
+        c.rateLimit = try rateLimit ?? envInt("CAIRN_RATE_LIMIT") ?? c.rateLimit
+        c.rateLimitWindowMilliseconds =
+            try rateLimitWindowMs ?? envInt("CAIRN_RATE_LIMIT_WINDOW_MS").map(Int64.init)
+            ?? c.rateLimitWindowMilliseconds
+        c.checkpointDefaultTTLSeconds =
+            try checkpointTTL ?? envInt("CAIRN_CHECKPOINT_TTL").map(Int64.init) ?? c.checkpointDefaultTTLSeconds
+        c.checkpointSweepMilliseconds =
+            try checkpointSweepMs ?? envInt("CAIRN_CHECKPOINT_SWEEP_MS").map(Int64.init)
+            ?? c.checkpointSweepMilliseconds
         let policy = missedFires ?? env("CAIRN_MISSED_FIRES") ?? c.missedFirePolicy.rawValue
         guard let parsedPolicy = MissedFirePolicy(rawValue: policy) else {
             throw ValidationError("missed-fires must be once, skip or all, got \(policy)")

@@ -1,8 +1,20 @@
+/// Which protocol a delivery speaks: it decides the body's shape and the signature header.
+public enum DeliveryKind: String, Sendable {
+    /// A run's channel (Tidebase): `{type, runId, gateId, deliveryId, payload}`,
+    /// signed in `x-tidebase-signature`.
+    case runChannel = "run_channel"
+    /// A checkpoint webhook (SnapState): the payload is the whole body,
+    /// `{event, webhook_id, timestamp, data}`, signed in `X-Checkpoint-Signature`.
+    case checkpointWebhook = "checkpoint_webhook"
+}
+
 /// One notification to one channel: recorded in the transaction of the change it reports,
 /// sent after commit by the delivery service, retried with backoff, its outcome logged.
 public struct ChannelDelivery: Sendable, Equatable {
     public var id: String
-    public var runId: String
+    public var kind: DeliveryKind
+    /// The run it reports on; nil for checkpoint webhooks.
+    public var runId: String?
     /// Nil for a gate's inline channel.
     public var channelId: String?
     public var gateId: String?
@@ -22,11 +34,13 @@ public struct ChannelDelivery: Sendable, Equatable {
     public var completedAt: Timestamp?
 
     public init(
-        id: String, runId: String, channelId: String?, gateId: String?, url: String, secret: String?, eventType: String,
+        id: String, kind: DeliveryKind = .runChannel, runId: String?, channelId: String?, gateId: String?, url: String,
+        secret: String?, eventType: String,
         payload: RawJSON, status: String, attempts: Int, nextAttemptAt: Timestamp?, httpStatus: Int? = nil,
         responseBody: String? = nil, errorText: String? = nil, createdAt: Timestamp, completedAt: Timestamp? = nil
     ) {
         self.id = id
+        self.kind = kind
         self.runId = runId
         self.channelId = channelId
         self.gateId = gateId
@@ -44,9 +58,10 @@ public struct ChannelDelivery: Sendable, Equatable {
         self.completedAt = completedAt
     }
 
-    /// The exact bytes sent (and signed): `{type, runId, gateId, deliveryId, payload}`.
+    /// The exact bytes sent (and signed).
     public var body: RawJSON {
-        jsonObject { w in
+        if kind == .checkpointWebhook { return payload }
+        return jsonObject { w in
             w.field("type", eventType)
             w.field("runId", runId)
             w.field("gateId", gateId)

@@ -1,5 +1,6 @@
 /// Reads of run records inside one consistent snapshot.
 public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransaction, ScheduleReadTransaction,
+    CheckpointReadTransaction,
     DeliveryReadTransaction, PushQueueReadTransaction
 {
     func run(id: String, tenant: TenantID) async throws -> Run?
@@ -31,6 +32,7 @@ public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransact
 /// group commit; Postgres: the `…ForUpdate` reads take row locks), so a read-modify-write
 /// through one transaction is atomic.
 public protocol RunWriteTransaction: RunReadTransaction, QueueWriteTransaction, ScheduleWriteTransaction,
+    CheckpointWriteTransaction,
     DeliveryWriteTransaction
 {
     /// Reads the run and locks it against other writers until commit.

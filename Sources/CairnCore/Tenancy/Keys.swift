@@ -51,11 +51,15 @@ public struct Principal: Sendable, Equatable {
     public var scopes: [Scope]
     /// The configured root key: manages keys of every tenant.
     public var isRoot: Bool
+    /// Which credential made the request (an API key's id, `root` for the configured key, nil
+    /// when the server is open): what per-key rate limits count against.
+    public var keyId: String?
 
-    public init(tenant: TenantID, scopes: [Scope], isRoot: Bool) {
+    public init(tenant: TenantID, scopes: [Scope], isRoot: Bool, keyId: String? = nil) {
         self.tenant = tenant
         self.scopes = scopes
         self.isRoot = isRoot
+        self.keyId = keyId
     }
 
     public func allows(_ scope: Scope) -> Bool { isRoot || scopes.contains { $0 >= scope } }
@@ -117,7 +121,7 @@ public struct KeyService: Sendable {
         guard secret.hasPrefix("cairn_"), let key = try await store.key(secretHash: Self.hash(secret: secret)),
             key.revokedAt == nil
         else { return nil }
-        return Principal(tenant: key.tenant, scopes: key.scopes, isRoot: false)
+        return Principal(tenant: key.tenant, scopes: key.scopes, isRoot: false, keyId: key.id)
     }
 
     public func list(tenant: TenantID?) async throws -> [APIKey] { try await store.keys(tenant: tenant) }

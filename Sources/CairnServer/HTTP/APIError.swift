@@ -7,15 +7,20 @@ import NIOCore
 public struct APIError: Error, Sendable {
     public let status: HTTPResponse.Status
     public let body: RawJSON
+    /// What went wrong in words, for protocols that shape their error bodies differently.
+    public var message: String
+    public var issues: [ValidationIssue] = []
 
-    public init(_ status: HTTPResponse.Status, body: RawJSON) {
+    public init(_ status: HTTPResponse.Status, body: RawJSON, message: String = "") {
         self.status = status
         self.body = body
+        self.message = message
     }
 
     /// `{"error": message, ...extra}`.
     public init(_ status: HTTPResponse.Status, _ message: String, _ extra: ((inout JSONWriter) -> Void)? = nil) {
         self.status = status
+        self.message = message
         self.body = makeJSON { w in
             w.beginObject()
             w.field("error", message)
@@ -25,7 +30,7 @@ public struct APIError: Error, Sendable {
     }
 
     public static func invalidBody(_ issues: [ValidationIssue]) -> APIError {
-        APIError(.badRequest, "invalid request body") { w in
+        var error = APIError(.badRequest, "invalid request body") { w in
             w.array("issues", issues) { w, issue in
                 w.beginObjectValue()
                 w.key("path"); w.stringArray(issue.path)
@@ -33,6 +38,15 @@ public struct APIError: Error, Sendable {
                 w.endObject()
             }
         }
+        error.issues = issues
+        return error
+    }
+
+    /// The message with every issue spelled out (`workflow_id: required; step: expected an integer`).
+    public var detailedMessage: String {
+        guard !issues.isEmpty else { return message }
+        return issues.map { ($0.path.isEmpty ? "" : $0.path.joined(separator: ".") + ": ") + $0.message }
+            .joined(separator: "; ")
     }
 
     public var response: Response { JSONResponse.make(status, body) }

@@ -27,21 +27,25 @@ struct AuthMiddleware<Context: PrincipalContext>: RouterMiddleware {
         let principal: Principal
         if let token {
             if let apiKey, constantTimeEquals(Array(token.utf8), Array(apiKey.utf8)) {
-                principal = Principal(tenant: .default, scopes: [.admin], isRoot: true)
+                principal = Principal(tenant: .default, scopes: [.admin], isRoot: true, keyId: "root")
             } else if let found = try await keys.authenticate(secret: String(token)) {
                 principal = found
             } else {
-                return APIError(.unauthorized, "unauthorized").response
+                return Self.unauthorized(path: path, message: "Invalid API key")
             }
         } else if apiKey == nil, try await !keysExist.value({ try await keys.store.hasActiveKeys() }) {
             principal = .open
         } else {
-            return APIError(.unauthorized, "unauthorized").response
+            return Self.unauthorized(path: path, message: "Missing or malformed Authorization header")
         }
         let required: Scope =
             path == "/admin" || path.hasPrefix("/admin/")
             ? .admin : (request.method == .get || request.method == .head ? .read : .write)
         guard principal.allows(required) else {
+            if SnapStateErrors.owns(path: path) {
+                return SnapStateErrors.response(
+                    .forbidden, code: "FORBIDDEN", message: "this key lacks the \(required.rawValue) scope")
+            }
             return APIError(.forbidden, "this key lacks the \(required.rawValue) scope") { w in
                 w.field("code", "insufficient_scope")
                 w.field("required", required.rawValue)
@@ -50,6 +54,14 @@ struct AuthMiddleware<Context: PrincipalContext>: RouterMiddleware {
         var context = context
         context.principal = principal
         return try await next(request, context)
+    }
+
+    /// Each protocol's clients read their own error shape.
+    static func unauthorized(path: String, message: String) -> Response {
+        if SnapStateErrors.owns(path: path) {
+            return SnapStateErrors.response(.unauthorized, code: "UNAUTHORIZED", message: message)
+        }
+        return APIError(.unauthorized, "unauthorized").response
     }
 
     /// `/runs/<id>/events`

@@ -53,7 +53,12 @@ public struct BodyReader {
         return v
     }
 
-    public mutating func requiredString(_ key: String, minLength: Int = 1) -> String {
+    /// For protocols whose bodies are closed: every key not in `allowed` is an issue.
+    public mutating func rejectUnknownFields(allowed: Set<String>) {
+        for key in object.keys where !allowed.contains(key) { fail(key, "unknown field") }
+    }
+
+    public mutating func requiredString(_ key: String, minLength: Int = 1, maxLength: Int? = nil) -> String {
         guard let v = object[key] else {
             fail(key, "required")
             return ""
@@ -63,17 +68,19 @@ public struct BodyReader {
             return ""
         }
         if s.count < minLength { fail(key, "must be at least \(minLength) character(s)") }
+        if let maxLength, s.count > maxLength { fail(key, "must be at most \(maxLength) characters") }
         return s
     }
 
     /// Optional; `null` counts as absent.
-    public mutating func string(_ key: String, minLength: Int = 0) -> String? {
+    public mutating func string(_ key: String, minLength: Int = 0, maxLength: Int? = nil) -> String? {
         guard let v = present(key) else { return nil }
         guard let s = v.stringValue else {
             fail(key, "expected a string")
             return nil
         }
         if s.count < minLength { fail(key, "must be at least \(minLength) character(s)") }
+        if let maxLength, s.count > maxLength { fail(key, "must be at most \(maxLength) characters") }
         return s
     }
 

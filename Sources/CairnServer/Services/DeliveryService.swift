@@ -21,13 +21,14 @@ struct DeliveryService: Service {
         "usage.recorded",
     ]
 
-    /// A wake-up stream fed by commits that produced deliverable events.
-    static func wakeups(from broker: EventBroker) -> AsyncStream<Void> {
+    /// A wake-up stream fed by commits that produced deliverable run events, and the function
+    /// that wakes it for deliveries recorded elsewhere (checkpoint webhooks).
+    static func wakeups(from broker: EventBroker) -> (AsyncStream<Void>, @Sendable () -> Void) {
         let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         broker.addCommitListener { events in
             if events.contains(where: { deliverableEvents.contains($0.type) }) { continuation.yield() }
         }
-        return stream
+        return (stream, { continuation.yield() })
     }
 
     func run() async throws {
@@ -87,10 +88,20 @@ struct DeliveryService: Service {
             request.method = .POST
             let body = delivery.body
             request.headers.add(name: "content-type", value: "application/json")
-            request.headers.add(name: "user-agent", value: "cairn-channel/\(CairnVersion.string)")
-            if let secret = delivery.secret {
-                request.headers.add(
-                    name: "x-tidebase-signature", value: RecoveryDispatcher.signature(body: body, secret: secret))
+            // Each protocol's receivers know their own agent string and signature header.
+            switch delivery.kind {
+            case .runChannel:
+                request.headers.add(name: "user-agent", value: "cairn-channel/\(CairnVersion.string)")
+                if let secret = delivery.secret {
+                    request.headers.add(
+                        name: "x-tidebase-signature", value: RecoveryDispatcher.signature(body: body, secret: secret))
+                }
+            case .checkpointWebhook:
+                request.headers.add(name: "user-agent", value: "CheckpointService/1.0")
+                if let secret = delivery.secret {
+                    request.headers.add(
+                        name: "X-Checkpoint-Signature", value: RecoveryDispatcher.signature(body: body, secret: secret))
+                }
             }
             request.body = .bytes(ByteBuffer(string: body))
             do {

@@ -2,13 +2,14 @@ import CairnCore
 
 extension SQLiteRunTransaction {
     private static let deliveryColumns = """
-        id, run_id, channel_id, gate_id, url, secret, event_type, payload_json, status, attempts, next_attempt_at, \
+        id, kind, run_id, channel_id, gate_id, url, secret, event_type, payload_json, status, attempts, next_attempt_at, \
         http_status, response_body, error_text, created_at, completed_at
         """
 
     private static func decodeDelivery(_ r: inout SQLiteRow) -> ChannelDelivery {
         ChannelDelivery(
-            id: r.string(), runId: r.string(), channelId: r.optionalString(), gateId: r.optionalString(),
+            id: r.string(), kind: DeliveryKind(rawValue: r.string()) ?? .runChannel, runId: r.optionalString(),
+            channelId: r.optionalString(), gateId: r.optionalString(),
             url: r.string(),
             secret: r.optionalString(), eventType: r.string(), payload: r.string(), status: r.string(),
             attempts: r.int(),
@@ -19,7 +20,7 @@ extension SQLiteRunTransaction {
     func deliveries(runId: String, limit: Int) throws -> [ChannelDelivery] {
         try connection.all(
             """
-            SELECT \(unsafeRaw: Self.deliveryColumns) FROM channel_deliveries WHERE run_id = \(runId) \
+            SELECT \(unsafeRaw: Self.deliveryColumns) FROM deliveries WHERE run_id = \(runId) \
             ORDER BY created_at DESC, rowid DESC LIMIT \(limit)
             """, Self.decodeDelivery)
     }
@@ -27,7 +28,7 @@ extension SQLiteRunTransaction {
     func dueDeliveries(now: Timestamp, limit: Int) throws -> [ChannelDelivery] {
         try connection.all(
             """
-            SELECT \(unsafeRaw: Self.deliveryColumns) FROM channel_deliveries WHERE status = 'pending' \
+            SELECT \(unsafeRaw: Self.deliveryColumns) FROM deliveries WHERE status = 'pending' \
             AND next_attempt_at <= \(now) ORDER BY next_attempt_at, rowid LIMIT \(limit)
             """, Self.decodeDelivery)
     }
@@ -35,7 +36,7 @@ extension SQLiteRunTransaction {
     func insertDelivery(_ d: ChannelDelivery) throws {
         try connection.run(
             """
-            INSERT INTO channel_deliveries (\(unsafeRaw: Self.deliveryColumns)) VALUES (\(d.id), \(d.runId), \
+            INSERT INTO deliveries (\(unsafeRaw: Self.deliveryColumns)) VALUES (\(d.id), \(d.kind.rawValue), \(d.runId), \
             \(d.channelId), \(d.gateId), \(d.url), \(d.secret), \(d.eventType), \(d.payload), \(d.status), \(d.attempts), \
             \(d.nextAttemptAt), \(d.httpStatus), \(d.responseBody), \(d.errorText), \(d.createdAt), \(d.completedAt))
             """)
@@ -44,7 +45,7 @@ extension SQLiteRunTransaction {
     func updateDelivery(_ d: ChannelDelivery) throws {
         try connection.run(
             """
-            UPDATE channel_deliveries SET status = \(d.status), attempts = \(d.attempts), \
+            UPDATE deliveries SET status = \(d.status), attempts = \(d.attempts), \
             next_attempt_at = \(d.nextAttemptAt), http_status = \(d.httpStatus), response_body = \(d.responseBody), \
             error_text = \(d.errorText), completed_at = \(d.completedAt) WHERE id = \(d.id)
             """)

@@ -1,0 +1,278 @@
+import CairnCore
+import VaporCSQLite
+
+extension SQLiteRunTransaction {
+    private static let workflowColumns = """
+        tenant_id, workflow_id, latest_step, total_checkpoints, total_size_bytes, error_count, status, resumed, \
+        started_at, last_activity_at, expires_at
+        """
+
+    private static func decodeWorkflow(_ r: inout SQLiteRow) -> CheckpointWorkflow {
+        CheckpointWorkflow(
+            tenant: TenantID(rawValue: r.string()), workflowId: r.string(), latestStep: r.int(),
+            totalCheckpoints: r.int(), totalSizeBytes: r.int(), errorCount: r.int(),
+            status: WorkflowStatus(rawValue: r.string()) ?? .active, resumed: r.bool(), startedAt: r.timestamp(),
+            lastActivityAt: r.timestamp(), expiresAt: r.timestamp())
+    }
+
+    private static let checkpointColumns = """
+        tenant_id, workflow_id, step, sequence, label, state_json, metadata_json, agent_id, etag, diff_json, \
+        size_bytes, error_type, error_message, created_at
+        """
+
+    private static func decodeCheckpoint(_ r: inout SQLiteRow) -> Checkpoint {
+        Checkpoint(
+            tenant: TenantID(rawValue: r.string()), workflowId: r.string(), step: r.int(), sequence: r.int(),
+            label: r.optionalString(), state: r.string(), metadata: r.optionalString(), agentId: r.optionalString(),
+            etag: r.string(), diff: r.string(), sizeBytes: r.int(), errorType: r.optionalString(),
+            errorMessage: r.optionalString(), createdAt: r.timestamp())
+    }
+
+    private static let agentColumns = """
+        serial, tenant_id, agent_id, name, description, capabilities_json, metadata_json, last_seen_at, created_at
+        """
+
+    private static func decodeAgent(_ r: inout SQLiteRow) -> Agent {
+        Agent(
+            serial: r.int(), tenant: TenantID(rawValue: r.string()), agentId: r.string(), name: r.optionalString(),
+            description: r.optionalString(), capabilities: r.string(), metadata: r.string(),
+            lastSeenAt: r.optionalTimestamp(), createdAt: r.timestamp())
+    }
+
+    // MARK: Reads
+
+    func checkpointWorkflow(tenant: TenantID, workflowId: String) throws -> CheckpointWorkflow? {
+        try connection.first(
+            """
+            SELECT \(unsafeRaw: Self.workflowColumns) FROM checkpoint_workflows \
+            WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(workflowId)
+            """, Self.decodeWorkflow)
+    }
+
+    func checkpoint(tenant: TenantID, workflowId: String, step: Int) throws -> Checkpoint? {
+        try connection.first(
+            """
+            SELECT \(unsafeRaw: Self.checkpointColumns) FROM checkpoints \
+            WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(workflowId) AND step = \(step)
+            """, Self.decodeCheckpoint)
+    }
+
+    func checkpoints(tenant: TenantID, workflowId: String, fromStep: Int?, toStep: Int?, limit: Int) throws
+        -> [Checkpoint]
+    {
+        try connection.all(
+            """
+            SELECT \(unsafeRaw: Self.checkpointColumns) FROM checkpoints \
+            WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(workflowId) \
+            AND step >= \(fromStep ?? 0) AND step <= \(toStep ?? Int.max) \
+            ORDER BY sequence LIMIT \(limit)
+            """, Self.decodeCheckpoint)
+    }
+
+    func checkpointWebhooks(tenant: TenantID) throws -> [CheckpointWebhook] {
+        try connection.all(
+            """
+            SELECT id, tenant_id, url, events_json, secret, created_at FROM checkpoint_webhooks \
+            WHERE tenant_id = \(tenant.rawValue) ORDER BY created_at, rowid
+            """
+        ) { r in
+            let id = r.string(), tenant = TenantID(rawValue: r.string()), url = r.string()
+            let events = ((try? JSONParser.parse(r.string()))?.arrayValue ?? []).compactMap(\.stringValue)
+            return CheckpointWebhook(
+                id: id, tenant: tenant, url: url, events: events, secret: r.optionalString(), createdAt: r.timestamp())
+        }
+    }
+
+    func agent(tenant: TenantID, agentId: String) throws -> Agent? {
+        try connection.first(
+            """
+            SELECT \(unsafeRaw: Self.agentColumns) FROM agents WHERE tenant_id = \(tenant.rawValue) \
+            AND agent_id = \(agentId)
+            """, Self.decodeAgent)
+    }
+
+    func agents(tenant: TenantID) throws -> [Agent] {
+        try connection.all(
+            """
+            SELECT \(unsafeRaw: Self.agentColumns) FROM agents WHERE tenant_id = \(tenant.rawValue) \
+            ORDER BY last_seen_at IS NULL, last_seen_at DESC, created_at DESC, serial DESC
+            """, Self.decodeAgent)
+    }
+
+    func agentCount(tenant: TenantID) throws -> Int {
+        try connection.first("SELECT COUNT(*) FROM agents WHERE tenant_id = \(tenant.rawValue)") { $0.int() } ?? 0
+    }
+
+    func expiredCheckpointWorkflows(now: Timestamp, limit: Int) throws -> [CheckpointWorkflow] {
+        try connection.all(
+            """
+            SELECT \(unsafeRaw: Self.workflowColumns) FROM checkpoint_workflows WHERE expires_at <= \(now) \
+            ORDER BY expires_at LIMIT \(limit)
+            """, Self.decodeWorkflow)
+    }
+
+    func workflowTotals(tenant: TenantID, from: Timestamp, to: Timestamp) throws -> WorkflowTotals {
+        try connection.first(
+            """
+            SELECT COUNT(*), COALESCE(SUM(status = 'completed'), 0), COALESCE(SUM(status = 'failed'), 0), \
+            COALESCE(SUM(status = 'active'), 0), COALESCE(SUM(total_checkpoints), 0), AVG(total_checkpoints), \
+            AVG((last_activity_at - started_at) / 1000.0) FROM checkpoint_workflows \
+            WHERE tenant_id = \(tenant.rawValue) AND last_activity_at >= \(from) AND last_activity_at <= \(to)
+            """
+        ) { r in
+            var t = WorkflowTotals()
+            t.workflows = r.int()
+            t.completed = r.int()
+            t.failed = r.int()
+            t.active = r.int()
+            t.checkpoints = r.int()
+            t.averageSteps = r.optionalDouble() ?? 0
+            t.averageDurationSeconds = r.optionalDouble() ?? 0
+            return t
+        } ?? WorkflowTotals()
+    }
+
+    func agentActivity(tenant: TenantID, from: Timestamp, to: Timestamp) throws -> [AgentActivity] {
+        try connection.all(
+            """
+            SELECT a.agent_id, COUNT(*), COALESCE(SUM(w.status = 'active'), 0), COALESCE(SUM(w.status = 'failed'), 0), \
+            SUM(a.checkpoints), AVG(w.total_checkpoints), AVG((w.last_activity_at - w.started_at) / 1000.0) \
+            FROM checkpoint_workflow_agents a JOIN checkpoint_workflows w \
+            ON w.tenant_id = a.tenant_id AND w.workflow_id = a.workflow_id \
+            WHERE a.tenant_id = \(tenant.rawValue) AND w.last_activity_at >= \(from) AND w.last_activity_at <= \(to) \
+            GROUP BY a.agent_id ORDER BY COUNT(*) DESC, a.agent_id
+            """
+        ) { r in
+            AgentActivity(
+                agentId: r.string(), workflows: r.int(), activeWorkflows: r.int(), failedWorkflows: r.int(),
+                checkpoints: r.int(), averageSteps: r.optionalDouble() ?? 0,
+                averageDurationSeconds: r.optionalDouble() ?? 0)
+        }
+    }
+
+    func workflowAgents(tenant: TenantID, workflowId: String) throws -> [String] {
+        try connection.all(
+            """
+            SELECT agent_id FROM checkpoint_workflow_agents WHERE tenant_id = \(tenant.rawValue) \
+            AND workflow_id = \(workflowId) ORDER BY first_seen_at, rowid
+            """
+        ) { $0.string() }
+    }
+
+    func failedCheckpoints(tenant: TenantID, since: Timestamp, agentId: String?, limit: Int) throws -> [Checkpoint] {
+        let agentFilter: SQL = agentId.map { "AND agent_id = \($0)" } ?? ""
+        return try connection.all(
+            """
+            SELECT \(unsafeRaw: Self.checkpointColumns) FROM checkpoints WHERE tenant_id = \(tenant.rawValue) \
+            AND error_type IS NOT NULL AND created_at >= \(since) \(agentFilter) \
+            ORDER BY created_at DESC, rowid DESC LIMIT \(limit)
+            """, Self.decodeCheckpoint)
+    }
+
+    func failureCounts(tenant: TenantID, since: Timestamp) throws -> FailureCounts {
+        var counts = FailureCounts()
+        let scope: SQL = "tenant_id = \(tenant.rawValue) AND error_type IS NOT NULL AND created_at >= \(since)"
+        counts.total = try connection.first("SELECT COUNT(*) FROM checkpoints WHERE \(scope)") { $0.int() } ?? 0
+        counts.byStep = try connection.all(
+            "SELECT step, COUNT(*) FROM checkpoints WHERE \(scope) GROUP BY step ORDER BY COUNT(*) DESC, step LIMIT 10"
+        ) { r in (r.int(), r.int()) }
+        counts.byAgent = try connection.all(
+            """
+            SELECT agent_id, COUNT(*) FROM checkpoints WHERE \(scope) AND agent_id IS NOT NULL \
+            GROUP BY agent_id ORDER BY COUNT(*) DESC, agent_id LIMIT 10
+            """
+        ) { r in (r.string(), r.int()) }
+        return counts
+    }
+
+    // MARK: Writes
+
+    func insertCheckpoint(_ c: Checkpoint) throws {
+        try connection.run(
+            """
+            INSERT INTO checkpoints (\(unsafeRaw: Self.checkpointColumns)) VALUES (\(c.tenant.rawValue), \
+            \(c.workflowId), \(c.step), \(c.sequence), \(c.label), \(c.state), \(c.metadata), \(c.agentId), \(c.etag), \
+            \(c.diff), \(c.sizeBytes), \(c.errorType), \(c.errorMessage), \(c.createdAt))
+            """)
+    }
+
+    func upsertCheckpointWorkflow(_ w: CheckpointWorkflow) throws {
+        try connection.run(
+            """
+            INSERT INTO checkpoint_workflows (\(unsafeRaw: Self.workflowColumns)) VALUES (\(w.tenant.rawValue), \
+            \(w.workflowId), \(w.latestStep), \(w.totalCheckpoints), \(w.totalSizeBytes), \(w.errorCount), \
+            \(w.status.rawValue), \(w.resumed), \(w.startedAt), \(w.lastActivityAt), \(w.expiresAt)) \
+            ON CONFLICT (tenant_id, workflow_id) DO UPDATE SET latest_step = excluded.latest_step, \
+            total_checkpoints = excluded.total_checkpoints, total_size_bytes = excluded.total_size_bytes, \
+            error_count = excluded.error_count, status = excluded.status, resumed = excluded.resumed, \
+            started_at = excluded.started_at, last_activity_at = excluded.last_activity_at, \
+            expires_at = excluded.expires_at
+            """)
+    }
+
+    func recordWorkflowAgent(tenant: TenantID, workflowId: String, agentId: String) throws {
+        try connection.run(
+            """
+            INSERT INTO checkpoint_workflow_agents (tenant_id, workflow_id, agent_id, checkpoints, first_seen_at) \
+            VALUES (\(tenant.rawValue), \(workflowId), \(agentId), 1, \(Timestamp.now())) \
+            ON CONFLICT (tenant_id, workflow_id, agent_id) DO UPDATE SET checkpoints = checkpoints + 1
+            """)
+    }
+
+    func deleteCheckpointWorkflow(tenant: TenantID, workflowId: String) throws {
+        for table in ["checkpoints", "checkpoint_workflow_agents", "checkpoint_workflows"] {
+            try connection.run(
+                """
+                DELETE FROM \(unsafeRaw: table) WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(workflowId)
+                """)
+        }
+    }
+
+    func insertCheckpointWebhook(_ h: CheckpointWebhook) throws {
+        let events = JSONValue.array(h.events.map { .string($0) }).jsonText
+        try connection.run(
+            """
+            INSERT INTO checkpoint_webhooks (id, tenant_id, url, events_json, secret, created_at) \
+            VALUES (\(h.id), \(h.tenant.rawValue), \(h.url), \(events), \(h.secret), \(h.createdAt))
+            """)
+    }
+
+    func deleteCheckpointWebhook(tenant: TenantID, id: String) throws -> Bool {
+        try connection.run("DELETE FROM checkpoint_webhooks WHERE tenant_id = \(tenant.rawValue) AND id = \(id)")
+        return connection.changes > 0
+    }
+
+    func upsertAgent(_ a: Agent) throws -> Agent {
+        try connection.run(
+            """
+            INSERT INTO agents (tenant_id, agent_id, name, description, capabilities_json, metadata_json, \
+            last_seen_at, created_at) VALUES (\(a.tenant.rawValue), \(a.agentId), \(a.name), \(a.description), \
+            \(a.capabilities), \(a.metadata), \(a.lastSeenAt), \(a.createdAt)) \
+            ON CONFLICT (tenant_id, agent_id) DO UPDATE SET name = excluded.name, description = excluded.description, \
+            capabilities_json = excluded.capabilities_json, metadata_json = excluded.metadata_json
+            """)
+        guard let stored = try agent(tenant: a.tenant, agentId: a.agentId) else {
+            throw SQLiteError(code: SQLITE_INTERNAL, message: "upserted agent not found")
+        }
+        return stored
+    }
+
+    func updateAgent(_ a: Agent) throws {
+        try connection.run(
+            """
+            UPDATE agents SET name = \(a.name), description = \(a.description), \
+            capabilities_json = \(a.capabilities), metadata_json = \(a.metadata), last_seen_at = \(a.lastSeenAt) \
+            WHERE tenant_id = \(a.tenant.rawValue) AND agent_id = \(a.agentId)
+            """)
+    }
+
+    func deleteAgent(tenant: TenantID, agentId: String) throws -> Bool {
+        try connection.run("DELETE FROM agents WHERE tenant_id = \(tenant.rawValue) AND agent_id = \(agentId)")
+        return connection.changes > 0
+    }
+
+    func touchAgent(tenant: TenantID, agentId: String, at: Timestamp) throws {
+        try connection.run(
+            "UPDATE agents SET last_seen_at = \(at) WHERE tenant_id = \(tenant.rawValue) AND agent_id = \(agentId)")
+    }
+}
