@@ -12,10 +12,14 @@ struct TestServer {
     let server: CairnServer
     let app: Application<RouterResponder<CairnRequestContext>>
 
-    init(apiKey: String? = nil, sseKeepalive: Duration = .seconds(15)) throws {
+    init(
+        apiKey: String? = nil, sseKeepalive: Duration = .seconds(15),
+        configure: (inout ServerConfiguration) -> Void = { _ in }
+    ) throws {
         var configuration = ServerConfiguration()
         configuration.dataDirectory = NSTemporaryDirectory() + "cairn-http-" + UUID().uuidString
         configuration.apiKey = apiKey
+        configure(&configuration)
         server = try CairnServer(configuration: configuration, registry: nil, logger: Logger(label: "test"))
         app = Application(router: server.makeRouter(sseKeepalive: sseKeepalive))
     }

@@ -1,0 +1,133 @@
+import CairnCore
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import CairnServer
+
+/// The checkpoint protocol over HTTP: its error envelope, header handling, closed bodies and
+/// per-key rate limits. (The unmodified SDK is exercised by Tests/compat/snapstate.)
+@Suite struct SnapStateRoutesTests {
+    static let root = "root-key-0123456789abcdef"
+
+    func authorized(_ http: HTTP, _ secret: String) -> HTTP {
+        var h = http
+        h.headers[.authorization] = "Bearer \(secret)"
+        return h
+    }
+
+    func newKey(_ http: HTTP, tenant: String, scopes: String = #"["write"]"#) async throws -> String {
+        let reply = try await authorized(http, Self.root).post(
+            "/admin/keys", #"{"tenant":"\#(tenant)","scopes":\#(scopes)}"#)
+        return try #require(reply.json["secret"]?.stringValue)
+    }
+
+    func envelope(_ reply: Reply) -> (code: String?, message: String?) {
+        (reply.json["error"]?["code"]?.stringValue, reply.json["error"]?["message"]?.stringValue)
+    }
+
+    @Test func refusalsUseTheProtocolsEnvelopeWithARequestId() async throws {
+        try await TestServer(apiKey: Self.root).test { (http: HTTP) async throws -> Void in
+            let anonymous = try await http.call(.post, "/checkpoints", #"{"workflow_id":"w","step":1,"state":{}}"#)
+            #expect(anonymous.status == .unauthorized && envelope(anonymous).code == "UNAUTHORIZED")
+            let wrong = try await authorized(http, "cairn_" + String(repeating: "0", count: 64)).get("/agents")
+            #expect(wrong.status == .unauthorized && envelope(wrong).message == "Invalid API key")
+            // The run protocol keeps its own shape.
+            #expect(try await http.get("/runs").json["error"] == .string("unauthorized"))
+            let reader = authorized(http, try await newKey(http, tenant: "t", scopes: #"["read"]"#))
+            let forbidden = try await reader.post("/checkpoints", #"{"workflow_id":"w","step":1,"state":{}}"#)
+            #expect(forbidden.status == .forbidden && envelope(forbidden).code == "FORBIDDEN")
+            #expect(try await reader.get("/workflows/w/replay").status == .ok)
+            let missing = try await authorized(http, Self.root).get("/checkpoints/cp_w_001")
+            #expect(missing.status == .notFound && envelope(missing).code == "NOT_FOUND")
+        }
+    }
+
+    @Test func everyResponseCarriesARequestId() async throws {
+        try await TestServer().test { (http: HTTP) async throws -> Void in
+            var ids: [String?] = []
+            for uri in ["/workflows/w/resume", "/agents"] {
+                ids.append(try await http.client.execute(uri: uri, method: .get) { $0.headers[.requestID] })
+            }
+            #expect(ids.allSatisfy { $0?.count == 36 })
+            #expect(Set(ids.compactMap { $0 }).count == 2)
+        }
+    }
+
+    @Test func badInputIsRefusedWithItsReasonAndStoresNothing() async throws {
+        try await TestServer().test { (http: HTTP) async throws -> Void in
+            let cases: [(String, HTTPResponse.Status, String)] = [
+                (#"{"workflow_id":"w","step":1,"state":{},"extra":1}"#, .badRequest, "extra: unknown field"),
+                (#"{"workflow_id":"w","step":"1","state":{}}"#, .badRequest, "step: expected an integer"),
+                (#"{"workflow_id":"w","step":-1,"state":{}}"#, .badRequest, "step: must be >= 0"),
+                (#"{"workflow_id":"w","step":1,"state":[1]}"#, .badRequest, "state: expected an object"),
+                (#"{"workflow_id":"","step":1,"state":{}}"#, .badRequest, "workflow_id: must be at least"),
+                (#"{"step":1,"state":{}}"#, .badRequest, "workflow_id: required"),
+                (#"{"workflow_id":"w","step":1,"state":{},"metadata":3}"#, .badRequest, "metadata: expected an object"),
+                (#"{"workflow_id":"w","step":1"#, .badRequest, "malformed JSON"),
+                ("", .badRequest, "empty"),
+            ]
+            for (body, status, message) in cases {
+                let reply = try await http.post("/checkpoints", body)
+                #expect(reply.status == status, "\(body)")
+                #expect(envelope(reply).code == "VALIDATION_ERROR", "\(body)")
+                #expect(envelope(reply).message?.contains(message) == true, "\(body): \(reply.text)")
+            }
+            let big =
+                #"{"workflow_id":"w","step":1,"state":{"x":""# + String(repeating: "y", count: 1_048_576) + #""}}"#
+            let tooLarge = try await http.post("/checkpoints", big)
+            #expect(tooLarge.status == .contentTooLarge && envelope(tooLarge).code == "PAYLOAD_TOO_LARGE")
+            for ttl in ["0", "-5", "3600abc", "1.5", "99999999999999"] {
+                var h = http
+                h.headers[.checkpointTTL] = ttl
+                let reply = try await h.post("/checkpoints", #"{"workflow_id":"w","step":1,"state":{}}"#)
+                #expect(reply.status == .badRequest, "ttl \(ttl)")
+            }
+            for query in ["limit=0", "limit=1001", "from_step=-1", "to_step=x", "page=2"] {
+                #expect(try await http.get("/workflows/w/replay?\(query)").status == .badRequest, "\(query)")
+            }
+            #expect(try await http.get("/workflows/w/resume").status == .notFound)
+            let webhook = try await http.post("/webhooks", #"{"url":"ftp://x","events":["workflow.archived"]}"#)
+            #expect(webhook.status == .badRequest)
+            #expect(try await http.get("/webhooks").json["webhooks"]?.arrayValue?.isEmpty == true)
+            #expect(try await http.post("/agents", #"{"agent_id":"bad id!"}"#).status == .badRequest)
+            #expect(try await http.post("/agents", #"{"agent_id":"ok","capabilities":[1]}"#).status == .badRequest)
+            #expect(try await http.get("/agents").json["agents"]?.arrayValue?.isEmpty == true)
+        }
+    }
+
+    @Test func rateLimitsCountPerKeyOnlyOnTheLimitedRoutes() async throws {
+        let server = try TestServer(apiKey: Self.root) {
+            $0.rateLimit = 3
+            $0.rateLimitWindowMilliseconds = 60_000
+        }
+        try await server.test { (http: HTTP) async throws -> Void in
+            let a = authorized(http, try await newKey(http, tenant: "t"))
+            let b = authorized(http, try await newKey(http, tenant: "t"))
+            for _ in 0..<3 { #expect(try await a.get("/workflows/w/replay").status == .ok) }
+            let limited = try await a.client.execute(uri: "/workflows/w/replay", method: .get, headers: a.headers) {
+                ($0.status, $0.headers[.retryAfter], String(buffer: $0.body))
+            }
+            #expect(limited.0 == .tooManyRequests)
+            let seconds = try #require(limited.1.flatMap { Int($0) })
+            #expect((1...60).contains(seconds))
+            #expect(limited.2.contains("RATE_LIMITED"))
+            // Another key has its own window; unlimited routes stay open.
+            #expect(try await b.get("/workflows/w/replay").status == .ok)
+            #expect(try await a.get("/agents").status == .ok)
+            #expect(try await a.get("/analytics/overview").status == .ok)
+        }
+    }
+
+    @Test func slidingWindowAdmitsAgainAsOldRequestsLeaveAndDoesNotCountRefusals() {
+        let limiter = SlidingWindowRateLimiter(limit: 2, windowMilliseconds: 10_000)
+        #expect(limiter.admit(key: "k", now: 0) == .allowed)
+        #expect(limiter.admit(key: "k", now: 4_000) == .allowed)
+        #expect(limiter.admit(key: "k", now: 5_000) == .limited(retryAfterSeconds: 5))
+        #expect(limiter.admit(key: "k", now: 9_999) == .limited(retryAfterSeconds: 1))
+        #expect(limiter.admit(key: "k", now: 10_001) == .allowed)
+        #expect(limiter.admit(key: "k", now: 10_002) == .limited(retryAfterSeconds: 4))
+        #expect(limiter.admit(key: "other", now: 10_002) == .allowed)
+    }
+}
