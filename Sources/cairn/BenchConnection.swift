@@ -34,26 +34,35 @@ final class BenchConnection: @unchecked Sendable {
         self.authorization = apiKey.map { "Bearer \($0)" }
     }
 
-    /// POSTs JSON and returns the status and parsed body.
+    /// POSTs JSON, expects 200 and returns the parsed body.
     func post(_ path: String, _ body: String) async throws -> JSONValue {
+        let (status, bytes) = try await send(.POST, path, body)
+        guard status == .ok else { throw Failure(description: "\(path): \(status) \(String(buffer: bytes))") }
+        return try JSONParser.parse(bytes: Array(bytes.readableBytesView))
+    }
+
+    /// Sends one request (with a JSON body, if any) and returns the status and raw body.
+    func send(_ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws
+        -> (HTTPResponseStatus, ByteBuffer)
+    {
         var headers = HTTPHeaders()
         headers.add(name: "host", value: host)
-        headers.add(name: "content-type", value: "application/json")
-        headers.add(name: "content-length", value: String(body.utf8.count))
+        if let body {
+            headers.add(name: "content-type", value: "application/json")
+            headers.add(name: "content-length", value: String(body.utf8.count))
+        }
         if let authorization { headers.add(name: "authorization", value: authorization) }
-        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)
+        let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
         let promise = channel.eventLoop.makePromise(of: (HTTPResponseStatus, ByteBuffer).self)
         let handler = self.handler
         let channel = self.channel
         channel.eventLoop.execute {
             handler.pending.append(promise)
             channel.write(HTTPClientRequestPart.head(head), promise: nil)
-            channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)
+            if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil) }
             channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         }
-        let (status, bytes) = try await promise.futureResult.get()
-        guard status == .ok else { throw Failure(description: "\(path): \(status) \(String(buffer: bytes))") }
-        return try JSONParser.parse(bytes: Array(bytes.readableBytesView))
+        return try await promise.futureResult.get()
     }
 
     func close() async { try? await channel.close() }
