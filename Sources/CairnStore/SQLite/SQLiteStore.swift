@@ -86,14 +86,16 @@ public final class SQLiteStore: RunStore, Sendable {
         try withReader { c in try c.first("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") { $0.int() } ?? 0 }
     }
 
-    private static func migrate(_ db: SQLiteConnection, logger: Logger) throws {
+    /// Applies the migrations not yet applied, up to `version` (tests stop early to build an
+    /// older schema).
+    static func migrate(_ db: SQLiteConnection, logger: Logger, through version: Int = .max) throws {
         try db.execute(
             script: """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
                     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
                 """)
         let applied = Set(try db.all("SELECT version FROM schema_migrations") { $0.int() })
-        for migration in Migrations.all where !applied.contains(migration.version) {
+        for migration in Migrations.all where !applied.contains(migration.version) && migration.version <= version {
             try db.execute(script: "BEGIN IMMEDIATE")
             do {
                 try db.execute(script: migration.sqlite)
