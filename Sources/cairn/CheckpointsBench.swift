@@ -53,7 +53,8 @@ struct CheckpointsBench: AsyncParsableCommand {
                 for w in 0..<writers {
                     group.addTask {
                         _ = try await saveSeries(
-                            workflow: workflow, steps: Array(stride(from: w, to: length, by: writers)), stateBytes: 1_000)
+                            workflow: workflow, steps: Array(stride(from: w, to: length, by: writers)),
+                            stateBytes: 1_000)
                     }
                 }
                 try await group.waitForAll()
@@ -68,7 +69,8 @@ struct CheckpointsBench: AsyncParsableCommand {
                 if i == 0 {
                     let total = try JSONParser.parse(bytes: Array(body.readableBytesView))["total_checkpoints"]
                     guard total?.intValue == length else {
-                        throw BenchClient.Failure(description: "history \(length): total_checkpoints \(String(describing: total))")
+                        throw BenchClient.Failure(
+                            description: "history \(length): total_checkpoints \(String(describing: total))")
                     }
                 }
                 if i >= 100 { latencies.append(elapsed) }  // the first 100 warm up
@@ -85,12 +87,15 @@ struct CheckpointsBench: AsyncParsableCommand {
         defer { Task { await connection.close() } }
         // Messages of 100 characters, as an agent's transcript grows; the step number changes
         // on every save so each diff has something to report.
-        let messages = Array(repeating: "\"" + String(repeating: "m", count: 98) + "\"", count: max(1, stateBytes / 101))
-            .joined(separator: ",")
+        let messages = Array(
+            repeating: "\"" + String(repeating: "m", count: 98) + "\"", count: max(1, stateBytes / 101)
+        )
+        .joined(separator: ",")
         var latencies: [Duration] = []
         latencies.reserveCapacity(steps.count)
         for step in steps {
-            let body = #"{"workflow_id":"\#(workflow)","step":\#(step),"state":{"step":\#(step),"messages":[\#(messages)]}}"#
+            let body =
+                #"{"workflow_id":"\#(workflow)","step":\#(step),"state":{"step":\#(step),"messages":[\#(messages)]}}"#
             let t0 = ContinuousClock.now
             let (status, reply) = try await connection.send(.POST, "/checkpoints", body)
             latencies.append(ContinuousClock.now - t0)
