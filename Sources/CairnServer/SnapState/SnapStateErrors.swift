@@ -29,6 +29,8 @@ enum SnapStateErrors {
                 extra?(&w)
             })
         response.headers.append(contentsOf: headers)
+        // Refusals made before the protocol's middleware (auth, scopes) carry one too.
+        response.headers[.requestID] = Identifier.uuidString()
         return response
     }
 
@@ -103,7 +105,7 @@ struct SnapStateErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             response = SnapStateErrors.response(
                 .internalServerError, code: "INTERNAL_SERVER_ERROR", message: "internal server error")
         }
-        response.headers[.requestID] = Identifier.uuidString()
+        if response.headers[.requestID] == nil { response.headers[.requestID] = Identifier.uuidString() }
         return response
     }
 }
