@@ -1,0 +1,485 @@
+"""Generic harness for Cairn's black-box compatibility suites (shared by tidebase/ and snapstate/).
+
+Everything here talks to a real `cairn serve` process over loopback HTTP: starting and stopping
+the server binary ($CAIRN_BIN), raw HTTP calls, polling with deadlines, a loopback webhook
+receiver and the `cairn keys` CLI. Protocol-specific helpers live beside each suite
+(tidebase/tbcompat.py, snapstate/sscompat.py).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime as _dt
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# ---------------------------------------------------------------------------
+# Shapes and timestamps
+# ---------------------------------------------------------------------------
+
+TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+def assert_keys(obj: Any, keys: list, what: str) -> None:
+    """The object has exactly these keys (order is checked separately)."""
+    assert isinstance(obj, dict), f"{what}: expected an object, got {obj!r}"
+    got = set(obj)
+    want = set(keys)
+    assert got == want, (
+        f"{what}: keys differ from contract; missing={sorted(want - got)} "
+        f"extra={sorted(got - want)}"
+    )
+
+
+def assert_ts(value: Any, nullable: bool = False) -> None:
+    if nullable and value is None:
+        return
+    assert isinstance(value, str) and TS_RE.match(value), (
+        f"expected an ISO timestamp with 3 fractional digits and Z, got {value!r}"
+    )
+
+
+def parse_ts(value: str) -> float:
+    return _dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=_dt.timezone.utc
+    ).timestamp()
+
+
+
+
+# ---------------------------------------------------------------------------
+# Waiting
+# ---------------------------------------------------------------------------
+
+
+def wait_until(fn: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
+               desc: str = "condition") -> Any:
+    """Poll fn until it returns something truthy; return that value."""
+    deadline = time.monotonic() + timeout
+    last_exc: Optional[BaseException] = None
+    while True:
+        try:
+            value = fn()
+            if value:
+                return value
+            last_exc = None
+        except AssertionError:
+            raise
+        except Exception as exc:  # transient (e.g. connection refused during restart)
+            last_exc = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {desc}"
+                + (f" (last error: {last_exc!r})" if last_exc else "")
+            )
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------
+# Raw HTTP
+# ---------------------------------------------------------------------------
+
+_NO_BODY = object()
+
+
+class Resp:
+    def __init__(self, status: int, headers: Any, body: bytes):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    @property
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except ValueError:
+            raise AssertionError(
+                f"response is not JSON (status {self.status}): {self.text[:500]!r}"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"<Resp {self.status} {self.text[:300]!r}>"
+
+
+def http_call(base_url: str, method: str, path: str, body: Any = _NO_BODY, *,
+              raw: Optional[bytes] = None, headers: Optional[dict] = None,
+              token: Optional[str] = None, timeout: float = 30.0) -> Resp:
+    """One HTTP request with urllib; never raises on an HTTP status."""
+    data = None
+    hdrs = {}
+    if raw is not None:
+        data = raw
+        hdrs["content-type"] = "application/json"
+    elif body is not _NO_BODY:
+        data = json.dumps(body).encode("utf-8")
+        hdrs["content-type"] = "application/json"
+    if token is not None:
+        hdrs["authorization"] = f"Bearer {token}"
+    if headers:
+        hdrs.update(headers)
+    if data is None and method in ("POST", "PUT", "PATCH"):
+        data = b""  # an explicit empty body (Content-Length: 0)
+    req = urllib.request.Request(base_url + path, data=data, headers=hdrs, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return Resp(r.status, r.headers, r.read())
+    except urllib.error.HTTPError as e:
+        try:
+            payload = e.read()
+        finally:
+            e.close()
+        return Resp(e.code, e.headers, payload)
+
+
+# ---------------------------------------------------------------------------
+# SSE
+# ---------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------
+# The server process
+# ---------------------------------------------------------------------------
+
+
+def cairn_bin() -> Path:
+    raw = os.environ.get("CAIRN_BIN") or ".build/debug/cairn"
+    path = Path(raw)
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child
+    """Linux: the server gets SIGTERM if the test runner dies, so no orphans."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+class CairnServer:
+    """One `cairn serve` process on a fixed port and data dir (restartable)."""
+
+    registry: list = []
+
+    def __init__(self, workdir: Path, *, api_key: Optional[str] = None,
+                 env: Optional[dict] = None, args: Optional[list] = None,
+                 name: str = "cairn"):
+        self.binary = cairn_bin()
+        self.workdir = Path(workdir)
+        self.data_dir = self.workdir / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.workdir / "server.log"
+        self.api_key = api_key
+        self.extra_env = dict(env or {})
+        self.extra_args = [str(a) for a in (args or [])]  # more `cairn serve` flags
+        self.name = name
+        self.port: Optional[int] = None
+        self.proc: Optional[subprocess.Popen] = None
+        self.starts = 0
+        self.stopped_at: Optional[float] = None
+        CairnServer.registry.append(self)
+
+    # -- lifecycle ----------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _spawn(self) -> None:
+        if not self.binary.exists():
+            raise RuntimeError(
+                f"cairn binary not found at {self.binary} "
+                "(build it with `swift build`, or set CAIRN_BIN)"
+            )
+        args = [
+            str(self.binary), "serve",
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--data-dir", str(self.data_dir),
+        ]
+        if self.api_key:
+            args += ["--api-key", self.api_key]
+        args += self.extra_args
+        # The server's settings come from this harness only: drop any CAIRN_* or
+        # TIDEBASE_* configuration inherited from the developer's shell.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("CAIRN_", "TIDEBASE_"))}
+        env.update(self.extra_env)
+        self.starts += 1
+        log = open(self.log_path, "ab")
+        log.write(f"\n===== start #{self.starts}: {' '.join(args)} =====\n".encode())
+        log.flush()
+        try:
+            self.proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=env, cwd=str(self.workdir), preexec_fn=_set_pdeathsig,
+            )
+        finally:
+            log.close()
+        self.stopped_at = None
+
+    def _wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                return False
+            try:
+                r = http_call(self.url, "GET", "/health", timeout=2)
+                if r.status == 200 and r.json == {"ok": True}:
+                    return True
+            except (OSError, http.client.HTTPException, AssertionError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"cairn did not answer GET /health within {timeout}s on port {self.port}\n"
+            + self.log_tail()
+        )
+
+    def start(self, timeout: float = 30.0) -> "CairnServer":
+        """First start: pick a free port (retrying if someone grabs it)."""
+        for _ in range(3):
+            self.port = free_port()
+            self._spawn()
+            if self._wait_ready(timeout):
+                return self
+        raise RuntimeError(
+            f"cairn exited during startup (exit code {self.proc.returncode if self.proc else None})\n"
+            + self.log_tail()
+        )
+
+    def restart(self, timeout: float = 30.0) -> "CairnServer":
+        """Start again on the same port and data dir (after stop() or kill9())."""
+        assert not self.alive, "restart() needs the previous process gone"
+        deadline = time.monotonic() + timeout
+        while True:
+            self._spawn()
+            if self._wait_ready(max(1.0, deadline - time.monotonic())):
+                return self
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"cairn did not come back on port {self.port} "
+                    f"(exit code {self.proc.returncode if self.proc else None})\n"
+                    + self.log_tail()
+                )
+            time.sleep(0.2)  # e.g. the port was still held; try again
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.stopped_at = time.time()
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self.stopped_at is None:
+            self.stopped_at = time.time()
+
+    def log_tail(self, lines: int = 200) -> str:
+        try:
+            text = self.log_path.read_text("utf-8", "replace")
+        except OSError:
+            return f"(no log at {self.log_path})"
+        tail = text.splitlines()[-lines:]
+        return f"--- {self.log_path} (last {len(tail)} lines) ---\n" + "\n".join(tail)
+
+    # -- HTTP ---------------------------------------------------------------
+
+    def http(self, method: str, path: str, body: Any = _NO_BODY, **kw: Any) -> Resp:
+        if "token" not in kw and self.api_key:
+            kw["token"] = self.api_key
+        return http_call(self.url, method, path, body, **kw)
+
+    def ok(self, method: str, path: str, body: Any = _NO_BODY, **kw: Any) -> Any:
+        """Request that must return 200; returns the parsed JSON."""
+        r = self.http(method, path, body, **kw)
+        assert r.status == 200, f"{method} {path} -> {r.status} {r.text[:1000]}"
+        return r.json
+
+
+
+# ---------------------------------------------------------------------------
+# Gates
+# ---------------------------------------------------------------------------
+
+
+def start_server(tmp_path_factory: Any, name: str, *, cls: Optional[type] = None,
+                 **kw: Any) -> CairnServer:
+    """Start a fresh server (own temp dir and port) or fail the test clearly.
+
+    cls is the CairnServer subclass to make (a suite's own helpers); kw go to its constructor.
+    """
+    import pytest
+
+    if not cairn_bin().exists():
+        pytest.fail(
+            f"cairn binary not found at {cairn_bin()}: build it (swift build) or set CAIRN_BIN",
+            pytrace=False,
+        )
+    srv = (cls or CairnServer)(tmp_path_factory.mktemp(name), name=name, **kw)
+    try:
+        srv.start()
+    except Exception as exc:
+        srv.stop()
+        pytest.fail(f"could not start cairn: {exc}", pytrace=False)
+    return srv
+
+
+
+# Outbound webhooks (channels, recovery and invoke calls)
+# ---------------------------------------------------------------------------
+
+
+class WebhookReceiver:
+    """A loopback HTTP endpoint that records every POST it gets.
+
+    Each call is recorded on arrival (before it is answered) as a dict with
+    "path", "headers" (lower-cased names), "body" (raw bytes), "json" (parsed or
+    None) and "at" (time.monotonic()); "answered" is set once the reply is sent.
+    respond(call) -> (status, body_bytes) decides the answer (default 200
+    {"ok":true}); it may block, e.g. to stall a caller or to resume a run inline.
+    port: listen on this loopback port (default: any free one).
+    """
+
+    def __init__(self, respond: Optional[Callable[[dict], Any]] = None, port: int = 0):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.calls: list = []
+        self._lock = threading.Lock()
+        self._respond = respond
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                try:
+                    parsed = json.loads(body.decode("utf-8"))
+                except ValueError:
+                    parsed = None
+                call = {
+                    "path": self.path,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": body,
+                    "json": parsed,
+                    "at": time.monotonic(),
+                    "answered": False,
+                }
+                with receiver._lock:
+                    receiver.calls.append(call)
+                status, reply = 200, b'{"ok":true}'
+                if receiver._respond is not None:
+                    try:
+                        status, reply = receiver._respond(call)
+                    except Exception as exc:  # surface handler bugs as a 500 with the reason
+                        status, reply = 500, repr(exc).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+                call["answered"] = True
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = self.base + "/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url_for(self, path: str) -> str:
+        return self.base + path
+
+    def received(self, path: Optional[str] = None) -> list:
+        """The calls so far (optionally only those to `path`), in arrival order."""
+        with self._lock:
+            return [c for c in self.calls if path is None or c["path"] == path]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> "WebhookReceiver":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------
+# API keys (`cairn keys` on the server's data dir, also while it runs)
+# ---------------------------------------------------------------------------
+
+
+def keys_cli(server: CairnServer, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(cairn_bin()), "keys", *args, "--data-dir", str(server.data_dir)],
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def create_key(server: CairnServer, tenant: str, *scopes: str) -> str:
+    """`cairn keys create --tenant T [--scope S]...`: returns the secret (printed alone)."""
+    args = ["create", "--tenant", tenant]
+    for scope in scopes:
+        args += ["--scope", scope]
+    done = keys_cli(server, *args)
+    assert done.returncode == 0, done.stderr
+    secret = done.stdout.strip()
+    assert secret and "\n" not in secret, f"expected the secret alone on stdout, got {done.stdout!r}"
+    return secret
+
+
+# ---------------------------------------------------------------------------
+# Reporting
+# ---------------------------------------------------------------------------
+
+
+def server_log_sections(started_at: float) -> list:
+    """(title, log tail) for every server that ran during a test started at `started_at`;
+    conftests attach these to a failed test's report."""
+    sections = []
+    for srv in CairnServer.registry:
+        relevant = srv.proc is not None and (
+            srv.stopped_at is None or srv.stopped_at >= started_at
+        )
+        if relevant:
+            sections.append((f"cairn server log ({srv.name}, port {srv.port})", srv.log_tail()))
+    return sections
