@@ -88,3 +88,15 @@ import Testing
         #expect(RetryPolicy.backoffMilliseconds(attempt: 50) == 300_000)
     }
 }
+
+@Suite struct JSONStringEscapingTests {
+    @Test func escapesOnlyWhatJSONRequiresAroundLongPlainRuns() throws {
+        let plain = String(repeating: "abc é😀/", count: 50)
+        let tricky = plain + "\"\\\n\r\t\u{08}\u{0C}\u{01}\u{1F}" + plain
+        let text = JSONValue.string(tricky).jsonText
+        #expect(text == "\"" + plain + #"\"\\\n\r\t\b\f\u0001\u001f"# + plain + "\"")
+        #expect(try JSONParser.parse(text) == .string(tricky))
+        #expect(JSONValue.string("").jsonText == #""""#)
+        #expect(JSONValue.string("\"").jsonText == #""\"""#)
+    }
+}
