@@ -16,6 +16,7 @@ public struct CairnServer: Sendable {
     public let broker: EventBroker
     public let runs: RunService
     public let keys: KeyService
+    public let artifacts: ArtifactService
     let keysExist = CachedFlag()
     let registry: PrometheusCollectorRegistry?
     let logger: Logger
@@ -32,6 +33,9 @@ public struct CairnServer: Sendable {
             configuration: .init(path: configuration.databasePath), broker: broker,
             logger: Logger(label: "cairn.store"))
         keys = KeyService(store: store)
+        artifacts = try ArtifactService(
+            store: store, blobs: LocalBlobStore(root: configuration.blobDirectory), limits: configuration.artifactLimits
+        )
         runs = RunService(
             store: store,
             configuration: .init(
@@ -77,6 +81,7 @@ public struct CairnServer: Sendable {
                 allowMethods: [.get, .post, .put, .patch, .delete, .options]))
         router.add(middleware: AuthMiddleware(apiKey: configuration.apiKey, keys: keys, keysExist: keysExist))
         router.get("/health") { _, _ in JSONResponse.make(.ok, #"{"ok":true}"#) }
+        router.get("/openapi.json") { _, _ in JSONResponse.make(.ok, OpenAPI.document) }
         let registry = self.registry
         router.get("/metrics") { _, _ -> Response in
             var bytes: [UInt8] = []
@@ -93,6 +98,7 @@ public struct CairnServer: Sendable {
             runs: runs, broker: broker, recovery: recovery, bodyLimit: configuration.maxBodyBytes)
         tidebase.sseKeepalive = sseKeepalive
         tidebase.register(on: router)
+        ArtifactRoutes<CairnRequestContext>(artifacts: artifacts).register(on: router)
         return router
     }
 
@@ -109,7 +115,8 @@ public struct CairnServer: Sendable {
         let app = makeApplication()
         let group = ServiceGroup(
             configuration: .init(
-                services: [app, deliveries, EventStreamShutdown(broker: broker)] + (reconciler.map { [$0] } ?? []),
+                services: [app, deliveries, EventStreamShutdown(broker: broker), artifactSweeper]
+                    + (reconciler.map { [$0] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
