@@ -69,7 +69,7 @@ extension SQLiteStore: ArtifactStore {
             "SELECT \(unsafeRaw: Self.artifactColumns) FROM artifacts WHERE tenant_id = \(tenant.rawValue) AND \(Self.live(now))"
         if let owner = query.owner { sql = sql + " AND owner = \(owner)" }
         if let prefix = query.namePrefix, !prefix.isEmpty {
-            sql = sql + " AND name >= \(prefix) AND substr(name, 1, \(prefix.count)) = \(prefix)"
+            sql = sql + " AND name >= \(prefix) AND substr(name, 1, \(prefix.unicodeScalars.count)) = \(prefix)"
         }
         if let after = query.after {
             sql = sql + " AND (name > \(after.name) OR (name = \(after.name) AND id > \(after.id)))"
