@@ -2,7 +2,6 @@ import CairnCore
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Logging
 import NIOCore
 
 /// The artifacts API (docs/api/artifacts.md): `POST /artifacts` (streamed raw body),
@@ -12,11 +11,11 @@ import NIOCore
 struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
     let artifacts: ArtifactService
     /// Bytes per read of a blob and per write to the response.
-    static var chunkSize: Int { 256 * 1024 }
+    static var chunkSize: Int { 1024 * 1024 }
     static var metaPrefix: String { "x-cairn-meta-" }
 
     func register(on router: Router<Context>) {
-        let group = router.group("/artifacts").add(middleware: ArtifactErrorMiddleware<Context>())
+        let group = router.group("/artifacts").add(middleware: TidebaseErrorMiddleware<Context>())
         group.post(use: upload)
         group.get(use: list)
         group.get(":artifactId", use: download)
@@ -57,7 +56,7 @@ struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
             }
         } catch let error as ArtifactError {
             // The client may still be sending a body nobody will read: end the connection.
-            var response = ArtifactErrorMiddleware<Context>.apiError(error).response
+            var response = error.apiError.response
             response.headers[.connection] = "close"
             return response
         }
@@ -293,28 +292,10 @@ enum ByteRange: Equatable {
     }
 }
 
-/// Maps artifact refusals to their status and JSON body; anything unexpected is logged and
-/// answered 500 without details.
-struct ArtifactErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
-        -> Response
-    {
-        do {
-            return try await next(request, context)
-        } catch let error as APIError {
-            return error.response
-        } catch let error as ArtifactError {
-            return Self.apiError(error).response
-        } catch let error as HTTPError {
-            throw error
-        } catch {
-            context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
-            return APIError(.internalServerError, "internal server error").response
-        }
-    }
-
-    static func apiError(_ error: ArtifactError) -> APIError {
-        switch error {
+/// Artifact refusals as responses: their status and JSON body.
+extension ArtifactError: APIErrorConvertible {
+    public var apiError: APIError {
+        switch self {
         case .tooLarge(let limit):
             return APIError(.contentTooLarge, "artifact exceeds the maximum size of \(limit) bytes") { w in
                 w.field("code", "artifact_too_large")
