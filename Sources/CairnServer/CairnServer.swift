@@ -18,6 +18,7 @@ public struct CairnServer: Sendable {
     public let keys: KeyService
     public let checkpoints: CheckpointService
     let rateLimiter: SlidingWindowRateLimiter?
+    public let artifacts: ArtifactService
     let keysExist = CachedFlag()
     let registry: PrometheusCollectorRegistry?
     let logger: Logger
@@ -35,6 +36,9 @@ public struct CairnServer: Sendable {
             configuration: .init(path: configuration.databasePath), broker: broker,
             logger: Logger(label: "cairn.store"))
         keys = KeyService(store: store)
+        artifacts = try ArtifactService(
+            store: store, blobs: LocalBlobStore(root: configuration.blobDirectory), limits: configuration.artifactLimits
+        )
         runs = RunService(
             store: store,
             configuration: .init(
@@ -94,6 +98,7 @@ public struct CairnServer: Sendable {
                 allowMethods: [.get, .post, .put, .patch, .delete, .options]))
         router.add(middleware: AuthMiddleware(apiKey: configuration.apiKey, keys: keys, keysExist: keysExist))
         router.get("/health") { _, _ in JSONResponse.make(.ok, #"{"ok":true}"#) }
+        router.get("/openapi.json") { _, _ in JSONResponse.make(.ok, OpenAPI.document) }
         let registry = self.registry
         router.get("/metrics") { _, _ -> Response in
             var bytes: [UInt8] = []
@@ -113,6 +118,7 @@ public struct CairnServer: Sendable {
         SnapStateRoutes<CairnRequestContext>(
             checkpoints: checkpoints, bodyLimit: configuration.maxBodyBytes, limiter: rateLimiter
         ).register(on: router)
+        ArtifactRoutes<CairnRequestContext>(artifacts: artifacts).register(on: router)
         return router
     }
 
@@ -129,7 +135,7 @@ public struct CairnServer: Sendable {
         let app = makeApplication()
         let group = ServiceGroup(
             configuration: .init(
-                services: [app, deliveries, checkpointExpiry, EventStreamShutdown(broker: broker)]
+                services: [app, deliveries, checkpointExpiry, EventStreamShutdown(broker: broker), artifactSweeper]
                     + (reconciler.map { [$0] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -34,12 +34,22 @@ public struct ServerConfiguration: Sendable {
     public var checkpointSweepMilliseconds: Int64 = 1_000
     /// TTL of a checkpointed workflow when a save does not set one.
     public var checkpointDefaultTTLSeconds: Int64 = 604_800
+    /// The largest artifact accepted (default 1 GiB).
+    public var maxArtifactBytes: Int64 = 1 << 30
+    /// Bytes of artifacts each tenant may store, uploads in flight included (default 10 GiB).
+    public var tenantQuotaBytes: Int64 = 10 << 30
+    /// Pause between artifact sweeps (expired artifacts, stale temporary files, orphan blobs).
+    public var artifactSweepMilliseconds: Int64 = 300_000
+    /// Age after which an upload's temporary file that no live upload owns is removed.
+    public var staleUploadSeconds: Int64 = 3_600
 
     public init() {}
 
     public var effectivePublicURL: String { publicURL ?? "http://\(host == "0.0.0.0" ? "localhost" : host):\(port)" }
 
     public var databasePath: String { dataDirectory + "/cairn.sqlite" }
+
+    public var blobDirectory: String { dataDirectory + "/blobs" }
 
     public static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
@@ -68,6 +78,12 @@ public struct ServerConfiguration: Sendable {
                     every run. Set --api-key / CAIRN_API_KEY, or pass --allow-unauthenticated if this network is trusted.
                     """)
         }
+        guard maxArtifactBytes > 0, tenantQuotaBytes > 0 else {
+            throw Invalid(description: "max-artifact-bytes and tenant-quota-bytes must be positive")
+        }
+        guard artifactSweepMilliseconds > 0, staleUploadSeconds > 0 else {
+            throw Invalid(description: "artifact-sweep-ms and stale-upload-seconds must be positive")
+        }
         if let apiKey, apiKey.count < 16 { throw Invalid(description: "the API key must be at least 16 characters") }
     }
 
@@ -85,6 +101,9 @@ public struct ServerConfiguration: Sendable {
             ("rate-limit", rateLimit == 0 ? "off" : "\(rateLimit) per \(rateLimitWindowMilliseconds) ms per key"),
             ("checkpoint-ttl", String(checkpointDefaultTTLSeconds)),
             ("checkpoint-sweep-ms", String(checkpointSweepMilliseconds)),
+            ("max-artifact-bytes", String(maxArtifactBytes)), ("tenant-quota-bytes", String(tenantQuotaBytes)),
+            ("artifact-sweep-ms", String(artifactSweepMilliseconds)),
+            ("stale-upload-seconds", String(staleUploadSeconds)),
         ]
     }
 }

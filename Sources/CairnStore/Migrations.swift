@@ -13,6 +13,7 @@ enum Migrations {
         Migration(version: 3, name: "delivery signing secret", sqlite: deliverySecretV3),
         Migration(version: 4, name: "api keys", sqlite: apiKeysV4),
         Migration(version: 5, name: "checkpoints", sqlite: checkpointsV5),
+        Migration(version: 6, name: "artifacts and blob references", sqlite: artifactsV6),
     ]
 
     /// The checkpoint protocol: a head row per workflow (latest step and totals) over its
@@ -117,6 +118,41 @@ enum Migrations {
         DROP TABLE channel_deliveries;
         CREATE INDEX deliveries_run ON deliveries (run_id, created_at) WHERE run_id IS NOT NULL;
         CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+        """
+
+    /// Artifacts, the references each tenant holds on content-addressed blobs, and each tenant's
+    /// stored bytes (for the quota, checked in the transaction that commits an artifact).
+    static let artifactsV6 = """
+        CREATE TABLE artifacts (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            owner TEXT,
+            metadata_json TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER
+        );
+        CREATE INDEX artifacts_tenant_name ON artifacts (tenant_id, name, id);
+        CREATE INDEX artifacts_tenant_owner ON artifacts (tenant_id, owner, name, id) WHERE owner IS NOT NULL;
+        CREATE INDEX artifacts_expiry ON artifacts (expires_at) WHERE expires_at IS NOT NULL;
+        CREATE INDEX artifacts_sha256 ON artifacts (sha256);
+        CREATE TABLE blobs (
+            tenant_id TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            refcount INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant_id, sha256)
+        );
+        CREATE INDEX blobs_sha256 ON blobs (sha256);
+        CREATE TABLE artifact_usage (
+            tenant_id TEXT PRIMARY KEY,
+            bytes INTEGER NOT NULL,
+            count INTEGER NOT NULL
+        );
         """
 
     /// API keys: only a hash of each secret is kept, with a visible prefix.

@@ -8,7 +8,7 @@ import NIOHTTP1
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a running server end to end (prints figures; not a test).",
-        subcommands: [StepsBench.self, ClaimsBench.self, SDKBench.self, CheckpointsBench.self])
+        subcommands: [StepsBench.self, ClaimsBench.self, SDKBench.self, CheckpointsBench.self, ArtifactsBench.self])
 }
 
 /// Durable step overhead over HTTP: each step is a `steps/begin` plus a `steps/:id/complete`,

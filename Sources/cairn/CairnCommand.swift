@@ -5,5 +5,5 @@ struct CairnCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cairn",
         abstract: "Cairn: the state layer for AI agents.",
-        subcommands: [Serve.self, Keys.self, Bench.self])
+        subcommands: [Serve.self, Keys.self, ArtifactsCommand.self, Bench.self])
 }

@@ -56,6 +56,21 @@ struct Serve: AsyncParsableCommand {
         name: .customLong("checkpoint-sweep-ms"),
         help: "Pause between sweeps of expired checkpoint workflows (CAIRN_CHECKPOINT_SWEEP_MS).")
     var checkpointSweepMs: Int64?
+    @Option(
+        name: .customLong("max-artifact-bytes"), help: "Largest artifact accepted (CAIRN_MAX_ARTIFACT_BYTES; 1 GiB).")
+    var maxArtifactBytes: Int64?
+    @Option(
+        name: .customLong("tenant-quota-bytes"),
+        help: "Artifact bytes each tenant may store, uploads in flight included (CAIRN_TENANT_QUOTA_BYTES; 10 GiB).")
+    var tenantQuotaBytes: Int64?
+    @Option(
+        name: .customLong("artifact-sweep-ms"),
+        help: "Pause between artifact sweeps (CAIRN_ARTIFACT_SWEEP_MS; 300000).")
+    var artifactSweepMs: Int64?
+    @Option(
+        name: .customLong("stale-upload-seconds"),
+        help: "Age at which a dead upload's temporary file is removed (CAIRN_STALE_UPLOAD_SECONDS; 3600).")
+    var staleUploadSeconds: Int64?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL).")
     var logLevel: String?
 
@@ -96,6 +111,14 @@ struct Serve: AsyncParsableCommand {
         c.checkpointSweepMilliseconds =
             try checkpointSweepMs ?? envInt("CAIRN_CHECKPOINT_SWEEP_MS").map(Int64.init)
             ?? c.checkpointSweepMilliseconds
+        c.maxArtifactBytes =
+            try maxArtifactBytes ?? envInt("CAIRN_MAX_ARTIFACT_BYTES").map(Int64.init) ?? c.maxArtifactBytes
+        c.tenantQuotaBytes =
+            try tenantQuotaBytes ?? envInt("CAIRN_TENANT_QUOTA_BYTES").map(Int64.init) ?? c.tenantQuotaBytes
+        c.artifactSweepMilliseconds =
+            try artifactSweepMs ?? envInt("CAIRN_ARTIFACT_SWEEP_MS").map(Int64.init) ?? c.artifactSweepMilliseconds
+        c.staleUploadSeconds =
+            try staleUploadSeconds ?? envInt("CAIRN_STALE_UPLOAD_SECONDS").map(Int64.init) ?? c.staleUploadSeconds
         let policy = missedFires ?? env("CAIRN_MISSED_FIRES") ?? c.missedFirePolicy.rawValue
         guard let parsedPolicy = MissedFirePolicy(rawValue: policy) else {
             throw ValidationError("missed-fires must be once, skip or all, got \(policy)")

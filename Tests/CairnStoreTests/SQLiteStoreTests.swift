@@ -6,9 +6,9 @@ import Testing
 @Suite struct SQLiteStoreTests {
     @Test func migrationsAreRecordedAndIdempotent() throws {
         let t = try TestStore()
-        #expect(try t.store.schemaVersion() == Migrations.all.count)
+        #expect(try t.store.schemaVersion() == Migrations.all.map(\.version).max())
         // Opening again applies nothing twice.
-        #expect(try t.reopen().schemaVersion() == Migrations.all.count)
+        #expect(try t.reopen().schemaVersion() == Migrations.all.map(\.version).max())
     }
 
     @Test func concurrentWritesAreAllDurableAndShareCommits() async throws {

@@ -52,6 +52,11 @@ public struct APIError: Error, Sendable {
     public var response: Response { JSONResponse.make(status, body) }
 }
 
+/// A domain error that knows its HTTP refusal (the error middleware answers with it).
+public protocol APIErrorConvertible: Error {
+    var apiError: APIError { get }
+}
+
 public struct ValidationIssue: Sendable {
     public var path: [String]
     public var message: String

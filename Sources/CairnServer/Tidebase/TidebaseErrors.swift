@@ -51,6 +51,8 @@ struct TidebaseErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return error.response
         } catch let error as RunError {
             return TidebaseErrors.apiError(error).response
+        } catch let error as any APIErrorConvertible {
+            return error.apiError.response
         } catch let error as HTTPError {
             throw error
         } catch {
