@@ -11,38 +11,13 @@ The binary is $CAIRN_BIN (relative paths resolve against the repo root), default
 from __future__ import annotations
 
 import os
-import socket
-import time
 
 import pytest
 
-from sscompat import WebhookReceiver, cairn_bin, server_log_sections, start_snap_server
-
-# Never let a wedged server hang the suite (the SDK itself uses a 30 s httpx timeout).
-socket.setdefaulttimeout(30)
+from sscompat import WebhookReceiver, start_snap_server
 
 for _var in ("SNAPSTATE_API_KEY", "SNAPSTATE_API_URL", "SNAPSTATE_URL"):
     os.environ.pop(_var, None)
-
-_test_started_at = [0.0]
-
-
-def pytest_report_header(config):
-    path = cairn_bin()
-    return [f"cairn binary: {path}" + ("" if path.exists() else " (MISSING)")]
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    _test_started_at[0] = time.time()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if report.failed:
-        report.sections.extend(server_log_sections(_test_started_at[0]))
 
 
 @pytest.fixture(scope="module")

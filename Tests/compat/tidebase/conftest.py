@@ -9,47 +9,14 @@ default <repo>/.build/debug/cairn.
 from __future__ import annotations
 
 import os
-import socket
-import time
 
 import pytest
 
-from tbcompat import CairnServer, cairn_bin, start_server as _start
-
-# The SDK calls urlopen without a timeout; never let a wedged server hang the suite.
-socket.setdefaulttimeout(30)
+from tbcompat import CairnServer, start_server as _start
 
 # The SDK (and possibly the server) read these; the suite decides them itself.
 for _var in ("TIDEBASE_URL", "TIDEBASE_API_KEY", "TIDEBASE_WEBHOOK_SECRET"):
     os.environ.pop(_var, None)
-
-_test_started_at = [0.0]
-
-
-def pytest_report_header(config):
-    path = cairn_bin()
-    return [f"cairn binary: {path}" + ("" if path.exists() else " (MISSING)")]
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    _test_started_at[0] = time.time()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if not report.failed:
-        return
-    for srv in CairnServer.registry:
-        relevant = srv.proc is not None and (
-            srv.stopped_at is None or srv.stopped_at >= _test_started_at[0]
-        )
-        if relevant:
-            report.sections.append(
-                (f"cairn server log ({srv.name}, port {srv.port})", srv.log_tail())
-            )
 
 
 @pytest.fixture(scope="module")
