@@ -246,6 +246,60 @@ extension HTTP {
         }
         try await s.expectClean(artifacts: 2, blobs: 1, usage: 20)
     }
+
+    // MARK: The server's maximum TTL
+
+    @Test func theMaximumTTLRefusesLaterExpiriesAndBoundsUploadsWithout() async throws {
+        let s = try ArtifactServer(maxArtifactTTLSeconds: 3600)
+        try await s.test { http in
+            for query in ["name=a&ttl=3601", "name=a&ttl=86400", "name=a&expiresAt=2100-01-01T00:00:00Z"] {
+                let reply = try await http.upload(pattern(10), query: query)
+                #expect(reply.status == .badRequest, "\(query): \(reply.text)")
+                #expect(reply.json["code"] == .string("invalid_request") && reply.json["field"] == .string("expiresAt"))
+                #expect(reply.json["error"]?.stringValue?.contains("3600") == true, "names the maximum")
+            }
+            try await s.expectClean()
+
+            let before = Timestamp.now()
+            let unbounded = try await http.upload(pattern(10), query: "name=none")
+            let after = Timestamp.now()
+            #expect(unbounded.status == .created, "\(unbounded.text)")
+            let expiresAt = try #require(
+                unbounded.json["artifact"]?["expiresAt"]?.stringValue.flatMap(Timestamp.init(iso8601:)))
+            #expect(expiresAt >= before.adding(milliseconds: 3_600_000))
+            #expect(expiresAt <= after.adding(milliseconds: 3_600_000))
+
+            let within = try await http.upload(pattern(20), query: "name=within&ttl=60")
+            #expect(within.status == .created, "\(within.text)")
+            let withinExpiry = try #require(
+                within.json["artifact"]?["expiresAt"]?.stringValue.flatMap(Timestamp.init(iso8601:)))
+            #expect(withinExpiry <= Timestamp.now().adding(milliseconds: 60_000))
+            #expect(try await http.upload(pattern(30), query: "name=max&ttl=3600").status == .created)
+        }
+        try await s.expectClean(artifacts: 3, blobs: 3, usage: 60)
+    }
+
+    @Test func withoutAMaximumUploadsMayNeverExpire() async throws {
+        let s = try ArtifactServer()
+        try await s.test { http in
+            let reply = try await http.upload(pattern(10), query: "name=forever")
+            #expect(reply.status == .created && reply.json["artifact"]?["expiresAt"] == .null)
+            #expect(try await http.upload(pattern(10), query: "name=long&ttl=86400000").status == .created)
+        }
+    }
+
+    @Test func theMaximumTTLSettingIsValidated() throws {
+        var c = ServerConfiguration()
+        c.maxArtifactTTLSeconds = -1
+        #expect(throws: ServerConfiguration.Invalid.self) { try c.validate() }
+        c.maxArtifactTTLSeconds = ServerConfiguration.maxArtifactTTLLimit + 1
+        #expect(throws: ServerConfiguration.Invalid.self) { try c.validate() }
+        c.maxArtifactTTLSeconds = 0
+        try c.validate()
+        c.maxArtifactTTLSeconds = 86_400
+        try c.validate()
+        #expect(c.summary.contains { $0 == ("max-artifact-ttl-seconds", "86400") })
+    }
 }
 
 extension RawSocket {

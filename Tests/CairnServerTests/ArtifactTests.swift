@@ -21,14 +21,16 @@ struct ArtifactServer {
     let server: CairnServer
     let app: Application<RouterResponder<CairnRequestContext>>
 
-    init(maxArtifactBytes: Int64 = 1 << 30, quota: Int64 = 10 << 30, apiKey: String? = nil, maxBodyBytes: Int? = nil)
-        throws
-    {
+    init(
+        maxArtifactBytes: Int64 = 1 << 30, quota: Int64 = 10 << 30, apiKey: String? = nil, maxBodyBytes: Int? = nil,
+        maxArtifactTTLSeconds: Int64 = 0
+    ) throws {
         var configuration = ServerConfiguration()
         configuration.dataDirectory = NSTemporaryDirectory() + "cairn-artifacts-" + UUID().uuidString
         configuration.apiKey = apiKey
         configuration.maxArtifactBytes = maxArtifactBytes
         configuration.tenantQuotaBytes = quota
+        configuration.maxArtifactTTLSeconds = maxArtifactTTLSeconds
         if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
         server = try CairnServer(configuration: configuration, registry: nil, logger: .init(label: "test"))
         app = Application(router: server.makeRouter())

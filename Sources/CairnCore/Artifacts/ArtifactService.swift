@@ -15,6 +15,9 @@ public final class ArtifactService: Sendable {
         public var maxArtifactBytes: Int64 = 1 << 30
         /// Bytes a tenant may store, counting uploads in flight (default 10 GiB).
         public var tenantQuotaBytes: Int64 = 10 << 30
+        /// The furthest expiry an upload may ask for, in seconds from now; an upload that asks
+        /// for none expires this long after it is created. 0 (the default) means no maximum.
+        public var maxTTLSeconds: Int64 = 0
         public init() {}
     }
 
@@ -64,8 +67,18 @@ public final class ArtifactService: Sendable {
         if let key = request.idempotencyKey, let problem = ArtifactNames.problem(idempotencyKey: key) {
             throw ArtifactError.invalid(field: "Idempotency-Key", message: "Idempotency-Key \(problem)")
         }
-        if let expiresAt = request.expiresAt, expiresAt <= now {
-            throw ArtifactError.invalid(field: "expiresAt", message: "expiry must be in the future")
+        if let expiresAt = request.expiresAt {
+            if expiresAt <= now {
+                throw ArtifactError.invalid(field: "expiresAt", message: "expiry must be in the future")
+            }
+            let max = limits.maxTTLSeconds
+            if max > 0, expiresAt > now.adding(milliseconds: max * 1000) {
+                throw ArtifactError.invalid(
+                    field: "expiresAt",
+                    message:
+                        "expiry (ttl or expiresAt) must be at most \(max) seconds away: the server's maximum artifact TTL"
+                )
+            }
         }
         if let declared = request.declaredLength {
             if declared < 0 { throw ArtifactError.invalid(field: "Content-Length", message: "negative length") }
@@ -308,10 +321,14 @@ public final class ArtifactUpload: Sendable {
         if let expected = request.expectedSHA256?.lowercased(), expected != digest {
             throw ArtifactError.checksumMismatch(expected: expected, actual: digest)
         }
+        let createdAt = Timestamp.now()
+        // With a server maximum TTL, an upload that asks for no expiry gets the maximum.
+        let maxTTL = service.limits.maxTTLSeconds
         let artifact = Artifact(
             id: Identifier.make("art_"), tenant: tenant, name: request.name, contentType: request.contentType,
-            size: size, sha256: digest, owner: request.owner, metadata: request.metadata, createdAt: .now(),
-            expiresAt: request.expiresAt, idempotencyKey: request.idempotencyKey)
+            size: size, sha256: digest, owner: request.owner, metadata: request.metadata, createdAt: createdAt,
+            expiresAt: request.expiresAt ?? (maxTTL > 0 ? createdAt.adding(milliseconds: maxTTL * 1000) : nil),
+            idempotencyKey: request.idempotencyKey)
         // The commit's transaction re-checks the quota against stored bytes; this upload's
         // reservation is released first so it is not counted twice meanwhile.
         releaseReservation()
