@@ -55,6 +55,11 @@ public struct Artifacts: Sendable {
         /// to skip that.
         public var sha256: String?
         public var verify = true
+        /// Sent as `Idempotency-Key` (1–255 printable ASCII characters). Retrying an upload with
+        /// the same key returns the artifact the first attempt created instead of storing a
+        /// second one; the server answers a reuse of the key for other bytes with 409
+        /// `idempotency_key_reused`. Use a fresh key (e.g. a UUID) per logical upload.
+        public var idempotencyKey: String?
         public init() {}
     }
 
@@ -113,6 +118,7 @@ public struct Artifacts: Sendable {
         if let sha256 { path += "&sha256=" + sha256 }
         var request = try self.request(.POST, path)
         request.headers.add(name: "content-type", value: o.contentType)
+        if let key = o.idempotencyKey { request.headers.add(name: "idempotency-key", value: key) }
         for (key, value) in o.metadata.sorted(by: { $0.key < $1.key }) {
             request.headers.add(name: "x-cairn-meta-" + key, value: value)
         }
@@ -120,7 +126,9 @@ public struct Artifacts: Sendable {
     }
 
     /// Uploads a file, streamed in 1 MiB chunks with its length declared; returns the stored
-    /// artifact once the server has made it durable. `name` defaults to the file's name.
+    /// artifact once the server has made it durable. `name` defaults to the file's name. With
+    /// `options.idempotencyKey`, a retry returns the artifact an earlier attempt stored (the
+    /// server answers 200 before reading the body, so the file is not sent again).
     public func upload(
         file path: String, name: String? = nil, options: UploadOptions = UploadOptions(),
         progress: TransferProgress? = nil
@@ -132,7 +140,8 @@ public struct Artifacts: Sendable {
         request.body = .stream(FileChunks(path: path, size: size, progress: progress), length: .known(size))
         let response = try await Self.client.execute(request, deadline: .distantFuture)
         let body = try await response.body.collect(upTo: 1024 * 1024)
-        guard response.status == .created else {
+        // 201: stored now; 200: an earlier attempt with the same idempotency key stored it.
+        guard response.status == .created || response.status == .ok else {
             throw CairnError.server(status: Int(response.status.code), body: String(buffer: body))
         }
         return try Self.artifact((try? JSONParser.parse(bytes: Array(body.readableBytesView)))?["artifact"])

@@ -38,6 +38,9 @@ public struct ServerConfiguration: Sendable {
     public var maxArtifactBytes: Int64 = 1 << 30
     /// Bytes of artifacts each tenant may store, uploads in flight included (default 10 GiB).
     public var tenantQuotaBytes: Int64 = 10 << 30
+    /// The furthest expiry an artifact upload may ask for, in seconds; uploads that ask for
+    /// none expire this long after they are stored. 0 (the default) means no maximum.
+    public var maxArtifactTTLSeconds: Int64 = 0
     /// Pause between artifact sweeps (expired artifacts, stale temporary files, orphan blobs).
     public var artifactSweepMilliseconds: Int64 = 300_000
     /// Age after which an upload's temporary file that no live upload owns is removed.
@@ -54,6 +57,9 @@ public struct ServerConfiguration: Sendable {
     public static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
+
+    /// The largest `maxArtifactTTLSeconds` (100 years, the longest `ttl` an upload may give).
+    public static let maxArtifactTTLLimit: Int64 = 100 * 365 * 86_400
 
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
@@ -81,6 +87,12 @@ public struct ServerConfiguration: Sendable {
         guard maxArtifactBytes > 0, tenantQuotaBytes > 0 else {
             throw Invalid(description: "max-artifact-bytes and tenant-quota-bytes must be positive")
         }
+        guard (0...Self.maxArtifactTTLLimit).contains(maxArtifactTTLSeconds) else {
+            throw Invalid(
+                description:
+                    "max-artifact-ttl-seconds must be 0 (no maximum) to \(Self.maxArtifactTTLLimit), got \(maxArtifactTTLSeconds)"
+            )
+        }
         guard artifactSweepMilliseconds > 0, staleUploadSeconds > 0 else {
             throw Invalid(description: "artifact-sweep-ms and stale-upload-seconds must be positive")
         }
@@ -102,6 +114,7 @@ public struct ServerConfiguration: Sendable {
             ("checkpoint-ttl", String(checkpointDefaultTTLSeconds)),
             ("checkpoint-sweep-ms", String(checkpointSweepMilliseconds)),
             ("max-artifact-bytes", String(maxArtifactBytes)), ("tenant-quota-bytes", String(tenantQuotaBytes)),
+            ("max-artifact-ttl-seconds", maxArtifactTTLSeconds == 0 ? "none" : String(maxArtifactTTLSeconds)),
             ("artifact-sweep-ms", String(artifactSweepMilliseconds)),
             ("stale-upload-seconds", String(staleUploadSeconds)),
         ]

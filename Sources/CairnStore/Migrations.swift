@@ -121,7 +121,8 @@ enum Migrations {
         """
 
     /// Artifacts, the references each tenant holds on content-addressed blobs, and each tenant's
-    /// stored bytes (for the quota, checked in the transaction that commits an artifact).
+    /// stored bytes (for the quota, checked in the transaction that commits an artifact). An
+    /// upload's `Idempotency-Key` is unique per tenant among the rows that carry one.
     static let artifactsV6 = """
         CREATE TABLE artifacts (
             id TEXT PRIMARY KEY,
@@ -133,8 +134,11 @@ enum Migrations {
             owner TEXT,
             metadata_json TEXT NOT NULL,
             created_at INTEGER NOT NULL,
-            expires_at INTEGER
+            expires_at INTEGER,
+            idempotency_key TEXT
         );
+        CREATE UNIQUE INDEX artifacts_idempotency_key ON artifacts (tenant_id, idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
         CREATE INDEX artifacts_tenant_name ON artifacts (tenant_id, name, id);
         CREATE INDEX artifacts_tenant_owner ON artifacts (tenant_id, owner, name, id) WHERE owner IS NOT NULL;
         CREATE INDEX artifacts_expiry ON artifacts (expires_at) WHERE expires_at IS NOT NULL;

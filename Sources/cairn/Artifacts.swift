@@ -53,6 +53,13 @@ struct ArtifactsCommand: AsyncParsableCommand {
         @Option(help: "Seconds until the artifact expires.") var ttl: Int64?
         @Option(name: .customLong("meta"), help: "A metadata label key=value; repeat for several.") var meta: [String] =
             []
+        @Option(
+            name: .customLong("idempotency-key"),
+            help: """
+                Sent as Idempotency-Key: rerunning put with the same key prints the artifact the first run \
+                stored instead of uploading a second one.
+                """)
+        var idempotencyKey: String?
         @Flag(help: "Skip hashing the file first (the server then cannot verify the bytes end to end).")
         var noVerify = false
         @Flag(help: "Print the artifact's record as JSON.") var json = false
@@ -63,6 +70,7 @@ struct ArtifactsCommand: AsyncParsableCommand {
             options.owner = owner
             options.ttlSeconds = ttl
             options.verify = !noVerify
+            options.idempotencyKey = idempotencyKey
             for pair in meta {
                 guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
                     throw ValidationError("--meta takes key=value, got \(pair)")

@@ -64,6 +64,13 @@ struct Serve: AsyncParsableCommand {
         help: "Artifact bytes each tenant may store, uploads in flight included (CAIRN_TENANT_QUOTA_BYTES; 10 GiB).")
     var tenantQuotaBytes: Int64?
     @Option(
+        name: .customLong("max-artifact-ttl-seconds"),
+        help: """
+            Furthest expiry an artifact upload may ask for; uploads without one expire this long after they \
+            are stored (CAIRN_MAX_ARTIFACT_TTL_SECONDS; 0 = no maximum).
+            """)
+    var maxArtifactTTLSeconds: Int64?
+    @Option(
         name: .customLong("artifact-sweep-ms"),
         help: "Pause between artifact sweeps (CAIRN_ARTIFACT_SWEEP_MS; 300000).")
     var artifactSweepMs: Int64?
@@ -115,6 +122,9 @@ struct Serve: AsyncParsableCommand {
             try maxArtifactBytes ?? envInt("CAIRN_MAX_ARTIFACT_BYTES").map(Int64.init) ?? c.maxArtifactBytes
         c.tenantQuotaBytes =
             try tenantQuotaBytes ?? envInt("CAIRN_TENANT_QUOTA_BYTES").map(Int64.init) ?? c.tenantQuotaBytes
+        c.maxArtifactTTLSeconds =
+            try maxArtifactTTLSeconds ?? envInt("CAIRN_MAX_ARTIFACT_TTL_SECONDS").map(Int64.init)
+            ?? c.maxArtifactTTLSeconds
         c.artifactSweepMilliseconds =
             try artifactSweepMs ?? envInt("CAIRN_ARTIFACT_SWEEP_MS").map(Int64.init) ?? c.artifactSweepMilliseconds
         c.staleUploadSeconds =

@@ -21,14 +21,16 @@ struct ArtifactServer {
     let server: CairnServer
     let app: Application<RouterResponder<CairnRequestContext>>
 
-    init(maxArtifactBytes: Int64 = 1 << 30, quota: Int64 = 10 << 30, apiKey: String? = nil, maxBodyBytes: Int? = nil)
-        throws
-    {
+    init(
+        maxArtifactBytes: Int64 = 1 << 30, quota: Int64 = 10 << 30, apiKey: String? = nil, maxBodyBytes: Int? = nil,
+        maxArtifactTTLSeconds: Int64 = 0
+    ) throws {
         var configuration = ServerConfiguration()
         configuration.dataDirectory = NSTemporaryDirectory() + "cairn-artifacts-" + UUID().uuidString
         configuration.apiKey = apiKey
         configuration.maxArtifactBytes = maxArtifactBytes
         configuration.tenantQuotaBytes = quota
+        configuration.maxArtifactTTLSeconds = maxArtifactTTLSeconds
         if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
         server = try CairnServer(configuration: configuration, registry: nil, logger: .init(label: "test"))
         app = Application(router: server.makeRouter())
@@ -598,7 +600,7 @@ final class RawSocket {
         }
         // The slow upload completes normally after the sweep.
         let committed = try await inFlight.commit()
-        #expect(committed.size == 50)
+        #expect(committed.artifact.size == 50 && !committed.replayed)
         try await s.expectClean(artifacts: 2, blobs: 2, usage: 150)
         // A second pass finds nothing more to do.
         #expect(try await service.sweep(staleAfterSeconds: 600) == ArtifactService.SweepReport())

@@ -16,10 +16,14 @@ public struct Artifact: Sendable, Equatable {
     public var createdAt: Timestamp
     /// After this the artifact is gone: reads answer 404 and the sweeper deletes it.
     public var expiresAt: Timestamp?
+    /// The upload's `Idempotency-Key`, if it sent one: unique among the tenant's live artifacts,
+    /// so a retried upload finds this artifact instead of creating another. Never shown on the
+    /// wire (the client already knows it).
+    public var idempotencyKey: String?
 
     public init(
         id: String, tenant: TenantID, name: String, contentType: String, size: Int64, sha256: String, owner: String?,
-        metadata: [String: String], createdAt: Timestamp, expiresAt: Timestamp?
+        metadata: [String: String], createdAt: Timestamp, expiresAt: Timestamp?, idempotencyKey: String? = nil
     ) {
         self.id = id
         self.tenant = tenant
@@ -31,6 +35,7 @@ public struct Artifact: Sendable, Equatable {
         self.metadata = metadata
         self.createdAt = createdAt
         self.expiresAt = expiresAt
+        self.idempotencyKey = idempotencyKey
     }
 
     public func isExpired(at now: Timestamp) -> Bool { expiresAt.map { $0 <= now } ?? false }
@@ -47,11 +52,14 @@ public struct ArtifactUploadRequest: Sendable {
     public var expectedSHA256: String?
     /// The length the client declared (`Content-Length`); the upload fails if the body differs.
     public var declaredLength: Int64?
+    /// The client's `Idempotency-Key`: a retry with the same key gets the artifact the first
+    /// attempt created instead of a second one (see `ArtifactService.replay`).
+    public var idempotencyKey: String?
 
     public init(
         name: String, contentType: String = "application/octet-stream", owner: String? = nil,
         metadata: [String: String] = [:], expiresAt: Timestamp? = nil, expectedSHA256: String? = nil,
-        declaredLength: Int64? = nil
+        declaredLength: Int64? = nil, idempotencyKey: String? = nil
     ) {
         self.name = name
         self.contentType = contentType
@@ -60,6 +68,7 @@ public struct ArtifactUploadRequest: Sendable {
         self.expiresAt = expiresAt
         self.expectedSHA256 = expectedSHA256
         self.declaredLength = declaredLength
+        self.idempotencyKey = idempotencyKey
     }
 }
 
@@ -110,6 +119,17 @@ public enum ArtifactError: Error, Equatable, Sendable {
     case incompleteBody(received: Int64)
     case invalid(field: String, message: String)
     case notFound
+    /// The tenant has a live artifact under this idempotency key whose SHA-256 differs from the
+    /// one this upload expects: the key was reused for other bytes.
+    case idempotencyKeyReused(key: String, existing: Artifact)
+}
+
+/// What the commit of an upload carrying an idempotency key finds when the tenant already has
+/// a live artifact under that key (another attempt of the same upload won the race): the
+/// transaction stored nothing. Thrown by `ArtifactStore.insertArtifact`.
+public struct ArtifactIdempotencyConflict: Error, Sendable {
+    public let existing: Artifact
+    public init(existing: Artifact) { self.existing = existing }
 }
 
 /// Checks of client-supplied strings: an artifact never lets a client name a path.
@@ -117,6 +137,18 @@ public enum ArtifactNames {
     public static let maxNameBytes = 1024
     public static let maxOwnerBytes = 256
     public static let maxMetadataBytes = 8 * 1024
+    public static let maxIdempotencyKeyBytes = 255
+
+    /// Why an `Idempotency-Key` is refused, or nil: it must be 1 to 255 printable ASCII
+    /// characters (space to `~`).
+    public static func problem(idempotencyKey key: String) -> String? {
+        if key.isEmpty { return "must not be empty" }
+        if key.utf8.count > maxIdempotencyKeyBytes { return "must be at most \(maxIdempotencyKeyBytes) characters" }
+        if !key.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) {
+            return "must be printable ASCII (no control or non-ASCII characters)"
+        }
+        return nil
+    }
 
     /// Server-issued ids: `art_` and 32 lowercase hex characters.
     public static func isValidID(_ id: String) -> Bool {

@@ -15,6 +15,9 @@ public final class ArtifactService: Sendable {
         public var maxArtifactBytes: Int64 = 1 << 30
         /// Bytes a tenant may store, counting uploads in flight (default 10 GiB).
         public var tenantQuotaBytes: Int64 = 10 << 30
+        /// The furthest expiry an upload may ask for, in seconds from now; an upload that asks
+        /// for none expires this long after it is created. 0 (the default) means no maximum.
+        public var maxTTLSeconds: Int64 = 0
         public init() {}
     }
 
@@ -44,9 +47,8 @@ public final class ArtifactService: Sendable {
         self.logger = logger
     }
 
-    /// Validates the request and starts an upload; checks the declared length against the
-    /// maximum and the quota before a byte is read.
-    public func beginUpload(_ request: ArtifactUploadRequest, tenant: TenantID) async throws -> ArtifactUpload {
+    /// Refuses a request whose fields are malformed or break the server's limits; reads nothing.
+    func validate(_ request: ArtifactUploadRequest, now: Timestamp) throws {
         if let problem = ArtifactNames.problem(name: request.name) {
             throw ArtifactError.invalid(field: "name", message: "name \(problem)")
         }
@@ -62,13 +64,56 @@ public final class ArtifactService: Sendable {
         if let expected = request.expectedSHA256, !ArtifactNames.isValidDigest(expected.lowercased()) {
             throw ArtifactError.invalid(field: "sha256", message: "sha256 must be 64 hex characters")
         }
-        if let expiresAt = request.expiresAt, expiresAt <= Timestamp.now() {
-            throw ArtifactError.invalid(field: "expiresAt", message: "expiry must be in the future")
+        if let key = request.idempotencyKey, let problem = ArtifactNames.problem(idempotencyKey: key) {
+            throw ArtifactError.invalid(field: "Idempotency-Key", message: "Idempotency-Key \(problem)")
+        }
+        if let expiresAt = request.expiresAt {
+            if expiresAt <= now {
+                throw ArtifactError.invalid(field: "expiresAt", message: "expiry must be in the future")
+            }
+            let max = limits.maxTTLSeconds
+            if max > 0, expiresAt > now.adding(milliseconds: max * 1000) {
+                throw ArtifactError.invalid(
+                    field: "expiresAt",
+                    message:
+                        "expiry (ttl or expiresAt) must be at most \(max) seconds away: the server's maximum artifact TTL"
+                )
+            }
         }
         if let declared = request.declaredLength {
             if declared < 0 { throw ArtifactError.invalid(field: "Content-Length", message: "negative length") }
             if declared > limits.maxArtifactBytes { throw ArtifactError.tooLarge(limit: limits.maxArtifactBytes) }
         }
+    }
+
+    /// The artifact an earlier attempt of this upload created, found by its idempotency key
+    /// before a byte of the body is read: the tenant's live artifact under the request's key,
+    /// or nil (no key, or no such artifact yet). Validates the request first, so a malformed
+    /// one is refused the same way `beginUpload` would. Throws `idempotencyKeyReused` if the
+    /// request expects a SHA-256 other than the stored artifact's.
+    public func replay(_ request: ArtifactUploadRequest, tenant: TenantID) async throws -> Artifact? {
+        let now = Timestamp.now()
+        try validate(request, now: now)
+        guard let key = request.idempotencyKey,
+            let existing = try await store.artifact(idempotencyKey: key, tenant: tenant, now: now)
+        else { return nil }
+        try Self.checkReplay(of: existing, for: request)
+        return existing
+    }
+
+    /// A request whose expected SHA-256 differs from the artifact already under its key is
+    /// not a retry of the same upload.
+    static func checkReplay(of existing: Artifact, for request: ArtifactUploadRequest) throws {
+        if let expected = request.expectedSHA256?.lowercased(), expected != existing.sha256 {
+            throw ArtifactError.idempotencyKeyReused(key: request.idempotencyKey ?? "", existing: existing)
+        }
+    }
+
+    /// Validates the request and starts an upload; checks the declared length against the
+    /// maximum and the quota before a byte is read. (Call `replay` first for a request with an
+    /// idempotency key; the commit settles races between attempts.)
+    public func beginUpload(_ request: ArtifactUploadRequest, tenant: TenantID) async throws -> ArtifactUpload {
+        try validate(request, now: .now())
         let used = try await store.artifactUsage(tenant: tenant)
         let upload = ArtifactUpload(service: self, tenant: tenant, request: request, usedAtStart: used)
         try upload.reserve(upTo: request.declaredLength ?? 0)
@@ -102,7 +147,8 @@ public final class ArtifactService: Sendable {
     }
 
     /// Publishes the finished write under its digest and commits the row, under the digest's
-    /// lock; removes the blob again if the commit fails and nothing else references it.
+    /// lock; removes the blob again if the commit fails (a refusal, or an idempotency conflict:
+    /// another attempt of the same upload committed first) and nothing else references it.
     func commit(_ artifact: Artifact, write: any BlobWrite) async throws {
         try await locks.withLock(artifact.sha256) {
             let created = try await write.publish()
@@ -231,6 +277,13 @@ public final class ArtifactUpload: Sendable {
 
     public var bytesReceived: Int64 { write?.bytesWritten ?? 0 }
 
+    /// What a commit produced: the new artifact, or (`replayed`) the one another attempt of the
+    /// same idempotent upload committed first, in which case this upload stored nothing.
+    public struct Outcome: Sendable, Equatable {
+        public var artifact: Artifact
+        public var replayed: Bool
+    }
+
     /// Makes sure at least `total` bytes are reserved against the quota.
     func reserve(upTo total: Int64) throws {
         let current = state.withLock { $0.reserved }
@@ -255,8 +308,11 @@ public final class ArtifactUpload: Sendable {
     }
 
     /// Ends the body: checks its length and checksum, makes the bytes durable and commits the
-    /// row. Answers only once the artifact is durable.
-    public func commit() async throws -> Artifact {
+    /// row. Answers only once the artifact is durable. If the request carries an idempotency key
+    /// and another attempt committed an artifact under it meanwhile, nothing is stored (the
+    /// published blob is removed if nothing references it) and that artifact is returned as
+    /// replayed, or `idempotencyKeyReused` is thrown if this request expected another SHA-256.
+    public func commit() async throws -> Outcome {
         guard let write else { throw ArtifactError.notFound }
         if let declared = request.declaredLength, write.bytesWritten != declared {
             throw ArtifactError.lengthMismatch(declared: declared, received: write.bytesWritten)
@@ -265,16 +321,27 @@ public final class ArtifactUpload: Sendable {
         if let expected = request.expectedSHA256?.lowercased(), expected != digest {
             throw ArtifactError.checksumMismatch(expected: expected, actual: digest)
         }
+        let createdAt = Timestamp.now()
+        // With a server maximum TTL, an upload that asks for no expiry gets the maximum.
+        let maxTTL = service.limits.maxTTLSeconds
         let artifact = Artifact(
             id: Identifier.make("art_"), tenant: tenant, name: request.name, contentType: request.contentType,
-            size: size, sha256: digest, owner: request.owner, metadata: request.metadata, createdAt: .now(),
-            expiresAt: request.expiresAt)
+            size: size, sha256: digest, owner: request.owner, metadata: request.metadata, createdAt: createdAt,
+            expiresAt: request.expiresAt ?? (maxTTL > 0 ? createdAt.adding(milliseconds: maxTTL * 1000) : nil),
+            idempotencyKey: request.idempotencyKey)
         // The commit's transaction re-checks the quota against stored bytes; this upload's
         // reservation is released first so it is not counted twice meanwhile.
         releaseReservation()
-        try await service.commit(artifact, write: write)
+        do {
+            try await service.commit(artifact, write: write)
+        } catch let conflict as ArtifactIdempotencyConflict {
+            // The write was published (and removed again if unreferenced): nothing to abort.
+            state.withLock { $0.done = true }
+            try ArtifactService.checkReplay(of: conflict.existing, for: request)
+            return Outcome(artifact: conflict.existing, replayed: true)
+        }
         state.withLock { $0.done = true }
-        return artifact
+        return Outcome(artifact: artifact, replayed: false)
     }
 
     private func releaseReservation() {

@@ -5,8 +5,13 @@ public protocol ArtifactStore: Sendable {
     /// In one transaction: refuses with `ArtifactError.quotaExceeded` if the tenant's stored bytes
     /// plus `artifact.size` exceed `quota`; otherwise inserts the row, adds a reference to its
     /// blob and adds its size to the tenant's usage. Transactions are serialized, so concurrent
-    /// commits can never exceed the quota together.
+    /// commits can never exceed the quota together. If the artifact carries an idempotency key
+    /// and the tenant already has a live artifact under it, stores nothing and throws
+    /// `ArtifactIdempotencyConflict` with that artifact (checked before the quota, inside the
+    /// same transaction; an expired holder of the key gives it up).
     func insertArtifact(_ artifact: Artifact, quota: Int64) async throws
+    /// The tenant's live artifact (not expired at `now`) stored under this idempotency key.
+    func artifact(idempotencyKey: String, tenant: TenantID, now: Timestamp) async throws -> Artifact?
     /// The artifact, if it exists in this tenant and has not expired at `now`.
     func artifact(id: String, tenant: TenantID, now: Timestamp) async throws -> Artifact?
     /// A page of the tenant's live artifacts, ordered by name then id (at most `limit + 1`

@@ -27,9 +27,17 @@ struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
     // MARK: Upload
 
     @Sendable func upload(_ request: Request, context: Context) async throws -> Response {
+        let tenant = context.principal.tenant
         do {
-            let upload = try await artifacts.beginUpload(
-                try Self.uploadRequest(request), tenant: context.principal.tenant)
+            let parameters = try Self.uploadRequest(request)
+            // A retry of an upload that already succeeded: answered before the body is read,
+            // and the connection closed so the unread body is not taken for the next request.
+            if let existing = try await artifacts.replay(parameters, tenant: tenant) {
+                var response = Self.created(existing, replayed: true)
+                response.headers[.connection] = "close"
+                return response
+            }
+            let upload = try await artifacts.beginUpload(parameters, tenant: tenant)
             do {
                 var body = request.body.makeAsyncIterator()
                 while true {
@@ -42,14 +50,8 @@ struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
                     guard let buffer = next else { break }
                     try buffer.withUnsafeReadableBytes { try upload.append($0) }
                 }
-                let artifact = try await upload.commit()
-                var response = JSONResponse.object(.created) { w in
-                    w.key("artifact")
-                    w.artifact(artifact)
-                }
-                response.headers[.location] = "/artifacts/\(artifact.id)"
-                response.headers[.eTag] = Self.eTag(artifact)
-                return response
+                let outcome = try await upload.commit()
+                return Self.created(outcome.artifact, replayed: outcome.replayed)
             } catch {
                 upload.abort()
                 throw error
@@ -62,8 +64,24 @@ struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
         }
     }
 
+    static var idempotencyKey: HTTPField.Name { HTTPField.Name("idempotency-key")! }
+    static var idempotentReplayed: HTTPField.Name { HTTPField.Name("idempotent-replayed")! }
+
+    /// The answer to an upload: 201 with the new artifact, or 200 with the artifact an earlier
+    /// attempt under the same `Idempotency-Key` created (and `Idempotent-Replayed: true`).
+    static func created(_ artifact: Artifact, replayed: Bool) -> Response {
+        var response = JSONResponse.object(replayed ? .ok : .created) { w in
+            w.key("artifact")
+            w.artifact(artifact)
+        }
+        response.headers[.location] = "/artifacts/\(artifact.id)"
+        response.headers[.eTag] = eTag(artifact)
+        if replayed { response.headers[idempotentReplayed] = "true" }
+        return response
+    }
+
     /// The upload's parameters: the query (`name`, `owner`, `sha256`, `expiresAt` or `ttl`),
-    /// `Content-Type`, `Content-Length` and `X-Cairn-Meta-*` headers.
+    /// `Content-Type`, `Content-Length`, `Idempotency-Key` and `X-Cairn-Meta-*` headers.
     static func uploadRequest(_ request: Request) throws -> ArtifactUploadRequest {
         let q = request.uri.queryParameters
         guard let name = q["name"].map(String.init) else {
@@ -73,6 +91,14 @@ struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
         upload.owner = q["owner"].map(String.init)
         upload.expectedSHA256 = q["sha256"].map(String.init)
         if let contentType = request.headers[.contentType] { upload.contentType = contentType }
+        // One key per upload: the field given twice is refused rather than one copy picked.
+        if let key = request.headers[values: idempotencyKey].first {
+            guard request.headers[values: idempotencyKey].count == 1 else {
+                throw ArtifactError.invalid(
+                    field: "Idempotency-Key", message: "Idempotency-Key must be given once")
+            }
+            upload.idempotencyKey = key
+        }
         switch (q["expiresAt"], q["ttl"]) {
         case (.some, .some):
             throw ArtifactError.invalid(field: "expiresAt", message: "give expiresAt or ttl, not both")
@@ -331,6 +357,15 @@ extension ArtifactError: APIErrorConvertible {
             }
         case .notFound:
             return APIError(.notFound, "artifact not found") { $0.field("code", "not_found") }
+        case .idempotencyKeyReused(_, let existing):
+            return APIError(
+                .conflict,
+                "the Idempotency-Key is already used by an artifact with other content (its sha256 differs)"
+            ) { w in
+                w.field("code", "idempotency_key_reused")
+                w.field("artifactId", existing.id)
+                w.field("sha256", existing.sha256)
+            }
         }
     }
 }

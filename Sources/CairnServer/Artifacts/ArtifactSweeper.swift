@@ -45,6 +45,7 @@ extension ServerConfiguration {
         var limits = ArtifactService.Limits()
         limits.maxArtifactBytes = maxArtifactBytes
         limits.tenantQuotaBytes = tenantQuotaBytes
+        limits.maxTTLSeconds = maxArtifactTTLSeconds
         return limits
     }
 }

@@ -22,14 +22,17 @@ enum OpenAPI {
                   {"name": "name", "in": "query", "required": true, "schema": {"type": "string", "maxLength": 1024}, "description": "A label; may contain '/' but no '.' or '..' segments, empty segments, backslashes, control characters or a leading '/'."},
                   {"name": "owner", "in": "query", "schema": {"type": "string", "maxLength": 256}, "description": "The owning agent's id (a filter label)."},
                   {"name": "sha256", "in": "query", "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}, "description": "Expected SHA-256; the upload fails with 400 checksum_mismatch if the bytes differ."},
-                  {"name": "expiresAt", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-                  {"name": "ttl", "in": "query", "schema": {"type": "integer", "minimum": 1}, "description": "Seconds until expiry (instead of expiresAt)."},
+                  {"name": "expiresAt", "in": "query", "schema": {"type": "string", "format": "date-time"}, "description": "Must be in the future and, when the server sets a maximum artifact TTL, at most that far away (else 400 invalid_request). Without ttl or expiresAt, such a server sets now + its maximum."},
+                  {"name": "ttl", "in": "query", "schema": {"type": "integer", "minimum": 1}, "description": "Seconds until expiry (instead of expiresAt); at most the server's maximum artifact TTL when it has one."},
+                  {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7E]+$"}, "description": "Makes the upload safe to retry. If the tenant has a live artifact stored under this key, the server answers 200 with it before reading the body (Idempotent-Replayed: true, Connection: close), or 409 idempotency_key_reused if sha256 is given and differs. Concurrent uploads with one key store one artifact. Unique per tenant; freed when the artifact is deleted or expires."},
                   {"name": "Content-Type", "in": "header", "schema": {"type": "string"}, "description": "Stored and returned on download (default application/octet-stream)."},
                   {"name": "X-Cairn-Meta-*", "in": "header", "schema": {"type": "string"}, "description": "Each header X-Cairn-Meta-<key> stores metadata[<key>] (keys lowercased; 8 KiB in all)."}
                 ],
                 "requestBody": {"required": true, "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
                 "responses": {
                   "201": {"description": "Created", "headers": {"Location": {"schema": {"type": "string"}}, "ETag": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"type": "object", "properties": {"artifact": {"$ref": "#/components/schemas/Artifact"}}}}}},
+                  "200": {"description": "Replayed: an earlier upload with the same Idempotency-Key stored this artifact; nothing new was stored (the body may be unread)", "headers": {"Location": {"schema": {"type": "string"}}, "ETag": {"schema": {"type": "string"}}, "Idempotent-Replayed": {"schema": {"type": "string", "const": "true"}}, "Connection": {"schema": {"type": "string"}, "description": "close when the body was not read"}}, "content": {"application/json": {"schema": {"type": "object", "properties": {"artifact": {"$ref": "#/components/schemas/Artifact"}}}}}},
+                  "409": {"description": "idempotency_key_reused: the key belongs to an artifact whose sha256 differs from the one given (artifactId and sha256 name it); nothing stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                   "400": {"$ref": "#/components/responses/Error"},
                   "401": {"$ref": "#/components/responses/Error"},
                   "403": {"$ref": "#/components/responses/Error"},
@@ -109,7 +112,7 @@ enum OpenAPI {
                 "required": ["error"],
                 "properties": {
                   "error": {"type": "string"},
-                  "code": {"type": "string", "enum": ["artifact_too_large", "quota_exceeded", "checksum_mismatch", "length_mismatch", "invalid_request", "invalid_range", "range_not_satisfiable", "not_found", "insufficient_scope"]}
+                  "code": {"type": "string", "enum": ["artifact_too_large", "quota_exceeded", "checksum_mismatch", "length_mismatch", "incomplete_body", "idempotency_key_reused", "invalid_request", "invalid_range", "range_not_satisfiable", "not_found", "insufficient_scope"]}
                 }
               },
               "Artifact": {

@@ -4,7 +4,7 @@ import CairnCore
 /// change to one of them happens in the same transaction as the others, so they always agree.
 extension SQLiteStore: ArtifactStore {
     private static let artifactColumns =
-        "id, tenant_id, name, content_type, size, sha256, owner, metadata_json, created_at, expires_at"
+        "id, tenant_id, name, content_type, size, sha256, owner, metadata_json, created_at, expires_at, idempotency_key"
 
     private static func decodeArtifact(_ r: inout SQLiteRow) -> Artifact {
         let id = r.string(), tenant = TenantID(rawValue: r.string()), name = r.string(), contentType = r.string()
@@ -15,7 +15,8 @@ extension SQLiteStore: ArtifactStore {
         }
         return Artifact(
             id: id, tenant: tenant, name: name, contentType: contentType, size: size, sha256: sha256, owner: owner,
-            metadata: metadata, createdAt: r.timestamp(), expiresAt: r.optionalTimestamp())
+            metadata: metadata, createdAt: r.timestamp(), expiresAt: r.optionalTimestamp(),
+            idempotencyKey: r.optionalString())
     }
 
     private static func metadataJSON(_ metadata: [String: String]) -> String {
@@ -29,6 +30,23 @@ extension SQLiteStore: ArtifactStore {
         let metadata = Self.metadataJSON(a.metadata)
         try await writeSQLite { tx in
             let c = tx.connection
+            if let key = a.idempotencyKey {
+                // An expired artifact gives up its key (the sweeper deletes it later); a live one
+                // wins: this commit stores nothing. The partial unique index backs this up.
+                try c.run(
+                    """
+                    UPDATE artifacts SET idempotency_key = NULL WHERE tenant_id = \(a.tenant.rawValue) \
+                    AND idempotency_key = \(key) AND NOT \(Self.live(a.createdAt))
+                    """)
+                if let existing = try c.first(
+                    """
+                    SELECT \(unsafeRaw: Self.artifactColumns) FROM artifacts WHERE tenant_id = \(a.tenant.rawValue) \
+                    AND idempotency_key = \(key)
+                    """, Self.decodeArtifact)
+                {
+                    throw ArtifactIdempotencyConflict(existing: existing)
+                }
+            }
             let used =
                 try c.first("SELECT bytes FROM artifact_usage WHERE tenant_id = \(a.tenant.rawValue)") { $0.int64() }
                 ?? 0
@@ -37,7 +55,7 @@ extension SQLiteStore: ArtifactStore {
                 """
                 INSERT INTO artifacts (\(unsafeRaw: Self.artifactColumns)) VALUES (\(a.id), \(a.tenant.rawValue), \
                 \(a.name), \(a.contentType), \(a.size), \(a.sha256), \(a.owner), \(metadata), \(a.createdAt), \
-                \(a.expiresAt))
+                \(a.expiresAt), \(a.idempotencyKey))
                 """)
             try c.run(
                 """
@@ -60,6 +78,16 @@ extension SQLiteStore: ArtifactStore {
                 """
                 SELECT \(unsafeRaw: Self.artifactColumns) FROM artifacts WHERE id = \(id) \
                 AND tenant_id = \(tenant.rawValue) AND \(Self.live(now))
+                """, Self.decodeArtifact)
+        }
+    }
+
+    public func artifact(idempotencyKey: String, tenant: TenantID, now: Timestamp) async throws -> Artifact? {
+        try await readSQLite { tx in
+            try tx.connection.first(
+                """
+                SELECT \(unsafeRaw: Self.artifactColumns) FROM artifacts WHERE tenant_id = \(tenant.rawValue) \
+                AND idempotency_key = \(idempotencyKey) AND \(Self.live(now))
                 """, Self.decodeArtifact)
         }
     }
