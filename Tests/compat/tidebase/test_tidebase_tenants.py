@@ -67,3 +67,29 @@ def test_tenants_are_isolated_and_keys_can_be_revoked(server_factory):
     with pytest.raises(TidebaseError) as revoked:
         acme.runs.list()
     assert revoked.value.status == 401
+
+
+def test_event_stream_of_another_tenants_run_carries_none_of_its_events(server_factory):
+    server = server_factory()
+    acme_key = create_key(server, "acme")
+    globex_key = create_key(server, "globex")
+    wait_until(lambda: server.http("GET", "/runs").status == 401, timeout=5, desc="anonymous refused")
+    created = server.http("POST", "/runs/acme-stream", {"input": {}}, token=acme_key)
+    assert created.status in (200, 201), created.body
+    run_id = created.json["run"]["id"]
+
+    own = server.sse(f"/runs/{run_id}/events?after=0", headers={"Authorization": f"Bearer {acme_key}"})
+    foreign = server.sse(f"/runs/{run_id}/events?token={globex_key}&after=0")
+    try:
+        # The reference answers an unknown run with an open, empty stream; another tenant's run
+        # must look exactly like that: no stored events, and no live ones as the run changes.
+        assert own.status == 200 and foreign.status == 200
+        assert own.next(timeout=10)["data"]["type"] == "run.created"
+        changed = server.http("PUT", f"/runs/{run_id}/state", {"value": {"x": 1}}, token=acme_key)
+        assert changed.status == 200, changed.body
+        assert own.next(timeout=10)["data"]["type"] == "state.updated"
+        with pytest.raises(AssertionError, match="no SSE message"):
+            foreign.next(timeout=1.0)
+    finally:
+        own.close()
+        foreign.close()
