@@ -16,6 +16,7 @@ public struct CheckpointService: Sendable {
     public let configuration: Configuration
     /// Told after a commit that recorded webhook deliveries, so they go out at once.
     public let deliveriesRecorded: @Sendable () -> Void
+    let latestStates = LatestStateCache(budgetBytes: 64 << 20)
 
     public init(
         store: any RunStore, configuration: Configuration = .init(),
@@ -82,17 +83,28 @@ public struct CheckpointService: Sendable {
         let ttlMs = (request.ttlSeconds ?? configuration.defaultTTLSeconds) * 1000
 
         // The diff is computed before the write transaction, against the latest save seen
-        // then, so the single writer does not parse states; it is redone inside only if
-        // another save of the workflow committed in between.
-        let seenAt = Timestamp.now()
-        let seen = try await store.read { tx -> (total: Int?, latestState: RawJSON?) in
-            guard let head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: request.workflowId),
-                !head.isExpired(at: seenAt)
-            else { return (nil, nil) }
-            let latest = try await tx.checkpoint(tenant: tenant, workflowId: head.workflowId, step: head.latestStep)
-            return (head.totalCheckpoints, latest?.state)
+        // then (from the cache of recent states, else read), so the single writer does not
+        // parse states; it is redone inside only if another save of the workflow committed in
+        // between.
+        let cacheKey = LatestStateCache.Key(tenant: tenant, workflowId: request.workflowId)
+        // A save is identified by its sequence and time: a workflow re-created after expiry
+        // cannot repeat both.
+        let seen: (total: Int?, savedAt: Timestamp?, latestState: JSONValue?)
+        if let cached = latestStates.entry(cacheKey) {
+            seen = (cached.sequence, cached.savedAt, cached.state)
+        } else {
+            let seenAt = Timestamp.now()
+            let read = try await store.read { tx -> (total: Int?, savedAt: Timestamp?, latestState: RawJSON?) in
+                guard let head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: request.workflowId),
+                    !head.isExpired(at: seenAt)
+                else { return (nil, nil, nil) }
+                let latest = try await tx.checkpoint(
+                    tenant: tenant, workflowId: head.workflowId, step: head.latestStep)
+                return (head.totalCheckpoints, head.lastActivityAt, latest?.state)
+            }
+            seen = (read.total, read.savedAt, read.latestState.flatMap { try? JSONParser.parse($0) })
         }
-        let precomputedDiff = Self.diff(previous: seen.latestState, next: request.state)
+        let precomputedDiff = StateDiff(previous: seen.latestState, next: request.state).json
 
         let (saved, recorded) = try await store.write { tx -> (SavedCheckpoint, Int) in
             let now = Timestamp.now()
@@ -112,7 +124,7 @@ public struct CheckpointService: Sendable {
                 return (SavedCheckpoint(checkpoint: existing, expiresAt: head.expiresAt, replayed: true), recorded)
             }
             var diff = precomputedDiff
-            if head?.totalCheckpoints != seen.total {
+            if head?.totalCheckpoints != seen.total || head?.lastActivityAt != seen.savedAt {
                 var latestState: RawJSON?
                 if let head {
                     latestState = try await tx.checkpoint(
@@ -148,6 +160,13 @@ public struct CheckpointService: Sendable {
             return (SavedCheckpoint(checkpoint: checkpoint, expiresAt: workflow.expiresAt, replayed: false), recorded)
         }
         if recorded > 0 { deliveriesRecorded() }
+        if !saved.replayed {
+            latestStates.store(
+                cacheKey,
+                .init(
+                    sequence: saved.checkpoint.sequence, savedAt: saved.checkpoint.createdAt, state: request.state,
+                    bytes: size))
+        }
         return saved
     }
 
