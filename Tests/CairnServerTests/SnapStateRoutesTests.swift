@@ -120,6 +120,13 @@ import Testing
         }
     }
 
+    @Test func anOpenServerHasNoCredentialToLimit() async throws {
+        let server = try TestServer { $0.rateLimit = 2 }
+        try await server.test { (http: HTTP) async throws -> Void in
+            for _ in 0..<5 { #expect(try await http.get("/workflows/w/replay").status == .ok) }
+        }
+    }
+
     @Test func slidingWindowAdmitsAgainAsOldRequestsLeaveAndDoesNotCountRefusals() {
         let limiter = SlidingWindowRateLimiter(limit: 2, windowMilliseconds: 10_000)
         #expect(limiter.admit(key: "k", now: 0) == .allowed)

@@ -44,15 +44,15 @@ final class SlidingWindowRateLimiter: Sendable {
 }
 
 /// Applies the limiter to the request's credential; refusals are 429 `RATE_LIMITED` with an
-/// integer `Retry-After`.
+/// integer `Retry-After`. Limits are per credential: a server running open (no keys at all,
+/// which it allows on loopback only) has none to count against and is not limited.
 struct RateLimitMiddleware<Context: PrincipalContext>: RouterMiddleware {
     let limiter: SlidingWindowRateLimiter
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        let key = context.principal.keyId ?? "open"
-        if case .limited(let seconds) = limiter.admit(key: key) {
+        if let key = context.principal.keyId, case .limited(let seconds) = limiter.admit(key: key) {
             return SnapStateErrors.response(
                 .tooManyRequests, code: "RATE_LIMITED", message: "Rate limit exceeded",
                 headers: [.retryAfter: String(seconds)])
