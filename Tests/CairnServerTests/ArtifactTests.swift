@@ -458,12 +458,7 @@ final class RawSocket {
         let s = try ArtifactServer(apiKey: root)
         try await s.test { http in
             func key(_ tenant: String) async throws -> HTTP {
-                var admin = http
-                admin.headers[.authorization] = "Bearer \(root)"
-                let reply = try await admin.post("/admin/keys", #"{"tenant":"\#(tenant)","scopes":["write"]}"#)
-                var h = http
-                h.headers[.authorization] = "Bearer \(try #require(reply.json["secret"]?.stringValue))"
-                return h
+                http.authorized(try await http.newKey(root: root, tenant: tenant))
             }
             let a = try await key("acme")
             let b = try await key("globex")

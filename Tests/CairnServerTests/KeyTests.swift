@@ -10,8 +10,7 @@ import Testing
     static let root = "root-key-0123456789abcdef"
 
     func key(_ http: HTTP, tenant: String, scopes: [String]) async throws -> String {
-        var admin = http
-        admin.headers[.authorization] = "Bearer \(Self.root)"
+        let admin = http.authorized(Self.root)
         let scopesJSON = "[" + scopes.map { "\"\($0)\"" }.joined(separator: ",") + "]"
         let reply = try await admin.post("/admin/keys", #"{"tenant":"\#(tenant)","name":"t","scopes":\#(scopesJSON)}"#)
         #expect(reply.status == .created)
@@ -20,16 +19,10 @@ import Testing
         return try #require(reply.json["secret"]?.stringValue)
     }
 
-    func as_(_ http: HTTP, _ secret: String) -> HTTP {
-        var h = http
-        h.headers[.authorization] = "Bearer \(secret)"
-        return h
-    }
-
     @Test func tenantsSeeOnlyTheirOwnRunsQueuesAndSchedules() async throws {
         try await TestServer(apiKey: Self.root).test { http in
-            let a = as_(http, try await key(http, tenant: "acme", scopes: ["write"]))
-            let b = as_(http, try await key(http, tenant: "globex", scopes: ["write"]))
+            let a = http.authorized(try await key(http, tenant: "acme", scopes: ["write"]))
+            let b = http.authorized(try await key(http, tenant: "globex", scopes: ["write"]))
             let runA = try await a.newRun("acme-wf")
             #expect(try await a.get("/runs/\(runA)").status == .ok)
             // Another tenant's ids are unknown (404, not 403) for every kind of access.
@@ -58,13 +51,13 @@ import Testing
     @Test func scopesAreEnforcedAndRevokedKeysStopWorking() async throws {
         try await TestServer(apiKey: Self.root).test { http in
             let readerSecret = try await key(http, tenant: "acme", scopes: ["read"])
-            let reader = as_(http, readerSecret)
+            let reader = http.authorized(readerSecret)
             #expect(try await reader.get("/runs").status == .ok)
             let refused = try await reader.post("/runs/wf", "{}")
             #expect(refused.status == .forbidden && refused.json["code"] == .string("insufficient_scope"))
             #expect(try await reader.get("/admin/keys").status == .forbidden)
             // A tenant admin manages its own tenant's keys only.
-            let admin = as_(http, try await key(http, tenant: "acme", scopes: ["admin"]))
+            let admin = http.authorized(try await key(http, tenant: "acme", scopes: ["admin"]))
             let listed = try await admin.get("/admin/keys")
             #expect(listed.json["keys"]?.arrayValue?.allSatisfy { $0["tenant"] == .string("acme") } == true)
             #expect(try await admin.post("/admin/keys", #"{"tenant":"globex"}"#).status == .forbidden)
@@ -85,7 +78,7 @@ import Testing
             let secret = try #require(created.json["secret"]?.stringValue)
             #expect(secret.hasPrefix("cairn_") && secret.count == 70)
             #expect(try await http.get("/runs").status == .unauthorized)
-            #expect(try await as_(http, secret).get("/runs").status == .ok)
+            #expect(try await http.authorized(secret).get("/runs").status == .ok)
             #expect(try await http.get("/health").status == .ok)
             let bad = try await http.post("/admin/keys", #"{"tenant":"no spaces allowed"}"#)
             #expect(bad.status == .unauthorized)

@@ -11,18 +11,6 @@ import Testing
 @Suite struct SnapStateRoutesTests {
     static let root = "root-key-0123456789abcdef"
 
-    func authorized(_ http: HTTP, _ secret: String) -> HTTP {
-        var h = http
-        h.headers[.authorization] = "Bearer \(secret)"
-        return h
-    }
-
-    func newKey(_ http: HTTP, tenant: String, scopes: String = #"["write"]"#) async throws -> String {
-        let reply = try await authorized(http, Self.root).post(
-            "/admin/keys", #"{"tenant":"\#(tenant)","scopes":\#(scopes)}"#)
-        return try #require(reply.json["secret"]?.stringValue)
-    }
-
     func envelope(_ reply: Reply) -> (code: String?, message: String?) {
         (reply.json["error"]?["code"]?.stringValue, reply.json["error"]?["message"]?.stringValue)
     }
@@ -31,15 +19,15 @@ import Testing
         try await TestServer(apiKey: Self.root).test { (http: HTTP) async throws -> Void in
             let anonymous = try await http.call(.post, "/checkpoints", #"{"workflow_id":"w","step":1,"state":{}}"#)
             #expect(anonymous.status == .unauthorized && envelope(anonymous).code == "UNAUTHORIZED")
-            let wrong = try await authorized(http, "cairn_" + String(repeating: "0", count: 64)).get("/agents")
+            let wrong = try await http.authorized("cairn_" + String(repeating: "0", count: 64)).get("/agents")
             #expect(wrong.status == .unauthorized && envelope(wrong).message == "Invalid API key")
             // The run protocol keeps its own shape.
             #expect(try await http.get("/runs").json["error"] == .string("unauthorized"))
-            let reader = authorized(http, try await newKey(http, tenant: "t", scopes: #"["read"]"#))
+            let reader = http.authorized(try await http.newKey(root: Self.root, tenant: "t", scopes: ["read"]))
             let forbidden = try await reader.post("/checkpoints", #"{"workflow_id":"w","step":1,"state":{}}"#)
             #expect(forbidden.status == .forbidden && envelope(forbidden).code == "FORBIDDEN")
             #expect(try await reader.get("/workflows/w/replay").status == .ok)
-            let missing = try await authorized(http, Self.root).get("/checkpoints/cp_w_001")
+            let missing = try await http.authorized(Self.root).get("/checkpoints/cp_w_001")
             #expect(missing.status == .notFound && envelope(missing).code == "NOT_FOUND")
         }
     }
@@ -103,8 +91,8 @@ import Testing
             $0.rateLimitWindowMilliseconds = 60_000
         }
         try await server.test { (http: HTTP) async throws -> Void in
-            let a = authorized(http, try await newKey(http, tenant: "t"))
-            let b = authorized(http, try await newKey(http, tenant: "t"))
+            let a = http.authorized(try await http.newKey(root: Self.root, tenant: "t"))
+            let b = http.authorized(try await http.newKey(root: Self.root, tenant: "t"))
             for _ in 0..<3 { #expect(try await a.get("/workflows/w/replay").status == .ok) }
             let limited = try await a.client.execute(uri: "/workflows/w/replay", method: .get, headers: a.headers) {
                 ($0.status, $0.headers[.retryAfter], String(buffer: $0.body))

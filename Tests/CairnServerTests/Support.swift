@@ -56,6 +56,23 @@ struct HTTP: Sendable {
     }
 }
 
+extension HTTP {
+    /// The same client, sending `secret` as its bearer.
+    func authorized(_ secret: String) -> HTTP {
+        var h = self
+        h.headers[.authorization] = "Bearer \(secret)"
+        return h
+    }
+
+    /// Creates an API key of `tenant` through the admin API, acting as `root`; returns its secret.
+    func newKey(root: String, tenant: String, scopes: [String] = ["write"]) async throws -> String {
+        let scopesJSON = "[" + scopes.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+        let reply = try await authorized(root).post(
+            "/admin/keys", #"{"tenant":"\#(tenant)","name":"t","scopes":\#(scopesJSON)}"#)
+        return try #require(reply.json["secret"]?.stringValue, "\(reply.status) \(reply.text)")
+    }
+}
+
 extension JSONValue {
     var keys: [String] { objectValue?.keys ?? [] }
 }

@@ -68,7 +68,7 @@ def test_checkpoint_id_pads_the_step_to_three_digits(client, step, suffix):
 
 
 def test_etag_and_size_use_compact_utf8_json_whatever_the_request_bytes(client, server):
-    # The SDK sends ", "/": " separators and \\uXXXX escapes; the server measures and hashes its
+    # The SDK sends ", "/": " separators and \\u escapes for non-ASCII; the server measures and hashes its
     # own compact re-serialization: raw UTF-8, '/' unescaped, the input key order kept.
     wf = new_wf()
     state = {"zeta": "héllo ✓ 日本", "alpha": {"path": "a/b/c", "list": [1, "two", {"x": 3}]},
