@@ -136,7 +136,7 @@ public struct Artifacts: Sendable {
         let size = try Self.fileSize(path)
         let sha256 = try options.sha256 ?? (options.verify ? Self.sha256(file: path) : nil)
         var request = try uploadRequest(
-            name: name ?? (path as NSString).lastPathComponent, size: size, sha256: sha256, options)
+            name: name ?? LocalPath.lastComponent(path), size: size, sha256: sha256, options)
         request.body = .stream(FileChunks(path: path, size: size, progress: progress), length: .known(size))
         let response = try await Self.client.execute(request, deadline: .distantFuture)
         let body = try await response.body.collect(upTo: 1024 * 1024)
@@ -164,52 +164,68 @@ public struct Artifacts: Sendable {
     /// nothing is left at `path` or beside it.
     @discardableResult
     public func download(_ id: String, to path: String, progress: TransferProgress? = nil) async throws -> Artifact {
-        let artifact = try await info(id)
-        let directory = (path as NSString).deletingLastPathComponent
-        let temporary =
-            (directory.isEmpty ? "" : directory + "/") + "." + (path as NSString).lastPathComponent + "."
-            + UUID().uuidString.lowercased() + ".part"
+        let name = LocalPath.lastComponent(path)
+        guard !name.isEmpty, name != "/", name != ".", name != ".." else {
+            throw ArtifactClientError.file("\(path) names a directory, not a file")
+        }
+        let temporary = LocalPath.join(
+            LocalPath.directory(path), "." + name + "." + UUID().uuidString.lowercased() + ".part")
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ArtifactClientError.file("cannot create \(temporary)") }
         var renamed = false
         defer {
             if !renamed { unlink(temporary) }
         }
+        let artifact: Artifact
         do {
             defer { close(fd) }
-            let response = try await Self.client.execute(
-                try request(.GET, "/artifacts/\(Self.query(id))"), deadline: .distantFuture)
-            guard response.status == .ok else {
-                let body = try await response.body.collect(upTo: 1024 * 1024)
-                throw CairnError.server(status: Int(response.status.code), body: String(buffer: body))
-            }
-            var hasher = SHA256Hasher()
-            var received: Int64 = 0
-            for try await buffer in response.body {
-                try buffer.withUnsafeReadableBytes { raw in
-                    var offset = 0
-                    while offset < raw.count {
-                        let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                        guard n > 0 else { throw ArtifactClientError.file("cannot write \(temporary)") }
-                        offset += n
-                    }
-                    hasher.update(raw)
-                }
-                received += Int64(buffer.readableBytes)
-                progress?(received, artifact.size)
-            }
-            let digest = hasher.finalize()
-            guard received == artifact.size, digest == artifact.sha256,
-                response.headers.first(name: "x-cairn-sha256").map({ $0 == digest }) ?? true
-            else {
-                throw ArtifactClientError.integrity(
-                    "received \(received) bytes with SHA-256 \(digest); expected \(artifact.size) with \(artifact.sha256)"
-                )
-            }
+            artifact = try await download(id, into: fd, describedAs: temporary, progress: progress)
             guard fsync(fd) == 0 else { throw ArtifactClientError.file("cannot sync \(temporary)") }
         }
         guard rename(temporary, path) == 0 else { throw ArtifactClientError.file("cannot rename to \(path)") }
         renamed = true
+        return artifact
+    }
+
+    /// Streams an artifact into an open file descriptor (standard output, a pipe), then checks
+    /// its size and SHA-256. The bytes are written as they arrive, so a failed check throws
+    /// after the descriptor has received them: callers that need all-or-nothing use
+    /// `download(_:to:progress:)`.
+    @discardableResult
+    public func download(
+        _ id: String, into fd: Int32, describedAs description: String = "output", progress: TransferProgress? = nil
+    ) async throws -> Artifact {
+        let artifact = try await info(id)
+        let response = try await Self.client.execute(
+            try request(.GET, "/artifacts/\(Self.query(id))"), deadline: .distantFuture)
+        guard response.status == .ok else {
+            let body = try await response.body.collect(upTo: 1024 * 1024)
+            throw CairnError.server(status: Int(response.status.code), body: String(buffer: body))
+        }
+        var hasher = SHA256Hasher()
+        var received: Int64 = 0
+        for try await buffer in response.body {
+            try buffer.withUnsafeReadableBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    if n < 0, errno == EINTR { continue }
+                    guard n > 0 else { throw ArtifactClientError.file("cannot write \(description)") }
+                    offset += n
+                }
+                hasher.update(raw)
+            }
+            received += Int64(buffer.readableBytes)
+            progress?(received, artifact.size)
+        }
+        let digest = hasher.finalize()
+        guard received == artifact.size, digest == artifact.sha256,
+            response.headers.first(name: "x-cairn-sha256").map({ $0 == digest }) ?? true
+        else {
+            throw ArtifactClientError.integrity(
+                "received \(received) bytes with SHA-256 \(digest); expected \(artifact.size) with \(artifact.sha256)"
+            )
+        }
         return artifact
     }
 

@@ -92,14 +92,25 @@ struct ArtifactsCommand: AsyncParsableCommand {
         @OptionGroup var connection: Connection
         @OptionGroup var progress: ProgressOption
         @Argument(help: "The artifact's id.") var id: String
-        @Option(name: [.short, .customLong("output")], help: "Where to write it (default: the last part of its name).")
+        @Option(
+            name: [.short, .customLong("output")],
+            help: "Where to write it; - for standard output (default: the last part of its name).")
         var output: String?
         @Flag(help: "Replace an existing file.") var force = false
 
         func run() async throws {
             let artifacts = connection.client.artifacts
+            if output == "-" {
+                // Bytes go out as they arrive; a failed size or SHA-256 check still exits non-zero.
+                let info = try await artifacts.download(id, into: STDOUT_FILENO, describedAs: "standard output")
+                FileHandle.standardError.write(Data("\(info.size) bytes, sha256 \(info.sha256)\n".utf8))
+                return
+            }
             let info = try await artifacts.info(id)
-            let target = output ?? (info.name as NSString).lastPathComponent
+            let target = output ?? LocalPath.lastComponent(info.name)
+            guard !target.isEmpty, target != "/", target != ".", target != ".." else {
+                throw ValidationError("cannot name a file after \(info.name); pass -o PATH (or -o - for standard output)")
+            }
             if !force, FileManager.default.fileExists(atPath: target) {
                 throw ValidationError("\(target) exists; pass --force to replace it")
             }

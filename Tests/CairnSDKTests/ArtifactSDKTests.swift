@@ -31,3 +31,29 @@ import Testing
         }
     }
 }
+
+@Suite struct ArtifactDownloadPathTests {
+    /// A one-character file name in the current directory used to trap inside Foundation's
+    /// path handling; a name with a directory part lands in that directory.
+    @Test func downloadsToShortAndNestedPaths() async throws {
+        try await withCairn(.http) { cairn in
+            let artifacts = cairn.artifacts
+            let stored = try await artifacts.upload(bytes: Array("hello".utf8), name: "r/a")
+            let directory = NSTemporaryDirectory() + "cairn-sdk-dl-" + UUID().uuidString
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let previous = FileManager.default.currentDirectoryPath
+            #expect(FileManager.default.changeCurrentDirectoryPath(directory))
+            defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
+
+            try await artifacts.download(stored.id, to: "x")
+            #expect(try String(contentsOfFile: directory + "/x", encoding: .utf8) == "hello")
+            try FileManager.default.createDirectory(atPath: directory + "/d", withIntermediateDirectories: true)
+            try await artifacts.download(stored.id, to: directory + "/d/y")
+            #expect(try String(contentsOfFile: directory + "/d/y", encoding: .utf8) == "hello")
+            // Nothing but the two files: no temporary file left beside them.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["d", "x"])
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/d") == ["y"])
+        }
+    }
+}
