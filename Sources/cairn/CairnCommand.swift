@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Cairn
 import CairnCore
+import CairnStore
 import Foundation
 
 @main
@@ -17,7 +18,7 @@ struct CairnCommand: AsyncParsableCommand {
         version: CairnVersion.string,
         subcommands: [
             Serve.self, RunsCommand.self, QueuesCommand.self, SchedulesCommand.self, CheckpointsCommand.self,
-            ArtifactsCommand.self, Keys.self, Bench.self,
+            ArtifactsCommand.self, Keys.self, Backup.self, Restore.self, Bench.self,
         ])
 
     /// Parses and runs like ArgumentParser's own `main`, but reports failures as sentences:
@@ -45,6 +46,7 @@ struct CairnCommand: AsyncParsableCommand {
     static func readable(_ error: any Error) -> any Error {
         switch error {
         case is ValidationError, is CleanExit, is ExitCode, is CLIError: return error
+        case let error as DataBackup.Failure: return CLIError(error.description)
         case let error as CairnError: return CLIError(describe(error))
         case let error as ArtifactClientError: return CLIError(describe(error))
         case let error as HTTPClientError: return CLIError("HTTP request failed: \(APIClient.describe(error))")
