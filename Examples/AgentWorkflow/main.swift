@@ -4,7 +4,8 @@
 //   swift run example-agent --crash-after outline   # dies right after the "outline" step
 //   swift run example-agent --resume <run id>       # completed steps replay, the rest runs
 //
-// Embedded by default (data in ./.cairn-example); `--url http://127.0.0.1:7373` uses a server.
+// Embedded by default (data in ./.cairn-example); `--url http://127.0.0.1:7373` uses a server
+// (`--api-key KEY`, or CAIRN_URL / CAIRN_API_KEY, when it needs one).
 import Cairn
 import Foundation
 
@@ -25,7 +26,9 @@ func option(_ name: String) -> String? {
 let crashAfter = option("--crash-after")
 // A short lease, so a run whose worker crashed can be taken over within seconds.
 let cairn =
-    try option("--url").map { Cairn.http(url: $0) }
+    try (option("--url") ?? ProcessInfo.processInfo.environment["CAIRN_URL"]).map {
+        Cairn.http(url: $0, apiKey: option("--api-key"))
+    }
     ?? Cairn.embedded(dataDirectory: "./.cairn-example", leaseMilliseconds: 3_000)
 
 /// Stands in for the slow, costly calls an agent makes (a model, a search API).

@@ -28,11 +28,11 @@ func option(_ name: String) -> String? {
 }
 guard let url = option("--url") else {
     FileHandle.standardError.write(
-        Data("usage: example-interop --url URL [--resume RUN_ID] [--crash-after STEP]\n".utf8))
+        Data("usage: example-interop --url URL [--api-key KEY] [--resume RUN_ID] [--crash-after STEP]\n".utf8))
     exit(2)
 }
 let crashAfter = option("--crash-after")
-let cairn = Cairn.http(url: url)
+let cairn = Cairn.http(url: url, apiKey: option("--api-key"))
 
 let result = try await cairn.run("interop", input: DocRef(doc: "d1", pages: [1, 2]), runId: option("--resume")) {
     run, ref in

@@ -1,14 +1,19 @@
 // A queue worker: enqueues jobs (one of them twice, deduplicated), then works the queue until
-// it is empty. Embedded by default; `--url http://127.0.0.1:7373` uses a server.
+// it is empty. Embedded by default; `--url http://127.0.0.1:7373` uses a server (with
+// `--api-key KEY`, or CAIRN_URL / CAIRN_API_KEY, when it needs one).
 //
 //   swift run example-worker
 import Cairn
 import Foundation
 
 let arguments = CommandLine.arguments
-let url = arguments.firstIndex(of: "--url").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
+func option(_ name: String) -> String? {
+    guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return nil }
+    return arguments[i + 1]
+}
+let url = option("--url") ?? ProcessInfo.processInfo.environment["CAIRN_URL"]
 let directory = NSTemporaryDirectory() + "cairn-example-worker-" + UUID().uuidString
-let cairn = try url.map { Cairn.http(url: $0) } ?? Cairn.embedded(dataDirectory: directory)
+let cairn = try url.map { Cairn.http(url: $0, apiKey: option("--api-key")) } ?? Cairn.embedded(dataDirectory: directory)
 
 var workflows = Workflows()
 workflows.register("thumbnail") { (run: RunContext, image: String) in

@@ -20,12 +20,17 @@ public struct Cairn: Sendable {
 
     init(transport: any RunTransport) { self.transport = transport }
 
-    /// A client of the server at `url` (by default a local `cairn serve`).
+    /// A client of the server at `url`; without one, `CAIRN_URL`, else a local `cairn serve`
+    /// (`http://127.0.0.1:7373`). Without `apiKey`, `CAIRN_API_KEY` if it is set.
     public static func http(
-        url: String = "http://127.0.0.1:7373", apiKey: String? = nil, timeout: Duration = .seconds(60)
+        url: String? = nil, apiKey: String? = nil, timeout: Duration = .seconds(60)
     )
         -> Cairn
     {
+        let environment = ProcessInfo.processInfo.environment
+        func setting(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        let url = url ?? setting("CAIRN_URL") ?? "http://127.0.0.1:7373"
+        let apiKey = apiKey ?? setting("CAIRN_API_KEY")
         let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
         let ms =
             Int64(timeout.components.seconds) * 1000 + Int64(timeout.components.attoseconds / 1_000_000_000_000_000)

@@ -220,11 +220,16 @@ struct HTTPTransport: RunTransport {
         return try UsageRecord(wire: try await call(.POST, "/runs/\(runId)/usage", body)["usage"])
     }
 
-    func enqueue(queue: String, workflow: String, input: JSONValue, dedupeKey: String?) async throws -> Run {
+    func enqueue(queue: String, _ e: EnqueueRequest) async throws -> Run {
         let body = jsonObject { w in
-            w.field("workflowName", workflow)
-            w.field("input", json: input)
-            if let dedupeKey { w.field("dedupeKey", dedupeKey) }
+            w.field("workflowName", e.run.workflowName)
+            w.field("input", json: e.run.input ?? .null)
+            if let v = e.dedupeKey { w.field("dedupeKey", v) }
+            if let v = e.delayMilliseconds { w.field("delayMs", Int(v)) }
+            if let v = e.runAt { w.field("runAt", v.iso8601) }
+            if e.maxAttempts != 1 { w.field("maxAttempts", e.maxAttempts) }
+            if e.priority != 0 { w.field("priority", e.priority) }
+            if let v = e.deadlineMilliseconds { w.field("deadlineMs", Int(v)) }
         }
         return try Run(wire: try await call(.POST, "/queues/\(Self.path(queue))/enqueue", body)["run"])
     }

@@ -190,6 +190,20 @@ public struct RunStateHandle: Sendable {
             options: StateWriteOptions(stream: stream, label: label))
     }
 
+    /// The current value (of `stream`, default the run's main state) decoded as `T`, or nil
+    /// when nothing was set yet. Any JSON value works: objects, arrays, strings, numbers.
+    public func get<T: Decodable>(_ type: T.Type = T.self, stream: String? = nil) async throws -> T? {
+        let detail = try await transport.run(id: runId)
+        let value: RawJSON?
+        if let stream {
+            value = detail.stateStreams.first { $0.name == stream }?.currentValue
+        } else {
+            value = detail.state?.value
+        }
+        guard let value else { return nil }
+        return try CodableJSON.decode(T.self, from: value)
+    }
+
     /// Merges the top-level fields of `value` into the state and records a version.
     @discardableResult
     public func patch(_ value: some Encodable & Sendable, stream: String? = nil) async throws -> RunState {
@@ -213,13 +227,24 @@ public struct RunUsageHandle: Sendable {
     let transport: any RunTransport
     let runId: String
 
+    /// Adds an entry to the ledger. `step` is the id of the run's step it belongs to
+    /// (`RunDetail.steps`), `label` free text, `metadata` any JSON object.
     @discardableResult
     public func record(
         kind: String? = nil, provider: String? = nil, model: String? = nil, inputTokens: Int? = nil,
         outputTokens: Int? = nil,
-        totalTokens: Int? = nil, costUsd: Double? = nil, quantity: Double? = nil, unit: String? = nil
+        totalTokens: Int? = nil, costUsd: Double? = nil, quantity: Double? = nil, unit: String? = nil,
+        step: String? = nil, label: String? = nil, metadata: (any Encodable & Sendable)? = nil
     ) async throws -> UsageRecord {
         var r = RecordUsageRequest()
+        r.stepId = step
+        r.label = label
+        if let metadata {
+            guard case .object(let object) = try CodableJSON.encode(AnyEncodable(metadata)) else {
+                throw CairnError.encoding("usage metadata must encode as a JSON object")
+            }
+            r.metadata = object
+        }
         r.kind = kind
         r.provider = provider
         r.model = model

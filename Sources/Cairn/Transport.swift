@@ -29,7 +29,7 @@ public protocol RunTransport: Sendable {
     func saveState(runId: String, label: String, options: StateWriteOptions) async throws -> StateVersion
     func stateVersions(runId: String, stream: String?, labeledOnly: Bool) async throws -> [StateVersion]
     func recordUsage(runId: String, _ request: RecordUsageRequest) async throws -> UsageRecord
-    func enqueue(queue: String, workflow: String, input: JSONValue, dedupeKey: String?) async throws -> Run
+    func enqueue(queue: String, _ request: EnqueueRequest) async throws -> Run
     func claim(queues: [String], owner: String, limit: Int) async throws -> [Run]
     func configureQueue(name: String, _ update: QueueConfigUpdate) async throws -> QueueConfig
     func queueStats() async throws -> [QueueStat]
@@ -164,12 +164,8 @@ struct EmbeddedTransport: RunTransport {
         try await mapped { try await runs.recordUsage(runId: runId, request, tenant: tenant) }
     }
 
-    func enqueue(queue: String, workflow: String, input: JSONValue, dedupeKey: String?) async throws -> Run {
-        try await runs.enqueue(
-            queue: queue,
-            EnqueueRequest(run: CreateRunRequest(workflowName: workflow, input: input), dedupeKey: dedupeKey),
-            tenant: tenant
-        ).run
+    func enqueue(queue: String, _ request: EnqueueRequest) async throws -> Run {
+        try await mapped { try await runs.enqueue(queue: queue, request, tenant: tenant).run }
     }
 
     func claim(queues: [String], owner: String, limit: Int) async throws -> [Run] {

@@ -96,6 +96,18 @@ extension RunState {
     }
 }
 
+extension StateStream {
+    init(wire value: JSONValue?) throws {
+        let o = try WireObject(value)
+        self.init(
+            id: try o.string("id"), runId: try o.string("runId"), name: try o.string("name"),
+            targetType: o.optionalString("targetType") ?? "run", targetId: o.optionalString("targetId"),
+            currentVersion: o.int("currentVersion"), currentValue: o.raw("currentValue") ?? "null",
+            metadata: o.rawOrEmpty("metadata"), createdAt: o.requiredTimestamp("createdAt"),
+            updatedAt: o.requiredTimestamp("updatedAt"))
+    }
+}
+
 extension StateVersion {
     init(wire value: JSONValue?) throws {
         let o = try WireObject(value)
@@ -139,7 +151,8 @@ extension RunDetail {
         let o = try WireObject(value)
         self.init(
             run: try Run(wire: value["run"]), steps: try o.list("steps").map { try Step(wire: $0) },
-            state: try value["state"].flatMap { $0.isNull ? nil : try RunState(wire: $0) }, stateStreams: [],
+            state: try value["state"].flatMap { $0.isNull ? nil : try RunState(wire: $0) },
+            stateStreams: try o.list("stateStreams").map { try StateStream(wire: $0) },
             stateVersions: try o.list("stateVersions").map { try StateVersion(wire: $0) }, runEdges: [],
             childRuns: try o.list("childRuns").map { try Run(wire: $0) }, recoveryAttempts: [], channels: [],
             channelDeliveries: [], gates: try o.list("gates").map { try Gate(wire: $0) },

@@ -1,4 +1,5 @@
 import CairnCore
+import Foundation
 
 /// Workflows a worker can run, by name.
 public struct Workflows: Sendable {
@@ -17,15 +18,38 @@ public struct Workflows: Sendable {
 
 extension Cairn {
     /// Enqueues a run of `workflow` on `queue`; with a `dedupeKey`, an active run holding the
-    /// key is returned instead of a new one.
+    /// key is returned instead of a new one. The options are the Python SDK's: `delay` or
+    /// `runAt` (not before), `priority` (higher is claimed first), `maxAttempts` (retries with
+    /// backoff after failures), `deadline` (cancelled if not finished within it, from now).
     @discardableResult
     public func enqueue<Input: Codable & Sendable>(
-        _ workflow: String, queue: String = "default", input: Input, dedupeKey: String? = nil
+        _ workflow: String, queue: String = "default", input: Input, dedupeKey: String? = nil,
+        delay: Duration? = nil, runAt: Date? = nil, priority: Int = 0, maxAttempts: Int = 1,
+        deadline: Duration? = nil
     )
         async throws -> Run
     {
         try await transport.enqueue(
-            queue: queue, workflow: workflow, input: try CodableJSON.encode(input), dedupeKey: dedupeKey)
+            queue: queue,
+            EnqueueRequest(
+                run: CreateRunRequest(workflowName: workflow, input: try CodableJSON.encode(input)),
+                dedupeKey: dedupeKey, delayMilliseconds: delay.map(Self.milliseconds),
+                runAt: try runAt.map(Self.timestamp),
+                maxAttempts: maxAttempts, priority: priority, deadlineMilliseconds: deadline.map(Self.milliseconds)))
+    }
+
+    static func timestamp(_ date: Date) throws -> Timestamp {
+        guard let ms = Int64(exactly: (date.timeIntervalSince1970 * 1000).rounded(.down)) else {
+            throw CairnError.encoding("runAt \(date) is out of range")
+        }
+        return Timestamp(milliseconds: ms)
+    }
+
+    /// Whole milliseconds of a duration (the wire's unit), rounded down.
+    static func milliseconds(_ d: Duration) -> Int64 {
+        let (seconds, attoseconds) = d.components
+        let (ms, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        return overflow ? (seconds < 0 ? .min : .max) : ms &+ attoseconds / 1_000_000_000_000_000
     }
 
     /// Claims runs from `queues` and executes their registered workflows until the task is

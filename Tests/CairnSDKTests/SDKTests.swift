@@ -19,16 +19,24 @@ func withCairn(_ kind: TransportKind, _ body: @escaping @Sendable (Cairn) async 
     case .embedded:
         try await body(try Cairn.embedded(dataDirectory: directory))
     case .http:
-        var configuration = ServerConfiguration()
-        configuration.dataDirectory = directory
-        let server = try CairnServer(configuration: configuration, registry: nil, logger: Logger(label: "sdk-test"))
-        let app = Application(
-            router: server.makeRouter(sseKeepalive: .milliseconds(100)),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-        try await app.test(.live) { client in
-            let port = try #require(client.port)
-            try await body(Cairn.http(url: "http://127.0.0.1:\(port)"))
-        }
+        try await withLiveServer(directory: directory) { url in try await body(Cairn.http(url: url)) }
+    }
+}
+
+/// A fresh server on a loopback port, for the duration of `body`, which gets its URL.
+func withLiveServer(
+    directory: String = NSTemporaryDirectory() + "cairn-sdk-" + UUID().uuidString,
+    _ body: @escaping @Sendable (String) async throws -> Void
+) async throws {
+    var configuration = ServerConfiguration()
+    configuration.dataDirectory = directory
+    let server = try CairnServer(configuration: configuration, registry: nil, logger: Logger(label: "sdk-test"))
+    let app = Application(
+        router: server.makeRouter(sseKeepalive: .milliseconds(100)),
+        configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+    try await app.test(.live) { client in
+        let port = try #require(client.port)
+        try await body("http://127.0.0.1:\(port)")
     }
 }
 
