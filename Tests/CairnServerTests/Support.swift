@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import Prometheus
 import Testing
 
 /// A server on a fresh data directory, exercised through Hummingbird's in-process client.
@@ -13,14 +14,14 @@ struct TestServer {
     let app: Application<RouterResponder<CairnRequestContext>>
 
     init(
-        apiKey: String? = nil, sseKeepalive: Duration = .seconds(15),
+        apiKey: String? = nil, sseKeepalive: Duration = .seconds(15), registry: PrometheusCollectorRegistry? = nil,
         configure: (inout ServerConfiguration) -> Void = { _ in }
     ) throws {
         var configuration = ServerConfiguration()
         configuration.dataDirectory = NSTemporaryDirectory() + "cairn-http-" + UUID().uuidString
         configuration.apiKey = apiKey
         configure(&configuration)
-        server = try CairnServer(configuration: configuration, registry: nil, logger: Logger(label: "test"))
+        server = try CairnServer(configuration: configuration, registry: registry, logger: Logger(label: "test"))
         app = Application(router: server.makeRouter(sseKeepalive: sseKeepalive))
     }
 

@@ -3,7 +3,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Metrics
 import NIOCore
+import Prometheus
 import Testing
 
 @testable import CairnServer
@@ -258,10 +260,40 @@ import Testing
         }
     }
 
-    @Test func metricsEndpointAnswers() async throws {
-        try await TestServer().test { http in
+    /// After a read and a write, `/metrics` reports them: request counters and durations by
+    /// route, and the store's commits with their group-commit batch sizes.
+    @Test func metricsEndpointReportsRequestsAndCommits() async throws {
+        try await TestServer(registry: processMetricsRegistry).test { http in
+            #expect(try await http.get("/health").status == .ok)
+            _ = try await http.newRun("metrics")
             let reply = try await http.get("/metrics")
             #expect(reply.status == .ok)
+            let samples = PrometheusSample.parse(reply.text)
+            // Other tests of this process share the registry, so values are lower bounds.
+            func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+                let matching = samples.filter { sample in
+                    sample.name == name && labels.allSatisfy { sample.labels[$0.key] == $0.value }
+                }
+                return matching.isEmpty ? nil : matching.map(\.value).reduce(0, +)
+            }
+            let health = ["method": "GET", "route": "/health", "status": "200"]
+            #expect(value("cairn_http_requests_total", health) ?? 0 >= 1, "\(reply.text)")
+            #expect(value("cairn_http_requests_total", ["method": "POST"]) ?? 0 >= 1)
+            let healthDuration = ["method": "GET", "route": "/health"]
+            #expect(value("cairn_http_request_duration_seconds_count", healthDuration) ?? 0 >= 1)
+            #expect(value("cairn_http_request_duration_seconds_sum", healthDuration) ?? 0 > 0)
+
+            let commits = try #require(value("cairn_store_commits_total"))
+            #expect(commits >= 1)
+            let batches = try #require(value("cairn_store_group_commit_batch_size_count"))
+            let batchedWrites = try #require(value("cairn_store_group_commit_batch_size_sum"))
+            // A batch holds at least one write.
+            #expect(batches >= 1)
+            #expect(batchedWrites >= batches)
+            #expect(value("cairn_store_group_commit_batch_size_bucket", ["le": "+Inf"]) == batches)
+            let timed = try #require(value("cairn_store_commit_duration_seconds_count"))
+            #expect(timed >= 1)
+            #expect(value("cairn_store_commit_duration_seconds_sum") ?? 0 > 0)
         }
     }
 }
@@ -291,6 +323,42 @@ import Testing
             let types = detail.json["events"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? []
             #expect(types == ["run.created", "recovery.started", "recovery.failed"])
             #expect(detail.json["recoveryAttempts"]?.arrayValue?.count == 1)
+        }
+    }
+}
+
+/// The metrics backend of this test process: the global `MetricsSystem` can be bootstrapped
+/// only once, so every test that reads metrics shares this registry.
+let processMetricsRegistry: PrometheusCollectorRegistry = {
+    let registry = PrometheusCollectorRegistry()
+    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    return registry
+}()
+
+/// One sample line of the Prometheus text format: `name{label="value",...} value`.
+struct PrometheusSample {
+    let name: String
+    let labels: [String: String]
+    let value: Double
+
+    static func parse(_ text: String) -> [PrometheusSample] {
+        text.split(separator: "\n").compactMap { line -> PrometheusSample? in
+            guard !line.hasPrefix("#"), let space = line.lastIndex(of: " "),
+                let value = Double(line[line.index(after: space)...])
+            else { return nil }
+            let series = line[..<space]
+            guard let brace = series.firstIndex(of: "{") else {
+                return PrometheusSample(name: String(series), labels: [:], value: value)
+            }
+            var labels: [String: String] = [:]
+            // Label values here never hold commas or quotes (methods, routes, statuses, bounds).
+            let inside = series[series.index(after: brace)..<series.index(before: series.endIndex)]
+            for pair in inside.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2 else { continue }
+                labels[String(parts[0])] = String(parts[1].dropFirst().dropLast())
+            }
+            return PrometheusSample(name: String(series[..<brace]), labels: labels, value: value)
         }
     }
 }

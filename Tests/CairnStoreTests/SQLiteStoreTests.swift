@@ -11,7 +11,7 @@ import Testing
         #expect(try t.reopen().schemaVersion() == Migrations.all.map(\.version).max())
     }
 
-    @Test func concurrentWritesAreAllDurableAndShareCommits() async throws {
+    @Test func concurrentWritesAreAllDurable() async throws {
         let t = try TestStore()
         let ids = try await withThrowingTaskGroup(of: String.self) { group in
             for i in 0..<200 { group.addTask { try await t.newRun("wf\(i)").id } }
@@ -23,6 +23,45 @@ import Testing
         // A separate connection (as after a restart) sees every acknowledged write.
         let reopened = try t.reopen()
         let stored = try await reopened.read { tx in try await tx.runs(tenant: .default, limit: 1000) }
+        #expect(Set(stored.map(\.id)) == Set(ids))
+    }
+
+    /// Writes that arrive while a transaction is open queue up and all share the next commit:
+    /// the first write holds its transaction open until every other one has queued.
+    @Test func writesQueuedBehindAnOpenTransactionShareOneCommit() async throws {
+        let t = try TestStore()
+        let writers = 50
+        let (entered, enteredSignal) = AsyncStream<Void>.makeStream()
+        let (release, releaseSignal) = AsyncStream<Void>.makeStream()
+        let commitsBefore = t.store.commitCount
+        let holder = Task {
+            try await t.store.write { _ in
+                enteredSignal.yield()
+                for await _ in release { break }
+            }
+        }
+        var enteredIterator = entered.makeAsyncIterator()
+        _ = await enteredIterator.next()
+        let queued = Task {
+            try await withThrowingTaskGroup(of: String.self) { group in
+                for i in 0..<writers { group.addTask { try await t.newRun("queued\(i)").id } }
+                var ids: [String] = []
+                for try await id in group { ids.append(id) }
+                return ids
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while t.store.queuedWriteCount < writers {
+            try #require(ContinuousClock.now < deadline, "only \(t.store.queuedWriteCount) writes queued")
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        releaseSignal.yield()
+        try await holder.value
+        let ids = try await queued.value
+        #expect(Set(ids).count == writers)
+        // One commit for the holder, one for everything that queued behind it.
+        #expect(t.store.commitCount - commitsBefore == 2)
+        let stored = try await t.reopen().read { tx in try await tx.runs(tenant: .default, limit: 1000) }
         #expect(Set(stored.map(\.id)) == Set(ids))
     }
 

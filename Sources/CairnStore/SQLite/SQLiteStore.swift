@@ -53,6 +53,8 @@ public final class SQLiteStore: RunStore, Sendable {
     private let commitTimer = Timer(label: "cairn_store_commit_duration_seconds")
     private let batchRecorder = Recorder(label: "cairn_store_group_commit_batch_size", aggregate: true)
     private let commitCounter = Counter(label: "cairn_store_commits_total")
+    /// Transactions the writer has run (tests check that concurrent writes share them).
+    private let commitsRun = Atomic<Int>(0)
 
     /// Opens (creating if needed) the database and applies pending migrations.
     public init(configuration: Configuration, broker: EventBroker?, logger: Logger = Logger(label: "cairn.store"))
@@ -241,8 +243,27 @@ public final class SQLiteStore: RunStore, Sendable {
         commitTimer.record(duration: ContinuousClock.now - start)
         batchRecorder.record(batch.count)
         commitCounter.increment()
+        commitsRun.add(1, ordering: .relaxed)
         if commitError == nil { broker?.publish(committedEvents) }
         for outcome in outcomes { outcome.finish(outcome.ok ? commitError : nil) }
+    }
+
+    // MARK: Test hooks
+
+    /// How many transactions the writer has run since the store opened.
+    var commitCount: Int { commitsRun.load(ordering: .relaxed) }
+
+    /// How many write requests wait for the next transaction.
+    var queuedWriteCount: Int { writerState.withLock { $0.queue.count } }
+
+    /// The writer connection's journal mode and `synchronous` level (0 OFF, 1 NORMAL, 2 FULL),
+    /// as SQLite reports them.
+    func writerDurabilitySettings() async throws -> (journalMode: String, synchronous: Int) {
+        try await writeSQLite { tx in
+            let journalMode = try tx.connection.first("PRAGMA journal_mode") { $0.string() } ?? ""
+            let synchronous = try tx.connection.first("PRAGMA synchronous") { $0.int() } ?? -1
+            return (journalMode, synchronous)
+        }
     }
 
     // MARK: Reads
