@@ -24,7 +24,7 @@ extension OpenAPI {
                   {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\\\x20-\\\\x7E]+$"}, "description": "Makes the upload safe to retry. If the tenant has a live artifact stored under this key, the server answers 200 with it before reading the body (Idempotent-Replayed: true, Connection: close), or 409 idempotency_key_reused if sha256 is given and differs. Concurrent uploads with one key store one artifact. Unique per tenant; freed when the artifact is deleted or expires."},
                   {"name": "X-Cairn-Meta-*", "in": "header", "schema": {"type": "string"}, "description": "Each header X-Cairn-Meta-<key> stores metadata[<key>] (keys lowercased; 8 KiB in all)."}
                 ],
-                "requestBody": {"required": true, "description": "The bytes; their Content-Type is stored and returned on download (default application/octet-stream).", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}, "*/*": {"schema": {"type": "string", "format": "binary"}}}},
+                "requestBody": {"required": true, "description": "The bytes, with any Content-Type: it is stored and returned on download (default application/octet-stream).", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
                 "responses": {
                   "201": {"description": "Created", "headers": {"Location": {"schema": {"type": "string"}}, "ETag": {"$ref": "#/components/headers/ETag"}}, "content": {"application/json": {"schema": \(artifactRecord)}}, "links": {
                       \([

@@ -39,7 +39,7 @@ extension OpenAPI {
                 ],
                 \(jsonRequest(body(required: ["workflow_id", "step", "state"], closed: true, [
                     "workflow_id": #"{"type": "string", "minLength": 1, "maxLength": 128}"#,
-                    "step": #"{"type": "integer", "minimum": 0}"#, "state": jsonObject,
+                    "step": #"{"type": "integer", "maximum": 9223372036854775807, "minimum": 0}"#, "state": jsonObject,
                     "label": #"{"type": ["string", "null"], "maxLength": 256}"#,
                     "agent_id": #"{"type": ["string", "null"], "maxLength": 255}"#, "metadata": nullableObject,
                 ]))),
@@ -80,8 +80,8 @@ extension OpenAPI {
                 "operationId": "replayWorkflow", "summary": "The workflow's checkpoints in step order", "tags": ["checkpoints"],
                 "parameters": [
                   \(pathParameter("workflowId", "The workflow's id")),
-                  \(queryParameter("from_step", #"{"type": "integer", "minimum": 0}"#)),
-                  \(queryParameter("to_step", #"{"type": "integer", "minimum": 0}"#)),
+                  \(queryParameter("from_step", #"{"type": "integer", "maximum": 9223372036854775807, "minimum": 0}"#)),
+                  \(queryParameter("to_step", #"{"type": "integer", "maximum": 9223372036854775807, "minimum": 0}"#)),
                   \(queryParameter("limit", #"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}"#))
                 ],
                 "responses": {
@@ -98,7 +98,7 @@ extension OpenAPI {
                 "operationId": "registerWebhook", "summary": "Register a webhook for checkpoint events", "tags": ["webhooks"],
                 "description": "Deliveries go only to addresses the server's outbound guard allows.",
                 \(jsonRequest(body(required: ["url", "events"], closed: true, [
-                    "url": #"{"type": "string", "minLength": 1, "maxLength": 2048, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?# \\\\n]+[^ \\\\n]*$"}"#,
+                    "url": #"{"type": "string", "minLength": 1, "maxLength": 2048, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?# \\n]+[^ \\n]*$"}"#,
                     "events": #"{"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["checkpoint.saved", "workflow.resumed", "workflow.expired"]}}"#,
                     "secret": #"{"type": ["string", "null"], "maxLength": 256}"#,
                 ]))),
@@ -195,7 +195,7 @@ extension OpenAPI {
               "get": {
                 "operationId": "analyticsFailures", "summary": "Failed checkpoints by step and agent", "tags": ["analytics"],
                 "parameters": [
-                  \(queryParameter("days", #"{"type": "integer", "default": 7}"#, "The period in days (clamped to 1-90)")),
+                  \(queryParameter("days", #"{"type": "integer", "minimum": -9223372036854775808, "maximum": 9223372036854775807, "default": 7}"#, "The period in days (clamped to 1-90)")),
                   \(queryParameter("agent_id", string, "Only this agent's failures"))
                 ],
                 "responses": {

@@ -11,7 +11,8 @@ extension OpenAPI {
 
     static let stateOptionFields: KeyValuePairs<String, String> = [
         "stream": #"{"type": ["string", "null"], "minLength": 1}"#, "label": nullableString, "reason": nullableString,
-        "importance": #"{"type": ["string", "null"], "enum": ["transient", "normal", "checkpoint", "milestone", null]}"#,
+        "importance":
+            #"{"type": ["string", "null"], "enum": ["transient", "normal", "checkpoint", "milestone", null]}"#,
         "metadata": nullableObject, "createdBy": nullableString,
     ]
 
@@ -143,7 +144,7 @@ extension OpenAPI {
                 \(jsonRequest(body(required: ["name", "prompt"], [
                     "name": nonEmptyString, "prompt": nonEmptyString, "data": anyValue,
                     "channels": #"{"type": ["array", "null"]}"#, "capability": anyValue,
-                    "timeoutMs": #"{"type": ["integer", "null"], "minimum": 1}"#,
+                    "timeoutMs": #"{"type": ["integer", "null"], "maximum": 9223372036854775807, "minimum": 1}"#,
                 ]))),
                 "responses": {
                   "200": \(json("wait while the gate is pending, return once it is resolved", record(["action": #"{"type": "string", "enum": ["wait", "return"]}"#, "gate": ref("Gate")]), links: [
@@ -253,9 +254,9 @@ extension OpenAPI {
                 \(jsonRequest(body([
                     "stepId": nullableString, "kind": nullableString, "provider": nullableString, "model": nullableString,
                     "label": nullableString, "quantity": #"{"type": ["number", "null"]}"#, "unit": nullableString,
-                    "inputTokens": #"{"type": ["integer", "null"], "minimum": 0}"#,
-                    "outputTokens": #"{"type": ["integer", "null"], "minimum": 0}"#,
-                    "totalTokens": #"{"type": ["integer", "null"], "minimum": 0}"#,
+                    "inputTokens": #"{"type": ["integer", "null"], "maximum": 9223372036854775807, "minimum": 0}"#,
+                    "outputTokens": #"{"type": ["integer", "null"], "maximum": 9223372036854775807, "minimum": 0}"#,
+                    "totalTokens": #"{"type": ["integer", "null"], "maximum": 9223372036854775807, "minimum": 0}"#,
                     "costUsd": #"{"type": ["number", "null"], "minimum": 0}"#, "metadata": nullableObject,
                 ]))),
                 "responses": {"200": \(json("The usage record", record(["usage": ref("Usage")]))), \(runErrors(400, 401, 403, 404, 409, 413))}
@@ -323,10 +324,10 @@ extension OpenAPI {
                 \(jsonRequest(body(required: ["workflowName"], createRunFields, [
                     "workflowName": nonEmptyString, "runAt": #"{"type": ["string", "null"], "format": "date-time"}"#,
                     "dedupeKey": #"{"type": ["string", "null"], "minLength": 1}"#,
-                    "delayMs": #"{"type": ["integer", "null"], "minimum": 0}"#,
+                    "delayMs": #"{"type": ["integer", "null"], "maximum": 9223372036854775807, "minimum": 0}"#,
                     "maxAttempts": #"{"type": ["integer", "null"], "minimum": 1, "maximum": 1000, "default": 1}"#,
-                    "priority": #"{"type": ["integer", "null"], "default": 0}"#,
-                    "deadlineMs": #"{"type": ["integer", "null"], "minimum": 1}"#,
+                    "priority": #"{"type": ["integer", "null"], "minimum": -9223372036854775808, "maximum": 9223372036854775807, "default": 0}"#,
+                    "deadlineMs": #"{"type": ["integer", "null"], "maximum": 9223372036854775807, "minimum": 1}"#,
                 ]))),
                 "responses": {
                   "200": \(json("The queued run, or the live one with the same dedupeKey", record(["run": ref("Run"), "deduplicated": boolean]), links: link("GetQueuedRun", "getRun", ["runId": "$response.body#/run/id"]))),
@@ -339,8 +340,8 @@ extension OpenAPI {
                 "operationId": "configureQueue", "summary": "Set a queue's concurrency, rate and push URL (null clears, absent keeps)", "tags": ["queues"],
                 "parameters": [\(pathParameter("queue", "The queue's name"))],
                 \(jsonRequest(body([
-                    "concurrency": #"{"type": ["integer", "null"], "minimum": 1}"#,
-                    "ratePerMinute": #"{"type": ["integer", "null"], "minimum": 1}"#, "invokeUrl": httpURL,
+                    "concurrency": #"{"type": ["integer", "null"], "maximum": 9223372036854775807, "minimum": 1}"#,
+                    "ratePerMinute": #"{"type": ["integer", "null"], "maximum": 9223372036854775807, "minimum": 1}"#, "invokeUrl": httpURL,
                 ]))),
                 "responses": {"200": \(json("The queue's configuration", record(["config": ref("QueueConfig")]))), \(runErrors(400, 401, 403, 413))}
               }

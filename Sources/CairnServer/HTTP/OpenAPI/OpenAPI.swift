@@ -65,10 +65,13 @@ enum OpenAPI {
         required: [String] = [], closed: Bool = false, minProperties: Int = 0,
         _ fields: KeyValuePairs<String, String>...
     ) -> String {
-        let properties = fields.flatMap { $0.map { "\"\($0.key)\": \($0.value)" } }.joined(separator: ", ")
+        // A field named in several lists keeps its first schema.
+        var seen: Set<String> = []
+        let properties = fields.flatMap { $0 }.filter { seen.insert($0.key).inserted }
+            .map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ")
         let requiredList = required.map { "\"\($0)\"" }.joined(separator: ", ")
-        return #"{"type": "object", "required": [\#(requiredList)], "minProperties": \#(minProperties), "properties": {\#(properties)}"#
-            + (closed ? #", "additionalProperties": false}"# : "}")
+        return #"{"type": "object", "required": [\#(requiredList)], "minProperties": \#(minProperties), "#
+            + #""properties": {\#(properties)}\#(closed ? #", "additionalProperties": false"# : "")}"#
     }
 
     /// A JSON request body (`required: false` when an empty body counts as `{}`).
