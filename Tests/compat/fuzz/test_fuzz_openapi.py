@@ -35,7 +35,8 @@ def test_schemathesis_finds_nothing(tmp_path_factory, tmp_path):
     server = start_server(tmp_path_factory, "fuzz", api_key=ROOT_KEY, args=["--rate-limit", "0"])
     try:
         command = [
-            schemathesis_command(), "run", f"{server.url}/openapi.json",
+            schemathesis_command(), "--config-file", str(Path(__file__).with_name("schemathesis.toml")),
+            "run", f"{server.url}/openapi.json",
             "--header", f"Authorization: Bearer {ROOT_KEY}",
             "--checks", CHECKS,
             "--phases", "examples,coverage,fuzzing,stateful",
