@@ -16,8 +16,9 @@ repo="$(cd "$here/../.." && pwd)"
 venv="${COMPAT_VENV:-$repo/.venv-compat}"
 python="${PYTHON:-python3}"
 
-# The official, unmodified SDKs under test, an OpenAPI validator, and the runner.
-requirements=(tidebase==0.7.0 snapstate-sdk==1.0.2 openapi-spec-validator==0.9.0 pytest)
+# The official, unmodified SDKs under test, an OpenAPI validator, the API fuzzer (run over
+# /openapi.json by Tests/compat/fuzz), and the runner.
+requirements=(tidebase==0.7.0 snapstate-sdk==1.0.2 openapi-spec-validator==0.9.0 schemathesis==4.32.5 pytest)
 
 venv_ok() {
     [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import pip' >/dev/null 2>&1
