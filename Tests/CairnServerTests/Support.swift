@@ -13,14 +13,15 @@ struct TestServer {
     let app: Application<RouterResponder<CairnRequestContext>>
 
     init(
-        apiKey: String? = nil, sseKeepalive: Duration = .seconds(15),
+        apiKey: String? = nil, sseKeepalive: Duration = .seconds(15), clock: any WallClock = SystemClock(),
         configure: (inout ServerConfiguration) -> Void = { _ in }
     ) throws {
         var configuration = ServerConfiguration()
         configuration.dataDirectory = NSTemporaryDirectory() + "cairn-http-" + UUID().uuidString
         configuration.apiKey = apiKey
         configure(&configuration)
-        server = try CairnServer(configuration: configuration, registry: nil, logger: Logger(label: "test"))
+        server = try CairnServer(
+            configuration: configuration, registry: nil, logger: Logger(label: "test"), clock: clock)
         app = Application(router: server.makeRouter(sseKeepalive: sseKeepalive))
     }
 
