@@ -338,7 +338,8 @@ public struct CheckpointService: Sendable {
             return try await tx.upsertAgent(
                 Agent(
                     serial: 0, tenant: tenant, agentId: agentId, name: fields.name, description: fields.description,
-                    capabilities: fields.capabilities, metadata: fields.metadata, lastSeenAt: nil, createdAt: clock.now()))
+                    capabilities: fields.capabilities, metadata: fields.metadata, lastSeenAt: nil,
+                    createdAt: clock.now()))
         }
     }
 
