@@ -188,4 +188,13 @@ import Testing
         #expect(failures.counts.total == 1)
         #expect(failures.recent.map(\.errorType) == ["Timeout"] && failures.recent[0].errorMessage == "slow")
     }
+
+    @Test func aTTLOutsideItsRangeIsRefusedBeforeAnythingIsWritten() async throws {
+        for ttl in [0, -1, CheckpointService.Configuration.maxTTLSeconds + 1, .max] as [Int64] {
+            await #expect(throws: CheckpointError.self) { _ = try await save("w", 1, "{}", ttl: ttl) }
+        }
+        await #expect(throws: CheckpointError.workflowNotFound("w")) {
+            _ = try await service.resume(workflowId: "w", tenant: .default)
+        }
+    }
 }

@@ -142,4 +142,19 @@ import Testing
         #expect(calls[0].body.contains(#""reason":"lease_expired""#))
         #expect(try await t.runs.sweepStalledWebhookRuns(limit: 100).isEmpty)
     }
+
+    @Test func offsetsBeyondTenYearsAreRefusedBeforeAnythingIsWritten() async throws {
+        let t = try TestStore()
+        let tooFar = EnqueueRequest.maxOffsetMilliseconds + 1
+        let refused: [(delay: Int64?, deadline: Int64?)] = [
+            (tooFar, nil), (-1, nil), (.max, nil), (nil, tooFar), (nil, .max),
+        ]
+        for (delay, deadline) in refused {
+            await #expect(throws: RunError.self) { _ = try await enqueue(t, delayMs: delay, deadlineMs: deadline) }
+        }
+        #expect(try await t.runs.listRuns(tenant: tenant).isEmpty)
+        let (run, _) = try await enqueue(
+            t, delayMs: EnqueueRequest.maxOffsetMilliseconds, deadlineMs: EnqueueRequest.maxOffsetMilliseconds)
+        #expect(run.runAt == run.createdAt.adding(milliseconds: EnqueueRequest.maxOffsetMilliseconds))
+    }
 }

@@ -83,7 +83,12 @@ public struct CheckpointService: Sendable {
         let metadataText = metadata.map { JSONValue.object($0).jsonText }
         let failure = Self.failure(in: metadata)
         let status = Self.status(metadata: metadata, failed: failure != nil)
-        let ttlMs = (request.ttlSeconds ?? configuration.defaultTTLSeconds) * 1000
+        let ttlSeconds = request.ttlSeconds ?? configuration.defaultTTLSeconds
+        guard (1...Configuration.maxTTLSeconds).contains(ttlSeconds) else {
+            throw CheckpointError.invalid(
+                "X-Checkpoint-TTL must be a whole number of seconds from 1 to \(Configuration.maxTTLSeconds)")
+        }
+        let ttlMs = ttlSeconds * 1000
 
         // The diff is computed before the write transaction, against the latest save seen
         // then (from the cache of recent states, else read), so the single writer does not
