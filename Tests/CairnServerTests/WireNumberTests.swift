@@ -111,4 +111,30 @@ import Testing
             #expect(ok.status == .ok && ok.json["period_days"] == .int(90), "\(ok.text)")
         }
     }
+
+    @Test func artifactNumbersAreBounded() async throws {
+        let s = try ArtifactServer()
+        try await s.test { (http: HTTP) async throws -> Void in
+            for (query, field) in [
+                ("name=a&ttl=9223372036854775807", "ttl"), ("name=a&ttl=99999999999999999999", "ttl"),
+                ("name=a&ttl=-1", "ttl"), ("name=a&expiresAt=2099-06-12T10:31:00-99:99", "expiresAt"),
+            ] {
+                let reply = try await http.upload([1, 2, 3], query: query)
+                #expect(reply.status == .badRequest, "\(query): \(reply.text)")
+                #expect(reply.json["field"] == .string(field), "\(query): \(reply.text)")
+            }
+            for limit in ["99999999999999999999", "9223372036854775807", "-1"] {
+                #expect(try await http.raw(.get, "/artifacts?limit=\(limit)").status == .badRequest, "\(limit)")
+            }
+            try await s.expectClean(artifacts: 0, blobs: 0, usage: 0)
+            let id = try await http.uploadedId([1, 2, 3], query: "name=kept")
+            var range = HTTPFields()
+            range[.range] = "bytes=99999999999999999999-"
+            #expect(try await http.raw(.get, "/artifacts/\(id)", headers: range).status == .badRequest)
+            // The largest suffix accepted (18 digits) is clamped to the whole artifact.
+            range[.range] = "bytes=-999999999999999999"
+            let suffix = try await http.raw(.get, "/artifacts/\(id)", headers: range)
+            #expect(suffix.status == .partialContent && suffix.body == [1, 2, 3], "\(suffix.status)")
+        }
+    }
 }
