@@ -24,7 +24,12 @@ public struct CairnServer: Sendable {
     let logger: Logger
     let deliveryWakeups: AsyncStream<Void>
 
-    public init(configuration: ServerConfiguration, registry: PrometheusCollectorRegistry?, logger: Logger) throws {
+    /// `clock` is what every service measures leases, delays, TTLs and rate windows by; tests
+    /// pass a `ManualClock` to move time themselves.
+    public init(
+        configuration: ServerConfiguration, registry: PrometheusCollectorRegistry?, logger: Logger,
+        clock: any WallClock = SystemClock()
+    ) throws {
         try configuration.validate()
         self.configuration = configuration
         self.registry = registry
@@ -35,21 +40,23 @@ public struct CairnServer: Sendable {
         store = try SQLiteStore(
             configuration: .init(path: configuration.databasePath), broker: broker,
             logger: Logger(label: "cairn.store"))
-        keys = KeyService(store: store)
+        keys = KeyService(store: store, clock: clock)
         artifacts = try ArtifactService(
-            store: store, blobs: LocalBlobStore(root: configuration.blobDirectory), limits: configuration.artifactLimits
-        )
+            store: store, blobs: LocalBlobStore(root: configuration.blobDirectory),
+            limits: configuration.artifactLimits, clock: clock)
         runs = RunService(
             store: store,
             configuration: .init(
-                leaseMilliseconds: configuration.leaseMilliseconds, publicURL: configuration.effectivePublicURL))
+                leaseMilliseconds: configuration.leaseMilliseconds, publicURL: configuration.effectivePublicURL),
+            clock: clock)
         var checkpointConfiguration = CheckpointService.Configuration()
         checkpointConfiguration.defaultTTLSeconds = configuration.checkpointDefaultTTLSeconds
-        checkpoints = CheckpointService(store: store, configuration: checkpointConfiguration) { wake() }
+        checkpoints = CheckpointService(store: store, configuration: checkpointConfiguration, clock: clock) { wake() }
         rateLimiter =
             configuration.rateLimit > 0
             ? SlidingWindowRateLimiter(
-                limit: configuration.rateLimit, windowMilliseconds: configuration.rateLimitWindowMilliseconds) : nil
+                limit: configuration.rateLimit, windowMilliseconds: configuration.rateLimitWindowMilliseconds,
+                clock: clock) : nil
     }
 
     /// Where outbound calls may go: loopback only while the server itself is on loopback.

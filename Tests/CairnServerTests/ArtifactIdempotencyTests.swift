@@ -181,7 +181,8 @@ extension HTTP {
 
     @Test func keysBelongToOneTenantAndAreFreedByDeleteAndExpiry() async throws {
         let root = "root-key-0123456789abcdef"
-        let s = try ArtifactServer(apiKey: root)
+        let clock = ManualClock()
+        let s = try ArtifactServer(apiKey: root, clock: clock)
         try await s.test { http in
             func key(_ tenant: String) async throws -> HTTP {
                 http.authorized(try await http.newKey(root: root, tenant: tenant))
@@ -205,7 +206,7 @@ extension HTTP {
 
             // An expired artifact (not swept yet) gives its key up too.
             let expiring = try await a.uploadedId(pattern(50, seed: 4), query: "name=e&ttl=1", key: "short-lived")
-            try await Task.sleep(for: .milliseconds(1100))
+            clock.advance(milliseconds: 1_000)
             let fresh = try await a.upload(pattern(60, seed: 5), query: "name=e", headers: keyed("short-lived"))
             #expect(fresh.status == .created, "\(fresh.text)")
             #expect(fresh.json["artifact"]?["id"]?.stringValue != expiring)

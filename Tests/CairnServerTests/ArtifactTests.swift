@@ -23,7 +23,7 @@ struct ArtifactServer {
 
     init(
         maxArtifactBytes: Int64 = 1 << 30, quota: Int64 = 10 << 30, apiKey: String? = nil, maxBodyBytes: Int? = nil,
-        maxArtifactTTLSeconds: Int64 = 0
+        maxArtifactTTLSeconds: Int64 = 0, clock: any WallClock = SystemClock()
     ) throws {
         var configuration = ServerConfiguration()
         configuration.dataDirectory = NSTemporaryDirectory() + "cairn-artifacts-" + UUID().uuidString
@@ -32,7 +32,8 @@ struct ArtifactServer {
         configuration.tenantQuotaBytes = quota
         configuration.maxArtifactTTLSeconds = maxArtifactTTLSeconds
         if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
-        server = try CairnServer(configuration: configuration, registry: nil, logger: .init(label: "test"))
+        server = try CairnServer(
+            configuration: configuration, registry: nil, logger: .init(label: "test"), clock: clock)
         app = Application(router: server.makeRouter())
     }
 
@@ -555,7 +556,9 @@ final class RawSocket {
     // MARK: The sweeper
 
     @Test func sweeperRemovesExpiredArtifactsStaleFilesAndOrphansButNotUploadsInFlight() async throws {
-        let s = try ArtifactServer()
+        // Temporary files age by the file system's clock; artifacts expire by the server's.
+        let clock = ManualClock(Timestamp.now())
+        let s = try ArtifactServer(clock: clock)
         let service = s.server.artifacts
         let (keptId, expiringId, lostId) = try await s.test { http in
             (
@@ -584,7 +587,8 @@ final class RawSocket {
         let lostDigest = sha256Hex(pattern(100, seed: 3))
         try FileManager.default.removeItem(atPath: s.blobs + "/sha256/" + lostDigest.prefix(2) + "/" + lostDigest)
 
-        let report = try await service.sweep(staleAfterSeconds: 600, now: Timestamp.now().adding(milliseconds: 120_000))
+        clock.advance(milliseconds: 120_000)
+        let report = try await service.sweep(staleAfterSeconds: 600)
         #expect(report.staleWrites == 1 && report.expired == 1 && report.orphanBlobs == 1 && report.missingBlobs == 1)
         #expect(!FileManager.default.fileExists(atPath: stale))
         #expect(try s.partFiles() == [inFlightPart])

@@ -116,13 +116,18 @@ import Testing
     }
 
     @Test func slidingWindowAdmitsAgainAsOldRequestsLeaveAndDoesNotCountRefusals() {
-        let limiter = SlidingWindowRateLimiter(limit: 2, windowMilliseconds: 10_000)
-        #expect(limiter.admit(key: "k", now: 0) == .allowed)
-        #expect(limiter.admit(key: "k", now: 4_000) == .allowed)
-        #expect(limiter.admit(key: "k", now: 5_000) == .limited(retryAfterSeconds: 5))
-        #expect(limiter.admit(key: "k", now: 9_999) == .limited(retryAfterSeconds: 1))
-        #expect(limiter.admit(key: "k", now: 10_001) == .allowed)
-        #expect(limiter.admit(key: "k", now: 10_002) == .limited(retryAfterSeconds: 4))
-        #expect(limiter.admit(key: "other", now: 10_002) == .allowed)
+        let clock = ManualClock(Timestamp(milliseconds: 0))
+        let limiter = SlidingWindowRateLimiter(limit: 2, windowMilliseconds: 10_000, clock: clock)
+        func admit(_ key: String, at milliseconds: Int64) -> SlidingWindowRateLimiter.Decision {
+            clock.set(Timestamp(milliseconds: milliseconds))
+            return limiter.admit(key: key)
+        }
+        #expect(admit("k", at: 0) == .allowed)
+        #expect(admit("k", at: 4_000) == .allowed)
+        #expect(admit("k", at: 5_000) == .limited(retryAfterSeconds: 5))
+        #expect(admit("k", at: 9_999) == .limited(retryAfterSeconds: 1))
+        #expect(admit("k", at: 10_001) == .allowed)
+        #expect(admit("k", at: 10_002) == .limited(retryAfterSeconds: 4))
+        #expect(admit("other", at: 10_002) == .allowed)
     }
 }

@@ -15,13 +15,15 @@ struct TestServer {
 
     init(
         apiKey: String? = nil, sseKeepalive: Duration = .seconds(15), registry: PrometheusCollectorRegistry? = nil,
+        clock: any WallClock = SystemClock(),
         configure: (inout ServerConfiguration) -> Void = { _ in }
     ) throws {
         var configuration = ServerConfiguration()
         configuration.dataDirectory = NSTemporaryDirectory() + "cairn-http-" + UUID().uuidString
         configuration.apiKey = apiKey
         configure(&configuration)
-        server = try CairnServer(configuration: configuration, registry: registry, logger: Logger(label: "test"))
+        server = try CairnServer(
+            configuration: configuration, registry: registry, logger: Logger(label: "test"), clock: clock)
         app = Application(router: server.makeRouter(sseKeepalive: sseKeepalive))
     }
 

@@ -10,9 +10,9 @@ import Testing
 
     func save(
         _ workflow: String, _ step: Int, _ state: String, tenant: TenantID = .default, ttl: Int64? = nil,
-        ifMatch: String? = nil, metadata: String? = nil, agent: String? = nil
+        ifMatch: String? = nil, metadata: String? = nil, agent: String? = nil, in service: CheckpointService? = nil
     ) async throws -> CheckpointService.SavedCheckpoint {
-        try await service.save(
+        try await (service ?? self.service).save(
             .init(
                 workflowId: workflow, step: step, state: try JSONParser.parse(state), agentId: agent,
                 metadata: try metadata.map { try JSONParser.parse($0).objectValue! }, ttlSeconds: ttl,
@@ -78,11 +78,17 @@ import Testing
     }
 
     @Test func expiredWorkflowsAreGoneAtOnceAndSweptWithAnExpiredEvent() async throws {
+        let clock = ManualClock()
+        let t = try TestStore(clock: clock)
+        let service = CheckpointService(store: t.store, clock: clock)
         _ = try await service.registerWebhook(
             url: "http://127.0.0.1:1/hook", events: ["workflow.expired"], secret: "k", tenant: .default)
-        _ = try await save("short", 1, #"{"a":1}"#, ttl: 1)
-        _ = try await save("long", 1, #"{"a":1}"#)
-        try await Task.sleep(for: .milliseconds(1_100))
+        _ = try await save("short", 1, #"{"a":1}"#, ttl: 1, in: service)
+        _ = try await save("long", 1, #"{"a":1}"#, in: service)
+        clock.advance(milliseconds: 999)
+        #expect(try await service.resume(workflowId: "short", tenant: .default).0.totalCheckpoints == 1)
+        #expect(try await service.expireWorkflows(limit: 10).isEmpty)
+        clock.advance(milliseconds: 1)
         await #expect(throws: CheckpointError.workflowNotFound("short")) {
             _ = try await service.resume(workflowId: "short", tenant: .default)
         }
@@ -95,7 +101,7 @@ import Testing
         #expect(body["data"] == .object(JSONObject([("workflow_id", .string("short"))])))
         #expect(deliveries.first?.kind == .checkpointWebhook && deliveries.first?.runId == nil)
         // The expired workflow's id starts afresh.
-        let again = try await save("short", 1, #"{"b":2}"#)
+        let again = try await save("short", 1, #"{"b":2}"#, in: service)
         #expect(again.checkpoint.sequence == 1)
         #expect(again.checkpoint.diff == #"{"added":["b"],"removed":[],"changed":[]}"#)
         #expect(try await service.resume(workflowId: "long", tenant: .default).0.totalCheckpoints == 1)
@@ -181,5 +187,14 @@ import Testing
             since: now.adding(milliseconds: -60_000), agentId: nil, tenant: .default)
         #expect(failures.counts.total == 1)
         #expect(failures.recent.map(\.errorType) == ["Timeout"] && failures.recent[0].errorMessage == "slow")
+    }
+
+    @Test func aTTLOutsideItsRangeIsRefusedBeforeAnythingIsWritten() async throws {
+        for ttl in [0, -1, CheckpointService.Configuration.maxTTLSeconds + 1, .max] as [Int64] {
+            await #expect(throws: CheckpointError.self) { _ = try await save("w", 1, "{}", ttl: ttl) }
+        }
+        await #expect(throws: CheckpointError.workflowNotFound("w")) {
+            _ = try await service.resume(workflowId: "w", tenant: .default)
+        }
     }
 }

@@ -87,19 +87,22 @@ import Testing
     }
 
     @Test func expiredLeasesAreRequeuedThenFailedAndPlainRunsLeftAlone() async throws {
-        let t = try TestStore(leaseMilliseconds: 50)
+        let clock = ManualClock()
+        let t = try TestStore(leaseMilliseconds: 50, clock: clock)
         let (run, _) = try await enqueue(t, maxAttempts: 2)
         let plain = try await t.newRun()
         _ = try await t.runs.beginRun(id: plain.id, owner: "p", tenant: tenant)
         _ = try await t.runs.claim(queues: ["q"], owner: "w", limit: 1, tenant: tenant)
-        try await Task.sleep(for: .milliseconds(80))
+        clock.advance(milliseconds: 49)
+        #expect(try await t.runs.sweepExpiredQueueLeases(limit: 100) == SweepReport())
+        clock.advance(milliseconds: 31)
         var report = try await t.runs.sweepExpiredQueueLeases(limit: 100)
         #expect(report.requeued == 1 && report.failed == 0)
         let detail = try await t.runs.runDetail(id: run.id, tenant: tenant)
         #expect(detail.run.status == .queued && detail.run.leaseOwner == nil)
         #expect(detail.events.last?.type == "run.requeued")
         _ = try await t.runs.beginRun(id: run.id, owner: "w2", tenant: tenant)
-        try await Task.sleep(for: .milliseconds(80))
+        clock.advance(milliseconds: 80)
         report = try await t.runs.sweepExpiredQueueLeases(limit: 100)
         #expect(report.failed == 1)
         let failed = try await t.runs.runDetail(id: run.id, tenant: tenant).run
@@ -108,10 +111,13 @@ import Testing
     }
 
     @Test func deadlinesCancelOverdueRuns() async throws {
-        let t = try TestStore()
+        let clock = ManualClock()
+        let t = try TestStore(clock: clock)
         let (run, _) = try await enqueue(t, deadlineMs: 20)
         let (other, _) = try await enqueue(t, deadlineMs: 60_000)
-        try await Task.sleep(for: .milliseconds(40))
+        clock.advance(milliseconds: 19)
+        #expect(try await t.runs.sweepDeadlines(limit: 100) == 0)
+        clock.advance(milliseconds: 21)
         #expect(try await t.runs.sweepDeadlines(limit: 100) == 1)
         let cancelled = try await t.runs.runDetail(id: run.id, tenant: tenant)
         #expect(cancelled.run.status == .cancelled && cancelled.run.cancelReason == "deadline")
@@ -120,7 +126,8 @@ import Testing
     }
 
     @Test func stalledWebhookRunsGetOneRecoveryCallPerMinute() async throws {
-        let t = try TestStore(leaseMilliseconds: 50)
+        let clock = ManualClock()
+        let t = try TestStore(leaseMilliseconds: 50, clock: clock)
         let run = try await t.runs.createRun(
             CreateRunRequest(workflowName: "hooked", recoveryWebhook: "http://127.0.0.1:9/hook"), tenant: tenant)
         _ = try await t.runs.beginRun(id: run.id, owner: "w", tenant: tenant)
@@ -129,10 +136,25 @@ import Testing
             let p = try await t.newRun()
             _ = try await t.runs.beginRun(id: p.id, owner: "p", tenant: tenant)
         }
-        try await Task.sleep(for: .milliseconds(80))
+        clock.advance(milliseconds: 80)
         let calls = try await t.runs.sweepStalledWebhookRuns(limit: 100)
         #expect(calls.map(\.attempt.runId) == [run.id])
         #expect(calls[0].body.contains(#""reason":"lease_expired""#))
         #expect(try await t.runs.sweepStalledWebhookRuns(limit: 100).isEmpty)
+    }
+
+    @Test func offsetsBeyondTenYearsAreRefusedBeforeAnythingIsWritten() async throws {
+        let t = try TestStore()
+        let tooFar = EnqueueRequest.maxOffsetMilliseconds + 1
+        let refused: [(delay: Int64?, deadline: Int64?)] = [
+            (tooFar, nil), (-1, nil), (.max, nil), (nil, tooFar), (nil, .max),
+        ]
+        for (delay, deadline) in refused {
+            await #expect(throws: RunError.self) { _ = try await enqueue(t, delayMs: delay, deadlineMs: deadline) }
+        }
+        #expect(try await t.runs.listRuns(tenant: tenant).isEmpty)
+        let (run, _) = try await enqueue(
+            t, delayMs: EnqueueRequest.maxOffsetMilliseconds, deadlineMs: EnqueueRequest.maxOffsetMilliseconds)
+        #expect(run.runAt == run.createdAt.adding(milliseconds: EnqueueRequest.maxOffsetMilliseconds))
     }
 }

@@ -130,7 +130,8 @@ import Testing
     }
 
     @Test func runLeaseFencesOtherOwnersUntilItExpires() async throws {
-        let t = try TestStore(leaseMilliseconds: 150)
+        let clock = ManualClock()
+        let t = try TestStore(leaseMilliseconds: 150, clock: clock)
         let run = try await t.newRun()
         let first = try await t.runs.beginRun(id: run.id, owner: "a", tenant: tenant)
         #expect(first.status == .running && first.attempt == 1)
@@ -138,8 +139,14 @@ import Testing
             _ = try await t.runs.beginRun(id: run.id, owner: "b", tenant: tenant)
         }
         await #expect(throws: RunError.self) { _ = try await t.runs.heartbeat(id: run.id, owner: "b", tenant: tenant) }
+        clock.advance(milliseconds: 100)
         _ = try await t.runs.heartbeat(id: run.id, owner: "a", tenant: tenant)
-        try await Task.sleep(for: .milliseconds(200))
+        // The heartbeat renewed the lease: 149 ms later it still fences others out.
+        clock.advance(milliseconds: 149)
+        await #expect(throws: RunError.runLeased(holder: "a")) {
+            _ = try await t.runs.beginRun(id: run.id, owner: "b", tenant: tenant)
+        }
+        clock.advance(milliseconds: 1)
         let takeover = try await t.runs.beginRun(id: run.id, owner: "b", tenant: tenant)
         #expect(takeover.leaseOwner == "b" && takeover.attempt == 2)
         do {

@@ -9,10 +9,10 @@ struct TestStore {
     let store: SQLiteStore
     let runs: RunService
 
-    init(leaseMilliseconds: Int64 = 60_000) throws {
+    init(leaseMilliseconds: Int64 = 60_000, clock: any WallClock = SystemClock()) throws {
         directory = NSTemporaryDirectory() + "cairn-test-" + UUID().uuidString
         store = try SQLiteStore(configuration: .init(path: directory + "/cairn.sqlite"), broker: broker)
-        runs = RunService(store: store, configuration: .init(leaseMilliseconds: leaseMilliseconds))
+        runs = RunService(store: store, configuration: .init(leaseMilliseconds: leaseMilliseconds), clock: clock)
     }
 
     func reopen() throws -> SQLiteStore {

@@ -36,15 +36,18 @@ public final class ArtifactService: Sendable {
     /// Bytes reserved by uploads in flight, per tenant.
     let reserved = Mutex<[TenantID: Int64]>([:])
     let logger: Logger
+    /// What expiry and TTLs are measured by.
+    public let clock: any WallClock
 
     public init(
         store: any ArtifactStore, blobs: any BlobStore, limits: Limits = Limits(),
-        logger: Logger = Logger(label: "cairn.artifacts")
+        logger: Logger = Logger(label: "cairn.artifacts"), clock: any WallClock = SystemClock()
     ) {
         self.store = store
         self.blobs = blobs
         self.limits = limits
         self.logger = logger
+        self.clock = clock
     }
 
     /// Refuses a request whose fields are malformed or break the server's limits; reads nothing.
@@ -92,7 +95,7 @@ public final class ArtifactService: Sendable {
     /// one is refused the same way `beginUpload` would. Throws `idempotencyKeyReused` if the
     /// request expects a SHA-256 other than the stored artifact's.
     public func replay(_ request: ArtifactUploadRequest, tenant: TenantID) async throws -> Artifact? {
-        let now = Timestamp.now()
+        let now = clock.now()
         try validate(request, now: now)
         guard let key = request.idempotencyKey,
             let existing = try await store.artifact(idempotencyKey: key, tenant: tenant, now: now)
@@ -113,7 +116,7 @@ public final class ArtifactService: Sendable {
     /// maximum and the quota before a byte is read. (Call `replay` first for a request with an
     /// idempotency key; the commit settles races between attempts.)
     public func beginUpload(_ request: ArtifactUploadRequest, tenant: TenantID) async throws -> ArtifactUpload {
-        try validate(request, now: .now())
+        try validate(request, now: clock.now())
         let used = try await store.artifactUsage(tenant: tenant)
         let upload = ArtifactUpload(service: self, tenant: tenant, request: request, usedAtStart: used)
         try upload.reserve(upTo: request.declaredLength ?? 0)
@@ -165,7 +168,7 @@ public final class ArtifactService: Sendable {
 
     /// The artifact's record; `notFound` for unknown, expired or another tenant's ids.
     public func artifact(id: String, tenant: TenantID) async throws -> Artifact {
-        guard ArtifactNames.isValidID(id), let a = try await store.artifact(id: id, tenant: tenant, now: .now())
+        guard ArtifactNames.isValidID(id), let a = try await store.artifact(id: id, tenant: tenant, now: clock.now())
         else { throw ArtifactError.notFound }
         return a
     }
@@ -187,7 +190,7 @@ public final class ArtifactService: Sendable {
     public func list(tenant: TenantID, query: ArtifactListQuery) async throws -> ArtifactPage {
         var query = query
         query.limit = min(max(query.limit, 1), 1000)
-        var rows = try await store.artifacts(tenant: tenant, query: query, now: .now())
+        var rows = try await store.artifacts(tenant: tenant, query: query, now: clock.now())
         var next: String?
         if rows.count > query.limit {
             rows.removeLast(rows.count - query.limit)
@@ -220,7 +223,8 @@ public final class ArtifactService: Sendable {
     /// One pass of the sweeper: temporary files of writes that died (older than `staleAfter`
     /// seconds and owned by no live upload), expired artifacts, blobs nothing references, and
     /// rows whose blob is gone (logged as errors: that is data loss).
-    public func sweep(staleAfterSeconds: Int64, now: Timestamp = .now()) async throws -> SweepReport {
+    public func sweep(staleAfterSeconds: Int64) async throws -> SweepReport {
+        let now = clock.now()
         var report = SweepReport()
         report.staleWrites = try await blobs.removeStaleWrites(olderThanSeconds: staleAfterSeconds)
         while true {
@@ -321,7 +325,7 @@ public final class ArtifactUpload: Sendable {
         if let expected = request.expectedSHA256?.lowercased(), expected != digest {
             throw ArtifactError.checksumMismatch(expected: expected, actual: digest)
         }
-        let createdAt = Timestamp.now()
+        let createdAt = service.clock.now()
         // With a server maximum TTL, an upload that asks for no expiry gets the maximum.
         let maxTTL = service.limits.maxTTLSeconds
         let artifact = Artifact(

@@ -14,16 +14,19 @@ public struct CheckpointService: Sendable {
 
     public let store: any RunStore
     public let configuration: Configuration
+    /// What TTLs, expiry and analytics periods are measured by.
+    public let clock: any WallClock
     /// Told after a commit that recorded webhook deliveries, so they go out at once.
     public let deliveriesRecorded: @Sendable () -> Void
     let latestStates = LatestStateCache(budgetBytes: 64 << 20)
 
     public init(
-        store: any RunStore, configuration: Configuration = .init(),
+        store: any RunStore, configuration: Configuration = .init(), clock: any WallClock = SystemClock(),
         deliveriesRecorded: @escaping @Sendable () -> Void = {}
     ) {
         self.store = store
         self.configuration = configuration
+        self.clock = clock
         self.deliveriesRecorded = deliveriesRecorded
     }
 
@@ -80,7 +83,12 @@ public struct CheckpointService: Sendable {
         let metadataText = metadata.map { JSONValue.object($0).jsonText }
         let failure = Self.failure(in: metadata)
         let status = Self.status(metadata: metadata, failed: failure != nil)
-        let ttlMs = (request.ttlSeconds ?? configuration.defaultTTLSeconds) * 1000
+        let ttlSeconds = request.ttlSeconds ?? configuration.defaultTTLSeconds
+        guard (1...Configuration.maxTTLSeconds).contains(ttlSeconds) else {
+            throw CheckpointError.invalid(
+                "X-Checkpoint-TTL must be a whole number of seconds from 1 to \(Configuration.maxTTLSeconds)")
+        }
+        let ttlMs = ttlSeconds * 1000
 
         // The diff is computed before the write transaction, against the latest save seen
         // then (from the cache of recent states, else read), so the single writer does not
@@ -93,7 +101,7 @@ public struct CheckpointService: Sendable {
         if let cached = latestStates.entry(cacheKey) {
             seen = (cached.sequence, cached.savedAt, cached.state)
         } else {
-            let seenAt = Timestamp.now()
+            let seenAt = clock.now()
             let read = try await store.read { tx -> (total: Int?, savedAt: Timestamp?, latestState: RawJSON?) in
                 guard let head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: request.workflowId),
                     !head.isExpired(at: seenAt)
@@ -107,7 +115,7 @@ public struct CheckpointService: Sendable {
         let precomputedDiff = StateDiff(previous: seen.latestState, next: request.state).json
 
         let (saved, recorded) = try await store.write { tx -> (SavedCheckpoint, Int) in
-            let now = Timestamp.now()
+            let now = clock.now()
             var head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: request.workflowId)
             var recorded = 0
             if let expired = head, expired.isExpired(at: now) {
@@ -147,7 +155,8 @@ public struct CheckpointService: Sendable {
                 expiresAt: now.adding(milliseconds: ttlMs))
             try await tx.upsertCheckpointWorkflow(workflow)
             if let agentId = request.agentId {
-                try await tx.recordWorkflowAgent(tenant: tenant, workflowId: request.workflowId, agentId: agentId)
+                try await tx.recordWorkflowAgent(
+                    tenant: tenant, workflowId: request.workflowId, agentId: agentId, at: now)
                 try await tx.touchAgent(tenant: tenant, agentId: agentId, at: now)
             }
             recorded += try await Self.recordWebhookDeliveries(
@@ -173,7 +182,7 @@ public struct CheckpointService: Sendable {
     /// A checkpoint by the id its save returned, with its workflow's expiry.
     public func checkpoint(id: String, tenant: TenantID) async throws -> (Checkpoint, expiresAt: Timestamp) {
         guard let (workflowId, step) = Checkpoint.parse(id: id) else { throw CheckpointError.checkpointNotFound(id) }
-        let now = Timestamp.now()
+        let now = clock.now()
         return try await store.read { tx in
             guard let head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: workflowId),
                 !head.isExpired(at: now),
@@ -189,7 +198,7 @@ public struct CheckpointService: Sendable {
     /// history length; writes only to mark the workflow resumed the first time and to record
     /// `workflow.resumed` deliveries when a webhook wants them.
     public func resume(workflowId: String, tenant: TenantID) async throws -> (CheckpointWorkflow, Checkpoint) {
-        let now = Timestamp.now()
+        let now = clock.now()
         let (head, latest, needsWrite) = try await store.read { tx in
             guard let head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: workflowId),
                 !head.isExpired(at: now),
@@ -214,7 +223,7 @@ public struct CheckpointService: Sendable {
                     data: jsonObject { w in
                         w.field("workflow_id", workflowId)
                         w.field("step", latest.step)
-                    }, at: .now())
+                    }, at: clock.now())
             }
             if recorded > 0 { deliveriesRecorded() }
         }
@@ -226,7 +235,7 @@ public struct CheckpointService: Sendable {
     public func replay(workflowId: String, fromStep: Int?, toStep: Int?, limit: Int, tenant: TenantID) async throws
         -> (checkpoints: [Checkpoint], hasMore: Bool)
     {
-        let now = Timestamp.now()
+        let now = clock.now()
         return try await store.read { tx in
             guard let head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: workflowId),
                 !head.isExpired(at: now)
@@ -243,7 +252,7 @@ public struct CheckpointService: Sendable {
     @discardableResult
     public func expireWorkflows(limit: Int) async throws -> [CheckpointWorkflow] {
         let (expired, recorded) = try await store.write { tx -> ([CheckpointWorkflow], Int) in
-            let now = Timestamp.now()
+            let now = clock.now()
             let due = try await tx.expiredCheckpointWorkflows(now: now, limit: limit)
             var recorded = 0
             for workflow in due { recorded += try await Self.expire(workflow, tx: tx, at: now) }
@@ -269,7 +278,7 @@ public struct CheckpointService: Sendable {
     {
         let hook = CheckpointWebhook(
             id: "wh_" + String(Identifier.randomHex().prefix(24)), tenant: tenant, url: url, events: events,
-            secret: secret, createdAt: .now())
+            secret: secret, createdAt: clock.now())
         try await store.write { tx in try await tx.insertCheckpointWebhook(hook) }
         return hook
     }
@@ -334,7 +343,8 @@ public struct CheckpointService: Sendable {
             return try await tx.upsertAgent(
                 Agent(
                     serial: 0, tenant: tenant, agentId: agentId, name: fields.name, description: fields.description,
-                    capabilities: fields.capabilities, metadata: fields.metadata, lastSeenAt: nil, createdAt: .now()))
+                    capabilities: fields.capabilities, metadata: fields.metadata, lastSeenAt: nil,
+                    createdAt: clock.now()))
         }
     }
 
@@ -400,7 +410,7 @@ public struct CheckpointService: Sendable {
     }
 
     public func timeline(workflowId: String, tenant: TenantID) async throws -> WorkflowTimeline {
-        let now = Timestamp.now()
+        let now = clock.now()
         return try await store.read { tx in
             guard let head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: workflowId),
                 !head.isExpired(at: now)
@@ -422,7 +432,7 @@ public struct CheckpointService: Sendable {
         try await store.read { tx in
             FailureReport(
                 counts: try await tx.failureCounts(tenant: tenant, since: since),
-                agentActivity: try await tx.agentActivity(tenant: tenant, from: since, to: .now()),
+                agentActivity: try await tx.agentActivity(tenant: tenant, from: since, to: clock.now()),
                 recent: try await tx.failedCheckpoints(tenant: tenant, since: since, agentId: agentId, limit: 20))
         }
     }

@@ -30,7 +30,7 @@ public protocol CheckpointWriteTransaction: CheckpointReadTransaction {
     func insertCheckpoint(_ checkpoint: Checkpoint) async throws
     func upsertCheckpointWorkflow(_ workflow: CheckpointWorkflow) async throws
     /// Counts one more checkpoint of `agentId` in the workflow.
-    func recordWorkflowAgent(tenant: TenantID, workflowId: String, agentId: String) async throws
+    func recordWorkflowAgent(tenant: TenantID, workflowId: String, agentId: String, at: Timestamp) async throws
     /// Deletes the workflow with all its checkpoints.
     func deleteCheckpointWorkflow(tenant: TenantID, workflowId: String) async throws
     func insertCheckpointWebhook(_ webhook: CheckpointWebhook) async throws

@@ -143,7 +143,7 @@ extension RunService {
     }
 
     public func dueDeliveries(limit: Int) async throws -> [ChannelDelivery] {
-        try await store.read { tx in try await tx.dueDeliveries(now: .now(), limit: limit) }
+        try await store.read { tx in try await tx.dueDeliveries(now: clock.now(), limit: limit) }
     }
 
     /// Logs an attempt: delivered on 2xx; otherwise retried with backoff until the attempts
@@ -152,7 +152,7 @@ extension RunService {
         -> ChannelDelivery
     {
         try await store.write { tx in
-            let now = Timestamp.now()
+            let now = clock.now()
             var d = delivery
             d.attempts += 1
             var final = false

@@ -42,8 +42,9 @@ public enum JSONValue: Sendable, Equatable {
     /// without a fraction.
     public static func format(double value: Double) -> String {
         if value.isNaN || value.isInfinite { return "null" }
-        if value.rounded() == value, abs(value) < 1e21 {
-            return String(Int64(value))
+        // Integral values print without a fraction; `Int64(exactly:)` so one beyond Int64 never traps.
+        if abs(value) < 1e21, let integral = Int64(exactly: value) {
+            return String(integral)
         }
         return "\(value)"
     }

@@ -52,6 +52,9 @@ public struct QueueStat: Sendable, Equatable {
 }
 
 public struct EnqueueRequest: Sendable {
+    /// The longest `delayMs` or `deadlineMs` accepted: ten years.
+    public static let maxOffsetMilliseconds: Int64 = 10 * 365 * 86_400_000
+
     public var run: CreateRunRequest
     public var dedupeKey: String?
     public var delayMilliseconds: Int64?

@@ -6,13 +6,20 @@ extension RunService {
     public func enqueue(queue: String, _ request: EnqueueRequest, tenant: TenantID) async throws -> (
         run: Run, deduplicated: Bool
     ) {
-        try await store.write { tx in
+        let offsets = 0...EnqueueRequest.maxOffsetMilliseconds
+        if let delay = request.delayMilliseconds, !offsets.contains(delay) {
+            throw RunError.invalid("delayMs must be from 0 to \(EnqueueRequest.maxOffsetMilliseconds)")
+        }
+        if let deadline = request.deadlineMilliseconds, !offsets.contains(deadline) {
+            throw RunError.invalid("deadlineMs must be from 0 to \(EnqueueRequest.maxOffsetMilliseconds)")
+        }
+        return try await store.write { tx in
             if let key = request.dedupeKey,
                 let existing = try await tx.activeRun(tenant: tenant, queue: queue, dedupeKey: key)
             {
                 return (existing, true)
             }
-            let now = Timestamp.now()
+            let now = clock.now()
             var run = Run(
                 id: Identifier.make("run_"), tenant: tenant, workflowName: request.run.workflowName,
                 input: request.run.input.textOrEmptyObject,
@@ -47,7 +54,7 @@ extension RunService {
     public func claim(queues: [String], owner: String, limit: Int, tenant: TenantID) async throws -> [Run] {
         let leaseMs = configuration.leaseMilliseconds
         return try await store.write { tx in
-            let now = Timestamp.now()
+            let now = clock.now()
             var claimed: [Run] = []
             for queue in queues where claimed.count < limit {
                 var capacity = limit - claimed.count
@@ -119,7 +126,7 @@ extension RunService {
     public func configureQueue(name: String, _ update: QueueConfigUpdate, tenant: TenantID) async throws -> QueueConfig
     {
         try await store.write { tx in
-            let now = Timestamp.now()
+            let now = clock.now()
             var config =
                 try await tx.queueConfig(tenant: tenant, name: name)
                 ?? QueueConfig(name: name, createdAt: now, updatedAt: now)
@@ -143,7 +150,7 @@ extension RunService {
     /// flight. The application's handler begins the run; delivery is at least once.
     public func dispatchPushQueues(perQueue: Int) async throws -> [RecoveryCall] {
         try await store.write { tx in
-            let now = Timestamp.now()
+            let now = clock.now()
             var calls: [RecoveryCall] = []
             for (tenant, config) in try await tx.pushQueueConfigs() {
                 guard let url = config.invokeURL else { continue }
@@ -158,7 +165,7 @@ extension RunService {
                     run.updatedAt = now
                     try await tx.updateRun(run)
                     calls.append(
-                        try await Self.recordRecoveryAttempt(
+                        try await recordRecoveryAttempt(
                             run: run, url: url, type: "run.invoke", reason: "queue_dispatch", tx: tx))
                 }
             }

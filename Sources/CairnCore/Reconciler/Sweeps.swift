@@ -25,7 +25,7 @@ extension RunService {
     /// `max_retries` (Tidebase §1.16, step 1).
     public func sweepExpiredQueueLeases(limit: Int) async throws -> SweepReport {
         try await store.write { tx in
-            let now = Timestamp.now()
+            let now = clock.now()
             var report = SweepReport()
             for var run in try await tx.expiredQueueRuns(now: now, limit: limit) {
                 run.leaseOwner = nil
@@ -66,14 +66,14 @@ extension RunService {
     /// caller sends them after this commits. At most one call per run per minute.
     public func sweepStalledWebhookRuns(limit: Int) async throws -> [RecoveryCall] {
         try await store.write { tx in
-            let now = Timestamp.now()
+            let now = clock.now()
             var calls: [RecoveryCall] = []
             for run in try await tx.stalledWebhookRuns(
                 now: now, quietSince: now.adding(milliseconds: -60_000), limit: limit)
             {
                 guard let url = run.recoveryWebhook else { continue }
                 calls.append(
-                    try await Self.recordRecoveryAttempt(
+                    try await recordRecoveryAttempt(
                         run: run, url: url, type: "run.resume", reason: "lease_expired", tx: tx))
             }
             return calls
@@ -83,7 +83,7 @@ extension RunService {
     /// Cancels runs past their deadline (Tidebase §1.16, step 2).
     public func sweepDeadlines(limit: Int) async throws -> Int {
         try await store.write { tx in
-            let now = Timestamp.now()
+            let now = clock.now()
             var count = 0
             for var run in try await tx.overdueRuns(now: now, limit: limit) {
                 // The actor stays unset on the run; the event names the reconciler (as the reference does).

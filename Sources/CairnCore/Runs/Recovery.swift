@@ -19,14 +19,14 @@ extension RunService {
         try await store.write { tx in
             guard let run = try await tx.runForUpdate(id: runId, tenant: tenant) else { throw RunError.runNotFound }
             guard let url = run.recoveryWebhook else { throw RunError.noRecoveryWebhook }
-            return try await Self.recordRecoveryAttempt(run: run, url: url, type: "run.resume", reason: reason, tx: tx)
+            return try await recordRecoveryAttempt(run: run, url: url, type: "run.resume", reason: reason, tx: tx)
         }
     }
 
-    static func recordRecoveryAttempt(run: Run, url: String, type: String, reason: String, tx: any RunWriteTransaction)
+    func recordRecoveryAttempt(run: Run, url: String, type: String, reason: String, tx: any RunWriteTransaction)
         async throws -> RecoveryCall
     {
-        let now = Timestamp.now()
+        let now = clock.now()
         let attempt = RecoveryAttempt(
             id: Identifier.make("rec_"), runId: run.id, reason: reason, webhookURL: url, status: "pending",
             createdAt: now)
@@ -50,7 +50,7 @@ extension RunService {
     /// Records how the call went (§1.13, steps 3 and 4).
     public func finishRecovery(_ call: RecoveryCall, outcome: RecoveryOutcome) async throws -> RecoveryAttempt {
         try await store.write { tx in
-            let now = Timestamp.now()
+            let now = clock.now()
             var attempt = call.attempt
             attempt.completedAt = now
             let type: String

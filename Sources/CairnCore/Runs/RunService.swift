@@ -15,10 +15,13 @@ public struct RunService: Sendable {
 
     public let store: any RunStore
     public let configuration: Configuration
+    /// What leases, delays, deadlines, schedules and sweeps measure time by.
+    public let clock: any WallClock
 
-    public init(store: any RunStore, configuration: Configuration) {
+    public init(store: any RunStore, configuration: Configuration, clock: any WallClock = SystemClock()) {
         self.store = store
         self.configuration = configuration
+        self.clock = clock
     }
 
     private var leaseMs: Int64 { configuration.leaseMilliseconds }
@@ -27,16 +30,16 @@ public struct RunService: Sendable {
 
     public func createRun(_ request: CreateRunRequest, tenant: TenantID) async throws -> Run {
         try await store.write { tx in
-            try await Self.insertRun(request, metadata: request.metadata, tenant: tenant, tx: tx, extraEventFields: nil)
+            try await insertRun(request, metadata: request.metadata, tenant: tenant, tx: tx, extraEventFields: nil)
         }
     }
 
     /// Inserts a pending run with its channels and its `run.created` event.
-    private static func insertRun(
+    private func insertRun(
         _ request: CreateRunRequest, metadata: JSONObject?, tenant: TenantID, tx: any RunWriteTransaction,
         extraEventFields: ((inout JSONWriter) -> Void)?
     ) async throws -> Run {
-        let now = Timestamp.now()
+        let now = clock.now()
         let input = request.input.nonNull ?? .emptyObject
         let run = Run(
             id: Identifier.make("run_"), tenant: tenant, workflowName: request.workflowName,
@@ -102,7 +105,7 @@ public struct RunService: Sendable {
         let leaseMs = self.leaseMs
         return try await store.write { tx in
             guard var run = try await tx.runForUpdate(id: id, tenant: tenant) else { throw RunError.runNotFound }
-            let now = Timestamp.now()
+            let now = clock.now()
             switch run.status {
             case .completed: return run
             case .cancelled: throw RunError.runCancelled(run)
@@ -132,7 +135,7 @@ public struct RunService: Sendable {
             guard run.status == .running, run.leaseOwner == owner else {
                 throw RunError.leaseLost(run, cancelled: run.status == .cancelled)
             }
-            let now = Timestamp.now()
+            let now = clock.now()
             run.leaseExpiresAt = now.adding(milliseconds: leaseMs)
             run.updatedAt = now
             try await tx.updateRun(run)
@@ -146,7 +149,7 @@ public struct RunService: Sendable {
         try await store.write { tx in
             guard var run = try await tx.runForUpdate(id: id, tenant: tenant) else { throw RunError.runNotFound }
             if run.status == .cancelled || run.status == .completed { return run }
-            let now = Timestamp.now()
+            let now = clock.now()
             let resultText = result.nonNull?.jsonText
             run.status = .completed
             run.result = resultText
@@ -172,7 +175,7 @@ public struct RunService: Sendable {
             guard var run = try await tx.runForUpdate(id: id, tenant: tenant) else { throw RunError.runNotFound }
             if run.status == .cancelled { return (run, false) }
             if run.status == .completed { throw RunError.runAlreadyCompleted(run) }
-            let now = Timestamp.now()
+            let now = clock.now()
             let errorText = error.textOrEmptyObject
             run.error = errorText
             run.leaseOwner = nil
@@ -213,7 +216,7 @@ public struct RunService: Sendable {
             guard var run = try await tx.runForUpdate(id: id, tenant: tenant) else { throw RunError.runNotFound }
             if run.status == .cancelled { return run }
             if run.status == .completed { throw RunError.runAlreadyCompleted(run) }
-            let now = Timestamp.now()
+            let now = clock.now()
             run.markCancelled(reason: reason, actor: actor, at: now)
             try await tx.updateRun(run)
             _ = try await tx.appendEvent(
@@ -237,7 +240,7 @@ public struct RunService: Sendable {
         return try await store.write { tx in
             guard let run = try await tx.runForUpdate(id: runId, tenant: tenant) else { throw RunError.runNotFound }
             if run.status == .cancelled { return .cancelled }
-            let now = Timestamp.now()
+            let now = clock.now()
             let owner = request.leaseOwner ?? Identifier.uuidString()
             let inputText = request.input.textOrEmptyObject
             let options = request.options ?? JSONObject()
@@ -291,7 +294,7 @@ public struct RunService: Sendable {
             guard var step = try await tx.step(runId: runId, id: stepId), step.leaseOwner == leaseOwner else {
                 throw RunError.stepLeaseLost
             }
-            let now = Timestamp.now()
+            let now = clock.now()
             step.status = .completed
             step.output = output.nonNull?.jsonText
             step.error = nil
@@ -321,7 +324,7 @@ public struct RunService: Sendable {
             guard var step = try await tx.step(runId: runId, id: stepId), step.leaseOwner == request.leaseOwner else {
                 throw RunError.stepLeaseLost
             }
-            let now = Timestamp.now()
+            let now = clock.now()
             let contract = (try? JSONParser.parse(step.resumeContract))?.objectValue ?? JSONObject()
             let decision =
                 request.resumeDecision?.rawValue
@@ -371,7 +374,7 @@ public struct RunService: Sendable {
             guard let run = try await tx.runForUpdate(id: runId, tenant: tenant) else { throw RunError.runNotFound }
             if run.status == .cancelled { throw RunError.runCancelled(run) }
             if let existing = try await tx.gate(runId: runId, name: request.name) { return existing }
-            let now = Timestamp.now()
+            let now = clock.now()
             let gate = Gate(
                 id: Identifier.make("gate_"), runId: runId, name: request.name, prompt: request.prompt,
                 data: request.data.textOrEmptyObject,
@@ -406,7 +409,7 @@ public struct RunService: Sendable {
         let publicURL = configuration.publicURL
         return try await store.write { tx in
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
-            let now = Timestamp.now()
+            let now = clock.now()
             let decisionPayload = request.payload.textOrEmptyObject
             guard
                 let gate = try await tx.resolveGate(
@@ -442,11 +445,11 @@ public struct RunService: Sendable {
             var metadata = request.run.metadata ?? JSONObject()
             metadata["parentRunId"] = .string(parentId)
             metadata["parentEdgeName"] = .string(request.name)
-            let child = try await Self.insertRun(request.run, metadata: metadata, tenant: tenant, tx: tx) { w in
+            let child = try await insertRun(request.run, metadata: metadata, tenant: tenant, tx: tx) { w in
                 w.field("parentRunId", parentId)
                 w.field("edgeName", request.name)
             }
-            let now = Timestamp.now()
+            let now = clock.now()
             let edge = RunEdge(
                 id: Identifier.make("edge_"), parentRunId: parentId, childRunId: child.id, name: request.name,
                 edgeType: request.edgeType ?? "child",
@@ -474,7 +477,7 @@ public struct RunService: Sendable {
     {
         try await store.write { tx in
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
-            let now = Timestamp.now()
+            let now = clock.now()
             let current = try await tx.state(runId: runId)
             let sent = value.nonNull ?? .emptyObject
             var newValue = sent
@@ -516,7 +519,7 @@ public struct RunService: Sendable {
     {
         try await store.write { tx in
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
-            let now = Timestamp.now()
+            let now = clock.now()
             let streamName = options.stream ?? "run"
             let value: RawJSON?
             if streamName == "run" {
@@ -544,7 +547,7 @@ public struct RunService: Sendable {
     {
         try await store.write { tx in
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
-            let now = Timestamp.now()
+            let now = clock.now()
             let target = request.target ?? (type: "run", id: runId)
             let value = request.state.textOrEmptyObject
             let version = try await Self.recordVersion(
@@ -616,7 +619,7 @@ public struct RunService: Sendable {
             if let stepId = request.stepId, try await tx.step(runId: runId, id: stepId) == nil {
                 throw RunError.invalid("stepId \(stepId) is not a step of this run")
             }
-            let now = Timestamp.now()
+            let now = clock.now()
             let total: Int?
             if let explicit = request.totalTokens {
                 total = explicit

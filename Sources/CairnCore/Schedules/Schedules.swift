@@ -87,7 +87,7 @@ extension RunService {
             throw RunError.invalidCron(error.message, field: error.field)
         }
         return try await store.write { tx in
-            let now = Timestamp.now()
+            let now = clock.now()
             let existing = try await tx.schedule(tenant: tenant, name: name)
             let schedule = Schedule(
                 name: name, cron: request.cron, workflowName: request.workflowName,
@@ -115,7 +115,7 @@ extension RunService {
     /// only ever produce one run, however many reconcilers race for it.
     public func fireDueSchedules(limit: Int, policy: MissedFirePolicy) async throws -> Int {
         try await store.write { tx in
-            let now = Timestamp.now()
+            let now = clock.now()
             var fired = 0
             for (tenant, var schedule) in try await tx.dueSchedules(now: now, limit: limit) {
                 guard let due = schedule.nextRunAt, let cron = try? CronExpression(parsing: schedule.cron) else {

@@ -17,16 +17,24 @@ public struct Timestamp: Sendable, Hashable, Comparable {
         return Timestamp(milliseconds: Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000)
     }
 
-    public func adding(milliseconds delta: Int64) -> Timestamp { Timestamp(milliseconds: milliseconds + delta) }
+    /// The earliest and latest representable instants; `adding` saturates at them.
+    public static let distantPast = Timestamp(milliseconds: .min)
+    public static let distantFuture = Timestamp(milliseconds: .max)
+
+    /// `delta` later (or earlier). Saturates instead of overflowing, so no offset, however
+    /// large, can trap; callers bound offsets taken from the wire before they get here.
+    public func adding(milliseconds delta: Int64) -> Timestamp {
+        let (sum, overflow) = milliseconds.addingReportingOverflow(delta)
+        if overflow { return delta > 0 ? .distantFuture : .distantPast }
+        return Timestamp(milliseconds: sum)
+    }
 
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.milliseconds < b.milliseconds }
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as JavaScript's `toISOString()`.
     public var iso8601: String {
-        let ms = Int(milliseconds.remainderReportingPositive(dividingBy: 1000))
-        let totalSeconds = (milliseconds - Int64(ms)) / 1000
-        let secondsOfDay = Int(totalSeconds.remainderReportingPositive(dividingBy: 86_400))
-        let days = (totalSeconds - Int64(secondsOfDay)) / 86_400
+        let (totalSeconds, ms) = milliseconds.flooredDivision(by: 1000)
+        let (days, secondsOfDay) = totalSeconds.flooredDivision(by: 86_400)
         let (y, m, d) = Timestamp.civil(fromDays: days)
         var out = [UInt8]()
         out.reserveCapacity(24)
@@ -44,8 +52,9 @@ public struct Timestamp: Sendable, Hashable, Comparable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Parses an ISO 8601 date-time in UTC (`Z`) or with a numeric offset; fractional seconds
-    /// beyond milliseconds are truncated.
+    /// Parses an ISO 8601 date-time in UTC (`Z`) or with a numeric offset within ±23:59;
+    /// fractional seconds beyond milliseconds are truncated. Any field out of its range
+    /// (month 13, hour 24, offset -99:99, ...) is refused.
     public init?(iso8601 text: String) {
         let b = Array(text.utf8)
         func num(_ from: Int, _ len: Int) -> Int? {
@@ -81,7 +90,8 @@ public struct Timestamp: Sendable, Hashable, Comparable {
             i += 1
         } else if b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
             let sign = b[i] == UInt8(ascii: "+") ? 1 : -1
-            guard let oh = num(i + 1, 2), b.count > i + 3, b[i + 3] == 0x3A, let om = num(i + 4, 2) else { return nil }
+            guard let oh = num(i + 1, 2), b.count > i + 3, b[i + 3] == 0x3A, let om = num(i + 4, 2), oh < 24, om < 60
+            else { return nil }
             offsetSeconds = sign * (oh * 3600 + om * 60)
             i += 6
         } else {
@@ -128,8 +138,10 @@ public struct Timestamp: Sendable, Hashable, Comparable {
 }
 
 extension Int64 {
-    fileprivate func remainderReportingPositive(dividingBy d: Int64) -> Int64 {
-        let r = self % d
-        return r < 0 ? r + d : r
+    /// Quotient rounded toward negative infinity and a remainder in `0..<d`; never overflows
+    /// for a positive `d`, even at `Int64.min`.
+    fileprivate func flooredDivision(by d: Int64) -> (quotient: Int64, remainder: Int) {
+        let (q, r) = quotientAndRemainder(dividingBy: d)
+        return r < 0 ? (q - 1, Int(r + d)) : (q, Int(r))
     }
 }

@@ -87,8 +87,13 @@ public enum KeyError: Error, Equatable, Sendable {
 /// Issues, checks and revokes API keys.
 public struct KeyService: Sendable {
     public let store: any KeyStore
+    /// What creation and revocation times are read from.
+    public let clock: any WallClock
 
-    public init(store: any KeyStore) { self.store = store }
+    public init(store: any KeyStore, clock: any WallClock = SystemClock()) {
+        self.store = store
+        self.clock = clock
+    }
 
     /// A tenant name: 1–64 of letters, digits, `-`, `_`, `.`.
     public static func isValidTenant(_ name: String) -> Bool {
@@ -110,7 +115,7 @@ public struct KeyService: Sendable {
         let key = APIKey(
             id: Identifier.make("key_"), tenant: TenantID(rawValue: tenant), name: name,
             prefix: String(secret.prefix(14)),
-            secretHash: Self.hash(secret: secret), scopes: Array(Set(scopes)).sorted(), createdAt: .now(),
+            secretHash: Self.hash(secret: secret), scopes: Array(Set(scopes)).sorted(), createdAt: clock.now(),
             revokedAt: nil)
         try await store.insertKey(key)
         return (key, secret)
@@ -127,6 +132,6 @@ public struct KeyService: Sendable {
     public func list(tenant: TenantID?) async throws -> [APIKey] { try await store.keys(tenant: tenant) }
 
     public func revoke(id: String, tenant: TenantID?) async throws {
-        guard try await store.revokeKey(id: id, tenant: tenant, at: .now()) else { throw KeyError.keyNotFound }
+        guard try await store.revokeKey(id: id, tenant: tenant, at: clock.now()) else { throw KeyError.keyNotFound }
     }
 }

@@ -29,7 +29,7 @@ struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
     @Sendable func upload(_ request: Request, context: Context) async throws -> Response {
         let tenant = context.principal.tenant
         do {
-            let parameters = try Self.uploadRequest(request)
+            let parameters = try Self.uploadRequest(request, now: artifacts.clock.now())
             // A retry of an upload that already succeeded: answered before the body is read,
             // and the connection closed so the unread body is not taken for the next request.
             if let existing = try await artifacts.replay(parameters, tenant: tenant) {
@@ -82,7 +82,7 @@ struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
 
     /// The upload's parameters: the query (`name`, `owner`, `sha256`, `expiresAt` or `ttl`),
     /// `Content-Type`, `Content-Length`, `Idempotency-Key` and `X-Cairn-Meta-*` headers.
-    static func uploadRequest(_ request: Request) throws -> ArtifactUploadRequest {
+    static func uploadRequest(_ request: Request, now: Timestamp) throws -> ArtifactUploadRequest {
         let q = request.uri.queryParameters
         guard let name = q["name"].map(String.init) else {
             throw ArtifactError.invalid(field: "name", message: "the name query parameter is required")
@@ -111,7 +111,7 @@ struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
             guard let seconds = Int64(text), seconds > 0, seconds <= 100 * 365 * 86_400 else {
                 throw ArtifactError.invalid(field: "ttl", message: "ttl must be a positive number of seconds")
             }
-            upload.expiresAt = Timestamp.now().adding(milliseconds: seconds * 1000)
+            upload.expiresAt = now.adding(milliseconds: seconds * 1000)
         case (nil, nil): break
         }
         if let length = request.headers[.contentLength] {

@@ -84,24 +84,48 @@ public struct BodyReader {
         return s
     }
 
+    /// The largest magnitude any number from the wire may have unless a field says less:
+    /// JavaScript's `Number.MAX_SAFE_INTEGER`, so every accepted value is exact in a double,
+    /// in the SDKs, and leaves room for arithmetic in `Int64` without overflow.
+    public static let maxMagnitude = 9_007_199_254_740_991
+
+    /// An integer within `min...max`, each defaulting to ±`maxMagnitude`.
     public mutating func int(_ key: String, min: Int? = nil, max: Int? = nil) -> Int? {
         guard let v = present(key) else { return nil }
         guard case .number = v, let i = v.intValue else {
             fail(key, "expected an integer")
             return nil
         }
-        if let min, i < min { fail(key, "must be >= \(min)") }
-        if let max, i > max { fail(key, "must be <= \(max)") }
+        let lower = min ?? -Self.maxMagnitude
+        let upper = max ?? Self.maxMagnitude
+        if i < lower {
+            fail(key, "must be >= \(lower)")
+            return nil
+        }
+        if i > upper {
+            fail(key, "must be <= \(upper)")
+            return nil
+        }
         return i
     }
 
-    public mutating func number(_ key: String, min: Double? = nil) -> Double? {
+    /// A finite number within `min...max`, each defaulting to ±`maxMagnitude`.
+    public mutating func number(_ key: String, min: Double? = nil, max: Double? = nil) -> Double? {
         guard let v = present(key) else { return nil }
         guard case .number = v, let d = v.doubleValue, d.isFinite else {
             fail(key, "expected a number")
             return nil
         }
-        if let min, d < min { fail(key, "must be >= \(min)") }
+        let lower = min ?? -Double(Self.maxMagnitude)
+        let upper = max ?? Double(Self.maxMagnitude)
+        if d < lower {
+            fail(key, "must be >= \(JSONValue.format(double: lower))")
+            return nil
+        }
+        if d > upper {
+            fail(key, "must be <= \(JSONValue.format(double: upper))")
+            return nil
+        }
         return d
     }
 

@@ -13,15 +13,18 @@ final class SlidingWindowRateLimiter: Sendable {
 
     let limit: Int
     let windowMilliseconds: Int64
+    let clock: any WallClock
     /// Admission times per credential, oldest first.
     private let buckets = Mutex<(times: [String: [Int64]], admitted: Int)>(([:], 0))
 
-    init(limit: Int, windowMilliseconds: Int64) {
+    init(limit: Int, windowMilliseconds: Int64, clock: any WallClock = SystemClock()) {
         self.limit = limit
         self.windowMilliseconds = windowMilliseconds
+        self.clock = clock
     }
 
-    func admit(key: String, now: Int64 = Timestamp.now().milliseconds) -> Decision {
+    func admit(key: String) -> Decision {
+        let now = clock.now().milliseconds
         let cutoff = now - windowMilliseconds
         return buckets.withLock { state in
             if let times = state.times[key] {

@@ -301,7 +301,7 @@ struct SnapStateRoutes<Context: PrincipalContext>: Sendable {
 
     @Sendable func overview(_ request: Request, context: Context) async throws -> Response {
         var query = QueryReader(request, allowed: ["start_date", "end_date"])
-        let (from, to) = Self.period(&query)
+        let (from, to) = Self.period(&query, now: checkpoints.clock.now())
         try query.validate()
         let (totals, top) = try await checkpoints.overview(from: from, to: to, tenant: context.principal.tenant)
         return JSONResponse.object { w in
@@ -362,7 +362,7 @@ struct SnapStateRoutes<Context: PrincipalContext>: Sendable {
         let days = min(max(query.int("days") ?? 7, 1), 90)
         let agentId = query.string("agent_id")
         try query.validate()
-        let since = Timestamp.now().adding(milliseconds: -Int64(days) * 86_400_000)
+        let since = checkpoints.clock.now().adding(milliseconds: -Int64(days) * 86_400_000)
         let report = try await checkpoints.failures(since: since, agentId: agentId, tenant: context.principal.tenant)
         let rates = Dictionary(report.agentActivity.map { ($0.agentId, $0.errorRate) }, uniquingKeysWith: { a, _ in a })
         return JSONResponse.object { w in
@@ -396,7 +396,7 @@ struct SnapStateRoutes<Context: PrincipalContext>: Sendable {
 
     @Sendable func agentAnalytics(_ request: Request, context: Context) async throws -> Response {
         var query = QueryReader(request, allowed: ["start_date", "end_date"])
-        let (from, to) = Self.period(&query)
+        let (from, to) = Self.period(&query, now: checkpoints.clock.now())
         try query.validate()
         let rows = try await checkpoints.agentReport(from: from, to: to, tenant: context.principal.tenant)
         return JSONResponse.object { w in
@@ -419,8 +419,7 @@ struct SnapStateRoutes<Context: PrincipalContext>: Sendable {
 
     /// `start_date` (default: 30 days ago, at midnight UTC) and `end_date` (default: now); a
     /// date alone means its midnight UTC.
-    static func period(_ query: inout QueryReader) -> (Timestamp, Timestamp) {
-        let now = Timestamp.now()
+    static func period(_ query: inout QueryReader, now: Timestamp) -> (Timestamp, Timestamp) {
         let monthAgo = now.adding(milliseconds: -30 * 86_400_000)
         let start = query.date("start_date") ?? monthAgo.adding(milliseconds: -(monthAgo.milliseconds % 86_400_000))
         let end = query.date("end_date") ?? now
@@ -478,14 +477,23 @@ struct QueryReader {
         self.issues = issues
     }
 
+    /// An integer within `min...max`, each defaulting to ±`BodyReader.maxMagnitude`.
     mutating func int(_ key: String, min: Int? = nil, max: Int? = nil) -> Int? {
         guard let text = parameters[key] else { return nil }
         guard let value = Int(text) else {
             issues.append(ValidationIssue(path: [key], message: "must be an integer"))
             return nil
         }
-        if let min, value < min { issues.append(ValidationIssue(path: [key], message: "must be >= \(min)")) }
-        if let max, value > max { issues.append(ValidationIssue(path: [key], message: "must be <= \(max)")) }
+        let lower = min ?? -BodyReader.maxMagnitude
+        let upper = max ?? BodyReader.maxMagnitude
+        if value < lower {
+            issues.append(ValidationIssue(path: [key], message: "must be >= \(lower)"))
+            return nil
+        }
+        if value > upper {
+            issues.append(ValidationIssue(path: [key], message: "must be <= \(upper)"))
+            return nil
+        }
         return value
     }
 

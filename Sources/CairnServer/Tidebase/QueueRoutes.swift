@@ -15,6 +15,7 @@ extension TidebaseRoutes {
         let queue = try request.pathParameter("queue", context)
         var body = try await BodyReader.read(&request, limit: bodyLimit)
         let workflowName = body.requiredString("workflowName")
+        let maxOffset = Int(EnqueueRequest.maxOffsetMilliseconds)
         var runAt: Timestamp?
         if let text = body.string("runAt") {
             runAt = Timestamp(iso8601: text)
@@ -23,9 +24,9 @@ extension TidebaseRoutes {
         let enqueue = EnqueueRequest(
             run: Self.createRunRequest(workflowName: workflowName, &body),
             dedupeKey: body.string("dedupeKey", minLength: 1),
-            delayMilliseconds: body.int("delayMs", min: 0).map(Int64.init), runAt: runAt,
+            delayMilliseconds: body.int("delayMs", min: 0, max: maxOffset).map(Int64.init), runAt: runAt,
             maxAttempts: body.int("maxAttempts", min: 1, max: 1_000) ?? 1, priority: body.int("priority") ?? 0,
-            deadlineMilliseconds: body.int("deadlineMs", min: 1).map(Int64.init))
+            deadlineMilliseconds: body.int("deadlineMs", min: 1, max: maxOffset).map(Int64.init))
         try body.validate()
         let (run, deduplicated) = try await runs.enqueue(queue: queue, enqueue, tenant: context.principal.tenant)
         return JSONResponse.object { w in

@@ -210,11 +210,11 @@ extension SQLiteRunTransaction {
             """)
     }
 
-    func recordWorkflowAgent(tenant: TenantID, workflowId: String, agentId: String) throws {
+    func recordWorkflowAgent(tenant: TenantID, workflowId: String, agentId: String, at: Timestamp) throws {
         try connection.run(
             """
             INSERT INTO checkpoint_workflow_agents (tenant_id, workflow_id, agent_id, checkpoints, first_seen_at) \
-            VALUES (\(tenant.rawValue), \(workflowId), \(agentId), 1, \(Timestamp.now())) \
+            VALUES (\(tenant.rawValue), \(workflowId), \(agentId), 1, \(at)) \
             ON CONFLICT (tenant_id, workflow_id, agent_id) DO UPDATE SET checkpoints = checkpoints + 1
             """)
     }
