@@ -26,6 +26,10 @@ import Testing
         ("2026-06-12T10:31:00-23:59", Int64(1_781_260_260_000) + 86_340_000),
         ("2026-06-12T10:31:00.5+02:00", Int64(1_781_260_260_500) - 7_200_000),
         ("2026-06-12T10:31:00Z", Int64(1_781_260_260_000)),
+        // More than three fractional digits (trapped once): truncated to milliseconds.
+        ("2026-06-12T10:31:00.1234Z", Int64(1_781_260_260_123)),
+        ("2026-06-12T10:31:00.123456789+00:00", Int64(1_781_260_260_123)),
+        ("2026-06-12T10:31:00.05Z", Int64(1_781_260_260_050)),
     ])
     func offsetsWithinADayAreAccepted(text: String, milliseconds: Int64) {
         #expect(Timestamp(iso8601: text)?.milliseconds == milliseconds)

@@ -82,7 +82,8 @@ public struct Timestamp: Sendable, Hashable, Comparable {
                 i += 1
             }
             guard digits > 0 else { return nil }
-            for _ in digits..<3 where digits < 3 { ms *= 10 }
+            // Fewer than three digits are tenths or hundredths; more are truncated above.
+            for _ in 0..<max(0, 3 - digits) { ms *= 10 }
         }
         var offsetSeconds = 0
         guard i < b.count else { return nil }
