@@ -50,9 +50,18 @@ public enum JSONValue: Sendable, Equatable {
 }
 
 /// An ordered JSON object.
+///
+/// Keys keep insertion order (the wire preserves it); past a handful of keys a dictionary from
+/// key to position makes lookups and updates constant time, so parsing or merging an object of
+/// n keys is O(n) rather than O(n²).
 public struct JSONObject: Sendable, Equatable {
     public private(set) var keys: [String] = []
     public private(set) var values: [JSONValue] = []
+    /// Position of each key in `keys`; built once the object outgrows a linear scan.
+    private var positions: [String: Int]?
+
+    /// Up to this many keys, a linear scan is cheaper than hashing.
+    static let linearScanLimit = 8
 
     public init() {}
 
@@ -63,33 +72,61 @@ public struct JSONObject: Sendable, Equatable {
     public var count: Int { keys.count }
     public var isEmpty: Bool { keys.isEmpty }
 
+    /// Whether lookups go through the key index (large objects).
+    var isIndexed: Bool { positions != nil }
+
+    private func position(of key: String) -> Int? {
+        if let positions { return positions[key] }
+        return keys.firstIndex(of: key)
+    }
+
     public subscript(key: String) -> JSONValue? {
         get {
-            guard let i = keys.firstIndex(of: key) else { return nil }
+            guard let i = position(of: key) else { return nil }
             return values[i]
         }
         set {
-            if let i = keys.firstIndex(of: key) {
+            if let i = position(of: key) {
                 if let newValue {
                     values[i] = newValue
                 } else {
                     keys.remove(at: i)
                     values.remove(at: i)
+                    // Removal shifts the later keys: rebuild (rare; never on the request paths).
+                    positions = nil
+                    indexIfLarge()
                 }
             } else if let newValue {
                 keys.append(key)
                 values.append(newValue)
+                if positions != nil {
+                    positions![key] = keys.count - 1
+                } else {
+                    indexIfLarge()
+                }
             }
         }
     }
 
+    private mutating func indexIfLarge() {
+        guard positions == nil, keys.count > JSONObject.linearScanLimit else { return }
+        var index = [String: Int](minimumCapacity: keys.count * 2)
+        for (i, k) in keys.enumerated() { index[k] = i }
+        positions = index
+    }
+
     public var pairs: Zip2Sequence<[String], [JSONValue]> { zip(keys, values) }
 
-    /// Top-level merge: keys of `other` replace or extend ours (jsonb `||`).
+    /// Top-level merge: keys of `other` replace or extend ours (jsonb `||`). Linear in both sizes.
     public func merging(_ other: JSONObject) -> JSONObject {
         var result = self
         for (k, v) in other.pairs { result[k] = v }
         return result
+    }
+
+    /// Equal when keys, their order and values are; the index is derived and not compared.
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        lhs.keys == rhs.keys && lhs.values == rhs.values
     }
 }
 
