@@ -69,6 +69,12 @@ import Testing
         #expect(small == JSONObject(keys.prefix(3).map { ($0, JSONValue.null) }))
     }
 
+    /// A parsed body of many tiny values costs a slot per value: objects are boxed so that a
+    /// slot is no larger than a string and its case.
+    @Test func aValueIsNoLargerThanAString() {
+        #expect(MemoryLayout<JSONValue>.size <= MemoryLayout<String>.size + 1)
+    }
+
     @Test func mergeReplacesTopLevelKeysOnly() throws {
         let base = try #require(try JSONParser.parse(#"{"a":{"x":1},"b":2}"#).objectValue)
         let patch = try #require(try JSONParser.parse(#"{"a":{"y":2},"c":3}"#).objectValue)

@@ -45,7 +45,8 @@ final class LatestStateCache: Sendable {
         case .number(let s), .string(let s): return slot + string(s)
         case .array(let items): return slot + bufferHeader + items.reduce(0) { $0 + footprint(of: $1) }
         case .object(let object):
-            var total = slot + 2 * bufferHeader
+            // A non-empty object has its box (three words) and two array buffers.
+            var total = slot + (object.isEmpty ? 0 : bufferHeader + 24 + 2 * bufferHeader)
             for (k, v) in object.pairs { total += MemoryLayout<String>.stride + string(k) + footprint(of: v) }
             // A dictionary keeps about twice its count of key and position slots.
             if object.isIndexed { total += bufferHeader + 2 * object.count * (MemoryLayout<String>.stride + 8) }
