@@ -32,6 +32,49 @@ import Testing
         #expect(value.stableText == #"{"a":true,"b":{"x":null,"y":[1,2.5,{"a":1e-05,"k":"v"}]},"é":1.0}"#)
     }
 
+    /// 120,000 keys took minutes with a linear scan per key; with the key index both the parse
+    /// and the merge are linear. The bound is generous (a busy debug build needs well under a
+    /// second): it only separates linear from quadratic.
+    @Test func parsesAndMergesManyKeysInLinearTime() throws {
+        let count = 120_000
+        let text = "{" + (0..<count).map { #""k\#($0)":\#($0)"# }.joined(separator: ",") + "}"
+        let clock = ContinuousClock()
+        var parsed: JSONObject?
+        let parse = try clock.measure { parsed = try JSONParser.parse(text).objectValue }
+        let object = try #require(parsed)
+        #expect(object.count == count && object["k119999"] == .int(119_999))
+        var merged = JSONObject()
+        let merge = clock.measure { merged = object.merging(object.merging(JSONObject([("new", .null)]))) }
+        #expect(merged.count == count + 1 && merged.keys.last == "new" && merged.keys.first == "k0")
+        print("JSONObject with \(count) keys: parse \(parse), merge twice \(merge)")
+        #expect(parse < .seconds(10) && merge < .seconds(10))
+    }
+
+    @Test func largeObjectsKeepInsertionOrderAndLastDuplicateWins() throws {
+        let keys = (0..<20).map { "k\($0)" }
+        let text = "{" + keys.map { #""\#($0)":1"# }.joined(separator: ",") + #","k3":"again"}"#
+        let object = try #require(try JSONParser.parse(text).objectValue)
+        #expect(object.isIndexed)
+        #expect(object.keys == keys && object["k3"] == .string("again"))
+        var edited = object
+        edited["k0"] = nil
+        edited["k0"] = .bool(true)
+        #expect(edited.keys == Array(keys.dropFirst()) + ["k0"])
+        #expect(edited["k1"] == .int(1) && edited["k0"] == .bool(true) && edited["k3"] == .string("again"))
+        // Equality is about keys and values only, however the object was built.
+        var small = JSONObject()
+        for k in keys.prefix(12) { small[k] = .null }
+        for k in keys.prefix(12).dropFirst(3) { small[k] = nil }
+        #expect(!small.isIndexed)
+        #expect(small == JSONObject(keys.prefix(3).map { ($0, JSONValue.null) }))
+    }
+
+    /// A parsed body of many tiny values costs a slot per value: objects are boxed so that a
+    /// slot is no larger than a string and its case.
+    @Test func aValueIsNoLargerThanAString() {
+        #expect(MemoryLayout<JSONValue>.size <= MemoryLayout<String>.size + 1)
+    }
+
     @Test func mergeReplacesTopLevelKeysOnly() throws {
         let base = try #require(try JSONParser.parse(#"{"a":{"x":1},"b":2}"#).objectValue)
         let patch = try #require(try JSONParser.parse(#"{"a":{"y":2},"c":3}"#).objectValue)

@@ -28,6 +28,16 @@ import Testing
         #expect(cache.entry(key("c")) != nil)
     }
 
+    /// A state of tiny values costs far more in memory than its text; the cache counts that.
+    @Test func aParsedStateIsCountedByItsMemoryNotItsText() throws {
+        let text = "[" + Array(repeating: "[]", count: 10_000).joined(separator: ",") + "]"
+        let footprint = LatestStateCache.footprint(of: try JSONParser.parse(text))
+        #expect(footprint >= 10_000 * MemoryLayout<JSONValue>.stride)
+        #expect(footprint > 5 * text.utf8.count)
+        let object = try JSONParser.parse(#"{"k":"a string longer than fifteen bytes"}"#)
+        #expect(LatestStateCache.footprint(of: object) > LatestStateCache.footprint(of: .emptyObject) + 40)
+    }
+
     @Test func staysBoundedUnderManyUpdates() {
         let cache = LatestStateCache(budgetBytes: 1_000)
         for i in 0..<20_000 { cache.store(key("w\(i % 50)"), entry(i, bytes: 50)) }

@@ -143,6 +143,28 @@ import Testing
         }
     }
 
+    /// Leaves under a 4 KB path: a leaf diff of the second save would list each of them twice
+    /// (removed and added) at 4 KB apiece, some 400 MB for this 100 KB state.
+    @Test func hostileStatesStoreAndReturnADiffWithinTwiceTheirSize() async throws {
+        func state(_ root: String) -> String {
+            let path = (0..<100).map { "level_\($0)_" + String(repeating: "p", count: 32) }
+            let list = "[" + Array(repeating: #"{"n":0}"#, count: 12_000).joined(separator: ",") + "]"
+            let nested = path.reversed().reduce(list) { inner, key in #"{"\#(key)":\#(inner)}"# }
+            return #"{"\#(root)":\#(nested)}"#
+        }
+        let first = state("a")
+        let second = state("b")
+        for (step, text) in [first, second].enumerated() {
+            let saved = try await save("hostile", step, text)
+            let budget = 2 * text.utf8.count
+            #expect(saved.checkpoint.diff.utf8.count <= budget)
+            let (stored, _) = try await service.checkpoint(id: saved.checkpoint.id, tenant: .default)
+            #expect(stored.diff == saved.checkpoint.diff)
+        }
+        let (_, latest) = try await service.resume(workflowId: "hostile", tenant: .default)
+        #expect(latest.diff == #"{"added":["b"],"removed":["a"],"changed":[]}"#)
+    }
+
     @Test func oversizedStateIsRefusedAndNothingIsStored() async throws {
         let big = #"{"blob":""# + String(repeating: "x", count: 1_048_576) + #""}"#
         await #expect(throws: CheckpointError.stateTooLarge(limit: 1_048_576)) { _ = try await save("big", 1, big) }
@@ -198,3 +220,4 @@ import Testing
         }
     }
 }
+

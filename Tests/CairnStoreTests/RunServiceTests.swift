@@ -281,6 +281,31 @@ import Testing
         }
     }
 
+    /// A PATCH of 120,000 keys onto a state of 120,000 keys held the single writer for minutes
+    /// when each key was found by a linear scan; the merge is now linear. The bound is generous:
+    /// it only separates linear from quadratic on a busy machine.
+    @Test func patchingAStateOfManyKeysMergesInLinearTime() async throws {
+        let t = try TestStore()
+        let run = try await t.newRun()
+        let count = 120_000
+        let base = JSONObject((0..<count).map { ("k\($0)", JSONValue.int($0)) })
+        let patch = JSONObject((0..<count).map { ("k\($0 + count / 2)", JSONValue.bool(true)) })
+        _ = try await t.runs.writeState(
+            runId: run.id, value: .object(base), mode: .replace, options: .init(), tenant: tenant)
+        var merged: RunState?
+        let elapsed = try await ContinuousClock().measure {
+            merged = try await t.runs.writeState(
+                runId: run.id, value: .object(patch), mode: .merge, options: .init(), tenant: tenant)
+        }
+        let text = try #require(merged).value
+        let value = try #require(try JSONParser.parse(text).objectValue)
+        #expect(value.count == count + count / 2)
+        #expect(value.keys.first == "k0" && value.keys.last == "k\(count + count / 2 - 1)")
+        #expect(value["k0"] == .int(0) && value["k\(count - 1)"] == .bool(true))
+        print("PATCH of \(count) keys onto \(count) keys: \(elapsed)")
+        #expect(elapsed < .seconds(20))
+    }
+
     @Test func stateVersionsSavesAndSnapshots() async throws {
         let t = try TestStore()
         let run = try await t.newRun()

@@ -112,7 +112,8 @@ public struct CheckpointService: Sendable {
             }
             seen = (read.total, read.savedAt, read.latestState.flatMap { try? JSONParser.parse($0) })
         }
-        let precomputedDiff = StateDiff(previous: seen.latestState, next: request.state).json
+        let diffBudget = StateDiff.budget(stateBytes: size)
+        let precomputedDiff = StateDiff(previous: seen.latestState, next: request.state, budgetBytes: diffBudget).json
 
         let (saved, recorded) = try await store.write { tx -> (SavedCheckpoint, Int) in
             let now = clock.now()
@@ -138,7 +139,7 @@ public struct CheckpointService: Sendable {
                     latestState = try await tx.checkpoint(
                         tenant: tenant, workflowId: head.workflowId, step: head.latestStep)?.state
                 }
-                diff = Self.diff(previous: latestState, next: request.state)
+                diff = Self.diff(previous: latestState, next: request.state, budgetBytes: diffBudget)
             }
             let sequence = (head?.totalCheckpoints ?? 0) + 1
             let checkpoint = Checkpoint(
@@ -174,7 +175,7 @@ public struct CheckpointService: Sendable {
                 cacheKey,
                 .init(
                     sequence: saved.checkpoint.sequence, savedAt: saved.checkpoint.createdAt, state: request.state,
-                    bytes: size))
+                    bytes: LatestStateCache.footprint(of: request.state)))
         }
         return saved
     }
@@ -455,9 +456,9 @@ public struct CheckpointService: Sendable {
 
     // MARK: Helpers
 
-    static func diff(previous: RawJSON?, next: JSONValue) -> RawJSON {
+    static func diff(previous: RawJSON?, next: JSONValue, budgetBytes: Int) -> RawJSON {
         let before = previous.flatMap { try? JSONParser.parse($0) }
-        return StateDiff(previous: before, next: next).json
+        return StateDiff(previous: before, next: next, budgetBytes: budgetBytes).json
     }
 
     /// A failure reported by a save: `metadata.error` as a string, or an object with `type`

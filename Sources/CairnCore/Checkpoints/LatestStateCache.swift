@@ -2,7 +2,7 @@ import Synchronization
 
 /// The latest saved state of recently written workflows, parsed, so the next save's diff needs
 /// neither a read transaction nor a parse of the previous state. Bounded by the states' total
-/// size; the oldest entries go first. Entries carry the save sequence they belong to, and the
+/// size in memory (a parsed state can take ten times its JSON text); the oldest entries go first. Entries carry the save sequence they belong to, and the
 /// save checks that sequence against the workflow's head inside its transaction, so a stale
 /// entry (another replica's save, an expiry) only costs a recomputation, never a wrong diff.
 final class LatestStateCache: Sendable {
@@ -16,6 +16,7 @@ final class LatestStateCache: Sendable {
         /// When that save was made (the head's `lastActivityAt` right after it).
         var savedAt: Timestamp
         var state: JSONValue
+        /// The parsed state's estimated size in memory (`footprint(of:)`).
         var bytes: Int
     }
 
@@ -32,6 +33,26 @@ final class LatestStateCache: Sendable {
     private let state = Mutex(State())
 
     init(budgetBytes: Int) { self.budgetBytes = budgetBytes }
+
+    /// An estimate of the memory a parsed value holds: its slot, heap buffers of arrays and long
+    /// strings, and an object's key index. Linear in the value's size.
+    static func footprint(of value: JSONValue) -> Int {
+        let slot = MemoryLayout<JSONValue>.stride
+        let bufferHeader = 32
+        func string(_ s: String) -> Int { s.utf8.count > 15 ? bufferHeader + s.utf8.count : 0 }
+        switch value {
+        case .null, .bool: return slot
+        case .number(let s), .string(let s): return slot + string(s)
+        case .array(let items): return slot + bufferHeader + items.reduce(0) { $0 + footprint(of: $1) }
+        case .object(let object):
+            // A non-empty object has its box (three words) and two array buffers.
+            var total = slot + (object.isEmpty ? 0 : bufferHeader + 24 + 2 * bufferHeader)
+            for (k, v) in object.pairs { total += MemoryLayout<String>.stride + string(k) + footprint(of: v) }
+            // A dictionary keeps about twice its count of key and position slots.
+            if object.isIndexed { total += bufferHeader + 2 * object.count * (MemoryLayout<String>.stride + 8) }
+            return total
+        }
+    }
 
     func entry(_ key: Key) -> Entry? { state.withLock { $0.entries[key] } }
 

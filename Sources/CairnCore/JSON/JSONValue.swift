@@ -51,9 +51,34 @@ public enum JSONValue: Sendable, Equatable {
 }
 
 /// An ordered JSON object.
+///
+/// Keys keep insertion order (the wire preserves it); past a handful of keys a dictionary from
+/// key to position makes lookups and updates constant time, so parsing or merging an object of
+/// n keys is O(n) rather than O(n²). The fields live in one copy-on-write box, so an object
+/// takes one word inside a `JSONValue` (a parsed body of many small values stays compact) and
+/// an empty object allocates nothing.
 public struct JSONObject: Sendable, Equatable {
-    public private(set) var keys: [String] = []
-    public private(set) var values: [JSONValue] = []
+    /// Mutated only through `mutableStorage()`, i.e. when uniquely referenced.
+    private final class Storage: @unchecked Sendable {
+        var keys: [String] = []
+        var values: [JSONValue] = []
+        /// Position of each key in `keys`; built once the object outgrows a linear scan.
+        var positions: [String: Int]?
+
+        init() {}
+
+        init(copying other: Storage) {
+            keys = other.keys
+            values = other.values
+            positions = other.positions
+        }
+    }
+
+    private static let emptyStorage = Storage()
+    private var storage = JSONObject.emptyStorage
+
+    /// Up to this many keys, a linear scan is cheaper than hashing.
+    static let linearScanLimit = 8
 
     public init() {}
 
@@ -61,36 +86,73 @@ public struct JSONObject: Sendable, Equatable {
         for (k, v) in pairs { self[k] = v }
     }
 
-    public var count: Int { keys.count }
-    public var isEmpty: Bool { keys.isEmpty }
+    public var keys: [String] { storage.keys }
+    public var values: [JSONValue] { storage.values }
+    public var count: Int { storage.keys.count }
+    public var isEmpty: Bool { storage.keys.isEmpty }
+
+    /// Whether lookups go through the key index (large objects).
+    var isIndexed: Bool { storage.positions != nil }
+
+    private func position(of key: String) -> Int? {
+        if let positions = storage.positions { return positions[key] }
+        return storage.keys.firstIndex(of: key)
+    }
+
+    private mutating func mutableStorage() -> Storage {
+        if !isKnownUniquelyReferenced(&storage) { storage = Storage(copying: storage) }
+        return storage
+    }
 
     public subscript(key: String) -> JSONValue? {
         get {
-            guard let i = keys.firstIndex(of: key) else { return nil }
-            return values[i]
+            guard let i = position(of: key) else { return nil }
+            return storage.values[i]
         }
         set {
-            if let i = keys.firstIndex(of: key) {
+            if let i = position(of: key) {
+                let s = mutableStorage()
                 if let newValue {
-                    values[i] = newValue
+                    s.values[i] = newValue
                 } else {
-                    keys.remove(at: i)
-                    values.remove(at: i)
+                    s.keys.remove(at: i)
+                    s.values.remove(at: i)
+                    // Removal shifts the later keys: rebuild (rare; never on the request paths).
+                    s.positions = nil
+                    JSONObject.indexIfLarge(s)
                 }
             } else if let newValue {
-                keys.append(key)
-                values.append(newValue)
+                let s = mutableStorage()
+                s.keys.append(key)
+                s.values.append(newValue)
+                if s.positions != nil {
+                    s.positions![key] = s.keys.count - 1
+                } else {
+                    JSONObject.indexIfLarge(s)
+                }
             }
         }
     }
 
-    public var pairs: Zip2Sequence<[String], [JSONValue]> { zip(keys, values) }
+    private static func indexIfLarge(_ s: Storage) {
+        guard s.positions == nil, s.keys.count > linearScanLimit else { return }
+        var index = [String: Int](minimumCapacity: s.keys.count * 2)
+        for (i, k) in s.keys.enumerated() { index[k] = i }
+        s.positions = index
+    }
 
-    /// Top-level merge: keys of `other` replace or extend ours (jsonb `||`).
+    public var pairs: Zip2Sequence<[String], [JSONValue]> { zip(storage.keys, storage.values) }
+
+    /// Top-level merge: keys of `other` replace or extend ours (jsonb `||`). Linear in both sizes.
     public func merging(_ other: JSONObject) -> JSONObject {
         var result = self
         for (k, v) in other.pairs { result[k] = v }
         return result
+    }
+
+    /// Equal when keys, their order and values are; the index is derived and not compared.
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        lhs.storage === rhs.storage || (lhs.keys == rhs.keys && lhs.values == rhs.values)
     }
 }
 

@@ -475,22 +475,27 @@ public struct RunService: Sendable {
     )
         async throws -> RunState
     {
-        try await store.write { tx in
+        // The sent value is checked and serialized before the single writer is entered; inside,
+        // only the stored state is parsed and merged (both linear in their sizes).
+        let sent = value.nonNull ?? .emptyObject
+        let sentText = sent.jsonText
+        let patch: JSONObject?
+        switch (mode, sent) {
+        case (.replace, _): patch = nil
+        case (.merge, .object(let object)): patch = object
+        case (.merge, _): throw RunError.invalid("PATCH value must be an object")
+        }
+        return try await store.write { tx in
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
             let now = clock.now()
             let current = try await tx.state(runId: runId)
-            let sent = value.nonNull ?? .emptyObject
-            var newValue = sent
-            if mode == .merge {
-                guard case .object(let patch) = sent else { throw RunError.invalid("PATCH value must be an object") }
-                if let current, case .object(let base)? = try? JSONParser.parse(current.value) {
-                    newValue = .object(base.merging(patch))
-                }
+            var valueText = sentText
+            if let patch, let current, case .object(let base)? = try? JSONParser.parse(current.value) {
+                valueText = JSONValue.object(base.merging(patch)).jsonText
             }
-            let valueText = newValue.jsonText
             let state = RunState(runId: runId, value: valueText, version: (current?.version ?? 0) + 1, updatedAt: now)
             try await tx.upsertState(state)
-            let patchText = mode == .merge ? sent.jsonText : nil
+            let patchText = patch == nil ? nil : sentText
             let version = try await Self.recordVersion(
                 tx: tx, runId: runId, stream: options.stream ?? "run", target: ("run", runId), value: valueText,
                 patch: patchText, label: options.label, reason: options.reason,
