@@ -1,5 +1,6 @@
 import ArgumentParser
 import CairnCore
+import CairnServer
 import CairnStore
 import Foundation
 
@@ -16,9 +17,11 @@ struct Keys: AsyncParsableCommand {
         /// Opens an existing store only: creating keys in a new, empty one (a mistyped or
         /// missing --data-dir) would leave the server they were meant for unchanged.
         func keyService() throws -> KeyService {
-            let given = dataDir ?? ProcessInfo.processInfo.environment["CAIRN_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 }
-            let directory = given ?? ".cairn"
-            let path = directory + "/cairn.sqlite"
+            let environment = ProcessInfo.processInfo.environment["CAIRN_DATA_DIR"]
+            let given = dataDir ?? environment.flatMap { $0.isEmpty ? nil : $0 }
+            var configuration = ServerConfiguration()
+            if let given { configuration.dataDirectory = given }
+            let path = configuration.databasePath
             guard FileManager.default.fileExists(atPath: path) else {
                 throw ValidationError(
                     "no Cairn data directory at \(given ?? "./.cairn") (pass --data-dir or CAIRN_DATA_DIR)")

@@ -80,7 +80,8 @@ struct Serve: AsyncParsableCommand {
     var staleUploadSeconds: Int64?
     @Flag(
         name: .customLong("metrics-public"),
-        help: "Serve /metrics without a key, e.g. to a Prometheus scraper on a private network (CAIRN_METRICS_PUBLIC=1).")
+        help:
+            "Serve /metrics without a key, e.g. to a Prometheus scraper on a private network (CAIRN_METRICS_PUBLIC=1).")
     var metricsPublic = false
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL).")
     var logLevel: String?

@@ -46,13 +46,15 @@ import Testing
         try await TestServer(apiKey: Self.root).test { (http: HTTP) async throws -> Void in
             let writer = http.authorized(try await http.newKey(root: Self.root, tenant: "acme", scopes: ["write"]))
             let keyId = try #require(
-                try await http.authorized(Self.root).get("/admin/keys").json["keys"]?.arrayValue?.first?["id"]?.stringValue)
+                try await http.authorized(Self.root).get("/admin/keys").json["keys"]?.arrayValue?.first?["id"]?
+                    .stringValue)
             let minted = try await writer.post("/admin/keys", #"{"tenant":"acme","scopes":["admin"]}"#)
             #expect(minted.status == .forbidden && minted.json["required"] == .string("admin"))
             #expect(try await writer.get("/admin/keys").status == .forbidden)
             #expect(try await writer.call(.delete, "/admin/keys/\(keyId)").status == .forbidden)
             // A percent-encoded letter is another path, which no route has.
-            #expect(try await writer.post("/%61dmin/keys", #"{"tenant":"acme","scopes":["admin"]}"#).status == .notFound)
+            #expect(
+                try await writer.post("/%61dmin/keys", #"{"tenant":"acme","scopes":["admin"]}"#).status == .notFound)
             #expect(try await http.authorized(Self.root).get("/admin/keys").json["keys"]?.arrayValue?.count == 1)
         }
     }
@@ -82,7 +84,8 @@ import Testing
         try await TestServer().test { (http: HTTP) async throws -> Void in
             #expect(try await http.get("/metrics").status == .ok)
         }
-        try await TestServer(apiKey: Self.root, configure: { $0.metricsPublic = true }).test { (http: HTTP) async throws -> Void in
+        try await TestServer(apiKey: Self.root, configure: { $0.metricsPublic = true }).test {
+            (http: HTTP) async throws -> Void in
             #expect(try await http.get("/metrics").status == .ok)
             #expect(try await http.get("/runs").status == .unauthorized)
         }
@@ -99,13 +102,15 @@ import Testing
             #expect(try await admin.call(.delete, "/admin/keys/\(id)").status == .ok)
             // No active key remains, and the server stays closed.
             #expect(try await http.get("/runs").status == .unauthorized)
-            #expect(try await http.post("/admin/keys", #"{"tenant":"acme","scopes":["admin"]}"#).status == .unauthorized)
+            #expect(
+                try await http.post("/admin/keys", #"{"tenant":"acme","scopes":["admin"]}"#).status == .unauthorized)
             #expect(try await http.get("/metrics").status == .unauthorized)
         }
         // After a restart on the same store too.
         try await TestServer(configure: { $0.dataDirectory = directory }).test { (http: HTTP) async throws -> Void in
             #expect(try await http.get("/runs").status == .unauthorized)
-            #expect(try await http.post("/admin/keys", #"{"tenant":"acme","scopes":["admin"]}"#).status == .unauthorized)
+            #expect(
+                try await http.post("/admin/keys", #"{"tenant":"acme","scopes":["admin"]}"#).status == .unauthorized)
         }
     }
 
@@ -144,7 +149,8 @@ import Testing
         c.port = 8080
         c.allowUnauthenticated = true
         let warning = c.openAccessWarning(open: true) ?? ""
-        #expect(warning.contains("0.0.0.0:8080") && warning.contains("anyone who can reach this address has full access"))
+        #expect(
+            warning.contains("0.0.0.0:8080") && warning.contains("anyone who can reach this address has full access"))
         // Keys exist: the server is not open, whatever the address.
         #expect(c.openAccessWarning(open: false) == nil)
         c.apiKey = Self.root

@@ -66,7 +66,8 @@ struct AuthMiddleware<Context: PrincipalContext>: RouterMiddleware {
 
     /// `required` names what the credential lacks: a scope, or `root`.
     static func forbidden(path: String, required: String) -> Response {
-        let message = required == "root" ? "only the root key may use this route" : "this key lacks the \(required) scope"
+        let message =
+            required == "root" ? "only the root key may use this route" : "this key lacks the \(required) scope"
         if SnapStateErrors.owns(path: path) {
             return SnapStateErrors.response(.forbidden, code: "FORBIDDEN", message: message)
         }
