@@ -119,8 +119,9 @@ struct RequireAccess<Context: PrincipalContext>: RouterMiddleware {
 /// Refuses request targets whose path is not canonical, before any route or credential is
 /// looked at: the router ignores empty segments (`//admin/keys` would match `/admin/keys`),
 /// so what a request reaches must not depend on how its path is spelled. Refused: a path that
-/// does not start with `/`, empty segments (`//`, a trailing `/`), `.` and `..` segments (also
-/// percent-encoded), and encoded separators (`%2F`, `%5C`) or NUL.
+/// does not start with `/`, empty segments (`//`, a trailing `/`), and `.` or `..` segments
+/// (also percent-encoded). Other percent-encodings stay: the router never decodes, so an
+/// encoded `/` is part of its segment (the Tidebase SDK sends workflow names so).
 struct CanonicalPathMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -130,7 +131,7 @@ struct CanonicalPathMiddleware<Context: RequestContext>: RouterMiddleware {
         guard target.hasPrefix("/"), Self.isCanonical(request.uri.path) else {
             return APIError(
                 .badRequest,
-                "the request path must be canonical: it starts with '/' and has no empty, '.' or '..' segments and no encoded '/', '\\' or NUL"
+                "the request path must be canonical: it starts with '/' and has no empty, '.' or '..' segments"
             ) { w in
                 w.field("code", "non_canonical_path")
                 w.field("field", "path")
@@ -144,9 +145,7 @@ struct CanonicalPathMiddleware<Context: RequestContext>: RouterMiddleware {
         if path == "/" { return true }
         for segment in path.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
             if segment.isEmpty { return false }
-            let lowered = segment.lowercased()
-            if lowered.contains("%2f") || lowered.contains("%5c") || lowered.contains("%00") { return false }
-            let dots = lowered.replacing("%2e", with: ".")
+            let dots = segment.lowercased().replacing("%2e", with: ".")
             if dots == "." || dots == ".." { return false }
         }
         return true
