@@ -37,6 +37,10 @@ import Testing
                     #expect(minted.status == .badRequest, "POST \(path): \(minted.status) \(minted.text)")
                 }
             }
+            // SnapState's clients read their own error shape.
+            let checkpoint = try await writer.get("/workflows/a/../b")
+            #expect(
+                checkpoint.status == .badRequest && checkpoint.json["error"]?["code"] == .string("VALIDATION_ERROR"))
             // Nothing was minted: the two keys made above are all there is.
             #expect(try await root.get("/admin/keys").json["keys"]?.arrayValue?.count == 2)
         }

@@ -68,7 +68,7 @@ public struct Principal: Sendable, Equatable {
     public static let open = Principal(tenant: .default, scopes: [.admin], isRoot: true)
 }
 
-/// Keys are never deleted: revoking one keeps its row, since that a key ever existed is what
+/// Keys are never deleted: revoking one keeps its row, because any key, revoked or not, is what
 /// ends open mode.
 public protocol KeyStore: Sendable {
     func insertKey(_ key: APIKey) async throws

@@ -128,11 +128,14 @@ struct CanonicalPathMiddleware<Context: RequestContext>: RouterMiddleware {
     {
         let target = request.head.path ?? ""
         guard !(request.method == .options && target == "*") else { return try await next(request, context) }
-        guard target.hasPrefix("/"), Self.isCanonical(request.uri.path) else {
-            return APIError(
-                .badRequest,
+        let path = request.uri.path
+        guard target.hasPrefix("/"), Self.isCanonical(path) else {
+            let message =
                 "the request path must be canonical: it starts with '/' and has no empty, '.' or '..' segments"
-            ) { w in
+            if SnapStateErrors.owns(path: path) {
+                return SnapStateErrors.response(.badRequest, code: "VALIDATION_ERROR", message: message)
+            }
+            return APIError(.badRequest, message) { w in
                 w.field("code", "non_canonical_path")
                 w.field("field", "path")
             }.response
