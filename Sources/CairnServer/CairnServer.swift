@@ -19,7 +19,7 @@ public struct CairnServer: Sendable {
     public let checkpoints: CheckpointService
     let rateLimiter: SlidingWindowRateLimiter?
     public let artifacts: ArtifactService
-    let keysExist = CachedFlag()
+    let openMode: OpenMode
     let registry: PrometheusCollectorRegistry?
     let logger: Logger
     let deliveryWakeups: AsyncStream<Void>
@@ -41,6 +41,7 @@ public struct CairnServer: Sendable {
             configuration: .init(path: configuration.databasePath), broker: broker,
             logger: Logger(label: "cairn.store"))
         keys = KeyService(store: store, clock: clock)
+        openMode = OpenMode(configuredKey: configuration.apiKey != nil, store: store, logger: logger)
         artifacts = try ArtifactService(
             store: store, blobs: LocalBlobStore(root: configuration.blobDirectory),
             limits: configuration.artifactLimits, clock: clock)
@@ -99,24 +100,21 @@ public struct CairnServer: Sendable {
     public func makeRouter(sseKeepalive: Duration = .seconds(15)) -> Router<CairnRequestContext> {
         let router = Router(context: CairnRequestContext.self)
         router.add(middleware: RequestMetricsMiddleware())
+        router.add(middleware: CanonicalPathMiddleware())
         router.add(
             middleware: CORSMiddleware(
                 allowOrigin: .all, allowHeaders: [.authorization, .contentType, HTTPField.Name("x-tidebase-worker")!],
                 allowMethods: [.get, .post, .put, .patch, .delete, .options]))
-        router.add(middleware: AuthMiddleware(apiKey: configuration.apiKey, keys: keys, keysExist: keysExist))
+        // Public routes: registered before authentication is added, so it never runs for them.
         router.get("/health") { _, _ in JSONResponse.make(.ok, #"{"ok":true}"#) }
         router.get("/openapi.json") { _, _ in JSONResponse.make(.ok, OpenAPI.document) }
-        let registry = self.registry
-        router.get("/metrics") { _, _ -> Response in
-            var bytes: [UInt8] = []
-            registry?.emit(into: &bytes)
-            var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)
-            buffer.writeBytes(bytes)
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: buffer))
+        if configuration.metricsPublic { registerMetrics(on: router) }
+        router.add(middleware: AuthMiddleware(apiKey: configuration.apiKey, keys: keys, openMode: openMode))
+        // Metrics describe every tenant: the root key's (or an open server's) unless public.
+        if !configuration.metricsPublic {
+            registerMetrics(on: router.group().add(middleware: RequireAccess<CairnRequestContext>.root))
         }
-        KeyRoutes<CairnRequestContext>(keys: keys, keysExist: keysExist, bodyLimit: configuration.maxBodyBytes)
+        KeyRoutes<CairnRequestContext>(keys: keys, openMode: openMode, bodyLimit: configuration.maxBodyBytes)
             .register(on: router)
         var tidebase = TidebaseRoutes<CairnRequestContext>(
             runs: runs, broker: broker, recovery: recovery, bodyLimit: configuration.maxBodyBytes)
@@ -127,6 +125,27 @@ public struct CairnServer: Sendable {
         ).register(on: router)
         ArtifactRoutes<CairnRequestContext>(artifacts: artifacts).register(on: router)
         return router
+    }
+
+    /// `GET /metrics`: Prometheus text.
+    private func registerMetrics(on router: some RouterMethods<CairnRequestContext>) {
+        let registry = self.registry
+        router.get("/metrics") { _, _ -> Response in
+            var bytes: [UInt8] = []
+            registry?.emit(into: &bytes)
+            var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)
+            buffer.writeBytes(bytes)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: buffer))
+        }
+    }
+
+    /// Whether the API is open (no configured key, no API key ever created): what start-up
+    /// reports. Reading it also lets this process log the moment the first key is created.
+    public func isOpen() async throws -> Bool {
+        guard configuration.apiKey == nil else { return false }
+        return try await openMode.isOpen()
     }
 
     public func makeApplication() -> some ApplicationProtocol {

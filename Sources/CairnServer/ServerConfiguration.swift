@@ -45,6 +45,9 @@ public struct ServerConfiguration: Sendable {
     public var artifactSweepMilliseconds: Int64 = 300_000
     /// Age after which an upload's temporary file that no live upload owns is removed.
     public var staleUploadSeconds: Int64 = 3_600
+    /// Let anyone who can reach the server read `/metrics` (a Prometheus scraper on a private
+    /// network); otherwise only the root key, or anyone while the server is open.
+    public var metricsPublic = false
 
     public init() {}
 
@@ -103,7 +106,7 @@ public struct ServerConfiguration: Sendable {
     public var summary: [(String, String)] {
         [
             ("host", host), ("port", String(port)), ("data-dir", dataDirectory),
-            ("api-key", apiKey == nil ? "none (open API)" : "set (redacted)"),
+            ("api-key", apiKey == nil ? "none" : "set (redacted)"),
             ("allow-unauthenticated", String(allowUnauthenticated)), ("lease-ms", String(leaseMilliseconds)),
             ("public-url", effectivePublicURL), ("max-body-bytes", String(maxBodyBytes)), ("log-level", logLevel),
             ("webhook-secret", webhookSecret == nil ? "none (unsigned)" : "set (redacted)"),
@@ -117,6 +120,7 @@ public struct ServerConfiguration: Sendable {
             ("max-artifact-ttl-seconds", maxArtifactTTLSeconds == 0 ? "none" : String(maxArtifactTTLSeconds)),
             ("artifact-sweep-ms", String(artifactSweepMilliseconds)),
             ("stale-upload-seconds", String(staleUploadSeconds)),
+            ("metrics-public", String(metricsPublic)),
         ]
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CairnCore
+import CairnServer
 import CairnStore
 import Foundation
 
@@ -13,9 +14,21 @@ struct Keys: AsyncParsableCommand {
         @Option(name: .customLong("data-dir"), help: "The server's data directory (CAIRN_DATA_DIR).") var dataDir:
             String?
 
+        /// Opens an existing store only: creating keys in a new, empty one (a mistyped or
+        /// missing --data-dir) would leave the server they were meant for unchanged.
         func keyService() throws -> KeyService {
-            let directory = dataDir ?? ProcessInfo.processInfo.environment["CAIRN_DATA_DIR"] ?? ".cairn"
-            let store = try SQLiteStore(configuration: .init(path: directory + "/cairn.sqlite"), broker: nil)
+            let environment = ProcessInfo.processInfo.environment["CAIRN_DATA_DIR"]
+            let given = dataDir ?? environment.flatMap { $0.isEmpty ? nil : $0 }
+            var configuration = ServerConfiguration()
+            if let given { configuration.dataDirectory = given }
+            let path = configuration.databasePath
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ValidationError(
+                    "no Cairn data directory at \(given ?? "./.cairn") (pass --data-dir or CAIRN_DATA_DIR)")
+            }
+            let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+            FileHandle.standardError.write(Data("using the store at \(absolute)\n".utf8))
+            let store = try SQLiteStore(configuration: .init(path: path), broker: nil)
             return KeyService(store: store)
         }
     }

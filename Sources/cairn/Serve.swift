@@ -78,6 +78,11 @@ struct Serve: AsyncParsableCommand {
         name: .customLong("stale-upload-seconds"),
         help: "Age at which a dead upload's temporary file is removed (CAIRN_STALE_UPLOAD_SECONDS; 3600).")
     var staleUploadSeconds: Int64?
+    @Flag(
+        name: .customLong("metrics-public"),
+        help:
+            "Serve /metrics without a key, e.g. to a Prometheus scraper on a private network (CAIRN_METRICS_PUBLIC=1).")
+    var metricsPublic = false
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL).")
     var logLevel: String?
 
@@ -129,6 +134,7 @@ struct Serve: AsyncParsableCommand {
             try artifactSweepMs ?? envInt("CAIRN_ARTIFACT_SWEEP_MS").map(Int64.init) ?? c.artifactSweepMilliseconds
         c.staleUploadSeconds =
             try staleUploadSeconds ?? envInt("CAIRN_STALE_UPLOAD_SECONDS").map(Int64.init) ?? c.staleUploadSeconds
+        c.metricsPublic = metricsPublic || ["1", "true", "yes"].contains(env("CAIRN_METRICS_PUBLIC") ?? "")
         let policy = missedFires ?? env("CAIRN_MISSED_FIRES") ?? c.missedFirePolicy.rawValue
         guard let parsedPolicy = MissedFirePolicy(rawValue: policy) else {
             throw ValidationError("missed-fires must be once, skip or all, got \(policy)")
@@ -165,9 +171,15 @@ struct Serve: AsyncParsableCommand {
         } catch let error as ServerConfiguration.Invalid {
             throw ValidationError(error.description)
         }
+        let open = try await server.isOpen()
         logger.info(
             "starting cairn \(CairnVersion.string)",
-            metadata: Logger.Metadata(uniqueKeysWithValues: configuration.summary.map { ($0.0, .string($0.1)) }))
+            metadata: Logger.Metadata(
+                uniqueKeysWithValues: (configuration.summary + [("access", configuration.accessSummary(open: open))])
+                    .map { ($0.0, .string($0.1)) }))
+        if let warning = configuration.openAccessWarning(open: open) {
+            logger.warning("\(warning)")
+        }
         try await server.run()
         logger.info("stopped")
     }

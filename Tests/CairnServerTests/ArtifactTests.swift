@@ -445,9 +445,14 @@ final class RawSocket {
             }
             #expect(try await http.upload(pattern(10), query: "owner=x").status == .badRequest)
             // Ids are the server's: anything else is simply unknown, and never a path.
-            for id in ["..%2F..%2Fcairn.sqlite", "..", "art_zz", "art_" + String(repeating: "0", count: 32)] {
+            for id in ["..%2F..%2Fcairn.sqlite", "art_zz", "art_" + String(repeating: "0", count: 32)] {
                 #expect(try await http.raw(.get, "/artifacts/\(id)").status == .notFound, "id \(id)")
                 #expect(try await http.raw(.delete, "/artifacts/\(id)").status == .notFound, "id \(id)")
+            }
+            // Paths that are not canonical are refused before any route runs.
+            for id in ["..", "%2e%2E"] {
+                #expect(try await http.raw(.get, "/artifacts/\(id)").status == .badRequest, "id \(id)")
+                #expect(try await http.raw(.delete, "/artifacts/\(id)").status == .badRequest, "id \(id)")
             }
             #expect(try await http.raw(.get, "/artifacts/../cairn.sqlite").status != .ok)
         }

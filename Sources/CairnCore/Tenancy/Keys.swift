@@ -68,14 +68,17 @@ public struct Principal: Sendable, Equatable {
     public static let open = Principal(tenant: .default, scopes: [.admin], isRoot: true)
 }
 
+/// Keys are never deleted: revoking one keeps its row, because any key, revoked or not, is what
+/// ends open mode.
 public protocol KeyStore: Sendable {
     func insertKey(_ key: APIKey) async throws
     func key(secretHash: String) async throws -> APIKey?
     func keys(tenant: TenantID?) async throws -> [APIKey]
     /// Revokes a key; false if there is no such active key (in `tenant`, when given).
     func revokeKey(id: String, tenant: TenantID?, at: Timestamp) async throws -> Bool
-    /// Whether any key is active (then requests must authenticate).
-    func hasActiveKeys() async throws -> Bool
+    /// Whether any key was ever created, revoked ones included (keys are never deleted, so this
+    /// never turns false again): from then on every request must authenticate.
+    func anyKeyCreated() async throws -> Bool
 }
 
 public enum KeyError: Error, Equatable, Sendable {

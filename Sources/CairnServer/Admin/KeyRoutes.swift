@@ -6,11 +6,12 @@ import Hummingbird
 /// `--api-key`) manages every tenant's.
 struct KeyRoutes<Context: PrincipalContext>: Sendable {
     let keys: KeyService
-    let keysExist: CachedFlag
+    let openMode: OpenMode
     let bodyLimit: Int
 
     func register(on router: Router<Context>) {
-        let group = router.group("/admin/keys").add(middleware: TidebaseErrorMiddleware<Context>())
+        let group = router.group("/admin/keys").add(middleware: RequireAccess<Context>.admin)
+            .add(middleware: TidebaseErrorMiddleware<Context>())
         group.post(use: create)
         group.get(use: list)
         group.delete(":keyId", use: revoke)
@@ -50,7 +51,7 @@ struct KeyRoutes<Context: PrincipalContext>: Sendable {
         try body.validate()
         let tenant = try self.tenant(requestedTenant, context) ?? context.principal.tenant
         let (key, secret) = try await keys.create(tenant: tenant.rawValue, name: name, scopes: scopes)
-        keysExist.invalidate()
+        openMode.keyCreated()
         return JSONResponse.object(.created) { w in
             w.key("key"); w.apiKey(key)
             w.field("secret", secret)
@@ -70,7 +71,6 @@ struct KeyRoutes<Context: PrincipalContext>: Sendable {
         } catch KeyError.keyNotFound {
             throw APIError(.notFound, "key not found")
         }
-        keysExist.invalidate()
         return JSONResponse.object { w in w.field("revoked", id) }
     }
 }

@@ -1,23 +1,29 @@
 import CairnCore
 import Hummingbird
+import Logging
 import Synchronization
 
-/// Authentication and scopes. With no configured key and no API key in the store, the API is
-/// open (the default tenant, everything allowed). Otherwise every route but `/health` needs a
-/// bearer: the configured key (root: the default tenant, and key management of every tenant)
-/// or an API key, which acts in its tenant with its scopes. The SSE route also accepts
-/// `?token=`, since browsers' EventSource cannot set headers. Reads need `read`, other methods
-/// `write`, `/admin` routes `admin`.
+/// Authentication, and the scope a route needs unless it declares more. With no configured key
+/// and no API key ever created, the API is open (the default tenant, everything allowed).
+/// Otherwise a request needs a bearer: the configured key (root: the default tenant, and key
+/// management of every tenant) or an API key, which acts in its tenant with its scopes. The
+/// SSE route also accepts `?token=`, since browsers' EventSource cannot set headers.
+///
+/// It runs after the router matched the request (Hummingbird applies router middleware per
+/// endpoint), so what it decides follows the matched route, never the raw path: reads (GET,
+/// HEAD) need `read`, other methods `write`; routes that need more are registered behind
+/// `RequireAccess`. Public routes are registered before this middleware is added, so it never
+/// runs for them. A request no route matches only needs a valid credential (then it is a 404).
 struct AuthMiddleware<Context: PrincipalContext>: RouterMiddleware {
     let apiKey: String?
     let keys: KeyService
-    let keysExist: CachedFlag
+    let openMode: OpenMode
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
         let path = request.uri.path
-        if path == "/health" || path == "/openapi.json" || request.method == .options {
+        if request.method == .options {
             return try await next(request, context)
         }
         var token: Substring?
@@ -35,26 +41,18 @@ struct AuthMiddleware<Context: PrincipalContext>: RouterMiddleware {
             } else {
                 return Self.unauthorized(path: path, message: "Invalid API key")
             }
-        } else if apiKey == nil, try await !keysExist.value({ try await keys.store.hasActiveKeys() }) {
+        } else if apiKey == nil, try await openMode.isOpen() {
             principal = .open
         } else {
             return Self.unauthorized(path: path, message: "Missing or malformed Authorization header")
         }
-        let required: Scope =
-            path == "/admin" || path.hasPrefix("/admin/")
-            ? .admin : (request.method == .get || request.method == .head ? .read : .write)
-        guard principal.allows(required) else {
-            if SnapStateErrors.owns(path: path) {
-                return SnapStateErrors.response(
-                    .forbidden, code: "FORBIDDEN", message: "this key lacks the \(required.rawValue) scope")
-            }
-            return APIError(.forbidden, "this key lacks the \(required.rawValue) scope") { w in
-                w.field("code", "insufficient_scope")
-                w.field("required", required.rawValue)
-            }.response
-        }
         var context = context
         context.principal = principal
+        // Unmatched requests have no endpoint yet: the router answers 404 after this.
+        if context.coreContext.endpointPath.value != nil {
+            let required: Scope = request.method == .get || request.method == .head ? .read : .write
+            guard principal.allows(required) else { return Self.forbidden(path: path, required: required.rawValue) }
+        }
         return try await next(request, context)
     }
 
@@ -66,6 +64,19 @@ struct AuthMiddleware<Context: PrincipalContext>: RouterMiddleware {
         return APIError(.unauthorized, "unauthorized").response
     }
 
+    /// `required` names what the credential lacks: a scope, or `root`.
+    static func forbidden(path: String, required: String) -> Response {
+        let message =
+            required == "root" ? "only the root key may use this route" : "this key lacks the \(required) scope"
+        if SnapStateErrors.owns(path: path) {
+            return SnapStateErrors.response(.forbidden, code: "FORBIDDEN", message: message)
+        }
+        return APIError(.forbidden, message) { w in
+            w.field("code", "insufficient_scope")
+            w.field("required", required)
+        }.response
+    }
+
     /// `/runs/<id>/events`
     static func isEventStreamPath(_ path: String) -> Bool {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
@@ -73,29 +84,134 @@ struct AuthMiddleware<Context: PrincipalContext>: RouterMiddleware {
     }
 }
 
-/// A boolean read from the store at most once a second (whether any API key exists decides if
-/// anonymous requests are allowed; keys can be created by another process with `cairn keys`).
-final class CachedFlag: Sendable {
-    private let state = Mutex<(value: Bool, readAt: ContinuousClock.Instant?)>((false, nil))
-    private let maxAge: Duration
-
-    init(maxAge: Duration = .seconds(1)) { self.maxAge = maxAge }
-
-    func value(_ read: () async throws -> Bool) async throws -> Bool {
-        let now = ContinuousClock.now
-        if let cached = state.withLock({ s -> Bool? in
-            guard let at = s.readAt, now - at < maxAge else { return nil }
-            return s.value
-        }) {
-            return cached
-        }
-        let fresh = try await read()
-        state.withLock { $0 = (fresh, now) }
-        return fresh
+/// What a group of routes needs beyond `AuthMiddleware`'s default (read for reads, write
+/// otherwise): added to the router group the routes are registered in, so the requirement
+/// belongs to the matched route.
+struct RequireAccess<Context: PrincipalContext>: RouterMiddleware {
+    enum Requirement: Sendable {
+        case scope(Scope)
+        /// The configured root key (or an open server).
+        case root
     }
 
-    /// Forgets the cached value (after this process created or revoked a key).
-    func invalidate() { state.withLock { $0.readAt = nil } }
+    let requirement: Requirement
+
+    static var admin: Self { Self(requirement: .scope(.admin)) }
+    static var root: Self { Self(requirement: .root) }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        switch requirement {
+        case .scope(let scope):
+            guard context.principal.allows(scope) else {
+                return AuthMiddleware<Context>.forbidden(path: request.uri.path, required: scope.rawValue)
+            }
+        case .root:
+            guard context.principal.isRoot else {
+                return AuthMiddleware<Context>.forbidden(path: request.uri.path, required: "root")
+            }
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Refuses request targets whose path is not canonical, before any route or credential is
+/// looked at: the router ignores empty segments (`//admin/keys` would match `/admin/keys`),
+/// so what a request reaches must not depend on how its path is spelled. Refused: a path that
+/// does not start with `/`, empty segments (`//`, a trailing `/`), and `.` or `..` segments
+/// (also percent-encoded). Other percent-encodings stay: the router never decodes, so an
+/// encoded `/` is part of its segment (the Tidebase SDK sends workflow names so).
+struct CanonicalPathMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        let target = request.head.path ?? ""
+        guard !(request.method == .options && target == "*") else { return try await next(request, context) }
+        let path = request.uri.path
+        guard target.hasPrefix("/"), Self.isCanonical(path) else {
+            let message =
+                "the request path must be canonical: it starts with '/' and has no empty, '.' or '..' segments"
+            if SnapStateErrors.owns(path: path) {
+                return SnapStateErrors.response(.badRequest, code: "VALIDATION_ERROR", message: message)
+            }
+            return APIError(.badRequest, message) { w in
+                w.field("code", "non_canonical_path")
+                w.field("field", "path")
+            }.response
+        }
+        return try await next(request, context)
+    }
+
+    static func isCanonical(_ path: String) -> Bool {
+        guard path.hasPrefix("/") else { return false }
+        if path == "/" { return true }
+        for segment in path.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
+            if segment.isEmpty { return false }
+            let dots = segment.lowercased().replacing("%2e", with: ".")
+            if dots == "." || dots == ".." { return false }
+        }
+        return true
+    }
+}
+
+/// Whether the server is still open: no configured key and no API key ever created. It closes
+/// for good once any key exists in the store (created here, or by `cairn keys` in another
+/// process); revoking keys never reopens it. While open, the store is read at most once a
+/// second.
+final class OpenMode: Sendable {
+    private enum State {
+        /// Not read yet: a key found on the first read was created before this process looked.
+        case unknown
+        case open(readAt: ContinuousClock.Instant)
+        case closed
+    }
+
+    private let state: Mutex<State>
+    private let store: any KeyStore
+    private let logger: Logger
+    private let maxAge: Duration
+
+    init(configuredKey: Bool, store: any KeyStore, logger: Logger, maxAge: Duration = .seconds(1)) {
+        state = Mutex(configuredKey ? .closed : .unknown)
+        self.store = store
+        self.logger = logger
+        self.maxAge = maxAge
+    }
+
+    func isOpen() async throws -> Bool {
+        let now = ContinuousClock.now
+        let cached = state.withLock { s -> Bool? in
+            switch s {
+            case .closed: return false
+            case .open(let at) where now - at < maxAge: return true
+            default: return nil
+            }
+        }
+        if let cached { return cached }
+        if try await store.anyKeyCreated() {
+            keyCreated()
+            return false
+        }
+        return state.withLock { s in
+            // Another request may have seen a key meanwhile: closed stays closed.
+            if case .closed = s { return false }
+            s = .open(readAt: now)
+            return true
+        }
+    }
+
+    /// Closes open mode (a key was created, here or elsewhere); says so once if it was open.
+    func keyCreated() {
+        let wasOpen = state.withLock { s -> Bool in
+            defer { s = .closed }
+            if case .open = s { return true }
+            return false
+        }
+        if wasOpen {
+            logger.notice("the first API key was created: this server now requires an API key on every request")
+        }
+    }
 }
 
 /// Compares without exiting early, so timing does not reveal how much of a secret matched.

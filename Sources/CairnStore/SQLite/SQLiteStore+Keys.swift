@@ -62,9 +62,9 @@ extension SQLiteStore: KeyStore {
         }
     }
 
-    public func hasActiveKeys() async throws -> Bool {
+    public func anyKeyCreated() async throws -> Bool {
         try await readSQLite { tx in
-            try tx.connection.first("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1") { $0.int() } != nil
+            try tx.connection.first("SELECT 1 FROM api_keys LIMIT 1") { $0.int() } != nil
         }
     }
 }
