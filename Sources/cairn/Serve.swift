@@ -78,6 +78,14 @@ struct Serve: AsyncParsableCommand {
         name: .customLong("stale-upload-seconds"),
         help: "Age at which a dead upload's temporary file is removed (CAIRN_STALE_UPLOAD_SECONDS; 3600).")
     var staleUploadSeconds: Int64?
+    @Flag(
+        name: .customLong("allow-loopback-outbound"),
+        help: "Let outbound calls reach loopback addresses on this machine (CAIRN_ALLOW_LOOPBACK_OUTBOUND=1).")
+    var allowLoopbackOutbound = false
+    @Option(
+        name: .customLong("disk-reserve-bytes"),
+        help: "Space kept free for deletes once the disk is full; 0 keeps none (CAIRN_DISK_RESERVE_BYTES; 8 MiB).")
+    var diskReserveBytes: Int64?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL).")
     var logLevel: String?
 
@@ -129,6 +137,10 @@ struct Serve: AsyncParsableCommand {
             try artifactSweepMs ?? envInt("CAIRN_ARTIFACT_SWEEP_MS").map(Int64.init) ?? c.artifactSweepMilliseconds
         c.staleUploadSeconds =
             try staleUploadSeconds ?? envInt("CAIRN_STALE_UPLOAD_SECONDS").map(Int64.init) ?? c.staleUploadSeconds
+        c.allowLoopbackOutbound =
+            allowLoopbackOutbound || ["1", "true", "yes"].contains(env("CAIRN_ALLOW_LOOPBACK_OUTBOUND") ?? "")
+        c.diskReserveBytes =
+            try diskReserveBytes ?? envInt("CAIRN_DISK_RESERVE_BYTES").map(Int64.init) ?? c.diskReserveBytes
         let policy = missedFires ?? env("CAIRN_MISSED_FIRES") ?? c.missedFirePolicy.rawValue
         guard let parsedPolicy = MissedFirePolicy(rawValue: policy) else {
             throw ValidationError("missed-fires must be once, skip or all, got \(policy)")
