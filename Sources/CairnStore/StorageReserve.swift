@@ -84,7 +84,10 @@ public final class StorageReserve: Sendable {
 
     /// Makes sure the reserve file exists at full size; false if there is no room for it.
     private func ensureFile() -> Bool {
-        guard bytes > 0 else { return true }
+        guard bytes > 0 else {
+            unlink(path)  // a reserve from a run with a larger setting
+            return true
+        }
         var st = stat()
         if stat(path, &st) == 0, Int64(st.st_size) >= bytes { return true }
         let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)

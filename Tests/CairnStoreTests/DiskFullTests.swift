@@ -43,7 +43,9 @@ import Testing
     }
 
     /// SQLite may roll back the whole group-commit transaction when one job in it hits a full
-    /// disk: the jobs committed beside it must then be run again, never acknowledged as done.
+    /// disk: the jobs beside it must then run again in a new transaction, neither acknowledged
+    /// without being stored nor reported failed after all (a later job's savepoint would
+    /// otherwise open and commit a transaction of its own, and the batch's COMMIT then fail).
     @Test func jobsBatchedWithOneThatFillsTheDiskAreRunAgainNotLost() async throws {
         let directory = try directory()
         let store = try SQLiteStore(configuration: .init(path: directory + "/cairn.sqlite"), broker: nil)
@@ -92,7 +94,8 @@ import Testing
     }
 
     @Test func noSpaceErrnosMapToStorageFull() {
-        #expect(SQLiteConnection.failure(13, message: "database or disk is full", nil) is StorageFullError)  // SQLITE_FULL
+        // SQLITE_FULL (13) and SQLITE_CONSTRAINT (19).
+        #expect(SQLiteConnection.failure(13, message: "database or disk is full", nil) is StorageFullError)
         #expect(SQLiteConnection.failure(19, message: "constraint", nil) is SQLiteError)
         errno = ENOSPC
         #expect(BlobIOError.failure("write", "/x") is StorageFullError)
