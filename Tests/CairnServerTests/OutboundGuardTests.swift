@@ -1,3 +1,6 @@
+import AsyncHTTPClient
+import Hummingbird
+import HummingbirdTesting
 import Testing
 
 @testable import CairnServer
@@ -63,6 +66,34 @@ import Testing
             #expect(["127.0.0.1", "::1"].contains(target.address))
         } else {
             Issue.record("localhost refused with loopback allowed")
+        }
+    }
+
+    /// The call goes to the checked address even when the name would resolve elsewhere (here:
+    /// nowhere), so a DNS answer that changes after the check cannot redirect it.
+    @Test func callsConnectToTheCheckedAddress() async throws {
+        let app = Application(router: Router())
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let request = HTTPClientRequest(url: "http://cairn-pinned.invalid:\(port)/hook")
+            let reply = try await OutboundHTTP.post(
+                request, to: .init(host: "cairn-pinned.invalid", address: "127.0.0.1"), timeout: .seconds(10))
+            #expect(reply.status == 404)
+        }
+    }
+
+    /// A long reply is cut at the read limit instead of failing the call.
+    @Test func longRepliesAreCutNotFailed() async throws {
+        let router = Router()
+        router.get("/hook") { _, _ in String(repeating: "y", count: 100_000) }
+        let app = Application(router: router)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/hook")
+            let reply = try await OutboundHTTP.post(
+                request, to: .init(host: "127.0.0.1", address: "127.0.0.1"), timeout: .seconds(10))
+            #expect(reply.status == 200)
+            #expect(reply.body == String(repeating: "y", count: OutboundHTTP.responseBodyLimit))
         }
     }
 
