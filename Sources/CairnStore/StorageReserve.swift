@@ -93,7 +93,11 @@ public final class StorageReserve: Sendable {
         let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var ok = posix_fallocate(fd, 0, off_t(bytes)) == 0
+        #if canImport(Glibc)
+            var ok = posix_fallocate(fd, 0, off_t(bytes)) == 0
+        #else
+            var ok = false
+        #endif
         if !ok {
             // File systems without fallocate: write the zeros.
             let chunk = [UInt8](repeating: 0, count: 64 * 1024)
