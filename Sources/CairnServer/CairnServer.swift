@@ -1,5 +1,6 @@
 import CairnCore
 import CairnStore
+import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -37,14 +38,19 @@ public struct CairnServer: Sendable {
         broker = EventBroker()
         let (wakeups, wake) = DeliveryService.wakeups(from: broker)
         deliveryWakeups = wakeups
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let reserve = StorageReserve(directory: configuration.dataDirectory, bytes: configuration.diskReserveBytes)
         store = try SQLiteStore(
-            configuration: .init(path: configuration.databasePath), broker: broker,
+            configuration: .init(path: configuration.databasePath, reserve: reserve), broker: broker,
             logger: Logger(label: "cairn.store"))
         keys = KeyService(store: store, clock: clock)
         openMode = OpenMode(configuredKey: configuration.apiKey != nil, store: store, logger: logger)
-        artifacts = try ArtifactService(
-            store: store, blobs: LocalBlobStore(root: configuration.blobDirectory),
-            limits: configuration.artifactLimits, clock: clock)
+        let blobs = try LocalBlobStore(root: configuration.blobDirectory, reserve: reserve)
+        // No upload is running before the listener opens: every unfinished write left in the
+        // blob store belongs to an upload that a crash or kill ended.
+        let leftovers = try blobs.removeUnfinishedWrites()
+        if leftovers > 0 { logger.info("removed unfinished uploads", metadata: ["files": "\(leftovers)"]) }
+        artifacts = ArtifactService(store: store, blobs: blobs, limits: configuration.artifactLimits, clock: clock)
         runs = RunService(
             store: store,
             configuration: .init(
@@ -60,11 +66,10 @@ public struct CairnServer: Sendable {
                 clock: clock) : nil
     }
 
-    /// Where outbound calls may go: loopback only while the server itself is on loopback.
+    /// Where outbound calls may go: private and loopback networks only when a setting says so.
     var outboundGuard: OutboundGuard {
         OutboundGuard(
-            allowPrivate: configuration.allowPrivateWebhooks,
-            allowLoopback: configuration.allowPrivateWebhooks || ServerConfiguration.isLoopback(configuration.host))
+            allowPrivate: configuration.allowPrivateWebhooks, allowLoopback: configuration.allowLoopbackOutbound)
     }
 
     var recovery: RecoveryDispatcher {
@@ -99,6 +104,7 @@ public struct CairnServer: Sendable {
 
     public func makeRouter(sseKeepalive: Duration = .seconds(15)) -> Router<CairnRequestContext> {
         let router = Router(context: CairnRequestContext.self)
+        router.add(middleware: NoSniffMiddleware())
         router.add(middleware: RequestMetricsMiddleware())
         router.add(middleware: CanonicalPathMiddleware())
         router.add(

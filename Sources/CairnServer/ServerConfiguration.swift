@@ -48,6 +48,12 @@ public struct ServerConfiguration: Sendable {
     /// Let anyone who can reach the server read `/metrics` (a Prometheus scraper on a private
     /// network); otherwise only the root key, or anyone while the server is open.
     public var metricsPublic = false
+    /// Let webhooks, recovery and invoke calls reach loopback addresses (services on this
+    /// machine). Off by default, whatever address the server listens on.
+    public var allowLoopbackOutbound = false
+    /// Bytes kept free in the data directory (a preallocated file) for deletes and expiry to
+    /// use once the disk is full; 0 keeps none.
+    public var diskReserveBytes: Int64 = 8 << 20
 
     public init() {}
 
@@ -99,6 +105,9 @@ public struct ServerConfiguration: Sendable {
         guard artifactSweepMilliseconds > 0, staleUploadSeconds > 0 else {
             throw Invalid(description: "artifact-sweep-ms and stale-upload-seconds must be positive")
         }
+        guard (0...(1 << 40)).contains(diskReserveBytes) else {
+            throw Invalid(description: "disk-reserve-bytes must be 0 to 1 TiB, got \(diskReserveBytes)")
+        }
         if let apiKey, apiKey.count < 16 { throw Invalid(description: "the API key must be at least 16 characters") }
     }
 
@@ -121,6 +130,8 @@ public struct ServerConfiguration: Sendable {
             ("artifact-sweep-ms", String(artifactSweepMilliseconds)),
             ("stale-upload-seconds", String(staleUploadSeconds)),
             ("metrics-public", String(metricsPublic)),
+            ("allow-loopback-outbound", String(allowLoopbackOutbound)),
+            ("disk-reserve-bytes", String(diskReserveBytes)),
         ]
     }
 }

@@ -83,6 +83,14 @@ struct Serve: AsyncParsableCommand {
         help:
             "Serve /metrics without a key, e.g. to a Prometheus scraper on a private network (CAIRN_METRICS_PUBLIC=1).")
     var metricsPublic = false
+    @Flag(
+        name: .customLong("allow-loopback-outbound"),
+        help: "Let outbound calls reach loopback addresses on this machine (CAIRN_ALLOW_LOOPBACK_OUTBOUND=1).")
+    var allowLoopbackOutbound = false
+    @Option(
+        name: .customLong("disk-reserve-bytes"),
+        help: "Space kept free for deletes once the disk is full; 0 keeps none (CAIRN_DISK_RESERVE_BYTES; 8 MiB).")
+    var diskReserveBytes: Int64?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL).")
     var logLevel: String?
 
@@ -135,6 +143,10 @@ struct Serve: AsyncParsableCommand {
         c.staleUploadSeconds =
             try staleUploadSeconds ?? envInt("CAIRN_STALE_UPLOAD_SECONDS").map(Int64.init) ?? c.staleUploadSeconds
         c.metricsPublic = metricsPublic || ["1", "true", "yes"].contains(env("CAIRN_METRICS_PUBLIC") ?? "")
+        c.allowLoopbackOutbound =
+            allowLoopbackOutbound || ["1", "true", "yes"].contains(env("CAIRN_ALLOW_LOOPBACK_OUTBOUND") ?? "")
+        c.diskReserveBytes =
+            try diskReserveBytes ?? envInt("CAIRN_DISK_RESERVE_BYTES").map(Int64.init) ?? c.diskReserveBytes
         let policy = missedFires ?? env("CAIRN_MISSED_FIRES") ?? c.missedFirePolicy.rawValue
         guard let parsedPolicy = MissedFirePolicy(rawValue: policy) else {
             throw ValidationError("missed-fires must be once, skip or all, got \(policy)")

@@ -188,7 +188,7 @@ class CairnServer:
 
     def __init__(self, workdir: Path, *, api_key: Optional[str] = None,
                  env: Optional[dict] = None, args: Optional[list] = None,
-                 name: str = "cairn"):
+                 name: str = "cairn", allow_loopback_outbound: bool = True):
         self.binary = cairn_bin()
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "data"
@@ -197,6 +197,7 @@ class CairnServer:
         self.api_key = api_key
         self.extra_env = dict(env or {})
         self.extra_args = [str(a) for a in (args or [])]  # more `cairn serve` flags
+        self.allow_loopback_outbound = allow_loopback_outbound
         self.name = name
         self.port: Optional[int] = None
         self.proc: Optional[subprocess.Popen] = None
@@ -226,6 +227,9 @@ class CairnServer:
             "--port", str(self.port),
             "--data-dir", str(self.data_dir),
         ]
+        if self.allow_loopback_outbound:
+            # The suites' webhook receivers listen on loopback.
+            args.append("--allow-loopback-outbound")
         if self.api_key:
             args += ["--api-key", self.api_key]
         args += self.extra_args

@@ -182,6 +182,66 @@ public enum ArtifactNames {
         return nil
     }
 
+    public static let maxContentTypeBytes = 255
+
+    /// Why a `Content-Type` is refused, or nil: it must be a media type as RFC 9110 §8.3
+    /// spells it, `type/subtype` with optional `; name=value` parameters (a value may be
+    /// quoted), at most 255 bytes, so it can be served back as a header unchanged.
+    public static func problem(contentType: String) -> String? {
+        let b = Array(contentType.utf8)
+        if b.isEmpty { return "must not be empty" }
+        if b.count > maxContentTypeBytes { return "must be at most \(maxContentTypeBytes) bytes" }
+        let invalid = "must be a media type such as text/plain or application/json; charset=utf-8"
+        var i = 0
+        func token() -> Bool {
+            let start = i
+            while i < b.count, isTokenCharacter(b[i]) { i += 1 }
+            return i > start
+        }
+        func skipSpace() { while i < b.count, b[i] == 0x20 || b[i] == 0x09 { i += 1 } }
+        guard token(), i < b.count, b[i] == UInt8(ascii: "/") else { return invalid }
+        i += 1
+        guard token() else { return invalid }
+        while true {
+            skipSpace()
+            if i == b.count { return nil }
+            guard b[i] == UInt8(ascii: ";") else { return invalid }
+            i += 1
+            skipSpace()
+            if i == b.count { return nil }  // a trailing ";" is tolerated, as browsers do
+            guard token(), i < b.count, b[i] == UInt8(ascii: "=") else { return invalid }
+            i += 1
+            if i < b.count, b[i] == UInt8(ascii: "\"") {
+                i += 1
+                var closed = false
+                while i < b.count {
+                    let c = b[i]
+                    if c == UInt8(ascii: "\"") {
+                        closed = true
+                        i += 1
+                        break
+                    }
+                    if c == UInt8(ascii: "\\") { i += 1 }
+                    guard i < b.count, b[i] == 0x09 || (0x20...0x7E).contains(b[i]) else { return invalid }
+                    i += 1
+                }
+                guard closed else { return invalid }
+            } else if !token() {
+                return invalid
+            }
+        }
+    }
+
+    /// RFC 9110 `tchar`.
+    static func isTokenCharacter(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "a")...UInt8(ascii: "z"):
+            return true
+        default: return "!#$%&'*+-.^_`|~".utf8.contains(c)
+        }
+    }
+
     /// Why a label (owner, metadata key or value) is refused, or nil.
     public static func problem(label: String, maxBytes: Int) -> String? {
         if label.utf8.count > maxBytes { return "must be at most \(maxBytes) bytes" }

@@ -55,6 +55,9 @@ public final class ArtifactService: Sendable {
         if let problem = ArtifactNames.problem(name: request.name) {
             throw ArtifactError.invalid(field: "name", message: "name \(problem)")
         }
+        if let problem = ArtifactNames.problem(contentType: request.contentType) {
+            throw ArtifactError.invalid(field: "Content-Type", message: "Content-Type \(problem)")
+        }
         if let owner = request.owner, let problem = ArtifactNames.problem(label: owner, maxBytes: 256) {
             throw ArtifactError.invalid(field: "owner", message: "owner \(problem)")
         }

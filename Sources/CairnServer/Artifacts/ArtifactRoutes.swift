@@ -56,7 +56,7 @@ struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
                 upload.abort()
                 throw error
             }
-        } catch let error as ArtifactError {
+        } catch let error as any APIErrorConvertible where error is ArtifactError || error is StorageFullError {
             // The client may still be sending a body nobody will read: end the connection.
             var response = error.apiError.response
             response.headers[.connection] = "close"
@@ -180,7 +180,14 @@ struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
     /// several gets the whole artifact, which RFC 9110 allows.
     static func head(_ artifact: Artifact, _ request: Request) throws -> Response {
         var headers = HTTPFields()
-        headers[.contentType] = artifact.contentType
+        headers[.contentType] =
+            ArtifactNames.problem(contentType: artifact.contentType) == nil
+            ? artifact.contentType : "application/octet-stream"
+        // Artifacts are files to save, never pages of this origin: a browser that opens one
+        // downloads it, and if it renders it anyway (HTML, SVG, XML, script) no script runs
+        // and nothing is loaded, in a sandbox with an origin of its own.
+        headers[.contentDisposition] = contentDisposition(name: artifact.name)
+        headers[.contentSecurityPolicy] = "sandbox; default-src 'none'"
         headers[.eTag] = eTag(artifact)
         headers[.acceptRanges] = "bytes"
         headers[HTTPField.Name("x-cairn-sha256")!] = artifact.sha256
@@ -232,6 +239,28 @@ struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
     }
 
     static func eTag(_ artifact: Artifact) -> String { "\"\(artifact.sha256)\"" }
+
+    /// `attachment` with the name's last segment as the file name: an ASCII fallback with
+    /// anything outside `[A-Za-z0-9._ -]` replaced by `_`, and the exact name in RFC 8187 form.
+    static func contentDisposition(name: String) -> String {
+        let base = name.split(separator: "/").last.map(String.init) ?? "artifact"
+        let safe: (UInt8) -> Bool = { c in
+            (0x30...0x39).contains(c) || (0x41...0x5A).contains(c) || (0x61...0x7A).contains(c)
+                || c == UInt8(ascii: ".") || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
+        }
+        let kept = base.utf8.prefix(200).map { safe($0) || $0 == 0x20 ? $0 : UInt8(ascii: "_") }
+        var fallback = String(decoding: kept, as: UTF8.self)
+        if fallback.allSatisfy({ $0 == "." || $0 == "_" || $0 == " " }) { fallback = "artifact" }
+        var encoded = ""
+        for c in base.utf8 {
+            if safe(c) {
+                encoded.append(Character(Unicode.Scalar(c)))
+            } else {
+                encoded += "%" + String(c, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return "attachment; filename=\"\(fallback)\"; filename*=UTF-8''\(encoded)"
+    }
 
     // MARK: Metadata, list, delete
 
@@ -387,6 +416,12 @@ extension JSONWriter {
         field("createdAt", timestamp: a.createdAt)
         field("expiresAt", timestamp: a.expiresAt)
         endObject()
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
 

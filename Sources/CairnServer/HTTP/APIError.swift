@@ -57,6 +57,40 @@ public protocol APIErrorConvertible: Error {
     var apiError: APIError { get }
 }
 
+extension HTTPResponse.Status {
+    /// 507 (RFC 4918): the server has no room to store what the request sends.
+    public static var insufficientStorage: Self { .init(code: 507, reasonPhrase: "Insufficient Storage") }
+}
+
+/// A full disk is the server's condition, not the client's mistake: 507, and the request may
+/// be retried once space is freed (deleting artifacts still works).
+extension StorageFullError: APIErrorConvertible {
+    public var apiError: APIError {
+        APIError(.insufficientStorage, "the server's disk is full: nothing was stored; retry after space is freed") {
+            $0.field("code", "storage_full")
+        }
+    }
+}
+
+/// Adds `X-Content-Type-Options: nosniff` to every response, refusals included, so no browser
+/// guesses a type other than the one declared.
+public struct NoSniffMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[.xContentTypeOptions] = "nosniff"
+        return response
+    }
+}
+
 public struct ValidationIssue: Sendable {
     public var path: [String]
     public var message: String

@@ -17,8 +17,13 @@ public struct BodyReader {
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: limit)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "request body too large", { $0.field("limit", limit) })
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // The body stopped arriving (connection reset, read timeout): not a size problem.
+            throw APIError(.badRequest, "request body could not be read: the upload was interrupted")
         }
         if buffer.readableBytes == 0
             || buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 })

@@ -81,9 +81,10 @@ struct DeliveryService: Service {
 
     func attempt(_ delivery: ChannelDelivery) async {
         let outcome: DeliveryOutcome
-        if let refusal = guardrail.refusal(for: delivery.url) {
+        switch guardrail.decision(for: delivery.url) {
+        case .refused(let refusal):
             outcome = .blocked("ssrf_blocked: \(refusal)")
-        } else {
+        case .allowed(let target):
             var request = HTTPClientRequest(url: delivery.url)
             request.method = .POST
             let body = delivery.body
@@ -105,9 +106,8 @@ struct DeliveryService: Service {
             }
             request.body = .bytes(ByteBuffer(string: body))
             do {
-                let response = try await OutboundHTTP.client.execute(request, timeout: timeout)
-                let text = try await response.body.collect(upTo: 64 * 1024)
-                outcome = .responded(status: Int(response.status.code), body: String(buffer: text))
+                let reply = try await OutboundHTTP.post(request, to: target, timeout: timeout)
+                outcome = .responded(status: reply.status, body: reply.body)
             } catch {
                 outcome = .unreachable(String(describing: error))
             }

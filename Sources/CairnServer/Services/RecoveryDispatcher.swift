@@ -35,7 +35,11 @@ struct RecoveryDispatcher: Sendable {
     }
 
     private func post(_ call: RecoveryCall) async -> RecoveryOutcome {
-        if let refusal = guardrail.refusal(for: call.url) { return .unreachable("ssrf_blocked: \(refusal)") }
+        let target: OutboundGuard.Target
+        switch guardrail.decision(for: call.url) {
+        case .refused(let reason): return .unreachable("ssrf_blocked: \(reason)")
+        case .allowed(let allowed): target = allowed
+        }
         var request = HTTPClientRequest(url: call.url)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
@@ -45,9 +49,8 @@ struct RecoveryDispatcher: Sendable {
         }
         request.body = .bytes(ByteBuffer(string: call.body))
         do {
-            let response = try await OutboundHTTP.client.execute(request, timeout: timeout)
-            let body = try await response.body.collect(upTo: 64 * 1024)
-            return .responded(status: Int(response.status.code), body: String(buffer: body))
+            let (status, body) = try await OutboundHTTP.post(request, to: target, timeout: timeout)
+            return .responded(status: status, body: body)
         } catch {
             return .unreachable(String(describing: error))
         }
@@ -57,10 +60,53 @@ struct RecoveryDispatcher: Sendable {
 /// The client for calls to other people's servers: a refused or unreachable endpoint fails at
 /// once instead of being retried until the deadline, and redirects are not followed.
 enum OutboundHTTP {
-    static let client: HTTPClient = {
+    static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration())
+
+    static func configuration(dnsOverride: [String: String] = [:]) -> HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)))
         configuration.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
+        configuration.dnsOverride = dnsOverride
+        return configuration
+    }
+
+    /// How much of a receiver's reply is read (the delivery log keeps at most 8000 characters).
+    static let responseBodyLimit = 16 * 1024
+
+    /// Sends the request to the address the guard checked, never to a fresh DNS answer for its
+    /// host (which could point somewhere the guard refuses); TLS still verifies the host name.
+    /// Returns the status and the start of the reply body; a longer reply is cut, not an error.
+    static func post(_ request: HTTPClientRequest, to target: OutboundGuard.Target, timeout: TimeAmount)
+        async throws -> (status: Int, body: String)
+    {
+        let isLiteral = OutboundGuard.numericAddress(target.host).map { $0.text == target.host } ?? false
+        if isLiteral { return try await send(request, with: client, timeout: timeout) }
+        let pinned = HTTPClient(
+            eventLoopGroupProvider: .singleton, configuration: configuration(dnsOverride: [target.host: target.address])
+        )
+        do {
+            let result = try await send(request, with: pinned, timeout: timeout)
+            try? await pinned.shutdown()
+            return result
+        } catch {
+            try? await pinned.shutdown()
+            throw error
+        }
+    }
+
+    private static func send(_ request: HTTPClientRequest, with client: HTTPClient, timeout: TimeAmount)
+        async throws -> (status: Int, body: String)
+    {
+        let response = try await client.execute(request, timeout: timeout)
+        var body = ByteBuffer()
+        for try await var chunk in response.body {
+            let room = responseBodyLimit - body.readableBytes
+            if chunk.readableBytes >= room {
+                if let head = chunk.readSlice(length: room) { body.writeImmutableBuffer(head) }
+                break
+            }
+            body.writeBuffer(&chunk)
+        }
+        return (Int(response.status.code), String(decoding: body.readableBytesView, as: UTF8.self))
+    }
 }

@@ -44,6 +44,7 @@ enum SnapStateErrors {
         case 409: return "CONFLICT"
         case 413: return "PAYLOAD_TOO_LARGE"
         case 429: return "RATE_LIMITED"
+        case 507: return "INSUFFICIENT_STORAGE"
         case 500..<600: return "INTERNAL_SERVER_ERROR"
         default: return "ERROR"
         }
@@ -97,6 +98,10 @@ struct SnapStateErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             response = SnapStateErrors.response(
                 error.status, code: SnapStateErrors.code(for: error.status), message: error.detailedMessage)
+        } catch let error as any APIErrorConvertible {
+            let apiError = error.apiError
+            response = SnapStateErrors.response(
+                apiError.status, code: SnapStateErrors.code(for: apiError.status), message: apiError.detailedMessage)
         } catch let error as HTTPError {
             response = SnapStateErrors.response(
                 error.status, code: SnapStateErrors.code(for: error.status), message: error.body ?? "\(error.status)")

@@ -107,8 +107,18 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
     }
 
     @Sendable func runDetail(_ request: Request, context: Context) async throws -> Response {
-        let detail = try await runs.runDetail(
+        var detail = try await runs.runDetail(
             id: try request.pathParameter("runId", context), tenant: context.principal.tenant)
+        // A reply recorded while an address class was allowed stays hidden once it is refused.
+        let guardrail = recovery.guardrail
+        for i in detail.recoveryAttempts.indices
+        where guardrail.refusesWithoutLookup(detail.recoveryAttempts[i].webhookURL) {
+            detail.recoveryAttempts[i].responseBody = nil
+        }
+        for i in detail.channelDeliveries.indices where guardrail.refusesWithoutLookup(detail.channelDeliveries[i].url)
+        {
+            detail.channelDeliveries[i].responseBody = nil
+        }
         return JSONResponse.object { w in
             w.key("run"); w.run(detail.run)
             w.array("steps", detail.steps) { $0.step($1) }

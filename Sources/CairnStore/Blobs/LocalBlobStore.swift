@@ -18,13 +18,16 @@ import Synchronization
 /// validated digests and server-made names: nothing a client sends becomes a path.
 public final class LocalBlobStore: BlobStore {
     public let root: String
+    /// Told when a write fails for lack of space.
+    let reserve: StorageReserve?
     /// Names of the `.part` files of live writes (the sweeper never touches them).
     private let live = Mutex<Set<String>>([])
 
-    public init(root: String) throws {
+    public init(root: String, reserve: StorageReserve? = nil) throws {
         self.root = root
+        self.reserve = reserve
         for directory in [root, root + "/tmp", root + "/sha256"] {
-            if mkdir(directory, 0o700) != 0 && errno != EEXIST { throw BlobIOError("mkdir", directory) }
+            if mkdir(directory, 0o700) != 0 && errno != EEXIST { throw BlobIOError.failure("mkdir", directory) }
         }
     }
 
@@ -35,22 +38,31 @@ public final class LocalBlobStore: BlobStore {
     func path(of digest: String) -> String { directory(of: digest) + "/" + digest }
 
     public func beginWrite() throws -> any BlobWrite {
+        if let reserve, !reserve.admitsNewData() {
+            throw StorageFullError("new blob refused while the disk is full")
+        }
         let name = Identifier.randomHex() + ".part"
         let path = tmpDirectory + "/" + name
         let fd = sysOpen(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw BlobIOError("open", path) }
+        guard fd >= 0 else { throw noted(BlobIOError.failure("open", path)) }
         live.withLock { _ = $0.insert(name) }
         return LocalBlobWrite(store: self, name: name, path: path, fd: fd)
     }
 
     func ended(_ name: String) { live.withLock { _ = $0.remove(name) } }
 
+    /// Passes a failure on after telling the reserve about it (a full disk releases it).
+    func noted(_ error: any Error) -> any Error {
+        reserve?.note(error)
+        return error
+    }
+
     public func size(of digest: String) async throws -> Int64? {
         guard ArtifactNames.isValidDigest(digest) else { return nil }
         var st = stat()
         guard stat(path(of: digest), &st) == 0 else {
             if errno == ENOENT { return nil }
-            throw BlobIOError("stat", path(of: digest))
+            throw BlobIOError.failure("stat", path(of: digest))
         }
         return Int64(st.st_size)
     }
@@ -60,19 +72,21 @@ public final class LocalBlobStore: BlobStore {
         let fd = sysOpen(path(of: digest), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { return nil }
-            throw BlobIOError("open", path(of: digest))
+            throw BlobIOError.failure("open", path(of: digest))
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             sysClose(fd)
-            throw BlobIOError("fstat", path(of: digest))
+            throw BlobIOError.failure("fstat", path(of: digest))
         }
         return LocalBlobRead(fd: fd, size: Int64(st.st_size))
     }
 
     public func remove(_ digest: String) async throws {
         guard ArtifactNames.isValidDigest(digest) else { return }
-        guard unlink(path(of: digest)) == 0 || errno == ENOENT else { throw BlobIOError("unlink", path(of: digest)) }
+        guard unlink(path(of: digest)) == 0 || errno == ENOENT else {
+            throw BlobIOError.failure("unlink", path(of: digest))
+        }
         try await Self.syncDirectory(directory(of: digest))
     }
 
@@ -89,13 +103,23 @@ public final class LocalBlobStore: BlobStore {
 
     public func removeStaleWrites(olderThanSeconds age: Int64) async throws -> Int {
         let cutoff = Timestamp.now().milliseconds / 1000 - age
+        return try removeUnfinishedWrites { path in
+            var st = stat()
+            return stat(path, &st) == 0 && Int64(st.st_mtim.tv_sec) <= cutoff
+        }
+    }
+
+    /// Removes every unfinished write no live `BlobWrite` owns, whatever its age: for start-up,
+    /// when no upload can be running, so the files of uploads a crash killed do not pile up.
+    /// Returns how many were removed.
+    public func removeUnfinishedWrites() throws -> Int { try removeUnfinishedWrites { _ in true } }
+
+    private func removeUnfinishedWrites(where shouldRemove: (String) -> Bool) throws -> Int {
         let running = live.withLock { $0 }
         var removed = 0
         for name in try Self.entries(of: tmpDirectory) where name.hasSuffix(".part") && !running.contains(name) {
             let path = tmpDirectory + "/" + name
-            var st = stat()
-            guard stat(path, &st) == 0, Int64(st.st_mtim.tv_sec) <= cutoff else { continue }
-            if unlink(path) == 0 { removed += 1 }
+            if shouldRemove(path), unlink(path) == 0 { removed += 1 }
         }
         return removed
     }
@@ -104,7 +128,7 @@ public final class LocalBlobStore: BlobStore {
     static func entries(of directory: String) throws -> [String] {
         guard let dir = opendir(directory) else {
             if errno == ENOENT { return [] }
-            throw BlobIOError("opendir", directory)
+            throw BlobIOError.failure("opendir", directory)
         }
         defer { closedir(dir) }
         var names: [String] = []
@@ -128,14 +152,14 @@ public final class LocalBlobStore: BlobStore {
         #if canImport(Darwin)
             if fcntl(fd, F_FULLFSYNC) == 0 { return }
         #endif
-        guard fsync(fd) == 0 else { throw BlobIOError("fsync", what) }
+        guard fsync(fd) == 0 else { throw BlobIOError.failure("fsync", what) }
     }
 
     /// Makes a directory's entries durable (a rename or unlink in it).
     static func syncDirectory(_ path: String) async throws {
         try await blocking {
             let fd = sysOpen(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard fd >= 0 else { throw BlobIOError("open", path) }
+            guard fd >= 0 else { throw BlobIOError.failure("open", path) }
             defer { sysClose(fd) }
             try syncFile(fd, path)
         }
@@ -146,6 +170,14 @@ public final class LocalBlobStore: BlobStore {
 public struct BlobIOError: Error, CustomStringConvertible {
     public let description: String
     init(_ call: String, _ path: String) { description = "\(call) \(path): \(String(cString: strerror(errno)))" }
+
+    /// The error for a system call that just failed: `StorageFullError` when `errno` says the
+    /// disk or quota is full, else a `BlobIOError` naming the call and path.
+    static func failure(_ call: String, _ path: String) -> any Error {
+        let code = errno
+        if StorageFullError.isNoSpace(code) { return StorageFullError("\(call) \(path)") }
+        return BlobIOError(call, path)
+    }
 }
 
 final class LocalBlobWrite: BlobWrite {
@@ -181,7 +213,7 @@ final class LocalBlobWrite: BlobWrite {
                 let n = sysWrite(s.fd, bytes.baseAddress! + offset, bytes.count - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw BlobIOError("write", path)
+                    throw store.noted(BlobIOError.failure("write", path))
                 }
                 offset += n
             }
@@ -196,7 +228,11 @@ final class LocalBlobWrite: BlobWrite {
             guard s.fd >= 0, !s.ended else { throw BlobIOError("finish", path + " (closed)") }
             return (s.fd, s.written)
         }
-        try await LocalBlobStore.blocking { try LocalBlobStore.syncFile(fd, path) }
+        do {
+            try await LocalBlobStore.blocking { try LocalBlobStore.syncFile(fd, path) }
+        } catch {
+            throw store.noted(error)
+        }
         return state.withLock { s in
             sysClose(s.fd)
             s.fd = -1
@@ -207,6 +243,14 @@ final class LocalBlobWrite: BlobWrite {
     }
 
     func publish() async throws -> Bool {
+        do {
+            return try await publishUnderDigest()
+        } catch {
+            throw store.noted(error)
+        }
+    }
+
+    private func publishUnderDigest() async throws -> Bool {
         guard let digest = state.withLock({ $0.digest }), !state.withLock({ $0.ended }) else {
             throw BlobIOError("publish", path + " (not finished)")
         }
@@ -215,7 +259,7 @@ final class LocalBlobWrite: BlobWrite {
         if mkdir(directory, 0o700) == 0 {
             try await LocalBlobStore.syncDirectory(store.root + "/sha256")
         } else if errno != EEXIST {
-            throw BlobIOError("mkdir", directory)
+            throw BlobIOError.failure("mkdir", directory)
         }
         let size = bytesWritten
         var st = stat()
@@ -225,7 +269,7 @@ final class LocalBlobWrite: BlobWrite {
             unlink(path)
             created = false
         } else {
-            guard rename(path, target) == 0 else { throw BlobIOError("rename", target) }
+            guard rename(path, target) == 0 else { throw BlobIOError.failure("rename", target) }
             created = true
         }
         state.withLock { $0.ended = true }
@@ -268,7 +312,7 @@ final class LocalBlobRead: BlobRead {
         while true {
             let n = pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
             if n >= 0 { return n }
-            if errno != EINTR { throw BlobIOError("pread", "fd \(fd)") }
+            if errno != EINTR { throw BlobIOError.failure("pread", "fd \(fd)") }
         }
     }
 

@@ -23,8 +23,9 @@ final class SQLiteConnection: @unchecked Sendable {
         let rc = sqlite_nio_sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "cannot open \(path)"
+            let failure = Self.failure(rc, message: message, db)
             if let db { sqlite_nio_sqlite3_close(db) }
-            throw SQLiteError(code: rc, message: message)
+            throw failure
         }
         handle = db
         sqlite_nio_sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
@@ -35,8 +36,21 @@ final class SQLiteConnection: @unchecked Sendable {
         if let handle { sqlite_nio_sqlite3_close(handle) }
     }
 
-    private func error(_ rc: Int32) -> SQLiteError {
-        SQLiteError(code: rc, message: handle.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "closed")
+    private func error(_ rc: Int32) -> any Error {
+        Self.failure(rc, message: handle.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "closed", handle)
+    }
+
+    /// The error for a failed call: `StorageFullError` when the disk or quota is full
+    /// (`SQLITE_FULL`, or an I/O error whose system cause is ENOSPC or EDQUOT), else `SQLiteError`.
+    static func failure(_ rc: Int32, message: String, _ db: OpaquePointer?) -> any Error {
+        let primary = rc & 0xFF
+        let noSpace =
+            primary == SQLITE_FULL
+            || (primary == SQLITE_IOERR
+                && db.map { StorageFullError.isNoSpace(sqlite_nio_sqlite3_system_errno($0)) }
+                    ?? false)
+        if noSpace { return StorageFullError("SQLite \(rc): \(message)") }
+        return SQLiteError(code: rc, message: message)
     }
 
     /// Runs statements that take no parameters (pragmas, DDL, transaction control).
@@ -46,7 +60,7 @@ final class SQLiteConnection: @unchecked Sendable {
         if rc != SQLITE_OK {
             let message = errorMessage.map { String(cString: $0) } ?? "error"
             sqlite_nio_sqlite3_free(errorMessage)
-            throw SQLiteError(code: rc, message: message)
+            throw Self.failure(rc, message: message, handle)
         }
     }
 
@@ -111,6 +125,9 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     var changes: Int { Int(sqlite_nio_sqlite3_changes(handle)) }
+
+    /// Whether a transaction is open (false once SQLite has rolled one back on its own).
+    var isInTransaction: Bool { sqlite_nio_sqlite3_get_autocommit(handle) == 0 }
 }
 
 /// A result row read column by column in select-list order.

@@ -18,7 +18,12 @@ public final class SQLiteStore: RunStore, Sendable {
         public var synchronous: String = "FULL"
         /// How long a write waits for another process's lock on the database before failing.
         public var busyTimeoutMilliseconds: Int32 = 5_000
-        public init(path: String) { self.path = path }
+        /// Told when a write fails for lack of space and when writes succeed again.
+        public var reserve: StorageReserve?
+        public init(path: String, reserve: StorageReserve? = nil) {
+            self.path = path
+            self.reserve = reserve
+        }
     }
 
     private final class WriteJob: Sendable {
@@ -128,6 +133,17 @@ public final class SQLiteStore: RunStore, Sendable {
     func writeSQLite<T: Sendable>(_ body: @escaping @Sendable (SQLiteRunTransaction) async throws -> T) async throws
         -> T
     {
+        do {
+            return try await groupCommitted(body)
+        } catch {
+            configuration.reserve?.note(error)
+            throw error
+        }
+    }
+
+    private func groupCommitted<T: Sendable>(_ body: @escaping @Sendable (SQLiteRunTransaction) async throws -> T)
+        async throws -> T
+    {
         // When the writer is idle, the caller leads the commit on its own thread: no hand-off to
         // the writer thread and back, which dominates latency when requests come one at a time.
         let leads = writerState.withLock { s -> Bool in
@@ -202,19 +218,34 @@ public final class SQLiteStore: RunStore, Sendable {
         }
     }
 
+    /// Writes waiting for the writer (tests use it to build a batch).
+    var queuedWriteCount: Int { writerState.withLock { $0.queue.count } }
+
     private func commit(_ batch: [WriteJob]) async {
+        var remaining = batch
+        while !remaining.isEmpty { remaining = await commitOnce(remaining) }
+    }
+
+    /// Runs the jobs in one transaction and answers them. If SQLite rolls the whole transaction
+    /// back under a failing job (it may on a full disk or an I/O error), that job is answered
+    /// with its error and the others, whose writes went with the transaction, are returned to
+    /// run again in a new one: nothing is acknowledged that was not committed.
+    private func commitOnce(_ batch: [WriteJob]) async -> [WriteJob] {
         let start = ContinuousClock.now
         do {
             try writer.run("BEGIN IMMEDIATE")
         } catch {
-            logger.error("cannot begin transaction", metadata: ["error": "\(error)"])
+            // A full disk is logged once per episode by the reserve, not once per batch.
+            if !(error is StorageFullError) {
+                logger.error("cannot begin transaction", metadata: ["error": "\(error)"])
+            }
             for job in batch { job.abandon(error) }
-            return
+            return []
         }
         var outcomes: [(ok: Bool, finish: @Sendable ((any Error)?) -> Void)] = []
         outcomes.reserveCapacity(batch.count)
         var committedEvents: [RunEvent] = []
-        for job in batch {
+        for (index, job) in batch.enumerated() {
             do {
                 try writer.run("SAVEPOINT job")
             } catch {
@@ -223,6 +254,10 @@ public final class SQLiteStore: RunStore, Sendable {
             }
             let tx = SQLiteRunTransaction(connection: writer)
             let outcome = await job.run(tx)
+            if !writer.isInTransaction {
+                if !outcome.ok { outcome.finish(nil) }
+                return Array(batch[..<index]) + (outcome.ok ? [job] : []) + Array(batch[(index + 1)...])
+            }
             if outcome.ok {
                 try? writer.run("RELEASE job")
                 committedEvents.append(contentsOf: tx.appendedEvents)
@@ -237,15 +272,21 @@ public final class SQLiteStore: RunStore, Sendable {
             try writer.run("COMMIT")
         } catch {
             commitError = error
-            logger.error("commit failed", metadata: ["error": "\(error)", "batch": "\(batch.count)"])
+            if !(error is StorageFullError) {
+                logger.error("commit failed", metadata: ["error": "\(error)", "batch": "\(batch.count)"])
+            }
             try? writer.run("ROLLBACK")
         }
         commitTimer.record(duration: ContinuousClock.now - start)
         batchRecorder.record(batch.count)
         commitCounter.increment()
         commitsRun.add(1, ordering: .relaxed)
-        if commitError == nil { broker?.publish(committedEvents) }
+        if commitError == nil {
+            broker?.publish(committedEvents)
+            configuration.reserve?.noteWriteSucceeded()
+        }
         for outcome in outcomes { outcome.finish(outcome.ok ? commitError : nil) }
+        return []
     }
 
     // MARK: Test hooks
