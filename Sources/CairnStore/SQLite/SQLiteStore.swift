@@ -294,9 +294,6 @@ public final class SQLiteStore: RunStore, Sendable {
     /// How many transactions the writer has run since the store opened.
     var commitCount: Int { commitsRun.load(ordering: .relaxed) }
 
-    /// How many write requests wait for the next transaction.
-    var queuedWriteCount: Int { writerState.withLock { $0.queue.count } }
-
     /// The writer connection's journal mode and `synchronous` level (0 OFF, 1 NORMAL, 2 FULL),
     /// as SQLite reports them.
     func writerDurabilitySettings() async throws -> (journalMode: String, synchronous: Int) {
