@@ -126,7 +126,11 @@ public struct Runs: Sendable {
     let transport: any RunTransport
 
     public func get(_ id: String) async throws -> RunDetail { try await transport.run(id: id) }
-    public func list() async throws -> [Run] { try await transport.listRuns() }
+    /// The newest runs (at most 100).
+    public func list() async throws -> [Run] { try await transport.listRuns(RunListQuery()).runs }
+    /// One page of runs, newest first, filtered by `query`; pass `page.next` as `query.after`
+    /// for the next page.
+    public func list(_ query: RunListQuery) async throws -> RunPage { try await transport.listRuns(query) }
     /// The run's events after sequence number `after`, then each new one as it commits; stop
     /// iterating (or cancel the task) to end the stream.
     public func events(_ id: String, after: Int64 = 0) -> AsyncThrowingStream<RunEvent, any Error> {

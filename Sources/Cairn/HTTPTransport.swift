@@ -62,8 +62,22 @@ struct HTTPTransport: RunTransport {
 
     func run(id: String) async throws -> RunDetail { try RunDetail(wire: try await call(.GET, "/runs/\(id)")) }
 
-    func listRuns() async throws -> [Run] {
-        try (try await call(.GET, "/runs"))["runs"]?.arrayValue?.map { try Run(wire: $0) } ?? []
+    func listRuns(_ q: RunListQuery) async throws -> RunPage {
+        var query = ["limit=\(q.limit)"]
+        if let v = q.status { query.append("status=" + v.rawValue) }
+        if let v = q.workflowName { query.append("workflow=" + Self.queryValue(v)) }
+        if let v = q.createdSince { query.append("createdSince=" + Self.queryValue(v.iso8601)) }
+        if q.stalledOnly { query.append("stalled=true") }
+        if let v = q.after { query.append("cursor=" + Self.queryValue(v.text)) }
+        let reply = try await call(.GET, "/runs?" + query.joined(separator: "&"))
+        return RunPage(
+            runs: try reply["runs"]?.arrayValue?.map { try Run(wire: $0) } ?? [],
+            next: reply["nextCursor"]?.stringValue.flatMap(RunCursor.init(text:)))
+    }
+
+    private static func queryValue(_ s: String) -> String {
+        s.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+#")))
+            ?? s
     }
 
     func beginRun(id: String) async throws -> (run: Run, leaseOwner: String) {

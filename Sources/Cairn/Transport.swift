@@ -13,7 +13,7 @@ public enum StepDecision: Sendable {
 public protocol RunTransport: Sendable {
     func createRun(workflow: String, input: JSONValue, recoveryWebhook: String?) async throws -> Run
     func run(id: String) async throws -> RunDetail
-    func listRuns() async throws -> [Run]
+    func listRuns(_ query: RunListQuery) async throws -> RunPage
     func beginRun(id: String) async throws -> (run: Run, leaseOwner: String)
     func completeRun(id: String, result: JSONValue) async throws -> Run
     func failRun(id: String, error: JSONValue) async throws -> Run
@@ -89,7 +89,9 @@ struct EmbeddedTransport: RunTransport {
     func run(id: String) async throws -> RunDetail {
         try await mapped { try await runs.runDetail(id: id, tenant: tenant) }
     }
-    func listRuns() async throws -> [Run] { try await runs.listRuns(tenant: tenant) }
+    func listRuns(_ query: RunListQuery) async throws -> RunPage {
+        try await mapped { try await runs.listRuns(tenant: tenant, query) }
+    }
 
     func beginRun(id: String) async throws -> (run: Run, leaseOwner: String) {
         let owner = Identifier.uuidString()

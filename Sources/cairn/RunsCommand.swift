@@ -21,13 +21,22 @@ struct RunsCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "ls", abstract: "List runs, newest first.",
-            discussion: "Example: cairn runs ls --workflow report --status failed --json")
+            commandName: "ls", abstract: "List runs, newest first, a page at a time.",
+            discussion: """
+                Examples:
+                  cairn runs ls --workflow report --status failed --json
+                  cairn runs ls --stalled          # running, lease expired, nothing will resume them
+                  cairn runs ls --since 2026-12-01T00:00:00Z --all
+                """)
         @OptionGroup var server: ServerOptions
         @Option(help: "Only runs with this status (pending, queued, running, completed, failed, cancelled).")
         var status: String?
         @Option(help: "Only runs of this workflow.") var workflow: String?
-        @Option(help: "At most this many runs (1...1000).") var limit = 100
+        @Option(help: "Only runs created at or after this ISO 8601 time.") var since: String?
+        @Flag(help: "Only stalled runs: running, lease expired, no queue and no recovery webhook.") var stalled = false
+        @Option(help: "Runs per page (1...1000).") var limit = 100
+        @Option(help: "Start after this cursor (printed after a page that has more).") var cursor: String?
+        @Flag(help: "Follow every page.") var all = false
         @Flag(help: "Print JSON lines, one run each.") var json = false
 
         func validate() throws {
@@ -36,34 +45,42 @@ struct RunsCommand: AsyncParsableCommand {
                 throw ValidationError(
                     "--status must be one of \(RunStatus.allCases.map(\.rawValue).joined(separator: ", ")), got \(status)")
             }
+            if let since, Timestamp(iso8601: since) == nil {
+                throw ValidationError("--since must be an ISO 8601 time such as 2026-12-01T00:00:00Z, got \(since)")
+            }
         }
 
         func run() async throws {
             var query = ["limit=\(limit)"]
             if let status { query.append("status=" + APIClient.query(status)) }
             if let workflow { query.append("workflow=" + APIClient.query(workflow)) }
-            let reply = try await server.client.get("/runs?" + query.joined(separator: "&"))
-            // Filtered here as well, so the listing is right whatever the server supports.
-            let runs = (reply["runs"]?.arrayValue ?? []).filter { run in
-                (status == nil || run["status"]?.stringValue == status)
-                    && (workflow == nil || run["workflowName"]?.stringValue == workflow)
-            }.prefix(limit)
-            if json {
-                for run in runs { print(run.jsonText) }
-                return
-            }
-            if runs.isEmpty {
-                FileHandle.standardError.write(Data("no runs\n".utf8))
-                return
-            }
-            printTable(
-                [["ID", "WORKFLOW", "STATUS", "ATTEMPT", "QUEUE", "CREATED", "UPDATED"]]
-                    + runs.map { r in
-                        [
+            if let since { query.append("createdSince=" + APIClient.query(since)) }
+            if stalled { query.append("stalled=true") }
+            var cursor = self.cursor
+            var rows: [[String]] = [["ID", "WORKFLOW", "STATUS", "ATTEMPT", "QUEUE", "CREATED", "UPDATED"]]
+            repeat {
+                let page = query + (cursor.map { ["cursor=" + APIClient.query($0)] } ?? [])
+                let reply = try await server.client.get("/runs?" + page.joined(separator: "&"))
+                for r in reply["runs"]?.arrayValue ?? [] {
+                    if json {
+                        print(r.jsonText)
+                    } else {
+                        rows.append([
                             r.cell("id"), r.cell("workflowName"), r.cell("status"), r.cell("attempt"), r.cell("queue"),
                             r.cell("createdAt"), r.cell("updatedAt"),
-                        ]
-                    })
+                        ])
+                    }
+                }
+                cursor = reply["nextCursor"]?.stringValue
+            } while all && cursor != nil
+            if !json {
+                if rows.count == 1 {
+                    FileHandle.standardError.write(Data("no runs\n".utf8))
+                } else {
+                    printTable(rows)
+                }
+            }
+            if !all, let cursor { FileHandle.standardError.write(Data("more: --cursor \(cursor)\n".utf8)) }
         }
     }
 

@@ -39,7 +39,7 @@ import Testing
         let after = try await runs.createRun(big, tenant: .default)
         #expect(!reserve.isFull)
         #expect(FileManager.default.fileExists(atPath: reserve.path))
-        #expect(Set(try await runs.listRuns(tenant: .default).map(\.id)) == [before.id, after.id])
+        #expect(Set(try await runs.listRuns(tenant: .default).runs.map(\.id)) == [before.id, after.id])
     }
 
     /// SQLite may roll back the whole group-commit transaction when one job in it hits a full
@@ -89,7 +89,7 @@ import Testing
 
         let acknowledged = [try await first.value.id, try await last.value.id]
         await #expect(throws: StorageFullError.self) { _ = try await big.value }
-        let stored = Set(try await runs.listRuns(tenant: .default).map(\.id))
+        let stored = Set(try await runs.listRuns(tenant: .default).runs.map(\.id))
         #expect(stored == Set([seed.id] + acknowledged))
     }
 

@@ -152,7 +152,7 @@ import Testing
         for (delay, deadline) in refused {
             await #expect(throws: RunError.self) { _ = try await enqueue(t, delayMs: delay, deadlineMs: deadline) }
         }
-        #expect(try await t.runs.listRuns(tenant: tenant).isEmpty)
+        #expect(try await t.runs.listRuns(tenant: tenant).runs.isEmpty)
         let (run, _) = try await enqueue(
             t, delayMs: EnqueueRequest.maxOffsetMilliseconds, deadlineMs: EnqueueRequest.maxOffsetMilliseconds)
         #expect(run.runAt == run.createdAt.adding(milliseconds: EnqueueRequest.maxOffsetMilliseconds))

@@ -373,6 +373,6 @@ import Testing
             _ = try await t.runs.recordUsage(runId: "run_x", RecordUsageRequest(), tenant: tenant)
         }
         await #expect(throws: RunError.runNotFound) { _ = try await t.runs.runDetail(id: "run_x", tenant: tenant) }
-        #expect(try await t.runs.listRuns(tenant: tenant).isEmpty)
+        #expect(try await t.runs.listRuns(tenant: tenant).runs.isEmpty)
     }
 }

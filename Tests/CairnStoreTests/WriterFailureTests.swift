@@ -23,7 +23,7 @@ import Testing
         try intruder.execute(script: "ROLLBACK")
 
         let run = try await runs.createRun(CreateRunRequest(workflowName: "after"), tenant: .default)
-        let all = try await runs.listRuns(tenant: .default)
+        let all = try await runs.listRuns(tenant: .default).runs
         #expect(all.map(\.id) == [run.id])
     }
 }

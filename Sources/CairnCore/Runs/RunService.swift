@@ -68,8 +68,19 @@ public struct RunService: Sendable {
         return run
     }
 
-    public func listRuns(tenant: TenantID, limit: Int = 100) async throws -> [Run] {
-        try await store.read { tx in try await tx.runs(tenant: tenant, limit: limit) }
+    /// One page of the tenant's runs, newest first.
+    public func listRuns(tenant: TenantID, _ query: RunListQuery = RunListQuery()) async throws -> RunPage {
+        guard (1...RunListQuery.maxLimit).contains(query.limit) else {
+            throw RunError.invalid("limit must be 1...\(RunListQuery.maxLimit)")
+        }
+        var oneMore = query
+        oneMore.limit = query.limit + 1  // one more than asked tells whether another page exists
+        let probe = oneMore
+        let now = clock.now()
+        let runs = try await store.read { tx in try await tx.runs(tenant: tenant, query: probe, now: now) }
+        guard runs.count > query.limit else { return RunPage(runs: runs, next: nil) }
+        let page = Array(runs.prefix(query.limit))
+        return RunPage(runs: page, next: page.last.map { RunCursor(createdAt: $0.createdAt, id: $0.id) })
     }
 
     /// The run, if it exists in `tenant`.

@@ -4,7 +4,9 @@ public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransact
     DeliveryReadTransaction, PushQueueReadTransaction
 {
     func run(id: String, tenant: TenantID) async throws -> Run?
-    func runs(tenant: TenantID, limit: Int) async throws -> [Run]
+    /// Runs newest first (`created_at DESC, id DESC`) matching `query`, at most `query.limit`;
+    /// `now` decides which are stalled.
+    func runs(tenant: TenantID, query: RunListQuery, now: Timestamp) async throws -> [Run]
     func runs(ids: [String]) async throws -> [Run]
     func steps(runId: String) async throws -> [Step]
     func step(runId: String, name: String) async throws -> Step?

@@ -101,9 +101,56 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
         }
     }
 
+    /// `GET /runs`: without parameters the newest 100, as the reference server answers; a
+    /// Cairn extension adds `limit`, `status`, `workflow`, `createdSince`, `stalled=true` and
+    /// `cursor` (the `nextCursor` of the previous page).
     @Sendable func listRuns(_ request: Request, context: Context) async throws -> Response {
-        let list = try await runs.listRuns(tenant: context.principal.tenant)
-        return JSONResponse.object { w in w.array("runs", list) { $0.run($1) } }
+        let page = try await runs.listRuns(tenant: context.principal.tenant, try Self.runListQuery(request))
+        return JSONResponse.object { w in
+            w.array("runs", page.runs) { $0.run($1) }
+            w.field("nextCursor", page.next?.text)
+        }
+    }
+
+    static func runListQuery(_ request: Request) throws -> RunListQuery {
+        let parameters = request.uri.queryParameters
+        var query = RunListQuery()
+        var issues: [ValidationIssue] = []
+        func fail(_ name: String, _ message: String) { issues.append(ValidationIssue(path: [name], message: message)) }
+        if let raw = parameters["limit"] {
+            if let limit = Int(raw), (1...RunListQuery.maxLimit).contains(limit) {
+                query.limit = limit
+            } else {
+                fail("limit", "must be an integer 1...\(RunListQuery.maxLimit)")
+            }
+        }
+        if let raw = parameters["status"] {
+            query.status = RunStatus(rawValue: String(raw))
+            if query.status == nil {
+                fail("status", "must be one of \(RunStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        if let raw = parameters["workflow"] {
+            if raw.isEmpty || raw.utf8.count > 200 { fail("workflow", "must be 1...200 bytes") }
+            query.workflowName = String(raw)
+        }
+        if let raw = parameters["createdSince"] {
+            query.createdSince = Timestamp(iso8601: String(raw))
+            if query.createdSince == nil { fail("createdSince", "expected an ISO 8601 date-time") }
+        }
+        if let raw = parameters["stalled"] {
+            switch raw {
+            case "true": query.stalledOnly = true
+            case "false": query.stalledOnly = false
+            default: fail("stalled", "must be true or false")
+            }
+        }
+        if let raw = parameters["cursor"] {
+            query.after = RunCursor(text: String(raw))
+            if query.after == nil { fail("cursor", "not a cursor this server gave (nextCursor)") }
+        }
+        if !issues.isEmpty { throw APIError.invalidBody(issues) }
+        return query
     }
 
     @Sendable func runDetail(_ request: Request, context: Context) async throws -> Response {
@@ -134,6 +181,8 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
             w.array("gates", detail.gates) { $0.gate($1) }
             w.array("usage", detail.usage) { $0.usage($1) }
             w.array("events", detail.events) { $0.event($1) }
+            // Cairn extension: nothing will move this run on its own (Run.isStalled).
+            w.field("stalled", detail.run.isStalled(at: runs.clock.now()))
         }
     }
 

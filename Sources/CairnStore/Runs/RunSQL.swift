@@ -67,11 +67,27 @@ enum RunSQL {
         "SELECT \(unsafeRaw: runColumns) FROM runs WHERE id = \(id) AND tenant_id = \(tenant.rawValue)"
     }
 
-    static func runs(tenant: TenantID, limit: Int) -> SQL {
-        """
-        SELECT \(unsafeRaw: runColumns) FROM runs WHERE tenant_id = \(tenant.rawValue) \
-        ORDER BY created_at DESC, id DESC LIMIT \(limit)
-        """
+    /// A listing page; each filter adds one condition, so there are few distinct statements
+    /// to prepare. The order matches the `runs_tenant_created` index.
+    static func runs(tenant: TenantID, query: RunListQuery, now: Timestamp) -> SQL {
+        var sql: SQL = "SELECT \(unsafeRaw: runColumns) FROM runs WHERE tenant_id = \(tenant.rawValue)"
+        if let status = query.status { sql = sql + " AND status = \(status.rawValue)" }
+        if let workflow = query.workflowName { sql = sql + " AND workflow_name = \(workflow)" }
+        if let since = query.createdSince { sql = sql + " AND created_at >= \(since)" }
+        if query.stalledOnly {
+            sql =
+                sql
+                + """
+                 AND status = 'running' AND queue_name IS NULL AND recovery_webhook IS NULL \
+                AND lease_expires_at IS NOT NULL AND lease_expires_at < \(now)
+                """
+        }
+        if let after = query.after {
+            sql =
+                sql
+                + " AND (created_at < \(after.createdAt) OR (created_at = \(after.createdAt) AND id < \(after.id)))"
+        }
+        return sql + " ORDER BY created_at DESC, id DESC LIMIT \(query.limit)"
     }
 
     static func run(id: String) -> SQL { "SELECT \(unsafeRaw: runColumns) FROM runs WHERE id = \(id)" }

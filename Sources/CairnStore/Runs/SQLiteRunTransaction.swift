@@ -14,8 +14,8 @@ final class SQLiteRunTransaction: RunWriteTransaction, @unchecked Sendable {
         try connection.first(RunSQL.run(id: id, tenant: tenant), RunSQL.decodeRun)
     }
 
-    func runs(tenant: TenantID, limit: Int) throws -> [Run] {
-        try connection.all(RunSQL.runs(tenant: tenant, limit: limit), RunSQL.decodeRun)
+    func runs(tenant: TenantID, query: RunListQuery, now: Timestamp) throws -> [Run] {
+        try connection.all(RunSQL.runs(tenant: tenant, query: query, now: now), RunSQL.decodeRun)
     }
 
     func runs(ids: [String]) throws -> [Run] {

@@ -55,6 +55,7 @@ DETAIL_KEYS = [
     "run", "steps", "state", "stateStreams", "stateVersions", "runEdges",
     "childRuns", "recoveryAttempts", "channels", "channelDeliveries", "gates",
     "usage", "events",
+    "stalled",  # Cairn extension, after every reference key
 ]
 STEP_KEYS = [
     "id", "runId", "name", "inputHash", "input", "options", "resumeContract",

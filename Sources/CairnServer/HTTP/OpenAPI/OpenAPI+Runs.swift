@@ -20,8 +20,17 @@ extension OpenAPI {
 
     static let runPaths = """
             "/runs": {
-              "get": {"operationId": "listRuns", "summary": "The tenant's runs", "tags": ["runs"],
-                "responses": {"200": \(json("The runs", record(["runs": array(ref("Run"))]))), \(runErrors(401, 403))}}
+              "get": {"operationId": "listRuns", "summary": "The tenant's runs, newest first", "tags": ["runs"],
+                "description": "Without parameters, the newest 100 (as the reference server answers). The parameters are a Cairn extension; pass nextCursor as cursor for the next page.",
+                "parameters": [
+                  \(queryParameter("limit", #"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}"#)),
+                  \(queryParameter("status", #"{"type": "string", "enum": ["pending", "queued", "running", "completed", "failed", "cancelled"]}"#)),
+                  \(queryParameter("workflow", #"{"type": "string", "minLength": 1, "maxLength": 200}"#, "Only runs of this workflow.")),
+                  \(queryParameter("createdSince", timestamp, "Only runs created at or after this time.")),
+                  \(queryParameter("stalled", #"{"type": "string", "enum": ["true", "false"]}"#, "true: only running runs whose lease expired, with no queue and no recovery webhook.")),
+                  \(queryParameter("cursor", string, "The nextCursor of the previous page."))
+                ],
+                "responses": {"200": \(json("The runs", record(["runs": array(ref("Run")), "nextCursor": nullableString]))), \(runErrors(400, 401, 403))}}
             },
             "/runs/{runId}": {
               "post": {
@@ -441,7 +450,7 @@ extension OpenAPI {
                   "runEdges": array(ref("RunEdge")), "childRuns": array(ref("Run")),
                   "recoveryAttempts": array(ref("RecoveryAttempt")), "channels": array(ref("Channel")),
                   "channelDeliveries": array(ref("ChannelDelivery")), "gates": array(ref("Gate")),
-                  "usage": array(ref("Usage")), "events": array(ref("RunEvent")),
+                  "usage": array(ref("Usage")), "events": array(ref("RunEvent")), "stalled": boolean,
                 ])),
               "Schedule": \(record([
                   "name": string, "cron": string, "workflowName": string, "input": anyValue, "queue": string,
