@@ -1,10 +1,12 @@
 import CairnCore
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import Synchronization
 
 extension TidebaseRoutes {
-    /// `GET /runs/:id/events?after=N`: stored events after N, then live ones as they commit.
+    /// `GET /runs/:id/events?after=N`: stored events after N, then live ones as they commit. A
+    /// reconnecting EventSource sends `Last-Event-ID` instead, which counts when `after` is absent.
     /// The subscription is opened before the stored events are read, so nothing committed in
     /// between is missed; live events already replayed are skipped by sequence number.
     @Sendable func eventStream(_ request: Request, context: Context) async throws -> Response {
@@ -13,6 +15,11 @@ extension TidebaseRoutes {
         if let raw = request.uri.queryParameters["after"] {
             guard let value = Int64(String(raw)), value >= 0 else {
                 throw APIError(.badRequest, "after must be a non-negative integer")
+            }
+            after = value
+        } else if let raw = request.headers[HTTPField.Name("last-event-id")!] {
+            guard let value = Int64(raw), value >= 0 else {
+                throw APIError(.badRequest, "Last-Event-ID must be a non-negative integer")
             }
             after = value
         }
