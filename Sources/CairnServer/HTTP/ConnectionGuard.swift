@@ -132,7 +132,11 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// keeping the server waiting (otherwise the handler is applying back-pressure).
     var readPending = false
     var responseStarted = false
-    var responseEnded = false
+    /// Requests whose head was read and whose response has not ended (more than one when pipelined).
+    var inFlight = 0
+    /// This handler answered the request itself and is closing the connection: the handler's
+    /// own response, if it comes, is dropped.
+    var refused = false
     /// The request asked for `100 Continue` and has been sent neither it nor a final status.
     var awaitingContinue = false
     var closeAfterResponse = false
@@ -176,7 +180,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
             phase = .body
             since = .now()
             responseStarted = false
-            responseEnded = false
+            inFlight += 1
             awaitingContinue = head.headerFields[.expect]?.lowercased() == "100-continue"
             if let length = head.headerFields[.contentLength].flatMap({ Int64($0) }), length > limits.maxRequestBodyBytes {
                 refuse(context, status: .contentTooLarge, "request body too large")
@@ -186,7 +190,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
             since = .now()
         case .end:
             awaitingContinue = false
-            if responseEnded { becomeIdle() } else { phase = .responding }
+            if inFlight == 0 { becomeIdle() } else { phase = .responding }
         }
         context.fireChannelRead(data)
     }
@@ -211,6 +215,10 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if refused {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
         switch unwrapOutboundIn(data) {
         case .head(var head) where head.status.kind != .informational:
             responseStarted = true
@@ -224,13 +232,13 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
                 return
             }
         case .end:
-            responseEnded = true
+            inFlight -= 1
             if closeAfterResponse {
                 context.writeAndFlush(data, promise: promise)
                 context.close(promise: nil)
                 return
             }
-            if phase == .responding { becomeIdle() }
+            if phase == .responding, inFlight == 0 { becomeIdle() }
         default:
             break
         }
@@ -296,8 +304,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         timer?.cancel()
         timer = nil
         awaitingContinue = false
-        responseStarted = true
-        closeAfterResponse = true
+        refused = true
         var body = ByteBuffer()
         body.writeString(#"{"error":"\#(message)"}"#)
         let head = HTTPResponse(
