@@ -100,7 +100,9 @@ struct Serve: AsyncParsableCommand {
     var shutdownGraceMs: Int64?
     @Option(
         name: .customLong("sse-buffer-bytes"),
-        help: "Event bytes held for a slow event-stream reader before it is disconnected (CAIRN_SSE_BUFFER_BYTES; 4 MiB).")
+        help:
+            "Event bytes held for a slow event-stream reader before it is disconnected (CAIRN_SSE_BUFFER_BYTES; 4 MiB)."
+    )
     var sseBufferBytes: Int?
     @Option(
         name: .customLong("sse-key-check-ms"),

@@ -12,10 +12,11 @@ import Testing
         let (passed, recordPass) = AsyncStream<Int>.makeStream()
         let (wakeups, wake) = AsyncStream<Void>.makeStream()
         let service = PeriodicService(interval: .seconds(3600), wakeups: wakeups) {
-            recordPass.yield(passes.withLock { count in
-                count += 1
-                return count
-            })
+            recordPass.yield(
+                passes.withLock { count in
+                    count += 1
+                    return count
+                })
         }
         let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in

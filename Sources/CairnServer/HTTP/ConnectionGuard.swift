@@ -182,7 +182,9 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
             responseStarted = false
             inFlight += 1
             awaitingContinue = head.headerFields[.expect]?.lowercased() == "100-continue"
-            if let length = head.headerFields[.contentLength].flatMap({ Int64($0) }), length > limits.maxRequestBodyBytes {
+            if let length = head.headerFields[.contentLength].flatMap({ Int64($0) }),
+                length > limits.maxRequestBodyBytes
+            {
                 refuse(context, status: .contentTooLarge, "request body too large")
                 return
             }
@@ -309,7 +311,9 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         body.writeString(#"{"error":"\#(message)"}"#)
         let head = HTTPResponse(
             status: status,
-            headerFields: [.connection: "close", .contentType: "application/json", .contentLength: "\(body.readableBytes)"])
+            headerFields: [
+                .connection: "close", .contentType: "application/json", .contentLength: "\(body.readableBytes)",
+            ])
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
