@@ -24,6 +24,8 @@ public struct CairnServer: Sendable {
     let registry: PrometheusCollectorRegistry?
     let logger: Logger
     let deliveryWakeups: AsyncStream<Void>
+    /// The main listener's open connections.
+    let connections: ConnectionRegistry
 
     /// `clock` is what every service measures leases, delays, TTLs and rate windows by; tests
     /// pass a `ManualClock` to move time themselves.
@@ -36,6 +38,7 @@ public struct CairnServer: Sendable {
         self.registry = registry
         self.logger = logger
         broker = EventBroker()
+        connections = ConnectionRegistry(maxConnections: configuration.maxConnections)
         let (wakeups, wake) = DeliveryService.wakeups(from: broker)
         deliveryWakeups = wakeups
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
@@ -125,6 +128,9 @@ public struct CairnServer: Sendable {
         var tidebase = TidebaseRoutes<CairnRequestContext>(
             runs: runs, broker: broker, recovery: recovery, bodyLimit: configuration.maxBodyBytes)
         tidebase.sseKeepalive = sseKeepalive
+        tidebase.sseBufferBytes = configuration.eventStreamBufferBytes
+        tidebase.sseKeyCheck = .milliseconds(configuration.eventStreamKeyCheckMilliseconds)
+        tidebase.keys = keys
         tidebase.register(on: router)
         SnapStateRoutes<CairnRequestContext>(
             checkpoints: checkpoints, bodyLimit: configuration.maxBodyBytes, limiter: rateLimiter
@@ -157,20 +163,28 @@ public struct CairnServer: Sendable {
     public func makeApplication() -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
+            server: .guardedHTTP1(limits: configuration.connectionLimits, registry: connections),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn"),
             logger: logger)
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully: live event streams end first,
-    /// then the HTTP server finishes in-flight requests.
+    /// then the HTTP server finishes in-flight requests for at most the grace period, then the
+    /// background services stop.
     public func run() async throws {
-        let app = makeApplication()
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [app, deliveries, checkpointExpiry, EventStreamShutdown(broker: broker), artifactSweeper]
-                    + (reconciler.map { [$0] } ?? []),
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        let grace = Duration.milliseconds(configuration.shutdownGraceMilliseconds)
+        let app = BoundedGracefulShutdown(wrapped: makeApplication(), grace: grace, connections: connections)
+        // Graceful shutdown goes through the services in reverse order, each ending before the
+        // next is told: streams end, then the listener drains, then the background services stop.
+        var services: [any Service] = [deliveries, checkpointExpiry, artifactSweeper]
+        if let reconciler { services.append(reconciler) }
+        services += [app, EventStreamShutdown(broker: broker)]
+        var group = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // A backstop: whatever still runs well after the grace period is cancelled.
+        group.maximumGracefulShutdownDuration = grace + .seconds(5)
+        group.maximumCancellationDuration = .seconds(5)
+        try await ServiceGroup(configuration: group).run()
     }
 }
 
@@ -181,5 +195,25 @@ struct EventStreamShutdown: Service {
     func run() async throws {
         try? await gracefulShutdown()
         broker.shutdown()
+    }
+}
+
+/// A listener whose graceful shutdown lasts at most `grace`: connections still open then (a
+/// client stalled mid-body, say) are closed, so their requests end and the listener stops.
+struct BoundedGracefulShutdown<Wrapped: Service>: Service {
+    let wrapped: Wrapped
+    let grace: Duration
+    let connections: ConnectionRegistry
+
+    func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await wrapped.run() }
+            group.addTask {
+                guard (try? await gracefulShutdown()) != nil else { return }
+                if (try? await Task.sleep(for: grace)) != nil { connections.closeAll() }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
     }
 }

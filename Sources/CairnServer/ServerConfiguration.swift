@@ -54,10 +54,37 @@ public struct ServerConfiguration: Sendable {
     /// Bytes kept free in the data directory (a preallocated file) for deletes and expiry to
     /// use once the disk is full; 0 keeps none.
     public var diskReserveBytes: Int64 = 8 << 20
+    // Connections, event streams and shutdown.
+    /// Time from a request's first byte until its head is complete.
+    public var headerTimeoutMilliseconds: Int64 = 10_000
+    /// Time a connection may stay open with no request.
+    public var idleTimeoutMilliseconds: Int64 = 60_000
+    /// Time a request body may send nothing while the server waits for it.
+    public var bodyTimeoutMilliseconds: Int64 = 30_000
+    /// Open connections at most (idle ones make room for new ones; beyond, 503).
+    public var maxConnections: Int = 1_000
+    /// How long graceful shutdown waits for requests in flight before closing their connections.
+    public var shutdownGraceMilliseconds: Int64 = 10_000
+    /// Bytes of events an event stream may hold for a reader that is behind before it is
+    /// disconnected (it resumes with `Last-Event-ID` or `?after=`).
+    public var eventStreamBufferBytes: Int = 4 << 20
+    /// How often an event stream checks that the API key that opened it is still valid.
+    public var eventStreamKeyCheckMilliseconds: Int64 = 2_000
 
     public init() {}
 
     public var effectivePublicURL: String { publicURL ?? "http://\(host == "0.0.0.0" ? "localhost" : host):\(port)" }
+
+    /// The connection rules of every listener.
+    public var connectionLimits: ConnectionLimits {
+        var limits = ConnectionLimits()
+        limits.headerTimeout = .milliseconds(headerTimeoutMilliseconds)
+        limits.idleTimeout = .milliseconds(idleTimeoutMilliseconds)
+        limits.bodyTimeout = .milliseconds(bodyTimeoutMilliseconds)
+        limits.maxConnections = maxConnections
+        limits.maxRequestBodyBytes = max(Int64(maxBodyBytes), maxArtifactBytes)
+        return limits
+    }
 
     public var databasePath: String { dataDirectory + "/cairn.sqlite" }
 
@@ -108,6 +135,15 @@ public struct ServerConfiguration: Sendable {
         guard (0...(1 << 40)).contains(diskReserveBytes) else {
             throw Invalid(description: "disk-reserve-bytes must be 0 to 1 TiB, got \(diskReserveBytes)")
         }
+        for (name, value) in [
+            ("header-timeout-ms", headerTimeoutMilliseconds), ("idle-timeout-ms", idleTimeoutMilliseconds),
+            ("body-timeout-ms", bodyTimeoutMilliseconds), ("shutdown-grace-ms", shutdownGraceMilliseconds),
+            ("sse-key-check-ms", eventStreamKeyCheckMilliseconds),
+        ] where value < 1 {
+            throw Invalid(description: "\(name) must be >= 1, got \(value)")
+        }
+        guard maxConnections >= 1 else { throw Invalid(description: "max-connections must be >= 1") }
+        guard eventStreamBufferBytes >= 1024 else { throw Invalid(description: "sse-buffer-bytes must be >= 1024") }
         if let apiKey, apiKey.count < 16 { throw Invalid(description: "the API key must be at least 16 characters") }
     }
 
@@ -132,6 +168,11 @@ public struct ServerConfiguration: Sendable {
             ("metrics-public", String(metricsPublic)),
             ("allow-loopback-outbound", String(allowLoopbackOutbound)),
             ("disk-reserve-bytes", String(diskReserveBytes)),
+            ("header-timeout-ms", String(headerTimeoutMilliseconds)),
+            ("idle-timeout-ms", String(idleTimeoutMilliseconds)), ("body-timeout-ms", String(bodyTimeoutMilliseconds)),
+            ("max-connections", String(maxConnections)), ("shutdown-grace-ms", String(shutdownGraceMilliseconds)),
+            ("sse-buffer-bytes", String(eventStreamBufferBytes)),
+            ("sse-key-check-ms", String(eventStreamKeyCheckMilliseconds)),
         ]
     }
 }

@@ -91,6 +91,36 @@ struct Serve: AsyncParsableCommand {
         name: .customLong("disk-reserve-bytes"),
         help: "Space kept free for deletes once the disk is full; 0 keeps none (CAIRN_DISK_RESERVE_BYTES; 8 MiB).")
     var diskReserveBytes: Int64?
+    @Option(
+        name: .customLong("header-timeout-ms"),
+        help: "Time from a request's first byte until its head is complete (CAIRN_HEADER_TIMEOUT_MS; 10000).")
+    var headerTimeoutMs: Int64?
+    @Option(
+        name: .customLong("idle-timeout-ms"),
+        help: "Time a connection may stay open with no request (CAIRN_IDLE_TIMEOUT_MS; 60000).")
+    var idleTimeoutMs: Int64?
+    @Option(
+        name: .customLong("body-timeout-ms"),
+        help: "Time a request body may send nothing before the request ends with 408 (CAIRN_BODY_TIMEOUT_MS; 30000).")
+    var bodyTimeoutMs: Int64?
+    @Option(
+        name: .customLong("max-connections"),
+        help: "Open connections at most; idle ones make room, beyond that 503 (CAIRN_MAX_CONNECTIONS; 1000).")
+    var maxConnections: Int?
+    @Option(
+        name: .customLong("shutdown-grace-ms"),
+        help: "How long shutdown waits for requests in flight before closing them (CAIRN_SHUTDOWN_GRACE_MS; 10000).")
+    var shutdownGraceMs: Int64?
+    @Option(
+        name: .customLong("sse-buffer-bytes"),
+        help:
+            "Event bytes held for a slow event-stream reader before it is disconnected (CAIRN_SSE_BUFFER_BYTES; 4 MiB)."
+    )
+    var sseBufferBytes: Int?
+    @Option(
+        name: .customLong("sse-key-check-ms"),
+        help: "How often an event stream re-checks its API key (CAIRN_SSE_KEY_CHECK_MS; 2000).")
+    var sseKeyCheckMs: Int64?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL).")
     var logLevel: String?
 
@@ -147,6 +177,18 @@ struct Serve: AsyncParsableCommand {
             allowLoopbackOutbound || ["1", "true", "yes"].contains(env("CAIRN_ALLOW_LOOPBACK_OUTBOUND") ?? "")
         c.diskReserveBytes =
             try diskReserveBytes ?? envInt("CAIRN_DISK_RESERVE_BYTES").map(Int64.init) ?? c.diskReserveBytes
+        c.headerTimeoutMilliseconds =
+            try headerTimeoutMs ?? envInt("CAIRN_HEADER_TIMEOUT_MS").map(Int64.init) ?? c.headerTimeoutMilliseconds
+        c.idleTimeoutMilliseconds =
+            try idleTimeoutMs ?? envInt("CAIRN_IDLE_TIMEOUT_MS").map(Int64.init) ?? c.idleTimeoutMilliseconds
+        c.bodyTimeoutMilliseconds =
+            try bodyTimeoutMs ?? envInt("CAIRN_BODY_TIMEOUT_MS").map(Int64.init) ?? c.bodyTimeoutMilliseconds
+        c.maxConnections = try maxConnections ?? envInt("CAIRN_MAX_CONNECTIONS") ?? c.maxConnections
+        c.shutdownGraceMilliseconds =
+            try shutdownGraceMs ?? envInt("CAIRN_SHUTDOWN_GRACE_MS").map(Int64.init) ?? c.shutdownGraceMilliseconds
+        c.eventStreamBufferBytes = try sseBufferBytes ?? envInt("CAIRN_SSE_BUFFER_BYTES") ?? c.eventStreamBufferBytes
+        c.eventStreamKeyCheckMilliseconds =
+            try sseKeyCheckMs ?? envInt("CAIRN_SSE_KEY_CHECK_MS").map(Int64.init) ?? c.eventStreamKeyCheckMilliseconds
         let policy = missedFires ?? env("CAIRN_MISSED_FIRES") ?? c.missedFirePolicy.rawValue
         guard let parsedPolicy = MissedFirePolicy(rawValue: policy) else {
             throw ValidationError("missed-fires must be once, skip or all, got \(policy)")

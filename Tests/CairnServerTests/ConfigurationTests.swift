@@ -33,4 +33,35 @@ import Testing
         c.leaseMilliseconds = 10
         #expect(throws: ServerConfiguration.Invalid.self) { try c.validate() }
     }
+
+    @Test func rejectsConnectionSettingsThatCannotWork() throws {
+        try ServerConfiguration().validate()
+        let broken: [(inout ServerConfiguration) -> Void] = [
+            { $0.headerTimeoutMilliseconds = 0 }, { $0.idleTimeoutMilliseconds = -1 },
+            { $0.bodyTimeoutMilliseconds = 0 }, { $0.shutdownGraceMilliseconds = 0 },
+            { $0.maxConnections = 0 }, { $0.eventStreamBufferBytes = 10 }, { $0.eventStreamKeyCheckMilliseconds = 0 },
+        ]
+        for breakIt in broken {
+            var c = ServerConfiguration()
+            breakIt(&c)
+            #expect(throws: ServerConfiguration.Invalid.self) { try c.validate() }
+        }
+    }
+
+    @Test func connectionLimitsFollowTheSettings() {
+        var c = ServerConfiguration()
+        c.headerTimeoutMilliseconds = 1_500
+        c.idleTimeoutMilliseconds = 2_500
+        c.bodyTimeoutMilliseconds = 3_500
+        c.maxConnections = 7
+        c.maxBodyBytes = 100
+        c.maxArtifactBytes = 5_000
+        let limits = c.connectionLimits
+        #expect(limits.headerTimeout == .milliseconds(1_500))
+        #expect(limits.idleTimeout == .milliseconds(2_500))
+        #expect(limits.bodyTimeout == .milliseconds(3_500))
+        #expect(limits.maxConnections == 7)
+        // The largest body any route accepts: artifacts here.
+        #expect(limits.maxRequestBodyBytes == 5_000)
+    }
 }

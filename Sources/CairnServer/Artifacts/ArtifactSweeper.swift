@@ -12,21 +12,22 @@ struct ArtifactSweeper: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            do {
-                let report = try await artifacts.sweep(staleAfterSeconds: staleAfterSeconds)
-                if report != ArtifactService.SweepReport() {
-                    logger.info(
-                        "artifacts swept",
-                        metadata: [
-                            "staleWrites": "\(report.staleWrites)", "expired": "\(report.expired)",
-                            "orphanBlobs": "\(report.orphanBlobs)", "missingBlobs": "\(report.missingBlobs)",
-                        ])
-                }
-            } catch {
-                logger.error("artifact sweep failed", metadata: ["error": "\(error)"])
+        await PeriodicService(interval: interval) { await sweep() }.run()
+    }
+
+    func sweep() async {
+        do {
+            let report = try await artifacts.sweep(staleAfterSeconds: staleAfterSeconds)
+            if report != ArtifactService.SweepReport() {
+                logger.info(
+                    "artifacts swept",
+                    metadata: [
+                        "staleWrites": "\(report.staleWrites)", "expired": "\(report.expired)",
+                        "orphanBlobs": "\(report.orphanBlobs)", "missingBlobs": "\(report.missingBlobs)",
+                    ])
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        } catch {
+            logger.error("artifact sweep failed", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -11,10 +11,7 @@ struct CheckpointExpiry: Service {
     var batchSize = 500
 
     func run() async throws {
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            await sweep()
-            try? await Task.sleep(for: interval)
-        }
+        await PeriodicService(interval: interval) { await sweep() }.run()
     }
 
     /// Sweeps until nothing due is left.

@@ -32,26 +32,8 @@ struct DeliveryService: Service {
     }
 
     func run() async throws {
-        let (ticks, tick) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let forward = Task {
-            for await _ in wakeups { tick.yield() }
-        }
-        let timer = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(500))
-                tick.yield()
-            }
-        }
-        defer {
-            forward.cancel()
-            timer.cancel()
-        }
-        await cancelWhenGracefulShutdown {
-            for await _ in ticks {
-                if Task.isCancelled { break }
-                await drain()
-            }
-        }
+        // Retries come due without a commit to wake the loop, hence the short interval.
+        await PeriodicService(interval: .milliseconds(500), wakeups: wakeups) { await drain() }.run()
     }
 
     /// Sends everything due until nothing is.

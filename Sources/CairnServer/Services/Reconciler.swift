@@ -15,11 +15,7 @@ struct Reconciler: Service {
     let logger: Logger
 
     func run() async throws {
-        // Ends at graceful shutdown (or cancellation); a pass in progress finishes first.
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            await tick()
-            try? await Task.sleep(for: interval)
-        }
+        await PeriodicService(interval: interval) { await tick() }.run()
     }
 
     /// One pass; errors are logged and the next pass tries again.

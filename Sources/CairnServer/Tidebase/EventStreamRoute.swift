@@ -1,9 +1,12 @@
 import CairnCore
+import HTTPTypes
 import Hummingbird
 import NIOCore
+import Synchronization
 
 extension TidebaseRoutes {
-    /// `GET /runs/:id/events?after=N`: stored events after N, then live ones as they commit.
+    /// `GET /runs/:id/events?after=N`: stored events after N, then live ones as they commit. A
+    /// reconnecting EventSource sends `Last-Event-ID` instead, which counts when `after` is absent.
     /// The subscription is opened before the stored events are read, so nothing committed in
     /// between is missed; live events already replayed are skipped by sequence number.
     @Sendable func eventStream(_ request: Request, context: Context) async throws -> Response {
@@ -12,6 +15,11 @@ extension TidebaseRoutes {
         if let raw = request.uri.queryParameters["after"] {
             guard let value = Int64(String(raw)), value >= 0 else {
                 throw APIError(.badRequest, "after must be a non-negative integer")
+            }
+            after = value
+        } else if let raw = request.headers[HTTPField.Name("last-event-id")!] {
+            guard let value = Int64(raw), value >= 0 else {
+                throw APIError(.badRequest, "Last-Event-ID must be a non-negative integer")
             }
             after = value
         }
@@ -29,6 +37,9 @@ extension TidebaseRoutes {
             throw error
         }
         let keepaliveInterval = self.sseKeepalive
+        let keyCheckInterval = self.sseKeyCheck
+        let keyStillValid = Self.keyCheck(request, context: context, keys: keys)
+        let backlog = StreamBacklog(limit: sseBufferBytes)
         let headers: HTTPFields = [
             .contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "keep-alive",
         ]
@@ -48,9 +59,20 @@ extension TidebaseRoutes {
                     if page.count < 500 { break }
                 }
                 // Then live events, with a comment line now and then so a gone client is noticed.
+                // A reader too far behind, or whose key is revoked, is disconnected: closing the
+                // connection also ends a write blocked on a client that stopped reading.
+                let connection = CurrentConnection.channel
                 let (items, continuation) = AsyncStream<StreamItem>.makeStream()
                 let forward = Task {
-                    for await event in subscription.events where visible { continuation.yield(.event(event)) }
+                    for await event in subscription.events where visible {
+                        let frame = Self.frame(event)
+                        guard backlog.add(frame.readableBytes) else {
+                            continuation.finish()
+                            connection?.close(promise: nil)
+                            return
+                        }
+                        continuation.yield(.event(seq: event.seq, frame: frame))
+                    }
                     continuation.finish()
                 }
                 let keepalive = Task {
@@ -59,27 +81,60 @@ extension TidebaseRoutes {
                         continuation.yield(.keepalive)
                     }
                 }
+                let keyWatch = keyStillValid.map { stillValid in
+                    Task {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: keyCheckInterval)
+                            if !Task.isCancelled, await !stillValid() {
+                                continuation.finish()
+                                connection?.close(promise: nil)
+                                return
+                            }
+                        }
+                    }
+                }
                 defer {
                     forward.cancel()
                     keepalive.cancel()
+                    keyWatch?.cancel()
                 }
                 for await item in items {
                     switch item {
-                    case .event(let event):
-                        guard event.seq > last else { continue }
-                        try await writer.write(Self.frame(event))
-                        last = event.seq
+                    case .event(let seq, let frame):
+                        defer { backlog.remove(frame.readableBytes) }
+                        guard seq > last else { continue }
+                        try await writer.write(frame)
+                        last = seq
                     case .keepalive:
                         try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
                     }
                 }
+                if backlog.overflowed { throw CancellationError() }
                 try await writer.finish(nil)
             })
     }
 
     enum StreamItem: Sendable {
-        case event(RunEvent)
+        case event(seq: Int64, frame: ByteBuffer)
         case keepalive
+    }
+
+    /// For a stream opened with an API key that can be revoked, a check that the key is still
+    /// valid (a failed lookup counts as valid: the next check tries again).
+    static func keyCheck(_ request: Request, context: Context, keys: KeyService?) -> (@Sendable () async -> Bool)? {
+        let principal = context.principal
+        guard let keys, let keyId = principal.keyId, !principal.isRoot else { return nil }
+        let token: String
+        if let header = request.headers[.authorization], header.hasPrefix("Bearer ") {
+            token = String(header.dropFirst(7))
+        } else if let query = request.uri.queryParameters["token"] {
+            token = String(query)
+        } else {
+            return nil
+        }
+        return {
+            do { return try await keys.authenticate(secret: token)?.keyId == keyId } catch { return true }
+        }
     }
 
     /// `data: <event JSON>\nid: <seq>\n\n`, exactly as the reference server frames it.
@@ -92,4 +147,36 @@ extension TidebaseRoutes {
         buffer.writeString("\nid: \(event.seq)\n\n")
         return buffer
     }
+}
+
+/// Bytes of frames queued for one event-stream reader and not yet written; past `limit` the
+/// reader is too far behind (one frame is always allowed, however large).
+final class StreamBacklog: Sendable {
+    private let state = Mutex<(bytes: Int, frames: Int, overflowed: Bool)>((0, 0, false))
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Counts a frame in; false (and overflowed from then on) when it would pass the limit.
+    func add(_ bytes: Int) -> Bool {
+        state.withLock { s in
+            if s.overflowed { return false }
+            if s.frames > 0, s.bytes + bytes > limit {
+                s.overflowed = true
+                return false
+            }
+            s.bytes += bytes
+            s.frames += 1
+            return true
+        }
+    }
+
+    func remove(_ bytes: Int) {
+        state.withLock { s in
+            s.bytes -= bytes
+            s.frames -= 1
+        }
+    }
+
+    var overflowed: Bool { state.withLock { $0.overflowed } }
 }

@@ -11,6 +11,11 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
     let recovery: RecoveryDispatcher
     let bodyLimit: Int
     var sseKeepalive: Duration = .seconds(15)
+    /// Bytes queued for a slow event-stream reader before it is disconnected.
+    var sseBufferBytes = 4 << 20
+    /// How often an event stream opened with an API key checks that the key is still valid.
+    var sseKeyCheck: Duration = .seconds(2)
+    var keys: KeyService?
 
     func register(on router: Router<Context>) {
         let group = router.group().add(middleware: TidebaseErrorMiddleware<Context>())
