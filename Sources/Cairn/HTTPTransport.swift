@@ -230,6 +230,7 @@ struct HTTPTransport: RunTransport {
             if let v = u.totalTokens { w.field("totalTokens", v) }
             if let v = u.costUsd { w.key("costUsd"); w.double(v) }
             if let v = u.metadata { w.field("metadata", json: .object(v)) }
+            if let v = u.idempotencyKey { w.field("idempotencyKey", v) }
         }
         return try UsageRecord(wire: try await call(.POST, "/runs/\(runId)/usage", body)["usage"])
     }

@@ -1,5 +1,6 @@
 import CairnCore
 import Foundation
+import Synchronization
 
 /// How a step may be replayed after an ambiguous failure (the resume contract).
 public enum ReplayPolicy: String, Sendable {
@@ -28,6 +29,7 @@ public struct RunContext: Sendable {
     public let runId: String
     let cairn: Cairn
     let leaseOwner: String
+    let positions = RunPositions()
 
     var transport: any RunTransport { cairn.transport }
 
@@ -58,6 +60,7 @@ public struct RunContext: Sendable {
             leaseOwner: leaseOwner)
         let attempts = max(1, retries + 1)
         var delay = backoff
+        positions.stepBegun(name)
         for attempt in 1...attempts {
             let (step, owner): (Step, String)
             switch try await transport.beginStep(runId: runId, request) {
@@ -70,7 +73,10 @@ public struct RunContext: Sendable {
             }
             do {
                 try Task.checkCancellation()
-                let result = try await body()
+                let result = try await RunPositions.$currentStep.withValue(name) {
+                    positions.attemptBegun(step: name)
+                    return try await body()
+                }
                 try await transport.completeStep(
                     runId: runId, stepId: step.id, leaseOwner: owner, output: try CodableJSON.encode(result))
                 return result
@@ -172,7 +178,35 @@ public struct RunContext: Sendable {
     }
 
     public var state: RunStateHandle { RunStateHandle(transport: transport, runId: runId) }
-    public var usage: RunUsageHandle { RunUsageHandle(transport: transport, runId: runId) }
+    public var usage: RunUsageHandle { RunUsageHandle(transport: transport, runId: runId, positions: positions) }
+}
+
+/// Where a workflow is, in terms that do not change when it replays: the step whose body is
+/// running (or the last step begun, between steps) and how many usage entries were recorded
+/// there. Usage entries are keyed by it, so a replay after a crash records each once.
+final class RunPositions: Sendable {
+    @TaskLocal static var currentStep: String?
+
+    private struct Counts {
+        var lastStep = ""
+        var usage: [String: Int] = [:]
+    }
+    private let counts = Mutex(Counts())
+
+    func stepBegun(_ name: String) { counts.withLock { $0.lastStep = name } }
+
+    /// A new attempt of a step body records its usage again from the first position.
+    func attemptBegun(step name: String) { counts.withLock { $0.usage["step:" + name] = 0 } }
+
+    /// The key of the next usage entry at the current position.
+    func nextUsageKey() -> String {
+        counts.withLock { c in
+            let scope = Self.currentStep.map { "step:" + $0 } ?? "after:" + c.lastStep
+            let n = c.usage[scope, default: 0] + 1
+            c.usage[scope] = n
+            return "cairn-usage:\(scope):\(n)"
+        }
+    }
 }
 
 /// The run's live state and its versioned history.
@@ -226,17 +260,26 @@ public struct RunStateHandle: Sendable {
 public struct RunUsageHandle: Sendable {
     let transport: any RunTransport
     let runId: String
+    let positions: RunPositions
 
     /// Adds an entry to the ledger. `step` is the id of the run's step it belongs to
     /// (`RunDetail.steps`), `label` free text, `metadata` any JSON object.
+    ///
+    /// Each entry is recorded once per position in the workflow, however often the workflow
+    /// replays: its idempotency key is derived from the step it is recorded in (or the last
+    /// step begun, between steps) and its order there, and the server keeps one entry per key.
+    /// Pass `idempotencyKey` to choose the key yourself. Entries recorded from concurrently
+    /// running steps of one run are keyed in the order their calls arrive.
     @discardableResult
     public func record(
         kind: String? = nil, provider: String? = nil, model: String? = nil, inputTokens: Int? = nil,
         outputTokens: Int? = nil,
         totalTokens: Int? = nil, costUsd: Double? = nil, quantity: Double? = nil, unit: String? = nil,
-        step: String? = nil, label: String? = nil, metadata: (any Encodable & Sendable)? = nil
+        step: String? = nil, label: String? = nil, metadata: (any Encodable & Sendable)? = nil,
+        idempotencyKey: String? = nil
     ) async throws -> UsageRecord {
         var r = RecordUsageRequest()
+        r.idempotencyKey = idempotencyKey ?? positions.nextUsageKey()
         r.stepId = step
         r.label = label
         if let metadata {

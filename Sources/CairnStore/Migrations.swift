@@ -14,6 +14,7 @@ enum Migrations {
         Migration(version: 4, name: "api keys", sqlite: apiKeysV4),
         Migration(version: 5, name: "checkpoints", sqlite: checkpointsV5),
         Migration(version: 6, name: "artifacts and blob references", sqlite: artifactsV6),
+        Migration(version: 7, name: "usage idempotency keys", sqlite: usageIdempotencyV7),
     ]
 
     /// The checkpoint protocol: a head row per workflow (latest step and totals) over its
@@ -416,5 +417,13 @@ enum Migrations {
             PRIMARY KEY (tenant_id, name)
         );
         CREATE INDEX schedules_due ON schedules (next_run_at) WHERE enabled = 1;
+        """
+
+    /// A usage entry may carry a client key; one key records one entry per run, so a workflow
+    /// that replays after a crash does not record its usage twice.
+    static let usageIdempotencyV7 = """
+        ALTER TABLE usage_records ADD COLUMN idempotency_key TEXT;
+        CREATE UNIQUE INDEX usage_records_idempotency ON usage_records (run_id, idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
         """
 }

@@ -74,3 +74,42 @@ import Testing
         }
     }
 }
+
+@Suite struct UsageOncePerPositionTests {
+    /// A crash and a resume replay the workflow: usage recorded inside a step that runs again,
+    /// or between steps, is kept once per position, not once per execution.
+    @Test(arguments: TransportKind.allCases)
+    func aResumedRunRecordsEachUsageEntryOnce(_ kind: TransportKind) async throws {
+        try await withCairn(kind) { cairn in
+            let crash = Mutex(true)
+            let runId = Mutex<String?>(nil)
+            let workflow: @Sendable (RunContext, Int) async throws -> Int = { run, _ in
+                runId.withLock { $0 = run.runId }
+                let planned: Int = try await run.step("plan") {
+                    try await run.usage.record(kind: "llm", inputTokens: 10)
+                    return 1
+                }
+                try await run.usage.record(kind: "tool", quantity: 1)  // between steps
+                return try await run.step("write") {
+                    try await run.usage.record(kind: "llm", inputTokens: 20)
+                    try await run.usage.record(kind: "llm", inputTokens: 30)
+                    if crash.withLock({ $0 }) { throw Boom() }
+                    return planned + 1
+                }
+            }
+            await #expect(throws: Boom.self) { _ = try await cairn.run("usage-once", input: 0, workflow) }
+            crash.withLock { $0 = false }
+            let id = try #require(runId.withLock { $0 })
+            #expect(try await cairn.run("usage-once", input: 0, runId: id, workflow) == 2)
+            let usage = try await cairn.runs.get(id).usage
+            #expect(usage.map(\.inputTokens) == [10, nil, 20, 30])
+            // An explicit key is kept once as well.
+            let explicit: Int = try await cairn.run("usage-key", input: 0) { run, _ in
+                try await run.usage.record(kind: "x", idempotencyKey: "k1")
+                try await run.usage.record(kind: "x", idempotencyKey: "k1")
+                return try await cairn.runs.get(run.runId).usage.count
+            }
+            #expect(explicit == 1)
+        }
+    }
+}

@@ -166,6 +166,9 @@ public struct RecordUsageRequest: Sendable {
     public var totalTokens: Int?
     public var costUsd: Double?
     public var metadata: JSONObject?
+    /// A client key (a Cairn extension): a second entry with the same key in the same run
+    /// records nothing and returns the first.
+    public var idempotencyKey: String?
     public init() {}
 }
 

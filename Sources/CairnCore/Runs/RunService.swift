@@ -632,6 +632,9 @@ public struct RunService: Sendable {
     {
         try await store.write { tx in
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
+            if let key = request.idempotencyKey, let earlier = try await tx.usage(runId: runId, idempotencyKey: key) {
+                return earlier
+            }
             if let stepId = request.stepId, try await tx.step(runId: runId, id: stepId) == nil {
                 throw RunError.invalid("stepId \(stepId) is not a step of this run")
             }
@@ -651,7 +654,7 @@ public struct RunService: Sendable {
                 totalTokens: total,
                 costUsd: request.costUsd, metadata: JSONValue.object(request.metadata ?? JSONObject()).jsonText,
                 createdAt: now)
-            try await tx.insertUsage(usage)
+            try await tx.insertUsage(usage, idempotencyKey: request.idempotencyKey)
             let payload = jsonObject { w in
                 w.key("usage"); w.usage(usage)
             }

@@ -24,6 +24,8 @@ public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransact
     func gate(runId: String, id: String) async throws -> Gate?
     func gate(runId: String, name: String) async throws -> Gate?
     func usage(runId: String) async throws -> [UsageRecord]
+    /// The entry recorded with this idempotency key, if any.
+    func usage(runId: String, idempotencyKey: String) async throws -> UsageRecord?
     func channels(runId: String) async throws -> [Channel]
     func recoveryAttempts(runId: String) async throws -> [RecoveryAttempt]
     /// Events with `seq > after`, in seq order, at most `limit`.
@@ -54,7 +56,9 @@ public protocol RunWriteTransaction: RunReadTransaction, QueueWriteTransaction, 
     func updateStateStream(_ stream: StateStream) async throws
     func insertStateVersion(_ version: StateVersion) async throws
     func insertEdge(_ edge: RunEdge) async throws
-    func insertUsage(_ usage: UsageRecord) async throws
+    /// Inserts an entry; a second entry with the same run and idempotency key is refused by a
+    /// unique constraint (the caller looks the key up first, in the same transaction).
+    func insertUsage(_ usage: UsageRecord, idempotencyKey: String?) async throws
     func insertChannel(_ channel: Channel) async throws
     func insertRecoveryAttempt(_ attempt: RecoveryAttempt) async throws
     func updateRecoveryAttempt(_ attempt: RecoveryAttempt) async throws

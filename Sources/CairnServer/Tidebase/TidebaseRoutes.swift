@@ -515,6 +515,7 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
         usage.totalTokens = body.int("totalTokens", min: 0)
         usage.costUsd = body.number("costUsd", min: 0)
         usage.metadata = body.object("metadata")
+        usage.idempotencyKey = body.string("idempotencyKey", minLength: 1, maxLength: 200)
         try body.validate()
         let record = try await runs.recordUsage(runId: runId, usage, tenant: context.principal.tenant)
         return JSONResponse.object { w in

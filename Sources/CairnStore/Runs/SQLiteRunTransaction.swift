@@ -109,6 +109,15 @@ final class SQLiteRunTransaction: RunWriteTransaction, @unchecked Sendable {
             RunSQL.decodeUsage)
     }
 
+    func usage(runId: String, idempotencyKey: String) throws -> UsageRecord? {
+        try connection.first(
+            """
+            SELECT \(unsafeRaw: RunSQL.usageColumns) FROM usage_records \
+            WHERE run_id = \(runId) AND idempotency_key = \(idempotencyKey)
+            """,
+            RunSQL.decodeUsage)
+    }
+
     func channels(runId: String) throws -> [Channel] {
         try connection.all(
             "SELECT \(unsafeRaw: RunSQL.channelColumns) FROM channels WHERE run_id = \(runId) ORDER BY created_at, rowid",
@@ -189,12 +198,12 @@ final class SQLiteRunTransaction: RunWriteTransaction, @unchecked Sendable {
             """)
     }
 
-    func insertUsage(_ u: UsageRecord) throws {
+    func insertUsage(_ u: UsageRecord, idempotencyKey: String?) throws {
         try connection.run(
             """
-            INSERT INTO usage_records (\(unsafeRaw: RunSQL.usageColumns)) VALUES (\(u.id), \(u.runId), \(u.stepId), \
-            \(u.kind), \(u.provider), \(u.model), \(u.label), \(u.quantity), \(u.unit), \(u.inputTokens), \
-            \(u.outputTokens), \(u.totalTokens), \(u.costUsd), \(u.metadata), \(u.createdAt))
+            INSERT INTO usage_records (\(unsafeRaw: RunSQL.usageColumns), idempotency_key) VALUES (\(u.id), \(u.runId), \
+            \(u.stepId), \(u.kind), \(u.provider), \(u.model), \(u.label), \(u.quantity), \(u.unit), \(u.inputTokens), \
+            \(u.outputTokens), \(u.totalTokens), \(u.costUsd), \(u.metadata), \(u.createdAt), \(idempotencyKey))
             """)
     }
 
