@@ -267,6 +267,7 @@ extension OpenAPI {
                     "outputTokens": #"{"type": ["integer", "null"], "maximum": 9223372036854775807, "minimum": 0}"#,
                     "totalTokens": #"{"type": ["integer", "null"], "maximum": 9223372036854775807, "minimum": 0}"#,
                     "costUsd": #"{"type": ["number", "null"], "minimum": 0}"#, "metadata": nullableObject,
+                    "idempotencyKey": #"{"type": ["string", "null"], "minLength": 1, "maxLength": 200, "description": "Cairn extension: one entry per key and run."}"#,
                 ]))),
                 "responses": {"200": \(json("The usage record", record(["usage": ref("Usage")]))), \(runErrors(400, 401, 403, 404, 409, 413))}
               }
