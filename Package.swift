@@ -80,6 +80,7 @@ let package = Package(
             dependencies: [
                 "CairnCore",
                 "CairnStore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -128,7 +128,7 @@ public struct Artifacts: Sendable {
     /// Uploads a file, streamed in 1 MiB chunks with its length declared; returns the stored
     /// artifact once the server has made it durable. `name` defaults to the file's name. With
     /// `options.idempotencyKey`, a retry returns the artifact an earlier attempt stored (the
-    /// server answers 200 before reading the body, so the file is not sent again).
+    /// server answers 200 with it and stores nothing new).
     public func upload(
         file path: String, name: String? = nil, options: UploadOptions = UploadOptions(),
         progress: TransferProgress? = nil

@@ -2,6 +2,7 @@ import CairnCore
 import CairnStore
 import Crypto
 import Foundation
+import Logging
 import NIOCore
 
 /// The entry point of the Swift SDK: durable workflows whose completed steps replay from
@@ -49,17 +50,31 @@ public struct Cairn: Sendable {
 
     /// The same API in-process, on the embedded store in `dataDirectory`: no server, no HTTP.
     /// Open one per directory per process.
+    ///
+    /// Unless `backgroundInterval` is nil, a background task does what the server's reconciler
+    /// does for this store every `backgroundInterval` (default 1 s): it requeues queued runs
+    /// whose worker's lease expired, cancels runs past their deadline and fires due schedules.
+    /// It stops when the last copy of the returned value is released. Recovery webhooks and
+    /// push queues need a server. `clock` is the time the store and that task read (tests pass
+    /// a `ManualClock`).
     public static func embedded(
-        dataDirectory: String, leaseMilliseconds: Int64 = 60_000, durability: Durability = .full
+        dataDirectory: String, leaseMilliseconds: Int64 = 60_000, durability: Durability = .full,
+        backgroundInterval: Duration? = .seconds(1), missedFires: MissedFirePolicy = .once,
+        clock: any WallClock = SystemClock(), logger: Logger = Logger(label: "cairn.embedded")
     )
         throws -> Cairn
     {
         let broker = EventBroker()
         var configuration = SQLiteStore.Configuration(path: dataDirectory + "/cairn.sqlite")
         configuration.synchronous = durability == .full ? "FULL" : "NORMAL"
-        let store = try SQLiteStore(configuration: configuration, broker: broker)
-        let runs = RunService(store: store, configuration: .init(leaseMilliseconds: leaseMilliseconds))
-        return Cairn(transport: EmbeddedTransport(runs: runs, broker: broker))
+        let store = try SQLiteStore(configuration: configuration, broker: broker, logger: logger)
+        let runs = RunService(store: store, configuration: .init(leaseMilliseconds: leaseMilliseconds), clock: clock)
+        var transport = EmbeddedTransport(runs: runs, broker: broker)
+        if let backgroundInterval {
+            transport.background = EmbeddedBackground(
+                runs: runs, interval: backgroundInterval, missedFires: missedFires, logger: logger)
+        }
+        return Cairn(transport: transport)
     }
 
     /// Reading and managing runs.

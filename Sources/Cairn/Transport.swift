@@ -47,6 +47,8 @@ struct EmbeddedTransport: RunTransport {
     let runs: RunService
     let broker: EventBroker
     let tenant = TenantID.default
+    /// The reconciler's work for this store, while any copy of this transport lives.
+    var background: EmbeddedBackground?
 
     func events(runId: String, after: Int64) -> AsyncThrowingStream<RunEvent, any Error> {
         let (stream, continuation) = AsyncThrowingStream<RunEvent, any Error>.makeStream()

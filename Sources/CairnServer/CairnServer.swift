@@ -46,6 +46,9 @@ public struct CairnServer: Sendable {
         store = try SQLiteStore(
             configuration: .init(path: configuration.databasePath, reserve: reserve), broker: broker,
             logger: Logger(label: "cairn.store"))
+        logger.info(
+            "opened the store",
+            metadata: ["path": "\(configuration.databasePath)", "schema": "\((try? store.schemaVersion()) ?? 0)"])
         keys = KeyService(store: store, clock: clock)
         openMode = OpenMode(configuredKey: configuration.apiKey != nil, store: store, logger: logger)
         let blobs = try LocalBlobStore(root: configuration.blobDirectory, reserve: reserve)

@@ -16,7 +16,7 @@ import Testing
             options.idempotencyKey = "sdk-upload-1"
             let first = try await artifacts.upload(file: path, name: "big.bin", options: options)
             #expect(first.size == Int64(bytes.count))
-            // The retry is answered before its 8 MiB body is read; the SDK takes the 200.
+            // The retry is answered 200 with the first record; nothing new is stored.
             let again = try await artifacts.upload(file: path, name: "big.bin", options: options)
             #expect(again == first)
             #expect(try await artifacts.list().artifacts.count == 1)

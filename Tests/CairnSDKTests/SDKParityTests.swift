@@ -1,4 +1,4 @@
-import Cairn
+@testable import Cairn
 import CairnCore
 import Foundation
 import Synchronization
@@ -111,5 +111,28 @@ import Testing
             }
             #expect(explicit == 1)
         }
+    }
+}
+
+@Suite struct EmbeddedBackgroundTests {
+    /// The embedded store requeues a queued run whose worker's lease expired, as the server's
+    /// reconciler does; with the background turned off, nothing moves it.
+    @Test(arguments: [true, false])
+    func expiredQueueLeasesAreRequeuedInEmbeddedMode(_ background: Bool) async throws {
+        let clock = ManualClock()
+        let cairn = try Cairn.embedded(
+            dataDirectory: NSTemporaryDirectory() + "cairn-bg-" + UUID().uuidString, leaseMilliseconds: 1_000,
+            backgroundInterval: background ? .milliseconds(20) : nil, clock: clock)
+        let run = try await cairn.enqueue("job", queue: "bg", input: 1, maxAttempts: 3)
+        let claimed = try await cairn.transport.claim(queues: ["bg"], owner: "dead-worker", limit: 1)
+        #expect(claimed.map(\.id) == [run.id])
+        clock.advance(milliseconds: 5_000)  // the claim's lease is long gone
+        // Wait for the background pass (polling every 20 ms, for at most 10 s of real time).
+        var status = try await cairn.runs.get(run.id).run.status
+        for _ in 0..<500 where background && status == .running {
+            try await Task.sleep(for: .milliseconds(20))
+            status = try await cairn.runs.get(run.id).run.status
+        }
+        #expect(status == (background ? .queued : .running))
     }
 }

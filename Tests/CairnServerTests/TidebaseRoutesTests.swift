@@ -43,6 +43,7 @@ import Testing
                 detail.json.keys == [
                     "run", "steps", "state", "stateStreams", "stateVersions", "runEdges", "childRuns",
                     "recoveryAttempts", "channels", "channelDeliveries", "gates", "usage", "events",
+                    "stalled",  // Cairn's extension, after the reference's keys
                 ])
             #expect(detail.json["state"] == .null)
         }

@@ -30,11 +30,22 @@ struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
         let tenant = context.principal.tenant
         do {
             let parameters = try Self.uploadRequest(request, now: artifacts.clock.now())
-            // A retry of an upload that already succeeded: answered before the body is read,
-            // and the connection closed so the unread body is not taken for the next request.
+            // A retry of an upload that already succeeded. A client that waits for
+            // `100 Continue` is answered before it sends the body (and the connection closes,
+            // since the body never comes); any other client is already sending it, and closing
+            // under it would fail its request before it reads the answer, so the body is read
+            // and dropped first (bounded by the size limit and the body timeout).
             if let existing = try await artifacts.replay(parameters, tenant: tenant) {
                 var response = Self.created(existing, replayed: true)
-                response.headers[.connection] = "close"
+                if request.headers[.expect]?.lowercased() == "100-continue" {
+                    response.headers[.connection] = "close"
+                } else {
+                    do {
+                        for try await _ in request.body {}
+                    } catch {
+                        response.headers[.connection] = "close"
+                    }
+                }
                 return response
             }
             let upload = try await artifacts.beginUpload(parameters, tenant: tenant)

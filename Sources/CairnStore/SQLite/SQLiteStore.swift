@@ -112,7 +112,7 @@ public final class SQLiteStore: RunStore, Sendable {
                     \(migration.name), \(Timestamp.now()))
                     """)
                 try db.execute(script: "COMMIT")
-                logger.info(
+                logger.debug(
                     "applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
             } catch {
                 try? db.execute(script: "ROLLBACK")
