@@ -219,6 +219,9 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(factory)
 
         let logger = Logger(label: "cairn")
+        // Both checks come before the store is opened, so a mistake leaves nothing behind.
+        try Self.checkDataDirectory(configuration.dataDirectory)
+        try Self.checkListenable(host: configuration.host, port: configuration.port)
         let server: CairnServer
         do {
             server = try CairnServer(configuration: configuration, registry: registry, logger: logger)
@@ -236,5 +239,34 @@ struct Serve: AsyncParsableCommand {
         }
         try await server.run()
         logger.info("stopped")
+    }
+
+    /// The data directory may be missing (it is created) but must not be something else.
+    static func checkDataDirectory(_ path: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw CLIError("not a directory: \(path) (--data-dir or CAIRN_DATA_DIR names the data directory)")
+        }
+    }
+
+    /// Binds the address once and lets it go, to say plainly why the server cannot start.
+    static func checkListenable(host: String, port: Int) throws {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE
+        var found: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &found) == 0, let first = found else {
+            throw CLIError("cannot listen on \(host):\(port): no such address")
+        }
+        defer { freeaddrinfo(found) }
+        let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
+        guard fd >= 0 else { return }  // let the server report it
+        defer { close(fd) }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        if bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 {
+            let reason = errno == EADDRINUSE ? "address already in use" : String(cString: strerror(errno))
+            throw CLIError("cannot listen on \(host):\(port): \(reason)")
+        }
     }
 }
