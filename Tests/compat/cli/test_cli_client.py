@@ -133,3 +133,21 @@ def test_errors_are_sentences(server):
         assert "CairnError" not in done.stderr and "NSCocoaErrorDomain" not in done.stderr
     usage = cairn("runs", "ls", "--limit", "0", server=server)
     assert usage.returncode != 0 and "Usage: cairn runs ls" in usage.stderr
+
+
+def test_keys_over_the_admin_api(server):
+    made = cairn("keys", "create", "--tenant", "cli-remote", "--scope", "read", server=server)
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    assert secret and "\n" not in secret
+    listed = [json.loads(line) for line in ok(cairn("keys", "list", "--tenant", "cli-remote", "--json", server=server)).splitlines()]
+    assert [k["scopes"] for k in listed] == [["read"]]
+    assert all("secret" not in k for k in listed)
+    # The new key works, then stops working once revoked over the API.
+    assert cairn("runs", "ls", env_key=secret, server=server).returncode == 0
+    assert "revoked" in ok(cairn("keys", "revoke", listed[0]["id"], server=server))
+    refused = cairn("runs", "ls", env_key=secret, server=server)
+    assert refused.returncode != 0 and "does not accept this API key" in refused.stderr
+    # A key without the admin scope is told so.
+    denied = cairn("keys", "list", env_key=secret, server=server)
+    assert denied.returncode != 0
