@@ -112,6 +112,9 @@ public struct CairnServer: Sendable {
         let router = Router(context: CairnRequestContext.self)
         router.add(middleware: NoSniffMiddleware())
         router.add(middleware: RequestMetricsMiddleware())
+        if configuration.accessLog {
+            router.add(middleware: AccessLogMiddleware(logger: Logger(label: "cairn.access")))
+        }
         router.add(middleware: CanonicalPathMiddleware())
         router.add(
             middleware: CORSMiddleware(
@@ -179,7 +182,10 @@ public struct CairnServer: Sendable {
         let app = BoundedGracefulShutdown(wrapped: makeApplication(), grace: grace, connections: connections)
         // Graceful shutdown goes through the services in reverse order, each ending before the
         // next is told: streams end, then the listener drains, then the background services stop.
-        var services: [any Service] = [deliveries, checkpointExpiry, artifactSweeper]
+        var services: [any Service] = [
+            deliveries, checkpointExpiry, artifactSweeper,
+            StoreGauges(runs: runs, interval: .seconds(5), logger: Logger(label: "cairn.gauges")),
+        ]
         if let reconciler { services.append(reconciler) }
         services += [app, EventStreamShutdown(broker: broker)]
         var group = ServiceGroupConfiguration(

@@ -45,6 +45,10 @@ public struct ServerConfiguration: Sendable {
     public var artifactSweepMilliseconds: Int64 = 300_000
     /// Age after which an upload's temporary file that no live upload owns is removed.
     public var staleUploadSeconds: Int64 = 3_600
+    /// One log line per request (label `cairn.access`).
+    public var accessLog = false
+    /// `text` (key=value lines) or `json` (one object per line).
+    public var logFormat = "text"
     /// Let anyone who can reach the server read `/metrics` (a Prometheus scraper on a private
     /// network); otherwise only the root key, or anyone while the server is open.
     public var metricsPublic = false
@@ -165,7 +169,7 @@ public struct ServerConfiguration: Sendable {
             ("max-artifact-ttl-seconds", maxArtifactTTLSeconds == 0 ? "none" : String(maxArtifactTTLSeconds)),
             ("artifact-sweep-ms", String(artifactSweepMilliseconds)),
             ("stale-upload-seconds", String(staleUploadSeconds)),
-            ("metrics-public", String(metricsPublic)),
+            ("metrics-public", String(metricsPublic)), ("access-log", String(accessLog)), ("log-format", logFormat),
             ("allow-loopback-outbound", String(allowLoopbackOutbound)),
             ("disk-reserve-bytes", String(diskReserveBytes)),
             ("header-timeout-ms", String(headerTimeoutMilliseconds)),

@@ -78,6 +78,12 @@ struct Serve: AsyncParsableCommand {
         name: .customLong("stale-upload-seconds"),
         help: "Age at which a dead upload's temporary file is removed (CAIRN_STALE_UPLOAD_SECONDS; 3600).")
     var staleUploadSeconds: Int64?
+    @Flag(name: .customLong("access-log"), help: "Log one line per request (CAIRN_ACCESS_LOG=1).")
+    var accessLog = false
+    @Option(
+        name: .customLong("log-format"),
+        help: "text (key=value lines) or json (one object per line) (CAIRN_LOG_FORMAT; text).")
+    var logFormat: String?
     @Flag(
         name: .customLong("metrics-public"),
         help:
@@ -173,6 +179,11 @@ struct Serve: AsyncParsableCommand {
         c.staleUploadSeconds =
             try staleUploadSeconds ?? envInt("CAIRN_STALE_UPLOAD_SECONDS").map(Int64.init) ?? c.staleUploadSeconds
         c.metricsPublic = metricsPublic || ["1", "true", "yes"].contains(env("CAIRN_METRICS_PUBLIC") ?? "")
+        c.accessLog = accessLog || ["1", "true", "yes"].contains(env("CAIRN_ACCESS_LOG") ?? "")
+        c.logFormat = logFormat ?? env("CAIRN_LOG_FORMAT") ?? c.logFormat
+        guard ["text", "json"].contains(c.logFormat) else {
+            throw ValidationError("log-format must be text or json, got \(c.logFormat)")
+        }
         c.allowLoopbackOutbound =
             allowLoopbackOutbound || ["1", "true", "yes"].contains(env("CAIRN_ALLOW_LOOPBACK_OUTBOUND") ?? "")
         c.diskReserveBytes =
@@ -203,7 +214,9 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let configuration = try resolvedConfiguration()
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        let json = configuration.logFormat == "json"
         LoggingSystem.bootstrap { label in
+            if json { return JSONLogHandler(label: label, logLevel: level) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler

@@ -1,7 +1,7 @@
 /// Reads of run records inside one consistent snapshot.
 public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransaction, ScheduleReadTransaction,
     CheckpointReadTransaction,
-    DeliveryReadTransaction, PushQueueReadTransaction
+    DeliveryReadTransaction, PushQueueReadTransaction, StoreFiguresReadTransaction
 {
     func run(id: String, tenant: TenantID) async throws -> Run?
     /// Runs newest first (`created_at DESC, id DESC`) matching `query`, at most `query.limit`;

@@ -2,6 +2,7 @@ import CairnCore
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Metrics
 import NIOCore
 
 /// The artifacts API (docs/api/artifacts.md): `POST /artifacts` (streamed raw body),
@@ -62,6 +63,7 @@ struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
                     try buffer.withUnsafeReadableBytes { try upload.append($0) }
                 }
                 let outcome = try await upload.commit()
+                Counter(label: "cairn_artifact_uploaded_bytes_total").increment(by: Int(outcome.artifact.size))
                 return Self.created(outcome.artifact, replayed: outcome.replayed)
             } catch {
                 upload.abort()

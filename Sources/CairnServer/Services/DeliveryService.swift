@@ -1,7 +1,9 @@
 import AsyncHTTPClient
 import CairnCore
 import Logging
+import Metrics
 import NIOCore
+import Synchronization
 import NIOHTTP1
 import ServiceLifecycle
 
@@ -15,6 +17,7 @@ struct DeliveryService: Service {
     let wakeups: AsyncStream<Void>
     let logger: Logger
     var concurrency = 16
+    let failures = FailureStreaks()
 
     static let deliverableEvents: Set<String> = [
         "run.completed", "run.failed", "run.cancelled", "gate.created", "gate.resolved", "step.failed", "state.updated",
@@ -99,8 +102,47 @@ struct DeliveryService: Service {
             logger.debug(
                 "delivery",
                 metadata: ["id": "\(logged.id)", "status": "\(logged.status)", "attempts": "\(logged.attempts)"])
+            let result = logged.status == "pending" ? "retry" : logged.status
+            Counter(label: "cairn_deliveries_total", dimensions: [("kind", delivery.kind.rawValue), ("result", result)])
+                .increment()
+            if logged.status == "failed" {
+                let streak = failures.record(failureOf: delivery.url)
+                var metadata: Logger.Metadata = [
+                    "id": "\(logged.id)", "kind": "\(delivery.kind.rawValue)", "url": "\(delivery.url)",
+                    "attempts": "\(logged.attempts)", "httpStatus": "\(logged.httpStatus.map(String.init) ?? "none")",
+                    "error": "\(logged.errorText ?? "-")",
+                ]
+                logger.warning("a delivery failed for good", metadata: metadata)
+                if FailureStreaks.isWorthSaying(streak) {
+                    metadata["failedInARow"] = "\(streak)"
+                    logger.warning("a webhook keeps failing: check the receiver or remove it", metadata: metadata)
+                }
+            } else if logged.status == "delivered" {
+                failures.record(successOf: delivery.url)
+            }
         } catch {
             logger.error("cannot record delivery attempt", metadata: ["id": "\(delivery.id)", "error": "\(error)"])
         }
+    }
+}
+
+/// Deliveries to each URL that failed for good in a row, to say when a webhook keeps failing.
+final class FailureStreaks: Sendable {
+    private let streaks = Mutex<[String: Int]>([:])
+
+    /// The streak after this failure.
+    func record(failureOf url: String) -> Int {
+        streaks.withLock { s in
+            if s.count > 10_000, s[url] == nil { s.removeAll() }  // bounded: forget rather than grow
+            s[url, default: 0] += 1
+            return s[url]!
+        }
+    }
+
+    func record(successOf url: String) { _ = streaks.withLock { $0.removeValue(forKey: url) } }
+
+    /// 3, 10, 100, 1000…: often enough to be seen, rarely enough not to flood the log.
+    static func isWorthSaying(_ streak: Int) -> Bool {
+        streak == 3 || streak == 10 || (streak >= 100 && String(streak).dropFirst().allSatisfy { $0 == "0" })
     }
 }

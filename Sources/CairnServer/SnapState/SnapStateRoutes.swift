@@ -2,6 +2,7 @@ import CairnCore
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Metrics
 import NIOCore
 
 /// The checkpoint protocol, wire-compatible with the SnapState server 3.0 and its
@@ -62,6 +63,8 @@ struct SnapStateRoutes<Context: PrincipalContext>: Sendable {
                 agentId: agentId, metadata: metadata, ttlSeconds: ttl, ifMatch: request.headers[.ifMatch]),
             tenant: context.principal.tenant)
         let c = saved.checkpoint
+        Counter(label: "cairn_checkpoint_saves_total").increment()
+        Counter(label: "cairn_checkpoint_saved_bytes_total").increment(by: c.sizeBytes)
         return JSONResponse.object(.created) { w in
             w.field("checkpoint_id", c.id)
             w.field("workflow_id", c.workflowId)

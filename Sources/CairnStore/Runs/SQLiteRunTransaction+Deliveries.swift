@@ -51,3 +51,19 @@ extension SQLiteRunTransaction {
             """)
     }
 }
+
+extension SQLiteRunTransaction {
+    /// Counts for the gauges; sampled every few seconds, not per request.
+    func storeFigures() throws -> StoreFigures {
+        var figures = StoreFigures()
+        for (status, count) in try connection.all(
+            "SELECT status, COUNT(*) FROM runs WHERE status IN ('queued', 'running') GROUP BY status",
+            { row in (row.string(), row.int()) })
+        {
+            if status == "queued" { figures.queuedRuns = count } else { figures.runningRuns = count }
+        }
+        figures.pendingDeliveries =
+            try connection.first("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'") { $0.int() } ?? 0
+        return figures
+    }
+}
