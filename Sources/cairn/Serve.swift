@@ -9,30 +9,36 @@ import Prometheus
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the Cairn server on the embedded store.",
-        discussion: "Every option can also be set with the CAIRN_* environment variable named beside it; a flag wins.")
+        discussion: """
+            Every option can also be set with the CAIRN_* environment variable named beside it (after it, \
+            the default); a flag wins.
+            Examples:
+              cairn serve        (127.0.0.1:7373, data in ./.cairn)
+              cairn serve --data-dir /srv/cairn --host 0.0.0.0 --api-key "$ROOT"
+            """)
 
-    @Option(help: "Address to listen on (CAIRN_HOST).") var host: String?
-    @Option(help: "Port to listen on (CAIRN_PORT).") var port: Int?
-    @Option(name: .customLong("data-dir"), help: "Directory for the embedded store (CAIRN_DATA_DIR).") var dataDir:
+    @Option(help: "Address to listen on (CAIRN_HOST; 127.0.0.1).") var host: String?
+    @Option(help: "Port to listen on (CAIRN_PORT; 7373).") var port: Int?
+    @Option(name: .customLong("data-dir"), help: "Directory for the embedded store (CAIRN_DATA_DIR; ./.cairn).") var dataDir:
         String?
-    @Option(name: .customLong("api-key"), help: "Bearer key required on every request (CAIRN_API_KEY).") var apiKey:
+    @Option(name: .customLong("api-key"), help: "Root key: every tenant, key management (CAIRN_API_KEY; none: open on loopback until a key exists).") var apiKey:
         String?
     @Flag(
         name: .customLong("allow-unauthenticated"),
         help: "Allow a non-loopback address without an API key (CAIRN_ALLOW_UNAUTHENTICATED=1).")
     var allowUnauthenticated = false
-    @Option(name: .customLong("lease-ms"), help: "Run and step lease duration in milliseconds (CAIRN_LEASE_MS).")
+    @Option(name: .customLong("lease-ms"), help: "Run and step lease duration in milliseconds (CAIRN_LEASE_MS; 60000).")
     var leaseMs: Int64?
-    @Option(name: .customLong("public-url"), help: "Base URL used in gate resolve links (CAIRN_PUBLIC_URL).")
+    @Option(name: .customLong("public-url"), help: "Base URL used in gate resolve links (CAIRN_PUBLIC_URL; http://HOST:PORT).")
     var publicURL: String?
-    @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (CAIRN_MAX_BODY_BYTES).")
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (CAIRN_MAX_BODY_BYTES; 16 MiB).")
     var maxBodyBytes: Int?
-    @Option(name: .customLong("webhook-secret"), help: "HMAC key for signing recovery calls (CAIRN_WEBHOOK_SECRET).")
+    @Option(name: .customLong("webhook-secret"), help: "HMAC key for signing recovery calls (CAIRN_WEBHOOK_SECRET; unsigned).")
     var webhookSecret: String?
-    @Option(name: .customLong("webhook-timeout-ms"), help: "Timeout of a recovery call (CAIRN_WEBHOOK_TIMEOUT_MS).")
+    @Option(name: .customLong("webhook-timeout-ms"), help: "Timeout of a recovery call (CAIRN_WEBHOOK_TIMEOUT_MS; 30000).")
     var webhookTimeoutMs: Int64?
     @Option(
-        name: .customLong("reconcile-ms"), help: "Pause between reconciler passes; 0 disables it (CAIRN_RECONCILE_MS).")
+        name: .customLong("reconcile-ms"), help: "Pause between reconciler passes; 0 disables it (CAIRN_RECONCILE_MS; 1000).")
     var reconcileMs: Int64?
     @Flag(
         name: .customLong("allow-private-webhooks"),
@@ -40,21 +46,21 @@ struct Serve: AsyncParsableCommand {
     var allowPrivateWebhooks = false
     @Option(
         name: .customLong("missed-fires"),
-        help: "once, skip or all: schedule times missed while down (CAIRN_MISSED_FIRES).")
+        help: "once, skip or all: schedule times missed while down (CAIRN_MISSED_FIRES; once).")
     var missedFires: String?
     @Option(
         name: .customLong("rate-limit"),
-        help: "Checkpoint-protocol requests per API key per window; 0 disables (CAIRN_RATE_LIMIT).")
+        help: "Checkpoint-protocol requests per API key per window; 0 disables (CAIRN_RATE_LIMIT; 100).")
     var rateLimit: Int?
-    @Option(name: .customLong("rate-limit-window-ms"), help: "The rate-limit window (CAIRN_RATE_LIMIT_WINDOW_MS).")
+    @Option(name: .customLong("rate-limit-window-ms"), help: "The rate-limit window (CAIRN_RATE_LIMIT_WINDOW_MS; 60000).")
     var rateLimitWindowMs: Int64?
     @Option(
         name: .customLong("checkpoint-ttl"),
-        help: "Seconds a checkpointed workflow lives after its latest save by default (CAIRN_CHECKPOINT_TTL).")
+        help: "Seconds a checkpointed workflow lives after its latest save by default (CAIRN_CHECKPOINT_TTL; 604800).")
     var checkpointTTL: Int64?
     @Option(
         name: .customLong("checkpoint-sweep-ms"),
-        help: "Pause between sweeps of expired checkpoint workflows (CAIRN_CHECKPOINT_SWEEP_MS).")
+        help: "Pause between sweeps of expired checkpoint workflows (CAIRN_CHECKPOINT_SWEEP_MS; 1000).")
     var checkpointSweepMs: Int64?
     @Option(
         name: .customLong("max-artifact-bytes"), help: "Largest artifact accepted (CAIRN_MAX_ARTIFACT_BYTES; 1 GiB).")
@@ -127,7 +133,7 @@ struct Serve: AsyncParsableCommand {
         name: .customLong("sse-key-check-ms"),
         help: "How often an event stream re-checks its API key (CAIRN_SSE_KEY_CHECK_MS; 2000).")
     var sseKeyCheckMs: Int64?
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL).")
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (CAIRN_LOG_LEVEL; info).")
     var logLevel: String?
 
     func resolvedConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws
