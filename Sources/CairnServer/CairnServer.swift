@@ -111,10 +111,9 @@ public struct CairnServer: Sendable {
     public func makeRouter(sseKeepalive: Duration = .seconds(15)) -> Router<CairnRequestContext> {
         let router = Router(context: CairnRequestContext.self)
         router.add(middleware: NoSniffMiddleware())
-        router.add(middleware: RequestMetricsMiddleware())
-        if configuration.accessLog {
-            router.add(middleware: AccessLogMiddleware(logger: Logger(label: "cairn.access")))
-        }
+        router.add(
+            middleware: RequestMetricsMiddleware(
+                accessLog: configuration.accessLog ? Logger(label: "cairn.access") : nil))
         router.add(middleware: CanonicalPathMiddleware())
         router.add(
             middleware: CORSMiddleware(

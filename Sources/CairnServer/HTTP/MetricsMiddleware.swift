@@ -1,21 +1,35 @@
 import Hummingbird
+import Logging
 import Metrics
 
 /// Counts requests and times them, by route pattern (not raw path, which would explode the
-/// label space with ids), method and status.
+/// label space with ids), method and status; with an access logger, also logs one line per
+/// request (method, path without the query, which may carry an SSE `?token=`, status,
+/// milliseconds, route).
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+    var accessLog: Logger?
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
         let start = ContinuousClock.now
         var status = 500
         defer {
+            let elapsed = ContinuousClock.now - start
             let route = context.endpointPath ?? "unmatched"
             let dimensions = [("method", request.method.rawValue), ("route", route)]
             Counter(label: "cairn_http_requests_total", dimensions: dimensions + [("status", String(status))])
                 .increment()
-            Timer(label: "cairn_http_request_duration_seconds", dimensions: dimensions).record(
-                duration: ContinuousClock.now - start)
+            Timer(label: "cairn_http_request_duration_seconds", dimensions: dimensions).record(duration: elapsed)
+            if let accessLog {
+                let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+                accessLog.info(
+                    "request",
+                    metadata: [
+                        "method": "\(request.method.rawValue)", "path": "\(request.uri.path)", "status": "\(status)",
+                        "ms": "\((ms * 1000).rounded() / 1000)", "route": "\(route)",
+                    ])
+            }
         }
         do {
             let response = try await next(request, context)
