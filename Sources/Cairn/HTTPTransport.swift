@@ -72,7 +72,7 @@ struct HTTPTransport: RunTransport {
         let reply = try await call(.GET, "/runs?" + query.joined(separator: "&"))
         return RunPage(
             runs: try reply["runs"]?.arrayValue?.map { try Run(wire: $0) } ?? [],
-            next: reply["nextCursor"]?.stringValue.flatMap(RunCursor.init(text:)))
+            next: reply["nextCursor"]?.stringValue.flatMap(ListCursor.init(text:)))
     }
 
     private static func queryValue(_ s: String) -> String {

@@ -76,7 +76,50 @@ struct SchedulesCommand: AsyncParsableCommand {
 struct CheckpointsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "checkpoints", abstract: "Read checkpointed workflows on a Cairn server.",
-        subcommands: [Show.self, Resume.self, Replay.self])
+        subcommands: [List.self, Show.self, Resume.self, Replay.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ls", abstract: "List live checkpointed workflows, most recently active first.",
+            discussion: "Example: cairn checkpoints ls --all --json")
+        @OptionGroup var server: ServerOptions
+        @Option(help: "Workflows per page (1...1000).") var limit = 100
+        @Option(help: "Start after this cursor (printed after a page that has more).") var cursor: String?
+        @Flag(help: "Follow every page.") var all = false
+        @Flag(help: "Print JSON lines, one workflow each.") var json = false
+
+        func validate() throws {
+            guard (1...1000).contains(limit) else { throw ValidationError("--limit must be 1...1000, got \(limit)") }
+        }
+
+        func run() async throws {
+            var cursor = self.cursor
+            var rows: [[String]] = [["WORKFLOW", "LATEST STEP", "CHECKPOINTS", "BYTES", "STATUS", "LAST ACTIVITY", "EXPIRES"]]
+            repeat {
+                let page = "/workflows?limit=\(limit)" + (cursor.map { "&cursor=" + APIClient.query($0) } ?? "")
+                let reply = try await server.client.get(page)
+                for w in reply["workflows"]?.arrayValue ?? [] {
+                    if json {
+                        print(w.jsonText)
+                    } else {
+                        rows.append([
+                            w.cell("workflow_id"), w.cell("latest_step"), w.cell("total_checkpoints"),
+                            w.cell("total_size_bytes"), w.cell("status"), w.cell("last_activity_at"), w.cell("expires_at"),
+                        ])
+                    }
+                }
+                cursor = reply["next_cursor"]?.stringValue
+            } while all && cursor != nil
+            if !json {
+                if rows.count == 1 {
+                    FileHandle.standardError.write(Data("no checkpointed workflows\n".utf8))
+                } else {
+                    printTable(rows)
+                }
+            }
+            if !all, let cursor { FileHandle.standardError.write(Data("more: --cursor \(cursor)\n".utf8)) }
+        }
+    }
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

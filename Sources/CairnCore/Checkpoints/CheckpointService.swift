@@ -198,6 +198,21 @@ public struct CheckpointService: Sendable {
     /// The latest save of a live workflow. Reads the head and one checkpoint, whatever the
     /// history length; writes only to mark the workflow resumed the first time and to record
     /// `workflow.resumed` deliveries when a webhook wants them.
+    /// The tenant's live workflows, most recently active first, one page at a time (a Cairn
+    /// extension: the reference has no listing).
+    public func workflows(tenant: TenantID, limit: Int, after: ListCursor?) async throws
+        -> (workflows: [CheckpointWorkflow], next: ListCursor?)
+    {
+        guard (1...1000).contains(limit) else { throw CheckpointError.invalid("limit must be 1...1000") }
+        let now = clock.now()
+        let found = try await store.read { tx in
+            try await tx.checkpointWorkflows(tenant: tenant, now: now, after: after, limit: limit + 1)
+        }
+        guard found.count > limit else { return (found, nil) }
+        let page = Array(found.prefix(limit))
+        return (page, page.last.map { ListCursor(createdAt: $0.lastActivityAt, id: $0.workflowId) })
+    }
+
     public func resume(workflowId: String, tenant: TenantID) async throws -> (CheckpointWorkflow, Checkpoint) {
         let now = clock.now()
         let (head, latest, needsWrite) = try await store.read { tx in

@@ -2,6 +2,9 @@
 /// tenant; nothing crosses tenants.
 public protocol CheckpointReadTransaction: Sendable {
     func checkpointWorkflow(tenant: TenantID, workflowId: String) async throws -> CheckpointWorkflow?
+    /// Live (not expired at `now`) workflows, most recently active first, after `after`.
+    func checkpointWorkflows(tenant: TenantID, now: Timestamp, after: ListCursor?, limit: Int) async throws
+        -> [CheckpointWorkflow]
     func checkpoint(tenant: TenantID, workflowId: String, step: Int) async throws -> Checkpoint?
     /// In save order, steps within the inclusive range, at most `limit`.
     func checkpoints(tenant: TenantID, workflowId: String, fromStep: Int?, toStep: Int?, limit: Int) async throws

@@ -11,11 +11,11 @@ public struct RunListQuery: Sendable, Equatable {
     /// Only stalled runs (see `Run.isStalled(at:)`).
     public var stalledOnly: Bool
     /// Continue after this run (the `next` cursor of the previous page).
-    public var after: RunCursor?
+    public var after: ListCursor?
 
     public init(
         limit: Int = 100, status: RunStatus? = nil, workflowName: String? = nil, createdSince: Timestamp? = nil,
-        stalledOnly: Bool = false, after: RunCursor? = nil
+        stalledOnly: Bool = false, after: ListCursor? = nil
     ) {
         self.limit = limit
         self.status = status
@@ -26,10 +26,11 @@ public struct RunListQuery: Sendable, Equatable {
     }
 }
 
-/// Where a page of runs ended: the last run's creation time and id (runs are listed by
-/// `created_at DESC, id DESC`, so the pair orders them totally). Its text form is opaque to
-/// clients: `<milliseconds>.<run id>`.
-public struct RunCursor: Sendable, Equatable {
+/// Where a page of a listing ended: the last record's time and id (runs are listed by
+/// `created_at DESC, id DESC`, checkpoint workflows by `last_activity_at DESC, workflow_id
+/// DESC`, so the pair orders them totally). Its text form is opaque to clients:
+/// `<milliseconds>.<id>`.
+public struct ListCursor: Sendable, Equatable {
     public var createdAt: Timestamp
     public var id: String
 
@@ -53,9 +54,9 @@ public struct RunCursor: Sendable, Equatable {
 public struct RunPage: Sendable, Equatable {
     public var runs: [Run]
     /// Where the next page starts; nil on the last page.
-    public var next: RunCursor?
+    public var next: ListCursor?
 
-    public init(runs: [Run], next: RunCursor?) {
+    public init(runs: [Run], next: ListCursor?) {
         self.runs = runs
         self.next = next
     }

@@ -80,7 +80,7 @@ public struct RunService: Sendable {
         let runs = try await store.read { tx in try await tx.runs(tenant: tenant, query: probe, now: now) }
         guard runs.count > query.limit else { return RunPage(runs: runs, next: nil) }
         let page = Array(runs.prefix(query.limit))
-        return RunPage(runs: page, next: page.last.map { RunCursor(createdAt: $0.createdAt, id: $0.id) })
+        return RunPage(runs: page, next: page.last.map { ListCursor(createdAt: $0.createdAt, id: $0.id) })
     }
 
     /// The run, if it exists in `tenant`.

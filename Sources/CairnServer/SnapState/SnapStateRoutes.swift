@@ -20,6 +20,7 @@ struct SnapStateRoutes<Context: PrincipalContext>: Sendable {
         let limited = limiter.map { group.group().add(middleware: RateLimitMiddleware<Context>(limiter: $0)) } ?? group
         limited.post("/checkpoints", use: save)
         limited.get("/checkpoints/:checkpointId", use: getCheckpoint)
+        limited.get("/workflows", use: listWorkflows)
         limited.get("/workflows/:workflowId/resume", use: resume)
         limited.get("/workflows/:workflowId/replay", use: replay)
         limited.post("/webhooks", use: registerWebhook)
@@ -122,6 +123,35 @@ struct SnapStateRoutes<Context: PrincipalContext>: Sendable {
             w.field("total_checkpoints", workflow.totalCheckpoints)
             w.field("workflow_started_at", timestamp: workflow.startedAt)
             w.field("last_activity_at", timestamp: workflow.lastActivityAt)
+        }
+    }
+
+    /// `GET /workflows?limit=&cursor=`: the tenant's live workflows, most recently active
+    /// first (a Cairn extension).
+    @Sendable func listWorkflows(_ request: Request, context: Context) async throws -> Response {
+        var query = QueryReader(request, allowed: ["limit", "cursor"])
+        let limit = query.int("limit", min: 1, max: 1000) ?? 100
+        var cursor: ListCursor?
+        if let text = query.string("cursor") {
+            cursor = ListCursor(text: text)
+            if cursor == nil { throw CheckpointError.invalid("cursor: not a cursor this server gave (next_cursor)") }
+        }
+        try query.validate()
+        let page = try await checkpoints.workflows(tenant: context.principal.tenant, limit: limit, after: cursor)
+        return JSONResponse.object { w in
+            w.array("workflows", page.workflows) { w, h in
+                w.beginObjectValue()
+                w.field("workflow_id", h.workflowId)
+                w.field("latest_step", h.latestStep)
+                w.field("total_checkpoints", h.totalCheckpoints)
+                w.field("total_size_bytes", h.totalSizeBytes)
+                w.field("status", h.status.rawValue)
+                w.field("started_at", timestamp: h.startedAt)
+                w.field("last_activity_at", timestamp: h.lastActivityAt)
+                w.field("expires_at", timestamp: h.expiresAt)
+                w.endObject()
+            }
+            w.field("next_cursor", page.next?.text)
         }
     }
 

@@ -151,7 +151,7 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
             }
         }
         if let raw = parameters["cursor"] {
-            query.after = RunCursor(text: String(raw))
+            query.after = ListCursor(text: String(raw))
             if query.after == nil { fail("cursor", "not a cursor this server gave (nextCursor)") }
         }
         if !issues.isEmpty { throw APIError.invalidBody(issues) }

@@ -49,6 +49,25 @@ extension SQLiteRunTransaction {
             """, Self.decodeWorkflow)
     }
 
+    func checkpointWorkflows(tenant: TenantID, now: Timestamp, after: ListCursor?, limit: Int) throws
+        -> [CheckpointWorkflow]
+    {
+        var sql: SQL = """
+            SELECT \(unsafeRaw: Self.workflowColumns) FROM checkpoint_workflows \
+            WHERE tenant_id = \(tenant.rawValue) AND expires_at > \(now)
+            """
+        if let after {
+            sql =
+                sql
+                + """
+                 AND (last_activity_at < \(after.createdAt) \
+                OR (last_activity_at = \(after.createdAt) AND workflow_id < \(after.id)))
+                """
+        }
+        return try connection.all(
+            sql + " ORDER BY last_activity_at DESC, workflow_id DESC LIMIT \(limit)", Self.decodeWorkflow)
+    }
+
     func checkpoint(tenant: TenantID, workflowId: String, step: Int) throws -> Checkpoint? {
         try connection.first(
             """

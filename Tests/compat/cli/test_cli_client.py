@@ -114,6 +114,8 @@ def test_queues_schedules_checkpoints(server):
     assert [r["step"] for r in rows] == [1, 2, 3]
     latest = json.loads(ok(cairn("checkpoints", "resume", "cli-wf", server=server)))
     assert latest["latest_checkpoint"]["step"] == 3
+    listed = [json.loads(line) for line in ok(cairn("checkpoints", "ls", "--json", server=server)).splitlines()]
+    assert [(w["workflow_id"], w["latest_step"]) for w in listed if w["workflow_id"] == "cli-wf"] == [("cli-wf", 3)]
     one = json.loads(ok(cairn("checkpoints", "show", rows[0]["checkpoint_id"], server=server)))
     assert one["state"] == {"s": 1}
 

@@ -62,6 +62,27 @@ extension OpenAPI {
                 "responses": {"200": \(json("The checkpoint", ref("Checkpoint"))), \(checkpointErrors(401, 403, 404, 429))}
               }
             },
+            "/workflows": {
+              "get": {
+                "operationId": "listWorkflows", "summary": "The tenant's live workflows, most recently active first", "tags": ["checkpoints"],
+                "description": "A Cairn extension. Pass next_cursor as cursor for the next page.",
+                "parameters": [
+                  \(queryParameter("limit", #"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}"#)),
+                  \(queryParameter("cursor", string, "The next_cursor of the previous page."))
+                ],
+                "responses": {
+                  "200": \(json("The workflows", record([
+                      "workflows": array(record([
+                        "workflow_id": string, "latest_step": integer, "total_checkpoints": integer,
+                        "total_size_bytes": integer, "status": string, "started_at": timestamp,
+                        "last_activity_at": timestamp, "expires_at": timestamp,
+                      ])),
+                      "next_cursor": nullableString,
+                    ]))),
+                  \(checkpointErrors(400, 401, 403, 429))
+                }
+              }
+            },
             "/workflows/{workflowId}/resume": {
               "get": {
                 "operationId": "resumeWorkflow", "summary": "The workflow's latest checkpoint", "tags": ["checkpoints"],
