@@ -17,4 +17,4 @@ CAIRN_BIN="$(swift build --show-bin-path)/cairn" Tests/compat/run.sh --ignore=Te
 
 echo "== fuzz: Schemathesis over every operation of /openapi.json (fixed budget and seed)"
 # The run takes a minute or more: no stack dump for a test that is merely long.
-CAIRN_BIN="$(swift build --show-bin-path)/cairn" Tests/compat/run.sh -k test_fuzz_openapi -o faulthandler_timeout=1800
+CAIRN_BIN="$(swift build --show-bin-path)/cairn" Tests/compat/run.sh -k test_fuzz_openapi -s -o faulthandler_timeout=1800

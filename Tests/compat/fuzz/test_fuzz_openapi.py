@@ -51,6 +51,8 @@ def test_schemathesis_finds_nothing(tmp_path_factory, tmp_path):
         for operation in UNFUZZABLE:
             command += ["--exclude-operation-id", operation]
         run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=1500)
+        # Schemathesis's own summary (operations, test cases, phases), shown with `pytest -s`.
+        print("\n".join(run.stdout.splitlines()[-40:]))
         assert run.returncode == 0, (
             f"schemathesis found problems (exit {run.returncode}):\n{run.stdout[-30000:]}\n{run.stderr[-5000:]}"
         )
