@@ -37,10 +37,16 @@ public struct RunContext: Sendable {
     /// returns its recorded output instead of running again; a changed `input` is refused.
     ///
     /// - Parameters:
+    ///   - name: the step's name, unique within the run.
     ///   - input: what the step depends on; hashed (keys sorted) to detect drift on resume.
-    ///   - retries: extra attempts after a failure, with `backoff` doubling between them.
-    ///   - sideEffects/idempotencyKey/replay: the resume contract; unkeyed external writes are
-    ///     classified for manual review when they fail.
+    ///   - retries: extra attempts after a failure.
+    ///   - backoff: the pause before the first retry, doubling after each.
+    ///   - sideEffects: the external systems the step writes to (the resume contract).
+    ///   - idempotencyKey: the key those writes carry; unkeyed external writes are classified
+    ///     for manual review when they fail.
+    ///   - replay: whether an ambiguous failure may be replayed automatically.
+    ///   - checkpointInvariant: a condition the step's output keeps, recorded with it.
+    ///   - body: the step's work; its result is recorded and returned on later replays.
     public func step<T: Codable & Sendable>(
         _ name: String, input: (any Encodable & Sendable)? = nil, retries: Int = 0,
         backoff: Duration = .milliseconds(100),
