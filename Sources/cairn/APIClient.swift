@@ -95,7 +95,8 @@ struct APIClient: Sendable {
 
     /// The sentence for a refusal, with the server's own message when it sent one.
     func refusal(status: Int, path: String, body: JSONValue?, raw: String) -> CLIError {
-        let where_ = "\(status) from \(baseURL + (path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path))"
+        let where_ =
+            "\(status) from \(baseURL + (path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path))"
         let message = Self.serverMessage(body) ?? (raw.isEmpty ? nil : String(raw.prefix(300)))
         switch status {
         case 401 where apiKey == nil:

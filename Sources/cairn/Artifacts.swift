@@ -109,7 +109,8 @@ struct ArtifactsCommand: AsyncParsableCommand {
             let info = try await artifacts.info(id)
             let target = output ?? LocalPath.lastComponent(info.name)
             guard !target.isEmpty, target != "/", target != ".", target != ".." else {
-                throw ValidationError("cannot name a file after \(info.name); pass -o PATH (or -o - for standard output)")
+                throw ValidationError(
+                    "cannot name a file after \(info.name); pass -o PATH (or -o - for standard output)")
             }
             if !force, FileManager.default.fileExists(atPath: target) {
                 throw ValidationError("\(target) exists; pass --force to replace it")

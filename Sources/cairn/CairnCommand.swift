@@ -71,7 +71,8 @@ struct CairnCommand: AsyncParsableCommand {
         case .leaseLost: return "the lease was lost: another worker took the run over, or it ended"
         case .runLeased(let holder): return "another worker (\(holder)) holds the run's lease"
         case .runAlreadyCompleted: return "the run already completed"
-        case .invalidCron(let message, let field): return "invalid cron expression" + (field.map { " (\($0))" } ?? "") + ": \(message)"
+        case .invalidCron(let message, let field):
+            return "invalid cron expression" + (field.map { " (\($0))" } ?? "") + ": \(message)"
         case .encoding(let message): return "cannot encode or decode a value: \(message)"
         case .inputMismatch(let step, _, _): return "step \(step)'s input changed since it was first recorded"
         case .stepLocked(let step): return "another worker holds step \(step)"

@@ -96,14 +96,17 @@ struct Keys: AsyncParsableCommand {
                 if let name { body["name"] = .string(name) }
                 let reply = try await api.post("/admin/keys", .object(body))
                 guard let made = reply["secret"]?.stringValue else { throw CLIError("the server sent no secret") }
-                (id, keyTenant, secret) = (reply["key"]?.cell("id") ?? "-", reply["key"]?.cell("tenant") ?? tenant, made)
+                (id, keyTenant, secret) = (
+                    reply["key"]?.cell("id") ?? "-", reply["key"]?.cell("tenant") ?? tenant, made
+                )
             } else {
                 let (key, made) = try await location.keyService().create(tenant: tenant, name: name, scopes: scopes)
                 (id, keyTenant, secret) = (key.id, key.tenant.rawValue, made)
             }
             FileHandle.standardError.write(
                 Data(
-                    "created \(id) for tenant \(keyTenant) with \(scopes.map(\.rawValue).joined(separator: ", "))\n".utf8))
+                    "created \(id) for tenant \(keyTenant) with \(scopes.map(\.rawValue).joined(separator: ", "))\n"
+                        .utf8))
             print(secret)
         }
     }
@@ -142,7 +145,8 @@ struct Keys: AsyncParsableCommand {
                 let scopes = k["scopes"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ",") ?? "-"
                 print(
                     [
-                        k.cell("id"), k.cell("tenant"), k.cell("prefix") + "…", scopes, k.cell("name"), k.cell("createdAt"),
+                        k.cell("id"), k.cell("tenant"), k.cell("prefix") + "…", scopes, k.cell("name"),
+                        k.cell("createdAt"),
                         k.cell("revokedAt"),
                     ].joined(separator: "\t"))
             }

@@ -21,7 +21,8 @@ struct QueuesCommand: AsyncParsableCommand {
                 return
             }
             if queues.isEmpty {
-                FileHandle.standardError.write(Data("no queues (a queue appears with its first enqueue or config)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("no queues (a queue appears with its first enqueue or config)\n".utf8))
                 return
             }
             printTable(
@@ -94,7 +95,9 @@ struct CheckpointsCommand: AsyncParsableCommand {
 
         func run() async throws {
             var cursor = self.cursor
-            var rows: [[String]] = [["WORKFLOW", "LATEST STEP", "CHECKPOINTS", "BYTES", "STATUS", "LAST ACTIVITY", "EXPIRES"]]
+            var rows: [[String]] = [
+                ["WORKFLOW", "LATEST STEP", "CHECKPOINTS", "BYTES", "STATUS", "LAST ACTIVITY", "EXPIRES"]
+            ]
             repeat {
                 let page = "/workflows?limit=\(limit)" + (cursor.map { "&cursor=" + APIClient.query($0) } ?? "")
                 let reply = try await server.client.get(page)
@@ -104,7 +107,8 @@ struct CheckpointsCommand: AsyncParsableCommand {
                     } else {
                         rows.append([
                             w.cell("workflow_id"), w.cell("latest_step"), w.cell("total_checkpoints"),
-                            w.cell("total_size_bytes"), w.cell("status"), w.cell("last_activity_at"), w.cell("expires_at"),
+                            w.cell("total_size_bytes"), w.cell("status"), w.cell("last_activity_at"),
+                            w.cell("expires_at"),
                         ])
                     }
                 }

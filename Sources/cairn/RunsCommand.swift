@@ -43,7 +43,8 @@ struct RunsCommand: AsyncParsableCommand {
             guard (1...1000).contains(limit) else { throw ValidationError("--limit must be 1...1000, got \(limit)") }
             if let status, RunStatus(rawValue: status) == nil {
                 throw ValidationError(
-                    "--status must be one of \(RunStatus.allCases.map(\.rawValue).joined(separator: ", ")), got \(status)")
+                    "--status must be one of \(RunStatus.allCases.map(\.rawValue).joined(separator: ", ")), got \(status)"
+                )
             }
             if let since, Timestamp(iso8601: since) == nil {
                 throw ValidationError("--since must be an ISO 8601 time such as 2026-12-01T00:00:00Z, got \(since)")
@@ -114,7 +115,10 @@ struct RunsCommand: AsyncParsableCommand {
                 printTable(
                     [["NAME", "STATUS", "ATTEMPT", "STARTED", "COMPLETED"]]
                         + steps.map { s in
-                            [s.cell("name"), s.cell("status"), s.cell("attempt"), s.cell("startedAt"), s.cell("completedAt")]
+                            [
+                                s.cell("name"), s.cell("status"), s.cell("attempt"), s.cell("startedAt"),
+                                s.cell("completedAt"),
+                            ]
                         })
             }
             let gates = detail["gates"]?.arrayValue ?? []
@@ -123,7 +127,10 @@ struct RunsCommand: AsyncParsableCommand {
                 printTable(
                     [["NAME", "ID", "STATUS", "DECISION", "ACTOR", "PROMPT"]]
                         + gates.map { g in
-                            [g.cell("name"), g.cell("id"), g.cell("status"), g.cell("decision"), g.cell("actor"), g.cell("prompt")]
+                            [
+                                g.cell("name"), g.cell("id"), g.cell("status"), g.cell("decision"), g.cell("actor"),
+                                g.cell("prompt"),
+                            ]
                         })
             }
             let children = detail["childRuns"]?.arrayValue ?? []

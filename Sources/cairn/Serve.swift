@@ -19,26 +19,34 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to listen on (CAIRN_HOST; 127.0.0.1).") var host: String?
     @Option(help: "Port to listen on (CAIRN_PORT; 7373).") var port: Int?
-    @Option(name: .customLong("data-dir"), help: "Directory for the embedded store (CAIRN_DATA_DIR; ./.cairn).") var dataDir:
-        String?
-    @Option(name: .customLong("api-key"), help: "Root key: every tenant, key management (CAIRN_API_KEY; none: open on loopback until a key exists).") var apiKey:
-        String?
+    @Option(name: .customLong("data-dir"), help: "Directory for the embedded store (CAIRN_DATA_DIR; ./.cairn).")
+    var dataDir: String?
+    @Option(
+        name: .customLong("api-key"),
+        help: "Root key: every tenant, key management (CAIRN_API_KEY; none: open on loopback until a key exists).")
+    var apiKey: String?
     @Flag(
         name: .customLong("allow-unauthenticated"),
         help: "Allow a non-loopback address without an API key (CAIRN_ALLOW_UNAUTHENTICATED=1).")
     var allowUnauthenticated = false
     @Option(name: .customLong("lease-ms"), help: "Run and step lease duration in milliseconds (CAIRN_LEASE_MS; 60000).")
     var leaseMs: Int64?
-    @Option(name: .customLong("public-url"), help: "Base URL used in gate resolve links (CAIRN_PUBLIC_URL; http://HOST:PORT).")
+    @Option(
+        name: .customLong("public-url"),
+        help: "Base URL used in gate resolve links (CAIRN_PUBLIC_URL; http://HOST:PORT).")
     var publicURL: String?
     @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (CAIRN_MAX_BODY_BYTES; 16 MiB).")
     var maxBodyBytes: Int?
-    @Option(name: .customLong("webhook-secret"), help: "HMAC key for signing recovery calls (CAIRN_WEBHOOK_SECRET; unsigned).")
+    @Option(
+        name: .customLong("webhook-secret"),
+        help: "HMAC key for signing recovery calls (CAIRN_WEBHOOK_SECRET; unsigned).")
     var webhookSecret: String?
-    @Option(name: .customLong("webhook-timeout-ms"), help: "Timeout of a recovery call (CAIRN_WEBHOOK_TIMEOUT_MS; 30000).")
+    @Option(
+        name: .customLong("webhook-timeout-ms"), help: "Timeout of a recovery call (CAIRN_WEBHOOK_TIMEOUT_MS; 30000).")
     var webhookTimeoutMs: Int64?
     @Option(
-        name: .customLong("reconcile-ms"), help: "Pause between reconciler passes; 0 disables it (CAIRN_RECONCILE_MS; 1000).")
+        name: .customLong("reconcile-ms"),
+        help: "Pause between reconciler passes; 0 disables it (CAIRN_RECONCILE_MS; 1000).")
     var reconcileMs: Int64?
     @Flag(
         name: .customLong("allow-private-webhooks"),
@@ -52,7 +60,8 @@ struct Serve: AsyncParsableCommand {
         name: .customLong("rate-limit"),
         help: "Checkpoint-protocol requests per API key per window; 0 disables (CAIRN_RATE_LIMIT; 100).")
     var rateLimit: Int?
-    @Option(name: .customLong("rate-limit-window-ms"), help: "The rate-limit window (CAIRN_RATE_LIMIT_WINDOW_MS; 60000).")
+    @Option(
+        name: .customLong("rate-limit-window-ms"), help: "The rate-limit window (CAIRN_RATE_LIMIT_WINDOW_MS; 60000).")
     var rateLimitWindowMs: Int64?
     @Option(
         name: .customLong("checkpoint-ttl"),

@@ -1,8 +1,9 @@
-@testable import Cairn
 import CairnCore
 import Foundation
 import Synchronization
 import Testing
+
+@testable import Cairn
 
 /// The SDK offers what the Python SDK offers: every enqueue option, usage entries with their
 /// step, label and metadata, state of any JSON type, the server's address from the environment.

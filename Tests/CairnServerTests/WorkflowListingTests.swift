@@ -11,7 +11,10 @@ import Testing
         let clock = ManualClock()
         try await TestServer(clock: clock) { $0.rateLimit = 0 }.test { http in
             for i in 0..<7 {
-                let ttl = i == 0 ? #"{"workflow_id":"short","step":1,"state":{}}"# : #"{"workflow_id":"w\#(i)","step":1,"state":{"i":\#(i)}}"#
+                let ttl =
+                    i == 0
+                    ? #"{"workflow_id":"short","step":1,"state":{}}"#
+                    : #"{"workflow_id":"w\#(i)","step":1,"state":{"i":\#(i)}}"#
                 var headers = http
                 if i == 0 { headers.headers[HTTPField.Name("X-Checkpoint-TTL")!] = "10" }
                 #expect(try await headers.post("/checkpoints", ttl).status == .created)

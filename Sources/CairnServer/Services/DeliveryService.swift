@@ -3,9 +3,9 @@ import CairnCore
 import Logging
 import Metrics
 import NIOCore
-import Synchronization
 import NIOHTTP1
 import ServiceLifecycle
+import Synchronization
 
 /// Sends channel notifications recorded by committed transactions: woken when such a commit
 /// happens (and every half second, for retries), never inside a transaction, each attempt
@@ -103,8 +103,10 @@ struct DeliveryService: Service {
                 "delivery",
                 metadata: ["id": "\(logged.id)", "status": "\(logged.status)", "attempts": "\(logged.attempts)"])
             let result = logged.status == "pending" ? "retry" : logged.status
-            Counter(label: "cairn_deliveries_total", dimensions: [("kind", delivery.kind.rawValue), ("result", result)])
-                .increment()
+            Counter(
+                label: "cairn_deliveries_total", dimensions: [("kind", delivery.kind.rawValue), ("result", result)]
+            )
+            .increment()
             if logged.status == "failed" {
                 let streak = failures.record(failureOf: delivery.url)
                 var metadata: Logger.Metadata = [

@@ -77,10 +77,10 @@ enum RunSQL {
         if query.stalledOnly {
             sql =
                 sql
-                + """
-                 AND status = 'running' AND queue_name IS NULL AND recovery_webhook IS NULL \
-                AND lease_expires_at IS NOT NULL AND lease_expires_at < \(now)
-                """
+                    + """
+                     AND status = 'running' AND queue_name IS NULL AND recovery_webhook IS NULL \
+                    AND lease_expires_at IS NOT NULL AND lease_expires_at < \(now)
+                    """
         }
         if let after = query.after {
             sql =

@@ -59,10 +59,10 @@ extension SQLiteRunTransaction {
         if let after {
             sql =
                 sql
-                + """
-                 AND (last_activity_at < \(after.createdAt) \
-                OR (last_activity_at = \(after.createdAt) AND workflow_id < \(after.id)))
-                """
+                    + """
+                     AND (last_activity_at < \(after.createdAt) \
+                    OR (last_activity_at = \(after.createdAt) AND workflow_id < \(after.id)))
+                    """
         }
         return try connection.all(
             sql + " ORDER BY last_activity_at DESC, workflow_id DESC LIMIT \(limit)", Self.decodeWorkflow)

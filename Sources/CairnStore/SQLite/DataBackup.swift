@@ -63,7 +63,8 @@ public enum DataBackup {
             try writeDurably(Array(manifest.jsonText.utf8), to: LocalPath.join(destination, manifestName))
             return report
         }
-        throw Failure("blob \(lastMissing) kept disappearing while it was copied (artifacts deleted meanwhile); try again")
+        throw Failure(
+            "blob \(lastMissing) kept disappearing while it was copied (artifacts deleted meanwhile); try again")
     }
 
     /// Checks a backup completely: the manifest, the database's SHA-256 and integrity, and
