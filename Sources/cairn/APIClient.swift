@@ -152,3 +152,29 @@ extension JSONValue {
         return v.stringValue ?? v.jsonText
     }
 }
+
+/// Prints a paged listing: JSON lines, or a table under `header`; follows `cursorKey` through
+/// every page with `all`, else says on standard error how to ask for the next page.
+func printPagedListing(
+    _ client: APIClient, path: String, query: [String], itemsKey: String, cursorKey: String, from cursor: String?,
+    all: Bool, json: Bool, empty: String, header: [String], row: (JSONValue) -> [String]
+) async throws {
+    var cursor = cursor
+    var rows = [header]
+    repeat {
+        let page = query + (cursor.map { ["cursor=" + APIClient.query($0)] } ?? [])
+        let reply = try await client.get(path + "?" + page.joined(separator: "&"))
+        for item in reply[itemsKey]?.arrayValue ?? [] {
+            if json { print(item.jsonText) } else { rows.append(row(item)) }
+        }
+        cursor = reply[cursorKey]?.stringValue
+    } while all && cursor != nil
+    if !json {
+        if rows.count == 1 {
+            FileHandle.standardError.write(Data("\(empty)\n".utf8))
+        } else {
+            printTable(rows)
+        }
+    }
+    if !all, let cursor { FileHandle.standardError.write(Data("more: --cursor \(cursor)\n".utf8)) }
+}

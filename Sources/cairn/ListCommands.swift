@@ -94,34 +94,17 @@ struct CheckpointsCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            var cursor = self.cursor
-            var rows: [[String]] = [
-                ["WORKFLOW", "LATEST STEP", "CHECKPOINTS", "BYTES", "STATUS", "LAST ACTIVITY", "EXPIRES"]
-            ]
-            repeat {
-                let page = "/workflows?limit=\(limit)" + (cursor.map { "&cursor=" + APIClient.query($0) } ?? "")
-                let reply = try await server.client.get(page)
-                for w in reply["workflows"]?.arrayValue ?? [] {
-                    if json {
-                        print(w.jsonText)
-                    } else {
-                        rows.append([
-                            w.cell("workflow_id"), w.cell("latest_step"), w.cell("total_checkpoints"),
-                            w.cell("total_size_bytes"), w.cell("status"), w.cell("last_activity_at"),
-                            w.cell("expires_at"),
-                        ])
-                    }
-                }
-                cursor = reply["next_cursor"]?.stringValue
-            } while all && cursor != nil
-            if !json {
-                if rows.count == 1 {
-                    FileHandle.standardError.write(Data("no checkpointed workflows\n".utf8))
-                } else {
-                    printTable(rows)
-                }
+            try await printPagedListing(
+                server.client, path: "/workflows", query: ["limit=\(limit)"], itemsKey: "workflows",
+                cursorKey: "next_cursor", from: cursor, all: all, json: json, empty: "no checkpointed workflows",
+                header: ["WORKFLOW", "LATEST STEP", "CHECKPOINTS", "BYTES", "STATUS", "LAST ACTIVITY", "EXPIRES"]
+            ) { w in
+                [
+                    w.cell("workflow_id"), w.cell("latest_step"), w.cell("total_checkpoints"),
+                    w.cell("total_size_bytes"),
+                    w.cell("status"), w.cell("last_activity_at"), w.cell("expires_at"),
+                ]
             }
-            if !all, let cursor { FileHandle.standardError.write(Data("more: --cursor \(cursor)\n".utf8)) }
         }
     }
 

@@ -57,31 +57,16 @@ struct RunsCommand: AsyncParsableCommand {
             if let workflow { query.append("workflow=" + APIClient.query(workflow)) }
             if let since { query.append("createdSince=" + APIClient.query(since)) }
             if stalled { query.append("stalled=true") }
-            var cursor = self.cursor
-            var rows: [[String]] = [["ID", "WORKFLOW", "STATUS", "ATTEMPT", "QUEUE", "CREATED", "UPDATED"]]
-            repeat {
-                let page = query + (cursor.map { ["cursor=" + APIClient.query($0)] } ?? [])
-                let reply = try await server.client.get("/runs?" + page.joined(separator: "&"))
-                for r in reply["runs"]?.arrayValue ?? [] {
-                    if json {
-                        print(r.jsonText)
-                    } else {
-                        rows.append([
-                            r.cell("id"), r.cell("workflowName"), r.cell("status"), r.cell("attempt"), r.cell("queue"),
-                            r.cell("createdAt"), r.cell("updatedAt"),
-                        ])
-                    }
-                }
-                cursor = reply["nextCursor"]?.stringValue
-            } while all && cursor != nil
-            if !json {
-                if rows.count == 1 {
-                    FileHandle.standardError.write(Data("no runs\n".utf8))
-                } else {
-                    printTable(rows)
-                }
+            try await printPagedListing(
+                server.client, path: "/runs", query: query, itemsKey: "runs", cursorKey: "nextCursor", from: cursor,
+                all: all, json: json, empty: "no runs",
+                header: ["ID", "WORKFLOW", "STATUS", "ATTEMPT", "QUEUE", "CREATED", "UPDATED"]
+            ) { r in
+                [
+                    r.cell("id"), r.cell("workflowName"), r.cell("status"), r.cell("attempt"), r.cell("queue"),
+                    r.cell("createdAt"), r.cell("updatedAt"),
+                ]
             }
-            if !all, let cursor { FileHandle.standardError.write(Data("more: --cursor \(cursor)\n".utf8)) }
         }
     }
 
