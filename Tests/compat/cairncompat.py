@@ -336,6 +336,12 @@ class CairnServer:
         assert r.status == 200, f"{method} {path} -> {r.status} {r.text[:1000]}"
         return r.json
 
+    def succeeds(self, method: str, path: str, body: Any = _NO_BODY, **kw: Any) -> Resp:
+        """Request that must answer 2xx (201 for creations, say); returns the response."""
+        r = self.http(method, path, body, **kw)
+        assert 200 <= r.status < 300, f"{method} {path} -> {r.status} {r.text[:1000]}"
+        return r
+
 
 
 # ---------------------------------------------------------------------------

@@ -4,35 +4,26 @@ completely before it makes a new data directory, and refuses damaged backups."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import threading
-import urllib.request
 
 import pytest
 
 from cairncompat import CairnServer, cairn_bin, start_server
 
 
+
 def cli(*args):
     return subprocess.run([str(cairn_bin()), *args], capture_output=True, text=True, timeout=120)
 
 
-def call(server, method, path, body=None, data=None, headers=None):
-    raw = data if data is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(server.url + path, data=raw, method=method, headers=headers or {})
-    if body is not None:
-        req.add_header("content-type", "application/json")
-    with urllib.request.urlopen(req) as r:
-        return r.status, r.read()
 
 
 def upload(server, name, data):
-    status, body = call(server, "POST", f"/artifacts?name={name}", data=data,
-                        headers={"content-type": "application/octet-stream"})
-    assert status == 201
-    return json.loads(body)["artifact"]
+    r = server.succeeds("POST", f"/artifacts?name={name}", raw=data, headers={"content-type": "application/octet-stream"})
+    assert r.status == 201
+    return r.json["artifact"]
 
 
 def test_backup_while_writing_then_restore(tmp_path_factory, tmp_path):
@@ -43,14 +34,14 @@ def test_backup_while_writing_then_restore(tmp_path_factory, tmp_path):
             data = os.urandom(200_000 + i)
             blobs[upload(server, f"blob-{i}", data)["id"]] = data
         for i in range(20):
-            call(server, "POST", f"/runs/backup-wf", {"input": {"i": i}})
+            server.succeeds("POST", "/runs/backup-wf", {"input": {"i": i}})
         # Writes keep going while the backup runs: the copy is still one consistent snapshot.
         stop = threading.Event()
 
         def writer():
             n = 0
             while not stop.is_set():
-                call(server, "POST", "/checkpoints", {"workflow_id": "bk", "step": n, "state": {"n": n}})
+                server.succeeds("POST", "/checkpoints", {"workflow_id": "bk", "step": n, "state": {"n": n}})
                 n += 1
 
         t = threading.Thread(target=writer)
@@ -79,12 +70,12 @@ def test_backup_while_writing_then_restore(tmp_path_factory, tmp_path):
     restored.start()
     try:
         for artifact_id, data in blobs.items():
-            status, body = call(restored, "GET", f"/artifacts/{artifact_id}")
-            assert status == 200 and hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
-        status, body = call(restored, "GET", "/runs")
-        assert len([r for r in json.loads(body)["runs"] if r["workflowName"] == "backup-wf"]) == 20
-        status, body = call(restored, "GET", "/workflows/bk/replay?limit=1000")
-        steps = [c["step"] for c in json.loads(body)["checkpoints"]]
+            body = restored.succeeds("GET", f"/artifacts/{artifact_id}").body
+            assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
+        runs = restored.succeeds("GET", "/runs").json["runs"]
+        assert len([r for r in runs if r["workflowName"] == "backup-wf"]) == 20
+        replay = restored.succeeds("GET", "/workflows/bk/replay?limit=1000").json
+        steps = [c["step"] for c in replay["checkpoints"]]
         assert steps == list(range(len(steps)))  # a prefix of the saves, no gap
     finally:
         restored.stop()

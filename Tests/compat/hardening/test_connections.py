@@ -10,23 +10,10 @@ from __future__ import annotations
 import socket
 import time
 
-import pytest
 
-from cairncompat import http_call, start_server, wait_until
+from cairncompat import http_call, wait_until
 
 
-@pytest.fixture
-def serve(request, tmp_path_factory):
-    started = []
-
-    def make(*args: str, **kw):
-        srv = start_server(tmp_path_factory, request.node.name[:40], args=list(args), **kw)
-        started.append(srv)
-        return srv
-
-    yield make
-    for srv in started:
-        srv.stop()
 
 
 def connect(server, timeout: float = 15.0) -> socket.socket:

@@ -8,25 +8,12 @@ import json
 import socket
 import time
 
-import pytest
 
-from cairncompat import http_call, start_server
+from cairncompat import http_call
 
 ROOT_KEY = "root-key-for-stream-tests-0123456789"
 
 
-@pytest.fixture
-def serve(request, tmp_path_factory):
-    started = []
-
-    def make(*args: str, **kw):
-        srv = start_server(tmp_path_factory, request.node.name[:40], args=list(args), **kw)
-        started.append(srv)
-        return srv
-
-    yield make
-    for srv in started:
-        srv.stop()
 
 
 def rss_kib(pid: int, field: str) -> int:
