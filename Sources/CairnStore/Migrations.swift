@@ -15,6 +15,7 @@ enum Migrations {
         Migration(version: 5, name: "checkpoints", sqlite: checkpointsV5),
         Migration(version: 6, name: "artifacts and blob references", sqlite: artifactsV6),
         Migration(version: 7, name: "usage idempotency keys", sqlite: usageIdempotencyV7),
+        Migration(version: 8, name: "active runs by status", sqlite: activeRunsV8),
     ]
 
     /// The checkpoint protocol: a head row per workflow (latest step and totals) over its
@@ -425,5 +426,11 @@ enum Migrations {
         ALTER TABLE usage_records ADD COLUMN idempotency_key TEXT;
         CREATE UNIQUE INDEX usage_records_idempotency ON usage_records (run_id, idempotency_key)
             WHERE idempotency_key IS NOT NULL;
+        """
+
+    /// Counting queued and running runs (the `/metrics` gauges, sampled every few seconds)
+    /// reads only the active runs, however many finished ones the table holds.
+    static let activeRunsV8 = """
+        CREATE INDEX runs_active_status ON runs (status) WHERE status IN ('queued', 'running');
         """
 }
