@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import ctypes
 import datetime as _dt
+import glob
 import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,8 +23,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Optional
+from urllib.parse import urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,6 +158,135 @@ def http_call(base_url: str, method: str, path: str, body: Any = _NO_BODY, *,
 
 
 # ---------------------------------------------------------------------------
+# Store and blob backends (a database per server, a bucket per server)
+# ---------------------------------------------------------------------------
+#
+# By default every server keeps everything in its --data-dir (SQLite and local blobs). The same
+# suites run against the scale-out backends when asked:
+#   CAIRN_COMPAT_DATABASE=postgres  each server gets a fresh database on the cluster at
+#                                   CAIRN_TEST_POSTGRES_ADMIN_URL (scripts/postgres.sh) and is
+#                                   started with --database; restart() keeps it.
+#   CAIRN_COMPAT_BLOBS=s3           each server gets a fresh bucket on the S3 server at
+#                                   CAIRN_TEST_S3_ENDPOINT (scripts/s3-server.sh) and is started
+#                                   with --blobs s3://BUCKET/cairn --s3-endpoint ENDPOINT.
+# A server on Postgres still has its own --data-dir, for the files that stay local.
+
+AUTO = "auto"  # CairnServer(database=AUTO, blobs=AUTO): follow the variables above
+
+
+def compat_database() -> Optional[str]:
+    """"postgres" when the suites run on Postgres, None for the embedded store."""
+    mode = os.environ.get("CAIRN_COMPAT_DATABASE", "").strip().lower()
+    if mode in ("", "sqlite"):
+        return None
+    if mode != "postgres":
+        raise RuntimeError(f"CAIRN_COMPAT_DATABASE={mode!r}: expected postgres or sqlite")
+    if not os.environ.get("CAIRN_TEST_POSTGRES_ADMIN_URL"):
+        raise RuntimeError(
+            "CAIRN_COMPAT_DATABASE=postgres needs CAIRN_TEST_POSTGRES_ADMIN_URL "
+            "(eval \"$(scripts/postgres.sh start /tmp/cairn-pg)\")"
+        )
+    return "postgres"
+
+
+def compat_blobs() -> Optional[str]:
+    """"s3" when the suites keep artifact bytes in S3, None for the data directory."""
+    mode = os.environ.get("CAIRN_COMPAT_BLOBS", "").strip().lower()
+    if mode in ("", "local"):
+        return None
+    if mode != "s3":
+        raise RuntimeError(f"CAIRN_COMPAT_BLOBS={mode!r}: expected s3 or local")
+    if not os.environ.get("CAIRN_TEST_S3_ENDPOINT"):
+        raise RuntimeError(
+            "CAIRN_COMPAT_BLOBS=s3 needs CAIRN_TEST_S3_ENDPOINT "
+            "(eval \"$(scripts/s3-server.sh start /tmp/cairn-s3)\")"
+        )
+    return "s3"
+
+
+def psql_path() -> str:
+    """psql: on PATH, else in Debian's /usr/lib/postgresql/*/bin (newest first)."""
+    found = shutil.which("psql")
+    if found:
+        return found
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"),
+                        key=lambda p: [int(x) for x in re.findall(r"\d+", p)], reverse=True)
+    if candidates:
+        return candidates[0]
+    raise RuntimeError("psql not found (apt-get install -y postgresql-client)")
+
+
+def psql(url: str, sql: str) -> str:
+    """Run SQL through psql on `url`; returns its output, raises with psql's error."""
+    done = subprocess.run(
+        [psql_path(), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PGCONNECT_TIMEOUT": "10"},
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"psql failed on {sql!r}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+
+
+def fresh_database(prefix: str = "cairn") -> str:
+    """CREATE DATABASE <prefix>_<random> through the admin URL, owned by the application role
+    of CAIRN_TEST_POSTGRES_URL (else the admin's); returns the URL a server connects with."""
+    admin = os.environ.get("CAIRN_TEST_POSTGRES_ADMIN_URL")
+    if not admin:
+        raise RuntimeError("CAIRN_TEST_POSTGRES_ADMIN_URL is not set (scripts/postgres.sh start DIR)")
+    app = os.environ.get("CAIRN_TEST_POSTGRES_URL") or admin
+    owner = urlsplit(app).username or urlsplit(admin).username
+    if not owner or not re.fullmatch(r"[A-Za-z0-9_]+", owner):
+        raise RuntimeError(f"cannot tell the database owner from {app!r}")
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    # Postgres 15 lets only a database's owner create tables in its public schema.
+    psql(admin, f'CREATE DATABASE "{name}" OWNER "{owner}"')
+    return _with_database(app, name)
+
+
+def s3_endpoint() -> str:
+    endpoint = os.environ.get("CAIRN_TEST_S3_ENDPOINT")
+    if not endpoint:
+        raise RuntimeError("CAIRN_TEST_S3_ENDPOINT is not set (scripts/s3-server.sh start DIR)")
+    return endpoint.rstrip("/")
+
+
+def fresh_bucket(prefix: str = "cairn") -> str:
+    """A new, empty bucket on the test S3 server (a plain path-style PUT: the test server
+    takes it unsigned); returns its name."""
+    endpoint = s3_endpoint()
+    name = f"{prefix}-{uuid.uuid4().hex[:20]}"
+    r = http_call(endpoint, "PUT", "/" + name, timeout=30)
+    if r.status != 200:
+        raise RuntimeError(f"could not create bucket {name} at {endpoint}: {r.status} {r.text[:500]}")
+    return name
+
+
+def s3_credentials() -> dict:
+    """The keys the server signs S3 requests with: the caller's, else fixed test ones (the
+    test server accepts any)."""
+    return {
+        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID") or "cairn-test",
+        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY") or "cairn-test-secret",
+    }
+
+
+def backend_description() -> str:
+    """One line for the report header: which store and blob store the servers use."""
+    try:
+        store = "postgres (a fresh database per server)" if compat_database() else "sqlite (--data-dir)"
+        blobs = "s3 (a fresh bucket per server)" if compat_blobs() else "local (--data-dir)"
+    except RuntimeError as exc:
+        return f"misconfigured: {exc}"
+    return f"store: {store}; blobs: {blobs}"
+
+
+# ---------------------------------------------------------------------------
 # The server process
 # ---------------------------------------------------------------------------
 
@@ -182,13 +315,21 @@ def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child
 
 
 class CairnServer:
-    """One `cairn serve` process on a fixed port and data dir (restartable)."""
+    """One `cairn serve` process on a fixed port and data dir (restartable).
+
+    database: a Postgres URL for --database, None for the embedded store, or AUTO (a fresh
+    database when CAIRN_COMPAT_DATABASE=postgres). blobs: an s3:// URL for --blobs (with
+    s3_endpoint, default $CAIRN_TEST_S3_ENDPOINT), None for local blobs, or AUTO (a fresh bucket
+    when CAIRN_COMPAT_BLOBS=s3). AUTO is resolved at the first start; restarts keep the result.
+    """
 
     registry: list = []
 
     def __init__(self, workdir: Path, *, api_key: Optional[str] = None,
                  env: Optional[dict] = None, args: Optional[list] = None,
-                 name: str = "cairn", allow_loopback_outbound: bool = True):
+                 name: str = "cairn", allow_loopback_outbound: bool = True,
+                 database: Optional[str] = AUTO, blobs: Optional[str] = AUTO,
+                 s3_endpoint: Optional[str] = None):
         self.binary = cairn_bin()
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "data"
@@ -199,6 +340,9 @@ class CairnServer:
         self.extra_args = [str(a) for a in (args or [])]  # more `cairn serve` flags
         self.allow_loopback_outbound = allow_loopback_outbound
         self.name = name
+        self.database = database
+        self.blobs = blobs
+        self.s3_endpoint = s3_endpoint
         self.port: Optional[int] = None
         self.proc: Optional[subprocess.Popen] = None
         self.starts = 0
@@ -215,18 +359,40 @@ class CairnServer:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def _resolve_backends(self) -> None:
+        """Pick the database and bucket once (first start); restarts reuse them."""
+        if self.database == AUTO:
+            self.database = fresh_database() if compat_database() else None
+        if self.blobs == AUTO:
+            self.blobs = f"s3://{fresh_bucket()}/cairn" if compat_blobs() else None
+        if self.blobs and self.s3_endpoint is None:
+            self.s3_endpoint = s3_endpoint()
+
+    def store_args(self) -> list:
+        """The flags that name this server's store and blob store (also for CLI commands
+        that open the store directly)."""
+        if self.database:
+            return ["--database", self.database]
+        return ["--data-dir", str(self.data_dir)]
+
     def _spawn(self) -> None:
         if not self.binary.exists():
             raise RuntimeError(
                 f"cairn binary not found at {self.binary} "
                 "(build it with `swift build`, or set CAIRN_BIN)"
             )
+        self._resolve_backends()
         args = [
             str(self.binary), "serve",
             "--host", "127.0.0.1",
             "--port", str(self.port),
+            # Also with --database: the spool and other local files live here.
             "--data-dir", str(self.data_dir),
         ]
+        if self.database:
+            args += ["--database", self.database]
+        if self.blobs:
+            args += ["--blobs", self.blobs, "--s3-endpoint", str(self.s3_endpoint)]
         if self.allow_loopback_outbound:
             # The suites' webhook receivers listen on loopback.
             args.append("--allow-loopback-outbound")
@@ -237,6 +403,8 @@ class CairnServer:
         # TIDEBASE_* configuration inherited from the developer's shell.
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("CAIRN_", "TIDEBASE_"))}
+        if self.blobs:
+            env.update(s3_credentials())
         env.update(self.extra_env)
         self.starts += 1
         log = open(self.log_path, "ab")
@@ -459,9 +627,14 @@ class WebhookReceiver:
 
 
 def keys_cli(server: CairnServer, *args: str) -> subprocess.CompletedProcess:
+    """`cairn keys ARGS` on the server's store: its --data-dir, or its --database on Postgres
+    (the same database the running server uses, so a new key counts at once)."""
+    if server.database == AUTO:
+        raise RuntimeError("keys_cli before the server's first start: its store is not chosen yet")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAIRN_", "TIDEBASE_"))}
     return subprocess.run(
-        [str(cairn_bin()), "keys", *args, "--data-dir", str(server.data_dir)],
-        capture_output=True, text=True, timeout=60,
+        [str(cairn_bin()), "keys", *args, *server.store_args()],
+        capture_output=True, text=True, timeout=60, env=env,
     )
 
 

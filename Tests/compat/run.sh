@@ -3,10 +3,15 @@
 #
 #   Tests/compat/run.sh                 # all suites
 #   Tests/compat/run.sh -k gate -x      # extra arguments go to pytest
+#   Tests/compat/run.sh Tests/compat/tidebase Tests/compat/cli -x
+#                                       # leading paths (that exist) replace Tests/compat
 #
 # Environment:
 #   CAIRN_BIN    the server binary (default <repo>/.build/debug/cairn; relative
 #                paths resolve against the repo root)
+#   CAIRN_COMPAT_DATABASE=postgres, CAIRN_COMPAT_BLOBS=s3
+#                run the servers on Postgres and S3 (see cairncompat.py; they need
+#                CAIRN_TEST_POSTGRES_ADMIN_URL and CAIRN_TEST_S3_ENDPOINT)
 #   COMPAT_VENV  the Python venv to create/use (default <repo>/.venv-compat)
 #   PYTHON       the interpreter that creates the venv (default python3)
 set -euo pipefail
@@ -52,8 +57,15 @@ fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "${requirements[@]}"
 
 cd "$repo"
+# Leading arguments that name existing test paths select the suites; else all of them.
+paths=()
+while [ $# -gt 0 ] && [[ "$1" != -* ]] && [ -e "${1%%::*}" ]; do
+    paths+=("$1")
+    shift
+done
+[ ${#paths[@]} -gt 0 ] || paths=(Tests/compat)
 set +e
-"$venv/bin/python" -m pytest -q Tests/compat "$@"
+"$venv/bin/python" -m pytest -q "${paths[@]}" "$@"
 status=$?
 set -e
 exit "$status"
