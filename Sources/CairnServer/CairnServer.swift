@@ -13,7 +13,7 @@ import UnixSignals
 /// services, ready to run under a service group.
 public struct CairnServer: Sendable {
     public let configuration: ServerConfiguration
-    public let store: SQLiteStore
+    public let store: any RecordStore
     public let broker: EventBroker
     public let runs: RunService
     public let keys: KeyService
@@ -27,6 +27,28 @@ public struct CairnServer: Sendable {
     /// The main listener's open connections.
     let connections: ConnectionRegistry
 
+    /// Opens the store the configuration names (Postgres when `databaseURL` is set, else the
+    /// embedded SQLite file) and assembles the server on it.
+    public static func open(
+        configuration: ServerConfiguration, registry: PrometheusCollectorRegistry?, logger: Logger,
+        clock: any WallClock = SystemClock()
+    ) async throws -> CairnServer {
+        guard let url = configuration.databaseURL else {
+            return try CairnServer(configuration: configuration, registry: registry, logger: logger, clock: clock)
+        }
+        try configuration.validate()
+        let broker = EventBroker()
+        let store = try await PostgresStore.open(
+            configuration: .init(url: url, poolSize: configuration.databasePoolSize), broker: broker,
+            logger: Logger(label: "cairn.store"))
+        let schema = (try? await store.schemaVersion()) ?? 0
+        logger.info("opened the store", metadata: ["database": "\(store.endpoint.redacted)", "schema": "\(schema)"])
+        return try CairnServer(
+            configuration: configuration, store: store, broker: broker, registry: registry, logger: logger,
+            clock: clock)
+    }
+
+    /// The server on the embedded SQLite store under the data directory.
     /// `clock` is what every service measures leases, delays, TTLs and rate windows by; tests
     /// pass a `ManualClock` to move time themselves.
     public init(
@@ -34,21 +56,37 @@ public struct CairnServer: Sendable {
         clock: any WallClock = SystemClock()
     ) throws {
         try configuration.validate()
-        self.configuration = configuration
-        self.registry = registry
-        self.logger = logger
-        broker = EventBroker()
-        connections = ConnectionRegistry(maxConnections: configuration.maxConnections)
-        let (wakeups, wake) = DeliveryService.wakeups(from: broker)
-        deliveryWakeups = wakeups
+        guard configuration.databaseURL == nil else {
+            throw ServerConfiguration.Invalid(description: "a Postgres database is opened with CairnServer.open")
+        }
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let broker = EventBroker()
         let reserve = StorageReserve(directory: configuration.dataDirectory, bytes: configuration.diskReserveBytes)
-        store = try SQLiteStore(
+        let store = try SQLiteStore(
             configuration: .init(path: configuration.databasePath, reserve: reserve), broker: broker,
             logger: Logger(label: "cairn.store"))
         logger.info(
             "opened the store",
             metadata: ["path": "\(configuration.databasePath)", "schema": "\((try? store.schemaVersion()) ?? 0)"])
+        try self.init(
+            configuration: configuration, store: store, broker: broker, registry: registry, logger: logger,
+            clock: clock)
+    }
+
+    init(
+        configuration: ServerConfiguration, store: any RecordStore, broker: EventBroker,
+        registry: PrometheusCollectorRegistry?, logger: Logger, clock: any WallClock
+    ) throws {
+        self.configuration = configuration
+        self.registry = registry
+        self.logger = logger
+        self.broker = broker
+        self.store = store
+        connections = ConnectionRegistry(maxConnections: configuration.maxConnections)
+        let (wakeups, wake) = DeliveryService.wakeups(from: broker)
+        deliveryWakeups = wakeups
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let reserve = StorageReserve(directory: configuration.dataDirectory, bytes: configuration.diskReserveBytes)
         keys = KeyService(store: store, clock: clock)
         openMode = OpenMode(configuredKey: configuration.apiKey != nil, store: store, logger: logger)
         let blobs = try LocalBlobStore(root: configuration.blobDirectory, reserve: reserve)

@@ -1,11 +1,16 @@
 import CairnCore
+import CairnStore
 
 /// Everything `cairn serve` can be told, by flag or `CAIRN_*` variable.
 public struct ServerConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     public var port: Int = 7373
-    /// Where the embedded store keeps its files.
+    /// Where the embedded store keeps its files (and, on Postgres, upload spools).
     public var dataDirectory: String = ".cairn"
+    /// `postgres://…`: every replica on one Postgres database; nil keeps the embedded SQLite file.
+    public var databaseURL: String?
+    /// Connections each replica may open to Postgres.
+    public var databasePoolSize: Int = 16
     /// The bearer key every request must carry; nil leaves the API open (loopback only, unless
     /// `allowUnauthenticated`).
     public var apiKey: String?
@@ -146,6 +151,16 @@ public struct ServerConfiguration: Sendable {
         ] where value < 1 {
             throw Invalid(description: "\(name) must be >= 1, got \(value)")
         }
+        if let databaseURL {
+            do {
+                _ = try PostgresStore.Endpoint.parse(databaseURL)
+            } catch {
+                throw Invalid(description: "database: \(error)")
+            }
+            guard (2...1_000).contains(databasePoolSize) else {
+                throw Invalid(description: "database-pool-size must be 2 to 1000, got \(databasePoolSize)")
+            }
+        }
         guard maxConnections >= 1 else { throw Invalid(description: "max-connections must be >= 1") }
         guard eventStreamBufferBytes >= 1024 else { throw Invalid(description: "sse-buffer-bytes must be >= 1024") }
         if let apiKey, apiKey.count < 16 { throw Invalid(description: "the API key must be at least 16 characters") }
@@ -155,6 +170,8 @@ public struct ServerConfiguration: Sendable {
     public var summary: [(String, String)] {
         [
             ("host", host), ("port", String(port)), ("data-dir", dataDirectory),
+            ("database", databaseURL.flatMap { try? PostgresStore.Endpoint.parse($0).redacted } ?? "embedded SQLite"),
+            ("database-pool-size", String(databasePoolSize)),
             ("api-key", apiKey == nil ? "none" : "set (redacted)"),
             ("allow-unauthenticated", String(allowUnauthenticated)), ("lease-ms", String(leaseMilliseconds)),
             ("public-url", effectivePublicURL), ("max-body-bytes", String(maxBodyBytes)), ("log-level", logLevel),

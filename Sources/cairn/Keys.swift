@@ -3,6 +3,7 @@ import CairnCore
 import CairnServer
 import CairnStore
 import Foundation
+import Logging
 import NIOHTTP1
 
 /// `cairn keys`: API key management on a data directory (also while the server runs), or on a
@@ -23,6 +24,10 @@ struct Keys: AsyncParsableCommand {
     struct Location: ParsableArguments {
         @Option(name: .customLong("data-dir"), help: "The server's data directory (CAIRN_DATA_DIR).") var dataDir:
             String?
+        @Option(
+            name: .customLong("database"),
+            help: "The servers' Postgres database, postgres://user:password@host:port/db (CAIRN_DATABASE).")
+        var database: String?
         @Option(help: "A running server to manage keys on, through its admin API (CAIRN_URL).") var url: String?
         @Option(name: .customLong("api-key"), help: "An admin key for --url (CAIRN_API_KEY).") var apiKey: String?
 
@@ -31,7 +36,7 @@ struct Keys: AsyncParsableCommand {
         var remote: APIClient? {
             let environment = ProcessInfo.processInfo.environment
             func setting(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
-            guard dataDir == nil else { return nil }
+            guard dataDir == nil, database == nil, setting("CAIRN_DATABASE") == nil else { return nil }
             let server: String
             if let url {
                 server = url
@@ -48,7 +53,16 @@ struct Keys: AsyncParsableCommand {
 
         /// Opens an existing store only: creating keys in a new, empty one (a mistyped or
         /// missing --data-dir) would leave the server they were meant for unchanged.
-        func keyService() throws -> KeyService {
+        func keyService() async throws -> KeyService {
+            let database = self.database ?? ProcessInfo.processInfo.environment["CAIRN_DATABASE"].flatMap {
+                $0.isEmpty ? nil : $0
+            }
+            if let database {
+                let store = try await PostgresStore.open(
+                    configuration: .init(url: database, poolSize: 2), broker: nil, logger: Logger(label: "cairn.keys"))
+                FileHandle.standardError.write(Data("using the database at \(store.endpoint.redacted)\n".utf8))
+                return KeyService(store: store)
+            }
             let environment = ProcessInfo.processInfo.environment["CAIRN_DATA_DIR"]
             let given = dataDir ?? environment.flatMap { $0.isEmpty ? nil : $0 }
             var configuration = ServerConfiguration()

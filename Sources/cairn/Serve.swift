@@ -8,7 +8,7 @@ import Prometheus
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the Cairn server on the embedded store.",
+        abstract: "Run the Cairn server (on the embedded store, or on Postgres with --database).",
         discussion: """
             Every option can also be set with the CAIRN_* environment variable named beside it (after it, \
             the default); a flag wins.
@@ -21,6 +21,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (CAIRN_PORT; 7373).") var port: Int?
     @Option(name: .customLong("data-dir"), help: "Directory for the embedded store (CAIRN_DATA_DIR; ./.cairn).")
     var dataDir: String?
+    @Option(
+        name: .customLong("database"),
+        help: """
+            postgres://user:password@host:port/db: run on Postgres, so several replicas can share it \
+            (CAIRN_DATABASE; default: the embedded SQLite file in the data directory).
+            """)
+    var database: String?
+    @Option(
+        name: .customLong("database-pool-size"),
+        help: "Connections this replica may open to Postgres (CAIRN_DATABASE_POOL_SIZE; 16).")
+    var databasePoolSize: Int?
     @Option(
         name: .customLong("api-key"),
         help: "Root key: every tenant, key management (CAIRN_API_KEY; none: open on loopback until a key exists).")
@@ -158,6 +169,8 @@ struct Serve: AsyncParsableCommand {
         c.host = host ?? env("CAIRN_HOST") ?? c.host
         c.port = try port ?? envInt("CAIRN_PORT") ?? c.port
         c.dataDirectory = dataDir ?? env("CAIRN_DATA_DIR") ?? c.dataDirectory
+        c.databaseURL = database ?? env("CAIRN_DATABASE")
+        c.databasePoolSize = try databasePoolSize ?? envInt("CAIRN_DATABASE_POOL_SIZE") ?? c.databasePoolSize
         c.apiKey = apiKey ?? env("CAIRN_API_KEY")
         c.allowUnauthenticated =
             allowUnauthenticated || ["1", "true", "yes"].contains(env("CAIRN_ALLOW_UNAUTHENTICATED") ?? "")
@@ -252,7 +265,7 @@ struct Serve: AsyncParsableCommand {
         try Self.checkListenable(host: configuration.host, port: configuration.port)
         let server: CairnServer
         do {
-            server = try CairnServer(configuration: configuration, registry: registry, logger: logger)
+            server = try await CairnServer.open(configuration: configuration, registry: registry, logger: logger)
         } catch let error as ServerConfiguration.Invalid {
             throw ValidationError(error.description)
         }

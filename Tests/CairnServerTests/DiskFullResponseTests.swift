@@ -11,7 +11,7 @@ import Testing
     /// protocol answers 507 in its own error shape, and the store keeps working afterwards.
     @Test func fullDiskIs507InEachProtocolsShape() async throws {
         let s = try TestServer()
-        try await s.server.store.writeSQLite { tx in
+        try await (s.server.store as! SQLiteStore).writeSQLite { tx in
             try tx.connection.execute(script: "PRAGMA max_page_count = 1")
         }
         let big = String(repeating: "x", count: 400_000)
@@ -27,7 +27,7 @@ import Testing
             #expect(saved.json["error"]?["code"] == .string("INSUFFICIENT_STORAGE"), "\(saved.text)")
             #expect(saved.json["error"]?["message"]?.stringValue?.contains("disk is full") == true)
 
-            try await s.server.store.writeSQLite { tx in
+            try await (s.server.store as! SQLiteStore).writeSQLite { tx in
                 try tx.connection.execute(script: "PRAGMA max_page_count = 1073741823")
             }
             #expect(try await http.post("/runs/wf", #"{"input":"\#(big)"}"#).status == .ok)

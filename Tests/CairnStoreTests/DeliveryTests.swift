@@ -5,8 +5,8 @@ import Testing
 @Suite struct DeliveryTests {
     let tenant = TenantID.default
 
-    @Test func deliveriesFollowChannelFiltersAndGateInlineChannels() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func deliveriesFollowChannelFiltersAndGateInlineChannels(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let run = try await t.runs.createRun(
             CreateRunRequest(
                 workflowName: "w",
@@ -41,8 +41,8 @@ import Testing
         #expect(!due.contains { $0.eventType == "run.created" })
     }
 
-    @Test func attemptsAreRetriedWithBackoffThenGiveUp() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func attemptsAreRetriedWithBackoffThenGiveUp(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let run = try await t.runs.createRun(
             CreateRunRequest(workflowName: "w", channels: [ChannelSpec(url: "http://a.test/x")]), tenant: tenant)
         _ = try await t.runs.completeRun(id: run.id, result: nil, tenant: tenant)
@@ -61,8 +61,8 @@ import Testing
         #expect(log.map(\.status) == ["failed"])
     }
 
-    @Test func successIsFinalAndBlockedIsNotRetried() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func successIsFinalAndBlockedIsNotRetried(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let run = try await t.runs.createRun(
             CreateRunRequest(workflowName: "w", channels: [ChannelSpec(url: "http://a.test/x")]), tenant: tenant)
         var u = RecordUsageRequest()

@@ -16,8 +16,8 @@ import Testing
                 maxAttempts: maxAttempts, priority: priority, deadlineMilliseconds: deadlineMs), tenant: tenant)
     }
 
-    @Test func sixConcurrentEnqueuesWithOneDedupeKeyGiveOneRun() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func sixConcurrentEnqueuesWithOneDedupeKeyGiveOneRun(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let results = try await withThrowingTaskGroup(of: (String, Bool).self) { group in
             for _ in 0..<6 {
                 group.addTask {
@@ -37,8 +37,8 @@ import Testing
         #expect(!deduplicated && again.id != id)
     }
 
-    @Test func claimsAreDisjointOrderedAndNeverEarly() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func claimsAreDisjointOrderedAndNeverEarly(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         _ = try await enqueue(t, delayMs: 60_000)
         var ids: [String] = []
         for p in 0..<20 { ids.append(try await enqueue(t, priority: p % 3).0.id) }
@@ -59,8 +59,8 @@ import Testing
         #expect(try await t.runs.claim(queues: ["q"], owner: "late", limit: 10, tenant: tenant).isEmpty)
     }
 
-    @Test func concurrencyAndRateCapsHold() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func concurrencyAndRateCapsHold(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         for _ in 0..<10 { _ = try await enqueue(t) }
         _ = try await t.runs.configureQueue(name: "q", QueueConfigUpdate(concurrency: .set(3)), tenant: tenant)
         #expect(try await t.runs.claim(queues: ["q"], owner: "a", limit: 10, tenant: tenant).count == 3)
@@ -73,8 +73,8 @@ import Testing
         #expect(stats[0].config?.concurrency == nil && stats[0].config?.ratePerMinute == 5)
     }
 
-    @Test func failRequeuesWithBackoffThenFailsWithMaxRetries() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func failRequeuesWithBackoffThenFailsWithMaxRetries(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let (run, _) = try await enqueue(t, maxAttempts: 2)
         _ = try await t.runs.claim(queues: ["q"], owner: "w", limit: 1, tenant: tenant)
         let (requeued, wasRequeued) = try await t.runs.failRun(
@@ -86,9 +86,9 @@ import Testing
         #expect(!again && failed.status == .failed && failed.failureClass == "max_retries")
     }
 
-    @Test func expiredLeasesAreRequeuedThenFailedAndPlainRunsLeftAlone() async throws {
+    @Test(arguments: StoreEngine.available) func expiredLeasesAreRequeuedThenFailedAndPlainRunsLeftAlone(engine: StoreEngine) async throws {
         let clock = ManualClock()
-        let t = try TestStore(leaseMilliseconds: 50, clock: clock)
+        let t = try await TestStore(engine, leaseMilliseconds: 50, clock: clock)
         let (run, _) = try await enqueue(t, maxAttempts: 2)
         let plain = try await t.newRun()
         _ = try await t.runs.beginRun(id: plain.id, owner: "p", tenant: tenant)
@@ -110,9 +110,9 @@ import Testing
         #expect(try await t.runs.runDetail(id: plain.id, tenant: tenant).run.status == .running)
     }
 
-    @Test func deadlinesCancelOverdueRuns() async throws {
+    @Test(arguments: StoreEngine.available) func deadlinesCancelOverdueRuns(engine: StoreEngine) async throws {
         let clock = ManualClock()
-        let t = try TestStore(clock: clock)
+        let t = try await TestStore(engine, clock: clock)
         let (run, _) = try await enqueue(t, deadlineMs: 20)
         let (other, _) = try await enqueue(t, deadlineMs: 60_000)
         clock.advance(milliseconds: 19)
@@ -125,9 +125,9 @@ import Testing
         #expect(try await t.runs.runDetail(id: other.id, tenant: tenant).run.status == .queued)
     }
 
-    @Test func stalledWebhookRunsGetOneRecoveryCallPerMinute() async throws {
+    @Test(arguments: StoreEngine.available) func stalledWebhookRunsGetOneRecoveryCallPerMinute(engine: StoreEngine) async throws {
         let clock = ManualClock()
-        let t = try TestStore(leaseMilliseconds: 50, clock: clock)
+        let t = try await TestStore(engine, leaseMilliseconds: 50, clock: clock)
         let run = try await t.runs.createRun(
             CreateRunRequest(workflowName: "hooked", recoveryWebhook: "http://127.0.0.1:9/hook"), tenant: tenant)
         _ = try await t.runs.beginRun(id: run.id, owner: "w", tenant: tenant)
@@ -143,8 +143,8 @@ import Testing
         #expect(try await t.runs.sweepStalledWebhookRuns(limit: 100).isEmpty)
     }
 
-    @Test func offsetsBeyondTenYearsAreRefusedBeforeAnythingIsWritten() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func offsetsBeyondTenYearsAreRefusedBeforeAnythingIsWritten(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let tooFar = EnqueueRequest.maxOffsetMilliseconds + 1
         let refused: [(delay: Int64?, deadline: Int64?)] = [
             (tooFar, nil), (-1, nil), (.max, nil), (nil, tooFar), (nil, .max),

@@ -12,8 +12,8 @@ import Testing
             runId: run.id, BeginStepRequest(name: name, inputHash: hash, leaseOwner: owner), tenant: tenant)
     }
 
-    @Test func sixConcurrentFirstBeginsGiveExactlyOneExecute() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func sixConcurrentFirstBeginsGiveExactlyOneExecute(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let run = try await t.newRun()
         let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
             for i in 0..<6 {
@@ -33,8 +33,8 @@ import Testing
         #expect(outcomes.filter { $0 == "locked" }.count == 5)
     }
 
-    @Test func concurrentStateAndUsageWritesGiveGapFreeSequenceNumbers() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func concurrentStateAndUsageWritesGiveGapFreeSequenceNumbers(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let run = try await t.newRun()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<40 {
@@ -58,8 +58,8 @@ import Testing
         #expect(versions.map(\.version) == Array(1...20))
     }
 
-    @Test func completedStepReplaysAndInputMismatchComesFirst() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func completedStepReplaysAndInputMismatchComesFirst(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let run = try await t.newRun()
         guard case .execute(let step, let owner) = try await begin(t, run) else {
             Issue.record("expected execute"); return
@@ -80,8 +80,8 @@ import Testing
         #expect(expected == "h" && actual == "other")
     }
 
-    @Test func onlyTheLeaseHolderCompletesAStepAndOnlyOnce() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func onlyTheLeaseHolderCompletesAStepAndOnlyOnce(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let run = try await t.newRun()
         guard case .execute(let step, _) = try await begin(t, run) else { Issue.record("expected execute"); return }
         await #expect(throws: RunError.stepLeaseLost) {
@@ -95,8 +95,8 @@ import Testing
         }
     }
 
-    @Test func retryableFailureReleasesTheLeaseAndCountsAttempts() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func retryableFailureReleasesTheLeaseAndCountsAttempts(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let run = try await t.newRun()
         for attempt in 1...3 {
             guard case .execute(let step, let owner) = try await begin(t, run) else {
@@ -129,9 +129,9 @@ import Testing
         #expect(failed.status == .manualReview)
     }
 
-    @Test func runLeaseFencesOtherOwnersUntilItExpires() async throws {
+    @Test(arguments: StoreEngine.available) func runLeaseFencesOtherOwnersUntilItExpires(engine: StoreEngine) async throws {
         let clock = ManualClock()
-        let t = try TestStore(leaseMilliseconds: 150, clock: clock)
+        let t = try await TestStore(engine, leaseMilliseconds: 150, clock: clock)
         let run = try await t.newRun()
         let first = try await t.runs.beginRun(id: run.id, owner: "a", tenant: tenant)
         #expect(first.status == .running && first.attempt == 1)
@@ -157,8 +157,8 @@ import Testing
         }
     }
 
-    @Test func lifecycleTransitions() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func lifecycleTransitions(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let run = try await t.newRun()
         _ = try await t.runs.beginRun(id: run.id, owner: "a", tenant: tenant)
         let completed = try await t.runs.completeRun(id: run.id, result: .int(42), tenant: tenant)
@@ -181,8 +181,8 @@ import Testing
         }
     }
 
-    @Test func cancelIsOneWayAndSeenAtEveryBoundary() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func cancelIsOneWayAndSeenAtEveryBoundary(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let run = try await t.newRun()
         _ = try await t.runs.beginRun(id: run.id, owner: "a", tenant: tenant)
         let cancelled = try await t.runs.cancelRun(id: run.id, reason: "user", actor: "ann", tenant: tenant)
@@ -200,8 +200,8 @@ import Testing
         )
     }
 
-    @Test func failedRunsReopenOnBegin() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func failedRunsReopenOnBegin(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let run = try await t.newRun()
         _ = try await t.runs.beginRun(id: run.id, owner: "a", tenant: tenant)
         let (failed, requeued) = try await t.runs.failRun(
@@ -211,8 +211,8 @@ import Testing
         #expect(resumed.status == .running && resumed.attempt == 2)
     }
 
-    @Test func gatesResolveExactlyOnceUnderConcurrency() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func gatesResolveExactlyOnceUnderConcurrency(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let run = try await t.newRun()
         let gate = try await t.runs.beginGate(
             runId: run.id, BeginGateRequest(name: "approve", prompt: "Ship it?", data: .int(1)), tenant: tenant)
@@ -248,8 +248,8 @@ import Testing
         #expect(stored.decisionPayload == "{}")
     }
 
-    @Test func childrenAreIdempotentByEdgeName() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func childrenAreIdempotentByEdgeName(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let parent = try await t.newRun("parent")
         let results = try await withThrowingTaskGroup(of: (String, Bool).self) { group in
             for _ in 0..<6 {
@@ -284,8 +284,8 @@ import Testing
     /// A PATCH of 120,000 keys onto a state of 120,000 keys held the single writer for minutes
     /// when each key was found by a linear scan; the merge is now linear. The bound is generous:
     /// it only separates linear from quadratic on a busy machine.
-    @Test func patchingAStateOfManyKeysMergesInLinearTime() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func patchingAStateOfManyKeysMergesInLinearTime(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let run = try await t.newRun()
         let count = 120_000
         let base = JSONObject((0..<count).map { ("k\($0)", JSONValue.int($0)) })
@@ -306,8 +306,8 @@ import Testing
         #expect(elapsed < .seconds(20))
     }
 
-    @Test func stateVersionsSavesAndSnapshots() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func stateVersionsSavesAndSnapshots(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let run = try await t.newRun()
         await #expect(throws: RunError.stateNotFound) {
             _ = try await t.runs.saveState(runId: run.id, label: "empty", options: .init(), tenant: tenant)
@@ -340,8 +340,8 @@ import Testing
         #expect(detail.state?.value == "9" && detail.state?.version == 3)
     }
 
-    @Test func usageTotals() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func usageTotals(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let run = try await t.newRun()
         var u = RecordUsageRequest()
         u.inputTokens = 100
@@ -356,8 +356,8 @@ import Testing
         await #expect(throws: RunError.self) { _ = try await t.runs.recordUsage(runId: run.id, bad, tenant: tenant) }
     }
 
-    @Test func unknownRunsAreNotFoundAndChangeNothing() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func unknownRunsAreNotFoundAndChangeNothing(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         await #expect(throws: RunError.runNotFound) {
             _ = try await begin(
                 t,

@@ -4,15 +4,15 @@ import Testing
 @testable import CairnStore
 
 @Suite struct SQLiteStoreTests {
-    @Test func migrationsAreRecordedAndIdempotent() throws {
-        let t = try TestStore()
-        #expect(try t.store.schemaVersion() == Migrations.all.map(\.version).max())
+    @Test func migrationsAreRecordedAndIdempotent() async throws {
+        let t = try await TestStore()
+        #expect(try t.sqlite.schemaVersion() == Migrations.all.map(\.version).max())
         // Opening again applies nothing twice.
-        #expect(try t.reopen().schemaVersion() == Migrations.all.map(\.version).max())
+        #expect(try (try await t.reopen() as! SQLiteStore).schemaVersion() == Migrations.all.map(\.version).max())
     }
 
-    @Test func concurrentWritesAreAllDurable() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func concurrentWritesAreAllDurable(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let ids = try await withThrowingTaskGroup(of: String.self) { group in
             for i in 0..<200 { group.addTask { try await t.newRun("wf\(i)").id } }
             var ids: [String] = []
@@ -21,7 +21,7 @@ import Testing
         }
         #expect(Set(ids).count == 200)
         // A separate connection (as after a restart) sees every acknowledged write.
-        let reopened = try t.reopen()
+        let reopened = try await t.reopen()
         let stored = try await reopened.read { tx in try await tx.runs(tenant: .default, query: RunListQuery(limit: 1000), now: .now()) }
         #expect(Set(stored.map(\.id)) == Set(ids))
     }
@@ -29,11 +29,11 @@ import Testing
     /// Writes that arrive while a transaction is open queue up and all share the next commit:
     /// the first write holds its transaction open until every other one has queued.
     @Test func writesQueuedBehindAnOpenTransactionShareOneCommit() async throws {
-        let t = try TestStore()
+        let t = try await TestStore()
         let writers = 50
         let (entered, enteredSignal) = AsyncStream<Void>.makeStream()
         let (release, releaseSignal) = AsyncStream<Void>.makeStream()
-        let commitsBefore = t.store.commitCount
+        let commitsBefore = t.sqlite.commitCount
         let holder = Task {
             try await t.store.write { _ in
                 enteredSignal.yield()
@@ -51,8 +51,8 @@ import Testing
             }
         }
         let deadline = ContinuousClock.now + .seconds(30)
-        while t.store.queuedWriteCount < writers {
-            try #require(ContinuousClock.now < deadline, "only \(t.store.queuedWriteCount) writes queued")
+        while t.sqlite.queuedWriteCount < writers {
+            try #require(ContinuousClock.now < deadline, "only \(t.sqlite.queuedWriteCount) writes queued")
             try await Task.sleep(for: .milliseconds(1))
         }
         releaseSignal.yield()
@@ -60,13 +60,13 @@ import Testing
         let ids = try await queued.value
         #expect(Set(ids).count == writers)
         // One commit for the holder, one for everything that queued behind it.
-        #expect(t.store.commitCount - commitsBefore == 2)
+        #expect(t.sqlite.commitCount - commitsBefore == 2)
         let stored = try await t.reopen().read { tx in try await tx.runs(tenant: .default, query: RunListQuery(limit: 1000), now: .now()) }
         #expect(Set(stored.map(\.id)) == Set(ids))
     }
 
     @Test func aFailingRequestRollsBackOnlyItsOwnWrites() async throws {
-        let t = try TestStore()
+        let t = try await TestStore()
         let run = try await t.newRun()
         let good = Task {
             _ = try await t.runs.writeState(
@@ -86,7 +86,7 @@ import Testing
     }
 
     @Test func eventsReachSubscribersOnlyAfterCommitAndNeverWhenRolledBack() async throws {
-        let t = try TestStore()
+        let t = try await TestStore()
         let run = try await t.newRun()
         let subscription = t.broker.subscribe(runId: run.id)
         await #expect(throws: Boom.self) {
@@ -103,7 +103,7 @@ import Testing
     }
 
     @Test func rowsRoundTripThroughTheStore() async throws {
-        let t = try TestStore()
+        let t = try await TestStore()
         let run = try await t.newRun("roundtrip", input: #"{"z":[1,2.50],"a":{"k":null}}"#)
         let fetched = try await t.store.read { tx in try await tx.run(id: run.id, tenant: .default) }
         #expect(fetched == run)

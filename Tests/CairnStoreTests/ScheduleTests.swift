@@ -14,8 +14,8 @@ import Testing
         }
     }
 
-    @Test func putListDeleteAndInvalidCron() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func putListDeleteAndInvalidCron(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         let s = try await t.runs.putSchedule(
             name: "nightly", ScheduleRequest(cron: "0 3 * * *", workflowName: "report", input: .int(1)), tenant: tenant)
         #expect(s.queue == "default" && s.enabled && s.input == "1")
@@ -35,8 +35,8 @@ import Testing
         await #expect(throws: RunError.scheduleNotFound) { try await t.runs.deleteSchedule(name: "a", tenant: tenant) }
     }
 
-    @Test func aDueTimeFiresExactlyOnceWithRacingReconcilers() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func aDueTimeFiresExactlyOnceWithRacingReconcilers(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         _ = try await t.runs.putSchedule(
             name: "tick", ScheduleRequest(cron: "* * * * *", workflowName: "w"), tenant: tenant)
         try await makeDue(t, "tick", at: Timestamp.now().adding(milliseconds: -1_000))
@@ -58,9 +58,9 @@ import Testing
         #expect(schedule.lastEnqueuedAt != nil && next > Timestamp.now())
     }
 
-    @Test func missedFiresFollowThePolicy() async throws {
+    @Test(arguments: StoreEngine.available) func missedFiresFollowThePolicy(engine: StoreEngine) async throws {
         for (policy, expected) in [(MissedFirePolicy.once, 1), (.skip, 0), (.all, 5)] {
-            let t = try TestStore()
+            let t = try await TestStore(engine)
             _ = try await t.runs.putSchedule(
                 name: "m", ScheduleRequest(cron: "* * * * *", workflowName: "w"), tenant: tenant)
             // Down for five minutes: due times at -5, -4, -3, -2 and -1 minutes (on whole minutes).
@@ -72,8 +72,8 @@ import Testing
         }
     }
 
-    @Test func disabledSchedulesDoNotFire() async throws {
-        let t = try TestStore()
+    @Test(arguments: StoreEngine.available) func disabledSchedulesDoNotFire(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
         _ = try await t.runs.putSchedule(
             name: "off", ScheduleRequest(cron: "* * * * *", workflowName: "w", enabled: false), tenant: tenant)
         try await makeDue(t, "off", at: Timestamp.now().adding(milliseconds: -1_000))

@@ -117,7 +117,7 @@ public struct CheckpointService: Sendable {
 
         let (saved, recorded) = try await store.write { tx -> (SavedCheckpoint, Int) in
             let now = clock.now()
-            var head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: request.workflowId)
+            var head = try await tx.checkpointWorkflowForUpdate(tenant: tenant, workflowId: request.workflowId)
             var recorded = 0
             if let expired = head, expired.isExpired(at: now) {
                 recorded += try await Self.expire(expired, tx: tx, at: now)
@@ -227,7 +227,7 @@ public struct CheckpointService: Sendable {
         }
         if needsWrite {
             let recorded = try await store.write { tx -> Int in
-                guard var current = try await tx.checkpointWorkflow(tenant: tenant, workflowId: workflowId) else {
+                guard var current = try await tx.checkpointWorkflowForUpdate(tenant: tenant, workflowId: workflowId) else {
                     return 0
                 }
                 if !current.resumed {
@@ -351,6 +351,7 @@ public struct CheckpointService: Sendable {
     public func upsertAgent(agentId: String, fields: AgentFields, tenant: TenantID) async throws -> Agent {
         let limit = configuration.maxAgentsPerTenant
         return try await store.write { tx in
+            try await tx.lock("agents/" + tenant.rawValue)
             if try await tx.agent(tenant: tenant, agentId: agentId) == nil,
                 try await tx.agentCount(tenant: tenant) >= limit
             {
@@ -389,6 +390,7 @@ public struct CheckpointService: Sendable {
     public func updateAgent(agentId: String, changes: AgentChanges, tenant: TenantID) async throws -> Agent {
         if changes.isEmpty { throw CheckpointError.noUpdatableFields }
         return try await store.write { tx in
+            try await tx.lock("agents/" + tenant.rawValue)
             guard var agent = try await tx.agent(tenant: tenant, agentId: agentId) else {
                 throw CheckpointError.agentNotFound(agentId)
             }

@@ -30,6 +30,8 @@ public protocol CheckpointReadTransaction: Sendable {
 }
 
 public protocol CheckpointWriteTransaction: CheckpointReadTransaction {
+    /// Reads the workflow's head and locks it until commit.
+    func checkpointWorkflowForUpdate(tenant: TenantID, workflowId: String) async throws -> CheckpointWorkflow?
     func insertCheckpoint(_ checkpoint: Checkpoint) async throws
     func upsertCheckpointWorkflow(_ workflow: CheckpointWorkflow) async throws
     /// Counts one more checkpoint of `agentId` in the workflow.

@@ -79,6 +79,9 @@ public protocol DeliveryReadTransaction: Sendable {
 }
 
 public protocol DeliveryWriteTransaction: DeliveryReadTransaction {
+    /// Due deliveries, locked until commit; rows another transaction holds are skipped (a
+    /// claim's primitive: `FOR UPDATE SKIP LOCKED` on Postgres, the single writer on SQLite).
+    func lockDueDeliveries(now: Timestamp, limit: Int) async throws -> [ChannelDelivery]
     func insertDelivery(_ delivery: ChannelDelivery) async throws
     func updateDelivery(_ delivery: ChannelDelivery) async throws
 }
@@ -144,6 +147,21 @@ extension RunService {
 
     public func dueDeliveries(limit: Int) async throws -> [ChannelDelivery] {
         try await store.read { tx in try await tx.dueDeliveries(now: clock.now(), limit: limit) }
+    }
+
+    /// Claims due deliveries for sending. Each is leased to the caller by moving its next attempt
+    /// `leaseMilliseconds` ahead, so no other replica sends it while the lease holds; if the
+    /// caller dies mid-send, the delivery comes due again when the lease runs out.
+    public func claimDueDeliveries(limit: Int, leaseMilliseconds: Int64) async throws -> [ChannelDelivery] {
+        try await store.write { tx in
+            let now = clock.now()
+            var claimed = try await tx.lockDueDeliveries(now: now, limit: limit)
+            for i in claimed.indices {
+                claimed[i].nextAttemptAt = now.adding(milliseconds: leaseMilliseconds)
+                try await tx.updateDelivery(claimed[i])
+            }
+            return claimed
+        }
     }
 
     /// Logs an attempt: delivered on 2xx; otherwise retried with backoff until the attempts

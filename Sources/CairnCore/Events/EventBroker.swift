@@ -65,6 +65,9 @@ public final class EventBroker: Sendable {
         }
     }
 
+    /// Whether anyone watches the run (relaying another replica's events is skipped if not).
+    public func hasSubscribers(runId: String) -> Bool { state.withLock { $0.subscribers[runId] != nil } }
+
     public var subscriberCount: Int { state.withLock { $0.subscribers.values.reduce(0) { $0 + $1.count } } }
 
     /// Ends every stream (graceful shutdown) and refuses new subscriptions.

@@ -59,6 +59,11 @@ extension RunService {
             for queue in queues where claimed.count < limit {
                 var capacity = limit - claimed.count
                 if let config = try await tx.queueConfig(tenant: tenant, name: queue) {
+                    // Caps count runs that concurrent claimers are about to change: one claimer
+                    // per capped queue at a time.
+                    if config.concurrency != nil || config.ratePerMinute != nil {
+                        try await tx.lock("queue/" + tenant.rawValue + "/" + queue)
+                    }
                     if let concurrency = config.concurrency {
                         capacity = min(
                             capacity, concurrency - (try await tx.runningCount(tenant: tenant, queue: queue)))

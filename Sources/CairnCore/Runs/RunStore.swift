@@ -1,7 +1,8 @@
 /// Reads of run records inside one consistent snapshot.
 public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransaction, ScheduleReadTransaction,
     CheckpointReadTransaction,
-    DeliveryReadTransaction, PushQueueReadTransaction, StoreFiguresReadTransaction
+    DeliveryReadTransaction, PushQueueReadTransaction, StoreFiguresReadTransaction, ArtifactReadTransaction,
+    KeyReadTransaction
 {
     func run(id: String, tenant: TenantID) async throws -> Run?
     /// Runs newest first (`created_at DESC, id DESC`) matching `query`, at most `query.limit`;
@@ -32,15 +33,30 @@ public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransact
     func events(runId: String, after: Int64, limit: Int) async throws -> [RunEvent]
 }
 
-/// Writes inside one transaction. Implementations serialize writers (SQLite: one writer with
-/// group commit; Postgres: the `…ForUpdate` reads take row locks), so a read-modify-write
-/// through one transaction is atomic.
+/// Writes inside one transaction. A read-modify-write through one transaction is atomic on
+/// every engine because each one names its primitive: SQLite runs one writer (group commit),
+/// so there they cost nothing; Postgres runs READ COMMITTED, where they are what makes it
+/// atomic:
+/// - locking reads: `runForUpdate` (every write to a run's steps, gates, state, usage and
+///   events locks the run first, which also makes event and version numbers gap-free),
+///   `checkpointWorkflowForUpdate`, the artifact rows a delete reads, a tenant's usage row;
+/// - claims skip rows another transaction holds: due queue runs, due deliveries, due
+///   schedules, expired leases, overdue runs, expired workflows;
+/// - `lock(_:)` for a decision over rows that may not exist yet;
+/// - unique constraints decide races of inserts (enqueue dedupe keys, idempotency keys,
+///   checkpoint steps and sequences): the loser's transaction is rolled back and run again
+///   from the start, as it is after a deadlock, so a body must be safe to run again (it only
+///   reads and writes through `tx`, and publishes nothing until commit).
 public protocol RunWriteTransaction: RunReadTransaction, QueueWriteTransaction, ScheduleWriteTransaction,
     CheckpointWriteTransaction,
-    DeliveryWriteTransaction
+    DeliveryWriteTransaction, ArtifactWriteTransaction, KeyWriteTransaction
 {
     /// Reads the run and locks it against other writers until commit.
     func runForUpdate(id: String, tenant: TenantID) async throws -> Run?
+    /// Holds a lock named by `key` until commit, for a decision over rows that may not exist
+    /// yet (a queue's concurrency cap, a tenant's agent count): a transaction-scoped advisory
+    /// lock on Postgres, nothing on SQLite, whose single writer already serializes.
+    func lock(_ key: String) async throws
     func insertRun(_ run: Run) async throws
     func updateRun(_ run: Run) async throws
     func insertStep(_ step: Step) async throws

@@ -81,6 +81,37 @@ public protocol KeyStore: Sendable {
     func anyKeyCreated() async throws -> Bool
 }
 
+/// Reads of API keys inside one transaction.
+public protocol KeyReadTransaction: Sendable {
+    func key(secretHash: String) async throws -> APIKey?
+    func keys(tenant: TenantID?) async throws -> [APIKey]
+    func anyKeyCreated() async throws -> Bool
+}
+
+public protocol KeyWriteTransaction: KeyReadTransaction {
+    func insertKey(_ key: APIKey) async throws
+    func revokeKey(id: String, tenant: TenantID?, at: Timestamp) async throws -> Bool
+}
+
+/// Every run store keeps keys too, through its transactions.
+extension RunStore {
+    public func insertKey(_ key: APIKey) async throws { try await write { tx in try await tx.insertKey(key) } }
+
+    public func key(secretHash: String) async throws -> APIKey? {
+        try await read { tx in try await tx.key(secretHash: secretHash) }
+    }
+
+    public func keys(tenant: TenantID?) async throws -> [APIKey] {
+        try await read { tx in try await tx.keys(tenant: tenant) }
+    }
+
+    public func revokeKey(id: String, tenant: TenantID?, at now: Timestamp) async throws -> Bool {
+        try await write { tx in try await tx.revokeKey(id: id, tenant: tenant, at: now) }
+    }
+
+    public func anyKeyCreated() async throws -> Bool { try await read { tx in try await tx.anyKeyCreated() } }
+}
+
 public enum KeyError: Error, Equatable, Sendable {
     case invalidTenant(String)
     case noScopes

@@ -44,7 +44,10 @@ struct DeliveryService: Service {
         while !Task.isCancelled {
             let due: [ChannelDelivery]
             do {
-                due = try await runs.dueDeliveries(limit: 64)
+                // Leased for longer than an attempt can take, so with several replicas each
+                // delivery is sent by one of them at a time.
+                due = try await runs.claimDueDeliveries(
+                    limit: 64, leaseMilliseconds: 2 * timeout.nanoseconds / 1_000_000 + 5_000)
             } catch {
                 logger.error("cannot read due deliveries", metadata: ["error": "\(error)"])
                 return

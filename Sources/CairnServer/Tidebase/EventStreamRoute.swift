@@ -103,6 +103,19 @@ extension TidebaseRoutes {
                     case .event(let seq, let frame):
                         defer { backlog.remove(frame.readableBytes) }
                         guard seq > last else { continue }
+                        // Events committed through another replica may arrive later than a
+                        // newer one committed here: the table has them all, so a gap is filled
+                        // from it and the stream stays gap-free and in order.
+                        while last + 1 < seq {
+                            let missing = try await runs.events(
+                                runId: runId, after: last, limit: Int(clamping: min(500, seq - last - 1)),
+                                tenant: tenant)
+                            if missing.isEmpty { break }
+                            for event in missing where event.seq < seq {
+                                try await writer.write(Self.frame(event))
+                                last = event.seq
+                            }
+                        }
                         try await writer.write(frame)
                         last = seq
                     case .keepalive:

@@ -1,13 +1,12 @@
 import CairnCore
-import VaporCSQLite
 
-extension SQLiteRunTransaction {
-    private static let workflowColumns = """
+extension SQLRunTransaction {
+    private static var workflowColumns: String { """
         tenant_id, workflow_id, latest_step, total_checkpoints, total_size_bytes, error_count, status, resumed, \
         started_at, last_activity_at, expires_at
-        """
+        """ }
 
-    private static func decodeWorkflow(_ r: inout SQLiteRow) -> CheckpointWorkflow {
+    private static func decodeWorkflow<R: SQLRow>(_ r: inout R) -> CheckpointWorkflow {
         CheckpointWorkflow(
             tenant: TenantID(rawValue: r.string()), workflowId: r.string(), latestStep: r.int(),
             totalCheckpoints: r.int(), totalSizeBytes: r.int(), errorCount: r.int(),
@@ -15,12 +14,12 @@ extension SQLiteRunTransaction {
             lastActivityAt: r.timestamp(), expiresAt: r.timestamp())
     }
 
-    private static let checkpointColumns = """
+    private static var checkpointColumns: String { """
         tenant_id, workflow_id, step, sequence, label, state_json, metadata_json, agent_id, etag, diff_json, \
         size_bytes, error_type, error_message, created_at
-        """
+        """ }
 
-    private static func decodeCheckpoint(_ r: inout SQLiteRow) -> Checkpoint {
+    private static func decodeCheckpoint<R: SQLRow>(_ r: inout R) -> Checkpoint {
         Checkpoint(
             tenant: TenantID(rawValue: r.string()), workflowId: r.string(), step: r.int(), sequence: r.int(),
             label: r.optionalString(), state: r.string(), metadata: r.optionalString(), agentId: r.optionalString(),
@@ -28,11 +27,11 @@ extension SQLiteRunTransaction {
             errorMessage: r.optionalString(), createdAt: r.timestamp())
     }
 
-    private static let agentColumns = """
+    private static var agentColumns: String { """
         serial, tenant_id, agent_id, name, description, capabilities_json, metadata_json, last_seen_at, created_at
-        """
+        """ }
 
-    private static func decodeAgent(_ r: inout SQLiteRow) -> Agent {
+    private static func decodeAgent<R: SQLRow>(_ r: inout R) -> Agent {
         Agent(
             serial: r.int(), tenant: TenantID(rawValue: r.string()), agentId: r.string(), name: r.optionalString(),
             description: r.optionalString(), capabilities: r.string(), metadata: r.string(),
@@ -41,15 +40,23 @@ extension SQLiteRunTransaction {
 
     // MARK: Reads
 
-    func checkpointWorkflow(tenant: TenantID, workflowId: String) throws -> CheckpointWorkflow? {
-        try connection.first(
+    func checkpointWorkflow(tenant: TenantID, workflowId: String) async throws -> CheckpointWorkflow? {
+        try await connection.first(
             """
             SELECT \(unsafeRaw: Self.workflowColumns) FROM checkpoint_workflows \
             WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(workflowId)
             """, Self.decodeWorkflow)
     }
 
-    func checkpointWorkflows(tenant: TenantID, now: Timestamp, after: ListCursor?, limit: Int) throws
+    func checkpointWorkflowForUpdate(tenant: TenantID, workflowId: String) async throws -> CheckpointWorkflow? {
+        try await connection.first(
+            """
+            SELECT \(unsafeRaw: Self.workflowColumns) FROM checkpoint_workflows \
+            WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(workflowId)\(SQL.Hook.forUpdate)
+            """, Self.decodeWorkflow)
+    }
+
+    func checkpointWorkflows(tenant: TenantID, now: Timestamp, after: ListCursor?, limit: Int) async throws
         -> [CheckpointWorkflow]
     {
         var sql: SQL = """
@@ -64,22 +71,22 @@ extension SQLiteRunTransaction {
                     OR (last_activity_at = \(after.createdAt) AND workflow_id < \(after.id)))
                     """
         }
-        return try connection.all(
+        return try await connection.all(
             sql + " ORDER BY last_activity_at DESC, workflow_id DESC LIMIT \(limit)", Self.decodeWorkflow)
     }
 
-    func checkpoint(tenant: TenantID, workflowId: String, step: Int) throws -> Checkpoint? {
-        try connection.first(
+    func checkpoint(tenant: TenantID, workflowId: String, step: Int) async throws -> Checkpoint? {
+        try await connection.first(
             """
             SELECT \(unsafeRaw: Self.checkpointColumns) FROM checkpoints \
             WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(workflowId) AND step = \(step)
             """, Self.decodeCheckpoint)
     }
 
-    func checkpoints(tenant: TenantID, workflowId: String, fromStep: Int?, toStep: Int?, limit: Int) throws
+    func checkpoints(tenant: TenantID, workflowId: String, fromStep: Int?, toStep: Int?, limit: Int) async throws
         -> [Checkpoint]
     {
-        try connection.all(
+        try await connection.all(
             """
             SELECT \(unsafeRaw: Self.checkpointColumns) FROM checkpoints \
             WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(workflowId) \
@@ -88,11 +95,11 @@ extension SQLiteRunTransaction {
             """, Self.decodeCheckpoint)
     }
 
-    func checkpointWebhooks(tenant: TenantID) throws -> [CheckpointWebhook] {
-        try connection.all(
+    func checkpointWebhooks(tenant: TenantID) async throws -> [CheckpointWebhook] {
+        try await connection.all(
             """
             SELECT id, tenant_id, url, events_json, secret, created_at FROM checkpoint_webhooks \
-            WHERE tenant_id = \(tenant.rawValue) ORDER BY created_at, rowid
+            WHERE tenant_id = \(tenant.rawValue) ORDER BY created_at, \(.insertionOrder)
             """
         ) { r in
             let id = r.string(), tenant = TenantID(rawValue: r.string()), url = r.string()
@@ -102,39 +109,39 @@ extension SQLiteRunTransaction {
         }
     }
 
-    func agent(tenant: TenantID, agentId: String) throws -> Agent? {
-        try connection.first(
+    func agent(tenant: TenantID, agentId: String) async throws -> Agent? {
+        try await connection.first(
             """
             SELECT \(unsafeRaw: Self.agentColumns) FROM agents WHERE tenant_id = \(tenant.rawValue) \
             AND agent_id = \(agentId)
             """, Self.decodeAgent)
     }
 
-    func agents(tenant: TenantID) throws -> [Agent] {
-        try connection.all(
+    func agents(tenant: TenantID) async throws -> [Agent] {
+        try await connection.all(
             """
             SELECT \(unsafeRaw: Self.agentColumns) FROM agents WHERE tenant_id = \(tenant.rawValue) \
             ORDER BY last_seen_at IS NULL, last_seen_at DESC, created_at DESC, serial DESC
             """, Self.decodeAgent)
     }
 
-    func agentCount(tenant: TenantID) throws -> Int {
-        try connection.first("SELECT COUNT(*) FROM agents WHERE tenant_id = \(tenant.rawValue)") { $0.int() } ?? 0
+    func agentCount(tenant: TenantID) async throws -> Int {
+        try await connection.first("SELECT COUNT(*) FROM agents WHERE tenant_id = \(tenant.rawValue)") { $0.int() } ?? 0
     }
 
-    func expiredCheckpointWorkflows(now: Timestamp, limit: Int) throws -> [CheckpointWorkflow] {
-        try connection.all(
+    func expiredCheckpointWorkflows(now: Timestamp, limit: Int) async throws -> [CheckpointWorkflow] {
+        try await connection.all(
             """
             SELECT \(unsafeRaw: Self.workflowColumns) FROM checkpoint_workflows WHERE expires_at <= \(now) \
-            ORDER BY expires_at LIMIT \(limit)
+            ORDER BY expires_at LIMIT \(limit)\(SQL.Hook.forUpdateSkipLocked)
             """, Self.decodeWorkflow)
     }
 
-    func workflowTotals(tenant: TenantID, from: Timestamp, to: Timestamp) throws -> WorkflowTotals {
-        try connection.first(
+    func workflowTotals(tenant: TenantID, from: Timestamp, to: Timestamp) async throws -> WorkflowTotals {
+        try await connection.first(
             """
-            SELECT COUNT(*), COALESCE(SUM(status = 'completed'), 0), COALESCE(SUM(status = 'failed'), 0), \
-            COALESCE(SUM(status = 'active'), 0), COALESCE(SUM(total_checkpoints), 0), AVG(total_checkpoints), \
+            SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0), \
+            COALESCE(SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END), 0), COALESCE(SUM(total_checkpoints), 0), AVG(total_checkpoints), \
             AVG((last_activity_at - started_at) / 1000.0) FROM checkpoint_workflows \
             WHERE tenant_id = \(tenant.rawValue) AND last_activity_at >= \(from) AND last_activity_at <= \(to)
             """
@@ -151,10 +158,10 @@ extension SQLiteRunTransaction {
         } ?? WorkflowTotals()
     }
 
-    func agentActivity(tenant: TenantID, from: Timestamp, to: Timestamp) throws -> [AgentActivity] {
-        try connection.all(
+    func agentActivity(tenant: TenantID, from: Timestamp, to: Timestamp) async throws -> [AgentActivity] {
+        try await connection.all(
             """
-            SELECT a.agent_id, COUNT(*), COALESCE(SUM(w.status = 'active'), 0), COALESCE(SUM(w.status = 'failed'), 0), \
+            SELECT a.agent_id, COUNT(*), COALESCE(SUM(CASE WHEN w.status = 'active' THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN w.status = 'failed' THEN 1 ELSE 0 END), 0), \
             SUM(a.checkpoints), AVG(w.total_checkpoints), AVG((w.last_activity_at - w.started_at) / 1000.0) \
             FROM checkpoint_workflow_agents a JOIN checkpoint_workflows w \
             ON w.tenant_id = a.tenant_id AND w.workflow_id = a.workflow_id \
@@ -169,33 +176,33 @@ extension SQLiteRunTransaction {
         }
     }
 
-    func workflowAgents(tenant: TenantID, workflowId: String) throws -> [String] {
-        try connection.all(
+    func workflowAgents(tenant: TenantID, workflowId: String) async throws -> [String] {
+        try await connection.all(
             """
             SELECT agent_id FROM checkpoint_workflow_agents WHERE tenant_id = \(tenant.rawValue) \
-            AND workflow_id = \(workflowId) ORDER BY first_seen_at, rowid
+            AND workflow_id = \(workflowId) ORDER BY first_seen_at, \(.insertionOrder)
             """
         ) { $0.string() }
     }
 
-    func failedCheckpoints(tenant: TenantID, since: Timestamp, agentId: String?, limit: Int) throws -> [Checkpoint] {
+    func failedCheckpoints(tenant: TenantID, since: Timestamp, agentId: String?, limit: Int) async throws -> [Checkpoint] {
         let agentFilter: SQL = agentId.map { "AND agent_id = \($0)" } ?? ""
-        return try connection.all(
+        return try await connection.all(
             """
             SELECT \(unsafeRaw: Self.checkpointColumns) FROM checkpoints WHERE tenant_id = \(tenant.rawValue) \
             AND error_type IS NOT NULL AND created_at >= \(since) \(agentFilter) \
-            ORDER BY created_at DESC, rowid DESC LIMIT \(limit)
+            ORDER BY created_at DESC, \(.insertionOrder) DESC LIMIT \(limit)
             """, Self.decodeCheckpoint)
     }
 
-    func failureCounts(tenant: TenantID, since: Timestamp) throws -> FailureCounts {
+    func failureCounts(tenant: TenantID, since: Timestamp) async throws -> FailureCounts {
         var counts = FailureCounts()
         let scope: SQL = "tenant_id = \(tenant.rawValue) AND error_type IS NOT NULL AND created_at >= \(since)"
-        counts.total = try connection.first("SELECT COUNT(*) FROM checkpoints WHERE \(scope)") { $0.int() } ?? 0
-        counts.byStep = try connection.all(
+        counts.total = try await connection.first("SELECT COUNT(*) FROM checkpoints WHERE \(scope)") { $0.int() } ?? 0
+        counts.byStep = try await connection.all(
             "SELECT step, COUNT(*) FROM checkpoints WHERE \(scope) GROUP BY step ORDER BY COUNT(*) DESC, step LIMIT 10"
         ) { r in (r.int(), r.int()) }
-        counts.byAgent = try connection.all(
+        counts.byAgent = try await connection.all(
             """
             SELECT agent_id, COUNT(*) FROM checkpoints WHERE \(scope) AND agent_id IS NOT NULL \
             GROUP BY agent_id ORDER BY COUNT(*) DESC, agent_id LIMIT 10
@@ -206,8 +213,8 @@ extension SQLiteRunTransaction {
 
     // MARK: Writes
 
-    func insertCheckpoint(_ c: Checkpoint) throws {
-        try connection.run(
+    func insertCheckpoint(_ c: Checkpoint) async throws {
+        try await connection.run(
             """
             INSERT INTO checkpoints (\(unsafeRaw: Self.checkpointColumns)) VALUES (\(c.tenant.rawValue), \
             \(c.workflowId), \(c.step), \(c.sequence), \(c.label), \(c.state), \(c.metadata), \(c.agentId), \(c.etag), \
@@ -215,8 +222,8 @@ extension SQLiteRunTransaction {
             """)
     }
 
-    func upsertCheckpointWorkflow(_ w: CheckpointWorkflow) throws {
-        try connection.run(
+    func upsertCheckpointWorkflow(_ w: CheckpointWorkflow) async throws {
+        try await connection.run(
             """
             INSERT INTO checkpoint_workflows (\(unsafeRaw: Self.workflowColumns)) VALUES (\(w.tenant.rawValue), \
             \(w.workflowId), \(w.latestStep), \(w.totalCheckpoints), \(w.totalSizeBytes), \(w.errorCount), \
@@ -229,40 +236,39 @@ extension SQLiteRunTransaction {
             """)
     }
 
-    func recordWorkflowAgent(tenant: TenantID, workflowId: String, agentId: String, at: Timestamp) throws {
-        try connection.run(
+    func recordWorkflowAgent(tenant: TenantID, workflowId: String, agentId: String, at: Timestamp) async throws {
+        try await connection.run(
             """
             INSERT INTO checkpoint_workflow_agents (tenant_id, workflow_id, agent_id, checkpoints, first_seen_at) \
             VALUES (\(tenant.rawValue), \(workflowId), \(agentId), 1, \(at)) \
-            ON CONFLICT (tenant_id, workflow_id, agent_id) DO UPDATE SET checkpoints = checkpoints + 1
+            ON CONFLICT (tenant_id, workflow_id, agent_id) DO UPDATE SET checkpoints = checkpoint_workflow_agents.checkpoints + 1
             """)
     }
 
-    func deleteCheckpointWorkflow(tenant: TenantID, workflowId: String) throws {
+    func deleteCheckpointWorkflow(tenant: TenantID, workflowId: String) async throws {
         for table in ["checkpoints", "checkpoint_workflow_agents", "checkpoint_workflows"] {
-            try connection.run(
+            try await connection.run(
                 """
                 DELETE FROM \(unsafeRaw: table) WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(workflowId)
                 """)
         }
     }
 
-    func insertCheckpointWebhook(_ h: CheckpointWebhook) throws {
+    func insertCheckpointWebhook(_ h: CheckpointWebhook) async throws {
         let events = JSONValue.array(h.events.map { .string($0) }).jsonText
-        try connection.run(
+        try await connection.run(
             """
             INSERT INTO checkpoint_webhooks (id, tenant_id, url, events_json, secret, created_at) \
             VALUES (\(h.id), \(h.tenant.rawValue), \(h.url), \(events), \(h.secret), \(h.createdAt))
             """)
     }
 
-    func deleteCheckpointWebhook(tenant: TenantID, id: String) throws -> Bool {
-        try connection.run("DELETE FROM checkpoint_webhooks WHERE tenant_id = \(tenant.rawValue) AND id = \(id)")
-        return connection.changes > 0
+    func deleteCheckpointWebhook(tenant: TenantID, id: String) async throws -> Bool {
+        return try await connection.changedRows("DELETE FROM checkpoint_webhooks WHERE tenant_id = \(tenant.rawValue) AND id = \(id)") > 0
     }
 
-    func upsertAgent(_ a: Agent) throws -> Agent {
-        try connection.run(
+    func upsertAgent(_ a: Agent) async throws -> Agent {
+        try await connection.run(
             """
             INSERT INTO agents (tenant_id, agent_id, name, description, capabilities_json, metadata_json, \
             last_seen_at, created_at) VALUES (\(a.tenant.rawValue), \(a.agentId), \(a.name), \(a.description), \
@@ -270,14 +276,14 @@ extension SQLiteRunTransaction {
             ON CONFLICT (tenant_id, agent_id) DO UPDATE SET name = excluded.name, description = excluded.description, \
             capabilities_json = excluded.capabilities_json, metadata_json = excluded.metadata_json
             """)
-        guard let stored = try agent(tenant: a.tenant, agentId: a.agentId) else {
-            throw SQLiteError(code: SQLITE_INTERNAL, message: "upserted agent not found")
+        guard let stored = try await agent(tenant: a.tenant, agentId: a.agentId) else {
+            throw StoreInvariantError("upserted agent not found")
         }
         return stored
     }
 
-    func updateAgent(_ a: Agent) throws {
-        try connection.run(
+    func updateAgent(_ a: Agent) async throws {
+        try await connection.run(
             """
             UPDATE agents SET name = \(a.name), description = \(a.description), \
             capabilities_json = \(a.capabilities), metadata_json = \(a.metadata), last_seen_at = \(a.lastSeenAt) \
@@ -285,13 +291,12 @@ extension SQLiteRunTransaction {
             """)
     }
 
-    func deleteAgent(tenant: TenantID, agentId: String) throws -> Bool {
-        try connection.run("DELETE FROM agents WHERE tenant_id = \(tenant.rawValue) AND agent_id = \(agentId)")
-        return connection.changes > 0
+    func deleteAgent(tenant: TenantID, agentId: String) async throws -> Bool {
+        return try await connection.changedRows("DELETE FROM agents WHERE tenant_id = \(tenant.rawValue) AND agent_id = \(agentId)") > 0
     }
 
-    func touchAgent(tenant: TenantID, agentId: String, at: Timestamp) throws {
-        try connection.run(
+    func touchAgent(tenant: TenantID, agentId: String, at: Timestamp) async throws {
+        try await connection.run(
             "UPDATE agents SET last_seen_at = \(at) WHERE tenant_id = \(tenant.rawValue) AND agent_id = \(agentId)")
     }
 }

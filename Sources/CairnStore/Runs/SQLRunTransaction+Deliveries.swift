@@ -1,12 +1,12 @@
 import CairnCore
 
-extension SQLiteRunTransaction {
-    private static let deliveryColumns = """
+extension SQLRunTransaction {
+    private static var deliveryColumns: String { """
         id, kind, run_id, channel_id, gate_id, url, secret, event_type, payload_json, status, attempts, next_attempt_at, \
         http_status, response_body, error_text, created_at, completed_at
-        """
+        """ }
 
-    private static func decodeDelivery(_ r: inout SQLiteRow) -> ChannelDelivery {
+    private static func decodeDelivery<R: SQLRow>(_ r: inout R) -> ChannelDelivery {
         ChannelDelivery(
             id: r.string(), kind: DeliveryKind(rawValue: r.string()) ?? .runChannel, runId: r.optionalString(),
             channelId: r.optionalString(), gateId: r.optionalString(),
@@ -17,24 +17,32 @@ extension SQLiteRunTransaction {
             errorText: r.optionalString(), createdAt: r.timestamp(), completedAt: r.optionalTimestamp())
     }
 
-    func deliveries(runId: String, limit: Int) throws -> [ChannelDelivery] {
-        try connection.all(
+    func deliveries(runId: String, limit: Int) async throws -> [ChannelDelivery] {
+        try await connection.all(
             """
             SELECT \(unsafeRaw: Self.deliveryColumns) FROM deliveries WHERE run_id = \(runId) \
-            ORDER BY created_at DESC, rowid DESC LIMIT \(limit)
+            ORDER BY created_at DESC, \(.insertionOrder) DESC LIMIT \(limit)
             """, Self.decodeDelivery)
     }
 
-    func dueDeliveries(now: Timestamp, limit: Int) throws -> [ChannelDelivery] {
-        try connection.all(
+    func dueDeliveries(now: Timestamp, limit: Int) async throws -> [ChannelDelivery] {
+        try await connection.all(
             """
             SELECT \(unsafeRaw: Self.deliveryColumns) FROM deliveries WHERE status = 'pending' \
-            AND next_attempt_at <= \(now) ORDER BY next_attempt_at, rowid LIMIT \(limit)
+            AND next_attempt_at <= \(now) ORDER BY next_attempt_at, \(.insertionOrder) LIMIT \(limit)
             """, Self.decodeDelivery)
     }
 
-    func insertDelivery(_ d: ChannelDelivery) throws {
-        try connection.run(
+    func lockDueDeliveries(now: Timestamp, limit: Int) async throws -> [ChannelDelivery] {
+        try await connection.all(
+            """
+            SELECT \(unsafeRaw: Self.deliveryColumns) FROM deliveries WHERE status = 'pending' \
+            AND next_attempt_at <= \(now) ORDER BY next_attempt_at, \(.insertionOrder) LIMIT \(limit)\(SQL.Hook.forUpdateSkipLocked)
+            """, Self.decodeDelivery)
+    }
+
+    func insertDelivery(_ d: ChannelDelivery) async throws {
+        try await connection.run(
             """
             INSERT INTO deliveries (\(unsafeRaw: Self.deliveryColumns)) VALUES (\(d.id), \(d.kind.rawValue), \(d.runId), \
             \(d.channelId), \(d.gateId), \(d.url), \(d.secret), \(d.eventType), \(d.payload), \(d.status), \(d.attempts), \
@@ -42,8 +50,8 @@ extension SQLiteRunTransaction {
             """)
     }
 
-    func updateDelivery(_ d: ChannelDelivery) throws {
-        try connection.run(
+    func updateDelivery(_ d: ChannelDelivery) async throws {
+        try await connection.run(
             """
             UPDATE deliveries SET status = \(d.status), attempts = \(d.attempts), \
             next_attempt_at = \(d.nextAttemptAt), http_status = \(d.httpStatus), response_body = \(d.responseBody), \
@@ -52,18 +60,18 @@ extension SQLiteRunTransaction {
     }
 }
 
-extension SQLiteRunTransaction {
+extension SQLRunTransaction {
     /// Counts for the gauges; sampled every few seconds, not per request.
-    func storeFigures() throws -> StoreFigures {
+    func storeFigures() async throws -> StoreFigures {
         var figures = StoreFigures()
-        for (status, count) in try connection.all(
+        for (status, count) in try await connection.all(
             "SELECT status, COUNT(*) FROM runs WHERE status IN ('queued', 'running') GROUP BY status",
             { row in (row.string(), row.int()) })
         {
             if status == "queued" { figures.queuedRuns = count } else { figures.runningRuns = count }
         }
         figures.pendingDeliveries =
-            try connection.first("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'") { $0.int() } ?? 0
+            try await connection.first("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'") { $0.int() } ?? 0
         return figures
     }
 }

@@ -1,41 +1,41 @@
 import CairnCore
 
-extension SQLiteRunTransaction {
-    func activeRun(tenant: TenantID, queue: String, dedupeKey: String) throws -> Run? {
-        try connection.first(
+extension SQLRunTransaction {
+    func activeRun(tenant: TenantID, queue: String, dedupeKey: String) async throws -> Run? {
+        try await connection.first(
             """
             SELECT \(unsafeRaw: RunSQL.runColumns) FROM runs WHERE tenant_id = \(tenant.rawValue) \
             AND queue_name = \(queue) AND dedupe_key = \(dedupeKey) AND status IN ('queued', 'running') LIMIT 1
             """, RunSQL.decodeRun)
     }
 
-    func dueRuns(tenant: TenantID, queue: String, now: Timestamp, limit: Int) throws -> [Run] {
-        try connection.all(
+    func dueRuns(tenant: TenantID, queue: String, now: Timestamp, limit: Int) async throws -> [Run] {
+        try await connection.all(
             """
             SELECT \(unsafeRaw: RunSQL.runColumns) FROM runs WHERE tenant_id = \(tenant.rawValue) \
             AND queue_name = \(queue) AND status = 'queued' AND run_at <= \(now) \
-            ORDER BY priority DESC, run_at ASC, created_at ASC LIMIT \(limit)
+            ORDER BY priority DESC, run_at ASC, created_at ASC LIMIT \(limit)\(SQL.Hook.forUpdateSkipLocked)
             """, RunSQL.decodeRun)
     }
 
-    func runningCount(tenant: TenantID, queue: String) throws -> Int {
-        try connection.first(
+    func runningCount(tenant: TenantID, queue: String) async throws -> Int {
+        try await connection.first(
             """
             SELECT COUNT(*) FROM runs WHERE tenant_id = \(tenant.rawValue) AND queue_name = \(queue) \
             AND status = 'running'
             """, { $0.int() }) ?? 0
     }
 
-    func claimedCount(tenant: TenantID, queue: String, since: Timestamp) throws -> Int {
-        try connection.first(
+    func claimedCount(tenant: TenantID, queue: String, since: Timestamp) async throws -> Int {
+        try await connection.first(
             """
             SELECT COUNT(*) FROM runs WHERE tenant_id = \(tenant.rawValue) AND queue_name = \(queue) \
             AND claimed_at > \(since)
             """, { $0.int() }) ?? 0
     }
 
-    func queueCounts(tenant: TenantID) throws -> [(queue: String, status: RunStatus, count: Int)] {
-        try connection.all(
+    func queueCounts(tenant: TenantID) async throws -> [(queue: String, status: RunStatus, count: Int)] {
+        try await connection.all(
             """
             SELECT queue_name, status, COUNT(*) FROM runs WHERE tenant_id = \(tenant.rawValue) \
             AND queue_name IS NOT NULL GROUP BY queue_name, status ORDER BY queue_name, status
@@ -43,31 +43,31 @@ extension SQLiteRunTransaction {
         ) { r in (r.string(), RunStatus(rawValue: r.string()) ?? .pending, r.int()) }
     }
 
-    private static let configColumns = "name, concurrency, rate_per_minute, invoke_url, created_at, updated_at"
+    private static var configColumns: String { "name, concurrency, rate_per_minute, invoke_url, created_at, updated_at" }
 
-    private static func decodeConfig(_ r: inout SQLiteRow) -> QueueConfig {
+    private static func decodeConfig<R: SQLRow>(_ r: inout R) -> QueueConfig {
         QueueConfig(
             name: r.string(), concurrency: r.optionalInt(), ratePerMinute: r.optionalInt(),
             invokeURL: r.optionalString(),
             createdAt: r.timestamp(), updatedAt: r.timestamp())
     }
 
-    func queueConfigs(tenant: TenantID) throws -> [QueueConfig] {
-        try connection.all(
+    func queueConfigs(tenant: TenantID) async throws -> [QueueConfig] {
+        try await connection.all(
             """
             SELECT \(unsafeRaw: Self.configColumns) FROM queue_configs WHERE tenant_id = \(tenant.rawValue) ORDER BY name
             """, Self.decodeConfig)
     }
 
-    func queueConfig(tenant: TenantID, name: String) throws -> QueueConfig? {
-        try connection.first(
+    func queueConfig(tenant: TenantID, name: String) async throws -> QueueConfig? {
+        try await connection.first(
             """
             SELECT \(unsafeRaw: Self.configColumns) FROM queue_configs WHERE tenant_id = \(tenant.rawValue) AND name = \(name)
             """, Self.decodeConfig)
     }
 
-    func pushQueueConfigs() throws -> [(tenant: TenantID, config: QueueConfig)] {
-        try connection.all(
+    func pushQueueConfigs() async throws -> [(tenant: TenantID, config: QueueConfig)] {
+        try await connection.all(
             """
             SELECT tenant_id, \(unsafeRaw: Self.configColumns) FROM queue_configs WHERE invoke_url IS NOT NULL \
             ORDER BY tenant_id, name
@@ -75,8 +75,8 @@ extension SQLiteRunTransaction {
         ) { r in (TenantID(rawValue: r.string()), Self.decodeConfig(&r)) }
     }
 
-    func upsertQueueConfig(_ c: QueueConfig, tenant: TenantID) throws {
-        try connection.run(
+    func upsertQueueConfig(_ c: QueueConfig, tenant: TenantID) async throws {
+        try await connection.run(
             """
             INSERT INTO queue_configs (tenant_id, \(unsafeRaw: Self.configColumns)) VALUES (\(tenant.rawValue), \(c.name), \
             \(c.concurrency), \(c.ratePerMinute), \(c.invokeURL), \(c.createdAt), \(c.updatedAt)) \

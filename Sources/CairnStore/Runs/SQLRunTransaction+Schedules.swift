@@ -1,43 +1,43 @@
 import CairnCore
 
-extension SQLiteRunTransaction {
-    private static let scheduleColumns = """
+extension SQLRunTransaction {
+    private static var scheduleColumns: String { """
         name, cron, workflow_name, input_json, queue_name, max_attempts, enabled, next_run_at, last_enqueued_at, \
         created_at, updated_at
-        """
+        """ }
 
-    private static func decodeSchedule(_ r: inout SQLiteRow) -> Schedule {
+    private static func decodeSchedule<R: SQLRow>(_ r: inout R) -> Schedule {
         Schedule(
             name: r.string(), cron: r.string(), workflowName: r.string(), input: r.string(), queue: r.string(),
             maxAttempts: r.int(), enabled: r.int() != 0, nextRunAt: r.optionalTimestamp(),
             lastEnqueuedAt: r.optionalTimestamp(), createdAt: r.timestamp(), updatedAt: r.timestamp())
     }
 
-    func schedules(tenant: TenantID) throws -> [Schedule] {
-        try connection.all(
+    func schedules(tenant: TenantID) async throws -> [Schedule] {
+        try await connection.all(
             """
             SELECT \(unsafeRaw: Self.scheduleColumns) FROM schedules WHERE tenant_id = \(tenant.rawValue) ORDER BY name
             """, Self.decodeSchedule)
     }
 
-    func schedule(tenant: TenantID, name: String) throws -> Schedule? {
-        try connection.first(
+    func schedule(tenant: TenantID, name: String) async throws -> Schedule? {
+        try await connection.first(
             """
             SELECT \(unsafeRaw: Self.scheduleColumns) FROM schedules WHERE tenant_id = \(tenant.rawValue) AND name = \(name)
             """, Self.decodeSchedule)
     }
 
-    func dueSchedules(now: Timestamp, limit: Int) throws -> [(tenant: TenantID, schedule: Schedule)] {
-        try connection.all(
+    func dueSchedules(now: Timestamp, limit: Int) async throws -> [(tenant: TenantID, schedule: Schedule)] {
+        try await connection.all(
             """
             SELECT tenant_id, \(unsafeRaw: Self.scheduleColumns) FROM schedules WHERE enabled = 1 \
-            AND next_run_at <= \(now) ORDER BY next_run_at LIMIT \(limit)
+            AND next_run_at <= \(now) ORDER BY next_run_at LIMIT \(limit)\(SQL.Hook.forUpdateSkipLocked)
             """
         ) { r in (TenantID(rawValue: r.string()), Self.decodeSchedule(&r)) }
     }
 
-    func upsertSchedule(_ s: Schedule, tenant: TenantID) throws {
-        try connection.run(
+    func upsertSchedule(_ s: Schedule, tenant: TenantID) async throws {
+        try await connection.run(
             """
             INSERT INTO schedules (tenant_id, \(unsafeRaw: Self.scheduleColumns)) VALUES (\(tenant.rawValue), \(s.name), \
             \(s.cron), \(s.workflowName), \(s.input), \(s.queue), \(s.maxAttempts), \(s.enabled), \(s.nextRunAt), \
@@ -49,8 +49,7 @@ extension SQLiteRunTransaction {
             """)
     }
 
-    func deleteSchedule(tenant: TenantID, name: String) throws -> Bool {
-        try connection.run("DELETE FROM schedules WHERE tenant_id = \(tenant.rawValue) AND name = \(name)")
-        return connection.changes > 0
+    func deleteSchedule(tenant: TenantID, name: String) async throws -> Bool {
+        return try await connection.changedRows("DELETE FROM schedules WHERE tenant_id = \(tenant.rawValue) AND name = \(name)") > 0
     }
 }

@@ -1,116 +1,123 @@
 import CairnCore
 
-/// The run repository over one SQLite connection inside an open transaction. Used only on the
-/// thread that owns the connection; events it appends are handed to the broker after commit.
-final class SQLiteRunTransaction: RunWriteTransaction, @unchecked Sendable {
-    let connection: SQLiteConnection
+/// The run repository over one engine's connection inside an open transaction, written once for
+/// SQLite and Postgres. Used by one task at a time; events it appends are handed to the broker
+/// after commit.
+typealias SQLiteRunTransaction = SQLRunTransaction<SQLiteConnection>
+
+final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @unchecked Sendable {
+    let connection: Connection
     private(set) var appendedEvents: [RunEvent] = []
 
-    init(connection: SQLiteConnection) { self.connection = connection }
+    init(connection: Connection) { self.connection = connection }
 
     // MARK: Reads
 
-    func run(id: String, tenant: TenantID) throws -> Run? {
-        try connection.first(RunSQL.run(id: id, tenant: tenant), RunSQL.decodeRun)
+    func run(id: String, tenant: TenantID) async throws -> Run? {
+        try await connection.first(RunSQL.run(id: id, tenant: tenant), RunSQL.decodeRun)
     }
 
-    func runs(tenant: TenantID, query: RunListQuery, now: Timestamp) throws -> [Run] {
-        try connection.all(RunSQL.runs(tenant: tenant, query: query, now: now), RunSQL.decodeRun)
+    func runs(tenant: TenantID, query: RunListQuery, now: Timestamp) async throws -> [Run] {
+        try await connection.all(RunSQL.runs(tenant: tenant, query: query, now: now), RunSQL.decodeRun)
     }
 
-    func runs(ids: [String]) throws -> [Run] {
-        try ids.compactMap { try connection.first(RunSQL.run(id: $0), RunSQL.decodeRun) }
+    func runs(ids: [String]) async throws -> [Run] {
+        var found: [Run] = []
+        for id in ids {
+            if let run = try await connection.first(RunSQL.run(id: id), RunSQL.decodeRun) { found.append(run) }
+        }
+        return found
     }
 
-    func steps(runId: String) throws -> [Step] {
-        try connection.all(
-            "SELECT \(unsafeRaw: RunSQL.stepColumns) FROM steps WHERE run_id = \(runId) ORDER BY created_at, rowid",
+    func steps(runId: String) async throws -> [Step] {
+        try await connection.all(
+            "SELECT \(unsafeRaw: RunSQL.stepColumns) FROM steps WHERE run_id = \(runId) ORDER BY created_at, \(.insertionOrder)",
             RunSQL.decodeStep)
     }
 
-    func step(runId: String, name: String) throws -> Step? {
-        try connection.first(
+    func step(runId: String, name: String) async throws -> Step? {
+        try await connection.first(
             "SELECT \(unsafeRaw: RunSQL.stepColumns) FROM steps WHERE run_id = \(runId) AND name = \(name)",
             RunSQL.decodeStep)
     }
 
-    func step(runId: String, id: String) throws -> Step? {
-        try connection.first(
+    func step(runId: String, id: String) async throws -> Step? {
+        try await connection.first(
             "SELECT \(unsafeRaw: RunSQL.stepColumns) FROM steps WHERE id = \(id) AND run_id = \(runId)",
             RunSQL.decodeStep)
     }
 
-    func state(runId: String) throws -> RunState? {
-        try connection.first(
+    func state(runId: String) async throws -> RunState? {
+        try await connection.first(
             "SELECT run_id, value_json, version, updated_at FROM run_state WHERE run_id = \(runId)", RunSQL.decodeState)
     }
 
-    func stateStreams(runId: String) throws -> [StateStream] {
-        try connection.all(
-            "SELECT \(unsafeRaw: RunSQL.streamColumns) FROM state_streams WHERE run_id = \(runId) ORDER BY created_at, rowid",
+    func stateStreams(runId: String) async throws -> [StateStream] {
+        try await connection.all(
+            "SELECT \(unsafeRaw: RunSQL.streamColumns) FROM state_streams WHERE run_id = \(runId) ORDER BY created_at, \(.insertionOrder)",
             RunSQL.decodeStream)
     }
 
-    func stateStream(runId: String, name: String) throws -> StateStream? {
-        try connection.first(
+    func stateStream(runId: String, name: String) async throws -> StateStream? {
+        try await connection.first(
             "SELECT \(unsafeRaw: RunSQL.streamColumns) FROM state_streams WHERE run_id = \(runId) AND name = \(name)",
             RunSQL.decodeStream)
     }
 
-    func stateVersions(runId: String, stream: String?, labeledOnly: Bool) throws -> [StateVersion] {
-        try connection.all(
+    func stateVersions(runId: String, stream: String?, labeledOnly: Bool) async throws -> [StateVersion] {
+        try await connection.all(
             RunSQL.stateVersions(runId: runId, stream: stream, labeledOnly: labeledOnly), RunSQL.decodeVersion)
     }
 
-    func snapshots(runId: String) throws -> [StateVersion] {
-        try connection.all(
+    func snapshots(runId: String) async throws -> [StateVersion] {
+        try await connection.all(
             """
             SELECT \(unsafeRaw: RunSQL.versionColumns) FROM state_versions WHERE run_id = \(runId) AND label IS NOT NULL \
-            ORDER BY created_at DESC, rowid DESC
+            ORDER BY created_at DESC, \(.insertionOrder) DESC
             """, RunSQL.decodeVersion)
     }
 
-    func edges(parentRunId: String) throws -> [RunEdge] {
-        try connection.all(
+    func edges(parentRunId: String) async throws -> [RunEdge] {
+        try await connection.all(
             """
             SELECT \(unsafeRaw: RunSQL.edgeColumns) FROM run_edges WHERE parent_run_id = \(parentRunId) \
-            ORDER BY created_at, rowid
+            ORDER BY created_at, \(.insertionOrder)
             """, RunSQL.decodeEdge)
     }
 
-    func edge(parentRunId: String, name: String) throws -> RunEdge? {
-        try connection.first(
+    func edge(parentRunId: String, name: String) async throws -> RunEdge? {
+        try await connection.first(
             """
             SELECT \(unsafeRaw: RunSQL.edgeColumns) FROM run_edges WHERE parent_run_id = \(parentRunId) AND name = \(name)
             """, RunSQL.decodeEdge)
     }
 
-    func gates(runId: String) throws -> [Gate] {
-        try connection.all(
-            "SELECT \(unsafeRaw: RunSQL.gateColumns) FROM gates WHERE run_id = \(runId) ORDER BY created_at, rowid",
+    func gates(runId: String) async throws -> [Gate] {
+        try await connection.all(
+            "SELECT \(unsafeRaw: RunSQL.gateColumns) FROM gates WHERE run_id = \(runId) ORDER BY created_at, \(.insertionOrder)",
             RunSQL.decodeGate)
     }
 
-    func gate(runId: String, id: String) throws -> Gate? {
-        try connection.first(
+    func gate(runId: String, id: String) async throws -> Gate? {
+        try await connection.first(
             "SELECT \(unsafeRaw: RunSQL.gateColumns) FROM gates WHERE id = \(id) AND run_id = \(runId)",
             RunSQL.decodeGate)
     }
 
-    func gate(runId: String, name: String) throws -> Gate? {
-        try connection.first(
+    func gate(runId: String, name: String) async throws -> Gate? {
+        try await connection.first(
             "SELECT \(unsafeRaw: RunSQL.gateColumns) FROM gates WHERE run_id = \(runId) AND name = \(name)",
             RunSQL.decodeGate)
     }
 
-    func usage(runId: String) throws -> [UsageRecord] {
-        try connection.all(
-            "SELECT \(unsafeRaw: RunSQL.usageColumns) FROM usage_records WHERE run_id = \(runId) ORDER BY created_at, rowid",
+    func usage(runId: String) async throws -> [UsageRecord] {
+        try await connection.all(
+            "SELECT \(unsafeRaw: RunSQL.usageColumns) FROM usage_records WHERE run_id = \(runId) ORDER BY created_at, \(.insertionOrder)",
             RunSQL.decodeUsage)
     }
 
-    func usage(runId: String, idempotencyKey: String) throws -> UsageRecord? {
-        try connection.first(
+    func usage(runId: String, idempotencyKey: String) async throws -> UsageRecord? {
+        try await connection.first(
             """
             SELECT \(unsafeRaw: RunSQL.usageColumns) FROM usage_records \
             WHERE run_id = \(runId) AND idempotency_key = \(idempotencyKey)
@@ -118,22 +125,22 @@ final class SQLiteRunTransaction: RunWriteTransaction, @unchecked Sendable {
             RunSQL.decodeUsage)
     }
 
-    func channels(runId: String) throws -> [Channel] {
-        try connection.all(
-            "SELECT \(unsafeRaw: RunSQL.channelColumns) FROM channels WHERE run_id = \(runId) ORDER BY created_at, rowid",
+    func channels(runId: String) async throws -> [Channel] {
+        try await connection.all(
+            "SELECT \(unsafeRaw: RunSQL.channelColumns) FROM channels WHERE run_id = \(runId) ORDER BY created_at, \(.insertionOrder)",
             RunSQL.decodeChannel)
     }
 
-    func recoveryAttempts(runId: String) throws -> [RecoveryAttempt] {
-        try connection.all(
+    func recoveryAttempts(runId: String) async throws -> [RecoveryAttempt] {
+        try await connection.all(
             """
             SELECT \(unsafeRaw: RunSQL.recoveryColumns) FROM recovery_attempts WHERE run_id = \(runId) \
-            ORDER BY created_at DESC, rowid DESC
+            ORDER BY created_at DESC, \(.insertionOrder) DESC
             """, RunSQL.decodeRecovery)
     }
 
-    func events(runId: String, after: Int64, limit: Int) throws -> [RunEvent] {
-        try connection.all(
+    func events(runId: String, after: Int64, limit: Int) async throws -> [RunEvent] {
+        try await connection.all(
             """
             SELECT \(unsafeRaw: RunSQL.eventColumns) FROM events WHERE run_id = \(runId) AND seq > \(after) \
             ORDER BY seq LIMIT \(Int64(clamping: limit))
@@ -142,29 +149,36 @@ final class SQLiteRunTransaction: RunWriteTransaction, @unchecked Sendable {
 
     // MARK: Writes
 
-    /// The single writer already serializes transactions, so no row lock is needed.
-    func runForUpdate(id: String, tenant: TenantID) throws -> Run? { try run(id: id, tenant: tenant) }
+    /// A row lock on Postgres; SQLite's single writer already serializes transactions.
+    func runForUpdate(id: String, tenant: TenantID) async throws -> Run? {
+        try await connection.first(RunSQL.run(id: id, tenant: tenant) + "\(SQL.Hook.forUpdate)", RunSQL.decodeRun)
+    }
 
-    func insertRun(_ run: Run) throws { try connection.run(RunSQL.insertRun(run)) }
-    func updateRun(_ run: Run) throws { try connection.run(RunSQL.updateRun(run)) }
-    func insertStep(_ step: Step) throws { try connection.run(RunSQL.insertStep(step)) }
-    func updateStep(_ step: Step) throws { try connection.run(RunSQL.updateStep(step)) }
-    func insertGate(_ gate: Gate) throws { try connection.run(RunSQL.insertGate(gate)) }
+    func lock(_ key: String) async throws {
+        guard connection.dialect == .postgres else { return }
+        try await connection.run("SELECT pg_advisory_xact_lock(hashtextextended(\(key), 0))")
+    }
+
+    func insertRun(_ run: Run) async throws { try await connection.run(RunSQL.insertRun(run)) }
+    func updateRun(_ run: Run) async throws { try await connection.run(RunSQL.updateRun(run)) }
+    func insertStep(_ step: Step) async throws { try await connection.run(RunSQL.insertStep(step)) }
+    func updateStep(_ step: Step) async throws { try await connection.run(RunSQL.updateStep(step)) }
+    func insertGate(_ gate: Gate) async throws { try await connection.run(RunSQL.insertGate(gate)) }
 
     func resolveGate(
         runId: String, gateId: String, token: String, decision: GateStatus, actor: String?, payload: RawJSON,
         at now: Timestamp
-    ) throws -> Gate? {
-        try connection.first(
+    ) async throws -> Gate? {
+        try await connection.first(
             RunSQL.resolveGate(
                 runId: runId, gateId: gateId, token: token, decision: decision, actor: actor, payload: payload, at: now),
             RunSQL.decodeGate)
     }
 
-    func upsertState(_ state: RunState) throws { try connection.run(RunSQL.upsertState(state)) }
+    func upsertState(_ state: RunState) async throws { try await connection.run(RunSQL.upsertState(state)) }
 
-    func insertStateStream(_ s: StateStream) throws {
-        try connection.run(
+    func insertStateStream(_ s: StateStream) async throws {
+        try await connection.run(
             """
             INSERT INTO state_streams (\(unsafeRaw: RunSQL.streamColumns)) VALUES (\(s.id), \(s.runId), \(s.name), \
             \(s.targetType), \(s.targetId), \(s.currentVersion), \(s.currentValue), \(s.metadata), \(s.createdAt), \
@@ -172,8 +186,8 @@ final class SQLiteRunTransaction: RunWriteTransaction, @unchecked Sendable {
             """)
     }
 
-    func updateStateStream(_ s: StateStream) throws {
-        try connection.run(
+    func updateStateStream(_ s: StateStream) async throws {
+        try await connection.run(
             """
             UPDATE state_streams SET target_type = \(s.targetType), target_id = \(s.targetId), \
             current_version = \(s.currentVersion), current_value_json = \(s.currentValue), updated_at = \(s.updatedAt) \
@@ -181,8 +195,8 @@ final class SQLiteRunTransaction: RunWriteTransaction, @unchecked Sendable {
             """)
     }
 
-    func insertStateVersion(_ v: StateVersion) throws {
-        try connection.run(
+    func insertStateVersion(_ v: StateVersion) async throws {
+        try await connection.run(
             """
             INSERT INTO state_versions (\(unsafeRaw: RunSQL.versionColumns)) VALUES (\(v.id), \(v.streamId), \
             \(v.runId), \(v.stepId), \(v.version), \(v.value), \(v.patch), \(v.label), \(v.reason), \
@@ -190,16 +204,16 @@ final class SQLiteRunTransaction: RunWriteTransaction, @unchecked Sendable {
             """)
     }
 
-    func insertEdge(_ e: RunEdge) throws {
-        try connection.run(
+    func insertEdge(_ e: RunEdge) async throws {
+        try await connection.run(
             """
             INSERT INTO run_edges (\(unsafeRaw: RunSQL.edgeColumns)) VALUES (\(e.id), \(e.parentRunId), \
             \(e.childRunId), \(e.name), \(e.edgeType), \(e.metadata), \(e.createdAt))
             """)
     }
 
-    func insertUsage(_ u: UsageRecord, idempotencyKey: String?) throws {
-        try connection.run(
+    func insertUsage(_ u: UsageRecord, idempotencyKey: String?) async throws {
+        try await connection.run(
             """
             INSERT INTO usage_records (\(unsafeRaw: RunSQL.usageColumns), idempotency_key) VALUES (\(u.id), \(u.runId), \
             \(u.stepId), \(u.kind), \(u.provider), \(u.model), \(u.label), \(u.quantity), \(u.unit), \(u.inputTokens), \
@@ -207,37 +221,37 @@ final class SQLiteRunTransaction: RunWriteTransaction, @unchecked Sendable {
             """)
     }
 
-    func insertChannel(_ c: Channel) throws {
+    func insertChannel(_ c: Channel) async throws {
         let events = JSONValue.array(c.events.map { .string($0) }).jsonText
-        try connection.run(
+        try await connection.run(
             """
             INSERT INTO channels (\(unsafeRaw: RunSQL.channelColumns)) VALUES (\(c.id), \(c.runId), \(c.type), \
             \(c.url), \(c.secret), \(events), \(c.createdAt))
             """)
     }
 
-    func insertRecoveryAttempt(_ r: RecoveryAttempt) throws {
-        try connection.run(
+    func insertRecoveryAttempt(_ r: RecoveryAttempt) async throws {
+        try await connection.run(
             """
             INSERT INTO recovery_attempts (\(unsafeRaw: RunSQL.recoveryColumns)) VALUES (\(r.id), \(r.runId), \(r.reason), \
             \(r.webhookURL), \(r.status), \(r.httpStatus), \(r.responseBody), \(r.errorText), \(r.createdAt), \(r.completedAt))
             """)
     }
 
-    func updateRecoveryAttempt(_ r: RecoveryAttempt) throws {
-        try connection.run(
+    func updateRecoveryAttempt(_ r: RecoveryAttempt) async throws {
+        try await connection.run(
             """
             UPDATE recovery_attempts SET status = \(r.status), http_status = \(r.httpStatus), \
             response_body = \(r.responseBody), error_text = \(r.errorText), completed_at = \(r.completedAt) WHERE id = \(r.id)
             """)
     }
 
-    func appendEvent(runId: String, type: String, payload: RawJSON, at now: Timestamp) throws -> RunEvent {
-        let seq = (try connection.first(RunSQL.lastEventSeq(runId: runId)) { $0.int64() } ?? 0) + 1
+    func appendEvent(runId: String, type: String, payload: RawJSON, at now: Timestamp) async throws -> RunEvent {
+        let seq = (try await connection.first(RunSQL.lastEventSeq(runId: runId)) { $0.int64() } ?? 0) + 1
         guard
-            let id = try connection.first(
+            let id = try await connection.first(
                 RunSQL.insertEvent(runId: runId, seq: seq, type: type, payload: payload, at: now), { $0.int64() })
-        else { throw SQLiteError(code: 1, message: "event insert returned no row") }
+        else { throw StoreInvariantError("event insert returned no row") }
         let event = RunEvent(id: id, runId: runId, seq: seq, type: type, payload: payload, createdAt: now)
         appendedEvents.append(event)
         return event

@@ -13,6 +13,20 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation {
     enum Part: Sendable {
         case text(String)
         case bind(Value)
+        case hook(Hook)
+    }
+
+    /// The few places where the engines' SQL differs, rendered per dialect.
+    public enum Hook: Sendable {
+        /// The column that orders rows of a table by insertion (ties of `created_at`): SQLite's
+        /// `rowid`, Postgres's identity column `ord`.
+        case insertionOrder
+        /// A locking read: ` FOR UPDATE` on Postgres; nothing on SQLite, whose single writer
+        /// already serializes the transaction.
+        case forUpdate
+        /// A claim: ` FOR UPDATE SKIP LOCKED` on Postgres, so concurrent claimers take disjoint
+        /// rows without waiting; nothing on SQLite.
+        case forUpdateSkipLocked
     }
 
     var parts: [Part]
@@ -45,6 +59,7 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation {
         /// Splices SQL text verbatim (identifiers, fragments); never user input.
         public mutating func appendInterpolation(unsafeRaw text: String) { parts.append(.text(text)) }
         public mutating func appendInterpolation(_ fragment: SQL) { parts.append(contentsOf: fragment.parts) }
+        public mutating func appendInterpolation(_ hook: Hook) { parts.append(.hook(hook)) }
     }
 
     public enum Dialect: Sendable { case sqlite, postgres }
@@ -61,6 +76,14 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation {
                 switch dialect {
                 case .sqlite: text += "?"
                 case .postgres: text += "$\(binds.count)"
+                }
+            case .hook(let hook):
+                switch (hook, dialect) {
+                case (.insertionOrder, .sqlite): text += "rowid"
+                case (.insertionOrder, .postgres): text += "ord"
+                case (.forUpdate, .sqlite), (.forUpdateSkipLocked, .sqlite): break
+                case (.forUpdate, .postgres): text += " FOR UPDATE"
+                case (.forUpdateSkipLocked, .postgres): text += " FOR UPDATE SKIP LOCKED"
                 }
             }
         }

@@ -13,7 +13,7 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
 /// One SQLite connection driven synchronously through the C API, with a cache of prepared
 /// statements. Not thread-safe: a connection is used by one thread at a time (the writer
 /// thread, or a reader checked out of the pool).
-final class SQLiteConnection: @unchecked Sendable {
+final class SQLiteConnection: SQLConnection, @unchecked Sendable {
     private var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
 
@@ -125,6 +125,13 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     var changes: Int { Int(sqlite_nio_sqlite3_changes(handle)) }
+
+    var dialect: SQL.Dialect { .sqlite }
+
+    func changedRows(_ sql: SQL) throws -> Int {
+        try run(sql)
+        return changes
+    }
 
     /// Whether a transaction is open (false once SQLite has rolled one back on its own).
     var isInTransaction: Bool { sqlite_nio_sqlite3_get_autocommit(handle) == 0 }

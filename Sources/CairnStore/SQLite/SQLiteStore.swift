@@ -347,3 +347,5 @@ public final class SQLiteStore: RunStore, Sendable {
         }
     }
 }
+
+extension SQLiteStore: ArtifactStore, KeyStore {}

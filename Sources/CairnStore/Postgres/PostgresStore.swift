@@ -1,0 +1,368 @@
+import CairnCore
+import Foundation
+import Logging
+import Metrics
+import NIOSSL
+import PostgresNIO
+import Synchronization
+
+/// The scale-out store: every replica of `cairn serve` on one Postgres database.
+///
+/// Write transactions run READ COMMITTED, and every read-decide-write the core does (claims,
+/// dedupe, sequences, quotas, schedule fires) names its primitive (see `RunWriteTransaction`):
+/// row locks, claims that skip locked rows, advisory locks, unique constraints. So it is
+/// atomic against other replicas exactly as under SQLite's single writer, and writers of
+/// different runs never wait for each other. A transaction that loses an insert race on a
+/// unique constraint, a deadlock or a serialization failure is rolled back and run again from
+/// the start (the bodies only read and write through their transaction, so a rerun is safe).
+///
+/// Committed run events reach this replica's subscribers at once, and every other replica's
+/// through `NOTIFY` (sent inside the transaction, so only when it commits): the notice names
+/// the run and sequence numbers, and the receiving replica reads the events from the table, the
+/// one source of truth.
+public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
+    public struct Configuration: Sendable {
+        /// `postgres://user:password@host:port/database`, with `?sslmode=disable|prefer|require`
+        /// (default `prefer`) and `?search_path=schema` (default `public`).
+        public var url: String
+        /// Connections this replica may open (one of them listens for other replicas' events).
+        public var poolSize: Int
+        /// How often a transaction is tried before a serialization failure reaches the caller.
+        public var maxTransactionAttempts = 16
+        public init(url: String, poolSize: Int = 16) {
+            self.url = url
+            self.poolSize = poolSize
+        }
+    }
+
+    /// What a database URL says, checked.
+    public struct Endpoint: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        public var user: String
+        public var password: String?
+        public var database: String
+        public var sslMode: String
+        public var schema: String?
+
+        public static func parse(_ url: String) throws -> Endpoint {
+            guard let c = URLComponents(string: url), let scheme = c.scheme,
+                scheme == "postgres" || scheme == "postgresql"
+            else {
+                throw PostgresConfigurationError("the database URL must look like postgres://user:password@host:port/database")
+            }
+            guard let host = c.host, !host.isEmpty else { throw PostgresConfigurationError("the database URL has no host") }
+            guard let user = c.user, !user.isEmpty else { throw PostgresConfigurationError("the database URL has no user") }
+            let database = String(c.path.drop(while: { $0 == "/" }))
+            guard !database.isEmpty else { throw PostgresConfigurationError("the database URL names no database") }
+            let port = c.port ?? 5432
+            guard (1...65_535).contains(port) else { throw PostgresConfigurationError("the database port is out of range") }
+            var endpoint = Endpoint(
+                host: host, port: port, user: user.removingPercentEncoding ?? user,
+                password: c.password.map { $0.removingPercentEncoding ?? $0 }, database: database, sslMode: "prefer",
+                schema: nil)
+            for item in c.queryItems ?? [] {
+                switch item.name {
+                case "sslmode":
+                    guard let mode = item.value, ["disable", "prefer", "require"].contains(mode) else {
+                        throw PostgresConfigurationError("sslmode must be disable, prefer or require")
+                    }
+                    endpoint.sslMode = mode
+                case "search_path":
+                    guard let schema = item.value, Self.isIdentifier(schema) else {
+                        throw PostgresConfigurationError("search_path must be one schema name: letters, digits, _")
+                    }
+                    endpoint.schema = schema
+                default:
+                    throw PostgresConfigurationError("unknown database URL parameter \(item.name)")
+                }
+            }
+            return endpoint
+        }
+
+        static func isIdentifier(_ s: String) -> Bool {
+            !s.isEmpty && s.count <= 63 && s.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
+                && !(s.utf8.first.map { $0 >= 48 && $0 <= 57 } ?? true)
+        }
+
+        /// The URL without its password, for logs.
+        public var redacted: String { "postgres://\(user)@\(host):\(port)/\(database)" }
+    }
+
+    public let configuration: Configuration
+    public let endpoint: Endpoint
+    let client: PostgresClient
+    private let broker: EventBroker?
+    private let logger: Logger
+    /// Tells this replica's own notices from others'.
+    let replicaID = UUID().uuidString
+    private let channel: String
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+    private let retries = Counter(label: "cairn_store_transaction_retries_total")
+    private let commitTimer = Timer(label: "cairn_store_commit_duration_seconds")
+
+    /// Connects, applies pending migrations (under an advisory lock, so replicas starting
+    /// together apply each once) and starts listening for other replicas' events.
+    public static func open(configuration: Configuration, broker: EventBroker?, logger: Logger) async throws
+        -> PostgresStore
+    {
+        let store = try PostgresStore(configuration: configuration, broker: broker, logger: logger)
+        do {
+            try await store.migrate()
+        } catch {
+            store.shutdown()
+            throw error
+        }
+        if broker != nil { store.startListening() }
+        return store
+    }
+
+    private init(configuration: Configuration, broker: EventBroker?, logger: Logger) throws {
+        guard (2...1_000).contains(configuration.poolSize) else {
+            throw PostgresConfigurationError("the database pool size must be 2 to 1000")
+        }
+        self.configuration = configuration
+        self.broker = broker
+        self.logger = logger
+        endpoint = try Endpoint.parse(configuration.url)
+        let tls: PostgresClient.Configuration.TLS
+        switch endpoint.sslMode {
+        case "disable": tls = .disable
+        case "require": tls = .require(.makeClientConfiguration())
+        default: tls = .prefer(.makeClientConfiguration())
+        }
+        var clientConfiguration = PostgresClient.Configuration(
+            host: endpoint.host, port: endpoint.port, username: endpoint.user, password: endpoint.password,
+            database: endpoint.database, tls: tls)
+        clientConfiguration.options.maximumConnections = configuration.poolSize
+        clientConfiguration.options.minimumConnections = 1
+        if let schema = endpoint.schema {
+            clientConfiguration.options.additionalStartupParameters = [("search_path", schema)]
+        }
+        channel = "cairn_events_" + (endpoint.schema ?? "public")
+        client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+        let client = self.client
+        tasks.withLock { $0.append(Task { await client.run() }) }
+    }
+
+    deinit { shutdown() }
+
+    /// Stops listening and closes the pool.
+    public func shutdown() {
+        for task in tasks.withLock({ t in defer { t.removeAll() }; return t }) { task.cancel() }
+    }
+
+    // MARK: Migrations
+
+    private static let migrationLock: Int64 = 0x4361_6972_6E5F_6D69  // "Cairn_mi"
+
+    private func migrate() async throws {
+        try await client.withConnection { conn in
+            let s = PostgresSession(connection: conn, logger: self.logger)
+            try await s.run("SELECT pg_advisory_lock(\(Self.migrationLock))")
+            do {
+                try await s.run(
+                    """
+                    CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+                    applied_at BIGINT NOT NULL)
+                    """)
+                let applied = Set(try await s.all("SELECT version FROM schema_migrations") { $0.int() })
+                for migration in Migrations.all where !applied.contains(migration.version) {
+                    try await s.run("BEGIN")
+                    do {
+                        // The extended protocol takes one statement at a time; the DDL holds no
+                        // semicolon inside a statement.
+                        for statement in migration.postgres.split(separator: ";")
+                        where !statement.allSatisfy(\.isWhitespace) {
+                            try await s.run(SQL(stringLiteral: String(statement)))
+                        }
+                        try await s.run(
+                            """
+                            INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(migration.version), \
+                            \(migration.name), \(Timestamp.now()))
+                            """)
+                        try await s.run("COMMIT")
+                        self.logger.debug("applied migration", metadata: ["version": "\(migration.version)"])
+                    } catch {
+                        try? await s.run("ROLLBACK")
+                        throw error
+                    }
+                }
+            } catch {
+                try? await s.run("SELECT pg_advisory_unlock(\(Self.migrationLock))")
+                throw error
+            }
+            try await s.run("SELECT pg_advisory_unlock(\(Self.migrationLock))")
+        }
+    }
+
+    /// Creates a schema (tests give each store its own: `?search_path=` in the URL).
+    static func createSchema(_ name: String, url: String) async throws {
+        guard Endpoint.isIdentifier(name) else { throw PostgresConfigurationError("bad schema name \(name)") }
+        let store = try PostgresStore(configuration: .init(url: url, poolSize: 2), broker: nil, logger: Logger(label: "test"))
+        defer { store.shutdown() }
+        try await store.client.withConnection { conn in
+            try await PostgresSession(connection: conn, logger: store.logger).run(
+                "CREATE SCHEMA IF NOT EXISTS \(unsafeRaw: name)")
+        }
+    }
+
+    /// The schema version this database is at.
+    public func schemaVersion() async throws -> Int {
+        try await client.withConnection { conn in
+            try await PostgresSession(connection: conn, logger: self.logger).first(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
+            ) { $0.int() } ?? 0
+        }
+    }
+
+    // MARK: Transactions
+
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T) async throws
+        -> T
+    {
+        try await writePostgres { tx in try await body(tx) }
+    }
+
+    func writePostgres<T: Sendable>(
+        _ body: @escaping @Sendable (SQLRunTransaction<PostgresSession>) async throws -> T
+    ) async throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let start = ContinuousClock.now
+            do {
+                let (value, events) = try await transaction(
+                    begin: "BEGIN ISOLATION LEVEL READ COMMITTED"
+                ) { tx in
+                    let value = try await body(tx)
+                    if !tx.appendedEvents.isEmpty { try await self.announce(tx.appendedEvents, tx.connection) }
+                    return value
+                }
+                commitTimer.record(duration: ContinuousClock.now - start)
+                broker?.publish(events)
+                return value
+            } catch where Self.isConflict(error) && attempt < configuration.maxTransactionAttempts {
+                retries.increment()
+                // Jittered backoff, growing with the attempts, so the losers do not collide again.
+                let ceiling = min(50_000, 500 << min(attempt, 7))
+                try await Task.sleep(for: .microseconds(Int.random(in: ceiling / 4...ceiling)))
+            }
+        }
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any RunReadTransaction) async throws -> T) async throws
+        -> T
+    {
+        try await transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { tx in try await body(tx) }.0
+    }
+
+    private func transaction<T: Sendable>(
+        begin: SQL, _ body: @escaping @Sendable (SQLRunTransaction<PostgresSession>) async throws -> T
+    ) async throws -> (T, [RunEvent]) {
+        do {
+            return try await inTransaction(begin: begin, body)
+        } catch let error as PSQLError {
+            throw PostgresQueryError(error)
+        }
+    }
+
+    private func inTransaction<T: Sendable>(
+        begin: SQL, _ body: @escaping @Sendable (SQLRunTransaction<PostgresSession>) async throws -> T
+    ) async throws -> (T, [RunEvent]) {
+        try await client.withConnection { conn in
+            let session = PostgresSession(connection: conn, logger: self.logger)
+            try await session.run(begin)
+            do {
+                let tx = SQLRunTransaction(connection: session)
+                let value = try await body(tx)
+                try await session.run("COMMIT")
+                return (value, tx.appendedEvents)
+            } catch {
+                try? await session.run("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// Serialization failures, deadlocks and unique-constraint races: a rerun decides anew.
+    static func isConflict(_ error: any Error) -> Bool {
+        guard let state = (error as? PostgresQueryError)?.sqlState else { return false }
+        return state == "40001" || state == "40P01" || state == "23505"
+    }
+
+    // MARK: Events across replicas
+
+    /// Notices are at most 8000 bytes; one line per run: `run minSeq maxSeq`.
+    private func announce(_ events: [RunEvent], _ session: PostgresSession) async throws {
+        var ranges: [(runId: String, low: Int64, high: Int64)] = []
+        for e in events {
+            if let i = ranges.firstIndex(where: { $0.runId == e.runId }) {
+                ranges[i].low = min(ranges[i].low, e.seq)
+                ranges[i].high = max(ranges[i].high, e.seq)
+            } else {
+                ranges.append((e.runId, e.seq, e.seq))
+            }
+        }
+        var payload = replicaID
+        for r in ranges {
+            let line = "\n\(r.runId) \(r.low) \(r.high)"
+            if payload.utf8.count + line.utf8.count > 7_000 {
+                try await session.run("SELECT pg_notify(\(channel), \(payload))")
+                payload = replicaID
+            }
+            payload += line
+        }
+        try await session.run("SELECT pg_notify(\(channel), \(payload))")
+    }
+
+    private func startListening() {
+        // The task holds the client, not the store, so a store nobody uses any more is freed
+        // (its deinit cancels this task).
+        let client = self.client, channel = self.channel, logger = self.logger
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                do {
+                    try await client.withConnection { conn in
+                        try await conn.listen(on: channel) { notices in
+                            for try await notice in notices { await self?.relay(notice.payload) }
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { return }
+                    logger.warning("listening for other replicas' events failed; retrying", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+        tasks.withLock { $0.append(task) }
+    }
+
+    /// Publishes another replica's committed events to this replica's subscribers, read from
+    /// the events table. Runs nobody here watches are skipped.
+    private func relay(_ payload: String) async {
+        guard let broker else { return }
+        var lines = payload.split(separator: "\n")
+        guard let sender = lines.first, sender != replicaID else { return }
+        lines.removeFirst()
+        for line in lines {
+            let parts = line.split(separator: " ")
+            guard parts.count == 3, let low = Int64(parts[1]), let high = Int64(parts[2]), low <= high else { continue }
+            let runId = String(parts[0])
+            guard broker.hasSubscribers(runId: runId) else { continue }
+            do {
+                let events = try await read { tx in
+                    try await tx.events(runId: runId, after: low - 1, limit: Int(clamping: high - low + 1))
+                }
+                broker.publish(events)
+            } catch {
+                logger.warning("cannot read relayed events", metadata: ["run": "\(runId)", "error": "\(error)"])
+            }
+        }
+    }
+}
+
+public struct PostgresConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
