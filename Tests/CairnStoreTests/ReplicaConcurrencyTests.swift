@@ -1,0 +1,157 @@
+import CairnCore
+import Foundation
+import Testing
+
+@testable import CairnStore
+
+/// Races that only a multi-writer engine can lose: each runs its contenders through two store
+/// instances on one database (two replicas), so nothing serializes them but the store's own
+/// primitives. They run on SQLite too, where one writer makes them pass trivially.
+@Suite struct ReplicaConcurrencyTests {
+    let tenant = TenantID.default
+
+    /// The services of a second replica on the same data.
+    func secondReplica(_ t: TestStore) async throws -> RunService {
+        RunService(store: try await t.reopen(), configuration: .init(leaseMilliseconds: 60_000))
+    }
+
+    @Test(arguments: StoreEngine.available) func eightClaimersOnTwoReplicasGetDisjointClaims(engine: StoreEngine)
+        async throws
+    {
+        let t = try await TestStore(engine)
+        let replicas = [t.runs, try await secondReplica(t)]
+        var enqueued: Set<String> = []
+        for _ in 0..<120 {
+            enqueued.insert(
+                try await t.runs.enqueue(
+                    queue: "q", EnqueueRequest(run: CreateRunRequest(workflowName: "job")), tenant: tenant
+                ).run.id)
+        }
+        let claims = try await withThrowingTaskGroup(of: [String].self) { group in
+            for worker in 0..<8 {
+                let runs = replicas[worker % 2]
+                group.addTask {
+                    var mine: [String] = []
+                    while true {
+                        let batch = try await runs.claim(queues: ["q"], owner: "w\(worker)", limit: 3, tenant: self.tenant)
+                        if batch.isEmpty { return mine }
+                        mine += batch.map(\.id)
+                    }
+                }
+            }
+            var all: [[String]] = []
+            for try await c in group { all.append(c) }
+            return all
+        }
+        let claimed = claims.flatMap { $0 }
+        #expect(claimed.count == 120, "every run claimed exactly once")
+        #expect(Set(claimed) == enqueued)
+        // Each claim appended one event; the log of every run is gap-free.
+        for id in claimed.prefix(10) {
+            let events = try await t.runs.events(runId: id, after: 0, limit: 10, tenant: tenant)
+            #expect(events.map(\.seq) == Array(1...Int64(events.count)))
+        }
+    }
+
+    @Test(arguments: StoreEngine.available) func sixteenSavesToOneWorkflowOnTwoReplicasGiveGapFreeSequences(
+        engine: StoreEngine
+    ) async throws {
+        let t = try await TestStore(engine)
+        let services = [CheckpointService(store: t.store), CheckpointService(store: try await t.reopen())]
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for step in 1...16 {
+                let service = services[step % 2]
+                group.addTask {
+                    _ = try await service.save(
+                        .init(workflowId: "race", step: step, state: try JSONParser.parse(#"{"v":\#(step)}"#)),
+                        tenant: self.tenant)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let all = try await services[0].replay(
+            workflowId: "race", fromStep: nil, toStep: nil, limit: 100, tenant: tenant)
+        #expect(all.checkpoints.map(\.sequence) == Array(1...16))
+        #expect(Set(all.checkpoints.map(\.step)) == Set(1...16))
+        let (head, _) = try await services[1].resume(workflowId: "race", tenant: tenant)
+        #expect(head.totalCheckpoints == 16)
+    }
+
+    @Test(arguments: StoreEngine.available) func concurrentUploadsOnTwoReplicasCannotPassTheQuotaTogether(
+        engine: StoreEngine
+    ) async throws {
+        let t = try await TestStore(engine)
+        let stores: [any RecordStore] = [t.store, try await t.reopen()]
+        let quota: Int64 = 10 * 1_000
+        let accepted = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<30 {
+                let store = stores[i % 2]
+                group.addTask {
+                    let artifact = Artifact(
+                        id: "art_\(i)", tenant: self.tenant, name: "f\(i)", contentType: "application/octet-stream",
+                        size: 1_000, sha256: String(repeating: "a", count: 63) + String(i % 10), owner: nil,
+                        metadata: [:], createdAt: .now(), expiresAt: nil, idempotencyKey: nil)
+                    do {
+                        try await store.insertArtifact(artifact, quota: quota)
+                        return true
+                    } catch ArtifactError.quotaExceeded {
+                        return false
+                    }
+                }
+            }
+            var n = 0
+            for try await ok in group where ok { n += 1 }
+            return n
+        }
+        #expect(accepted == 10)
+        #expect(try await stores[1].artifactUsage(tenant: tenant) == quota)
+    }
+
+    @Test(arguments: StoreEngine.available) func oneScheduleFiresOnceWithFourReconcilersOnTwoReplicas(
+        engine: StoreEngine
+    ) async throws {
+        let t = try await TestStore(engine)
+        let replicas = [t.runs, try await secondReplica(t)]
+        _ = try await t.runs.putSchedule(
+            name: "tick", ScheduleRequest(cron: "* * * * *", workflowName: "w"), tenant: tenant)
+        try await t.store.write { tx in
+            var s = try #require(try await tx.schedule(tenant: self.tenant, name: "tick"))
+            s.nextRunAt = Timestamp.now().adding(milliseconds: -1_000)
+            try await tx.upsertSchedule(s, tenant: self.tenant)
+        }
+        let fired = try await withThrowingTaskGroup(of: Int.self) { group in
+            for reconciler in 0..<4 {
+                let runs = replicas[reconciler % 2]
+                group.addTask { try await runs.fireDueSchedules(limit: 10, policy: .once) }
+            }
+            var total = 0
+            for try await n in group { total += n }
+            return total
+        }
+        #expect(fired == 1)
+        #expect(try await replicas[1].queueStats(tenant: tenant).first?.queued == 1)
+    }
+
+    @Test(arguments: StoreEngine.multiWriter) func eventsCommittedOnOneReplicaReachTheOthersSubscribers(
+        engine: StoreEngine
+    ) async throws {
+        let t = try await TestStore(engine)
+        let otherBroker = EventBroker()
+        let other = RunService(store: try await t.reopen(broker: otherBroker), configuration: .init())
+        let run = try await t.newRun()
+        let subscription = otherBroker.subscribe(runId: run.id)
+        // Writes through the first replica; the second hears of them through NOTIFY.
+        for i in 0..<5 {
+            _ = try await t.runs.writeState(
+                runId: run.id, value: .object(JSONObject([("i", .int(i))])), mode: .merge, options: .init(),
+                tenant: tenant)
+        }
+        var seen: [Int64] = []
+        for await event in subscription.events {
+            seen.append(event.seq)
+            if seen.count == 5 { break }
+        }
+        #expect(seen == Array(1...5), "every state write, in order")
+        _ = other
+    }
+}
