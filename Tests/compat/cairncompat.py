@@ -306,7 +306,8 @@ def free_port() -> int:
 
 
 def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child
-    """Linux: the server gets SIGTERM if the test runner dies, so no orphans."""
+    """Linux: the server gets SIGTERM if the test runner dies, so no orphans. The "parent" is
+    the thread that spawned it: spawn servers from a thread that outlives them (the main one)."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -447,6 +448,21 @@ class CairnServer:
             f"cairn exited during startup (exit code {self.proc.returncode if self.proc else None})\n"
             + self.log_tail()
         )
+
+    def spawn(self) -> "CairnServer":
+        """Start the process on a free port without waiting for it to answer (several servers
+        booting at once); wait_started() then waits. Call from the main thread."""
+        self.port = free_port()
+        self._spawn()
+        return self
+
+    def wait_started(self, timeout: float = 30.0) -> "CairnServer":
+        if not self._wait_ready(timeout):
+            raise RuntimeError(
+                f"cairn exited during startup (exit code {self.proc.returncode if self.proc else None})\n"
+                + self.log_tail()
+            )
+        return self
 
     def restart(self, timeout: float = 30.0) -> "CairnServer":
         """Start again on the same port and data dir (after stop() or kill9())."""
