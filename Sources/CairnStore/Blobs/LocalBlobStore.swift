@@ -67,7 +67,7 @@ public final class LocalBlobStore: BlobStore {
         return Int64(st.st_size)
     }
 
-    public func open(_ digest: String) throws -> (any BlobRead)? {
+    public func open(_ digest: String) async throws -> (any BlobRead)? {
         guard ArtifactNames.isValidDigest(digest) else { return nil }
         let fd = sysOpen(path(of: digest), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -308,7 +308,9 @@ final class LocalBlobRead: BlobRead {
 
     deinit { close() }
 
-    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    /// A `pread` straight from the page cache, on the caller's thread as before the protocol
+    /// became async (the route reads 1 MiB at a time).
+    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         while true {
             let n = pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
             if n >= 0 { return n }
