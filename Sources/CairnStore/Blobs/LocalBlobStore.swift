@@ -23,10 +23,16 @@ public final class LocalBlobStore: BlobStore {
     /// Names of the `.part` files of live writes (the sweeper never touches them).
     private let live = Mutex<Set<String>>([])
 
-    public init(root: String, reserve: StorageReserve? = nil) throws {
+    public convenience init(root: String, reserve: StorageReserve? = nil) throws {
+        try self.init(root: root, reserve: reserve, publishes: true)
+    }
+
+    /// `publishes: false` makes only the `tmp` directory: a spool for another store (S3) that
+    /// uses the writes' hashing and durability but publishes elsewhere.
+    init(root: String, reserve: StorageReserve?, publishes: Bool) throws {
         self.root = root
         self.reserve = reserve
-        for directory in [root, root + "/tmp", root + "/sha256"] {
+        for directory in [root, root + "/tmp"] + (publishes ? [root + "/sha256"] : []) {
             if mkdir(directory, 0o700) != 0 && errno != EEXIST { throw BlobIOError.failure("mkdir", directory) }
         }
     }
@@ -37,7 +43,9 @@ public final class LocalBlobStore: BlobStore {
 
     func path(of digest: String) -> String { directory(of: digest) + "/" + digest }
 
-    public func beginWrite() throws -> any BlobWrite {
+    public func beginWrite() throws -> any BlobWrite { try beginLocalWrite() }
+
+    func beginLocalWrite() throws -> LocalBlobWrite {
         if let reserve, !reserve.admitsNewData() {
             throw StorageFullError("new blob refused while the disk is full")
         }

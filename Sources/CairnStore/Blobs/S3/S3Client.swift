@@ -161,6 +161,16 @@ public final class S3Client: Sendable {
         _ = try await send(Request("CreateBucket", .PUT, bucket: bucket, body: body, idempotent: true))
     }
 
+    /// HeadBucket: whether the bucket exists (and these credentials may use it: a 403 throws).
+    public func headBucket(_ bucket: String) async throws -> Bool {
+        do {
+            _ = try await send(Request("HeadBucket", .HEAD, bucket: bucket, idempotent: true))
+            return true
+        } catch let error as S3Error where error.status == 404 {
+            return false
+        }
+    }
+
     /// HeadObject: the object's size, or nil if there is no such object.
     public func headObject(bucket: String, key: String) async throws -> ObjectInfo? {
         let response: Response
