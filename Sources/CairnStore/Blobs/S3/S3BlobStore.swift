@@ -23,7 +23,8 @@ import Synchronization
 /// every request is signed with its SHA-256, so the server refuses bytes damaged on the way.
 /// Reads are ranged GETs.
 public final class S3BlobStore: BlobStore {
-    public struct Configuration: Sendable {
+    /// Printed without the secret and the token, so a logged configuration leaks neither.
+    public struct Configuration: Sendable, CustomStringConvertible {
         public var bucket: String
         /// Where the blobs live in the bucket, without leading or trailing `/`; may be empty.
         public var prefix: String
@@ -87,6 +88,11 @@ public final class S3BlobStore: BlobStore {
             self.readAheadBytes = readAheadBytes
             self.listPageSize = listPageSize
             self.maxAttempts = maxAttempts
+        }
+
+        public var description: String {
+            "S3BlobStore.Configuration(s3://\(bucket)/\(prefix) at \(endpoint), region \(region), "
+                + "accessKeyId \(accessKeyId), spool \(spoolDirectory), part size \(partSize))"
         }
 
         /// The bucket and prefix of an `s3://bucket/prefix` location (the prefix may be empty:

@@ -15,7 +15,8 @@ public enum SigV4 {
     /// The SHA-256 of no bytes, the payload hash of a request without a body.
     public static let emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-    public struct Credentials: Sendable, Equatable {
+    /// Printed without the secret and the token, so a logged configuration leaks neither.
+    public struct Credentials: Sendable, Equatable, CustomStringConvertible {
         public var accessKeyId: String
         public var secretAccessKey: String
         /// The token of temporary credentials, sent as `x-amz-security-token` and signed.
@@ -25,6 +26,11 @@ public enum SigV4 {
             self.accessKeyId = accessKeyId
             self.secretAccessKey = secretAccessKey
             self.sessionToken = sessionToken
+        }
+
+        public var description: String {
+            "Credentials(accessKeyId: \(accessKeyId), secretAccessKey: <redacted>"
+                + (sessionToken == nil ? ")" : ", sessionToken: <redacted>)")
         }
     }
 
