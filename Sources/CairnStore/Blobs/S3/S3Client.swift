@@ -449,13 +449,13 @@ public final class S3Client: Sendable {
                 logger.debug("S3 request failed, retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
             }
             // Exponential backoff with jitter: 100 ms, 200 ms, 400 ms … (at most 2 s).
-            let base = min(100 << (attempt - 1), 2000)
+            let base = min(100 << min(attempt - 1, 5), 2000)
             try await Task.sleep(for: .milliseconds(base + Int.random(in: 0...(base / 2))))
         }
     }
 
-    /// Failures another attempt may not repeat: the connection, a timeout. Answers that were
-    /// too large or malformed will be the same next time.
+    /// Failures another attempt may cure: the connection, a timeout. Answers that were too
+    /// large or malformed would be the same next time.
     static func isTransient(_ error: any Error) -> Bool {
         !(error is NIOTooManyBytesError) && !(error is S3XML.Malformed)
     }
