@@ -179,7 +179,7 @@ public final class ArtifactService: Sendable {
     /// The record and its bytes, open for reading.
     public func open(id: String, tenant: TenantID) async throws -> (Artifact, any BlobRead) {
         let artifact = try await artifact(id: id, tenant: tenant)
-        guard let read = try blobs.open(artifact.sha256) else {
+        guard let read = try await blobs.open(artifact.sha256) else {
             logger.error("artifact bytes are missing", metadata: ["artifact": "\(id)", "sha256": "\(artifact.sha256)"])
             throw BlobMissing(digest: artifact.sha256)
         }

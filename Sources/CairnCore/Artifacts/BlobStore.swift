@@ -1,15 +1,16 @@
 /// Where blob bytes live, addressed by their SHA-256. Shared by every feature that keeps bytes
 /// (artifacts now, workspace objects later); who references a blob is recorded in the database,
-/// never here. The interface is narrow on purpose: a local directory implements it today, an
-/// S3-compatible bucket can tomorrow (a write spools to a temporary object or multipart upload,
-/// `publish` makes it visible under its digest, `read` is a ranged GET).
+/// never here. The interface is narrow on purpose: a local directory implements it
+/// (`LocalBlobStore`), and so does an S3-compatible bucket (`S3BlobStore`: a write spools to a
+/// local file, `publish` uploads it under its digest, `read` is a ranged GET).
 public protocol BlobStore: Sendable {
     /// Starts writing a new blob whose digest is not known yet.
     func beginWrite() throws -> any BlobWrite
     /// The size of the blob with this digest, or nil if the store does not hold it.
     func size(of digest: String) async throws -> Int64?
-    /// Opens a blob for reading; nil if the store does not hold it.
-    func open(_ digest: String) throws -> (any BlobRead)?
+    /// Opens a blob for reading; nil if the store does not hold it. (Async: a remote store asks
+    /// the server for the blob's size.)
+    func open(_ digest: String) async throws -> (any BlobRead)?
     /// Removes a blob. Callers decide that nothing references it (under `BlobLocks`).
     func remove(_ digest: String) async throws
     /// Every digest the store holds (for the sweeper).
@@ -39,6 +40,7 @@ public protocol BlobWrite: AnyObject, Sendable {
 public protocol BlobRead: AnyObject, Sendable {
     var size: Int64 { get }
     /// Reads up to `buffer.count` bytes at `offset`; returns how many were read (0 at the end).
-    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    /// Async: a remote store fetches the range over the network.
+    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) async throws -> Int
     func close()
 }

@@ -155,23 +155,25 @@ struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
         let verify = range == 0..<artifact.size
         let expected = artifact.sha256
         response.body = ResponseBody(contentLength: Int(range.count)) { writer in
-            defer { read.close() }
+            // One scratch buffer per download: the read is async (a remote store awaits the
+            // network), so it cannot fill a ByteBuffer's storage in place; each chunk is copied.
+            let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 16)
+            defer {
+                scratch.deallocate()
+                read.close()
+            }
             var hasher = SHA256Hasher()
             var offset = range.lowerBound
             let allocator = ByteBufferAllocator()
             while offset < range.upperBound {
                 let want = Int(min(Int64(Self.chunkSize), range.upperBound - offset))
-                var buffer = allocator.buffer(capacity: want)
-                let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { raw in
-                    let target = UnsafeMutableRawBufferPointer(rebasing: raw[..<want])
-                    let n = try read.read(at: offset, into: target)
-                    if verify { hasher.update(UnsafeRawBufferPointer(rebasing: target[..<n])) }
-                    return n
-                }
+                let n = try await read.read(at: offset, into: UnsafeMutableRawBufferPointer(rebasing: scratch[..<want]))
                 // The blob shrank under us: end the response short rather than send bad bytes.
                 guard n > 0 else { throw ArtifactIntegrityError(id: id, detail: "blob is shorter than recorded") }
+                let chunk = UnsafeRawBufferPointer(rebasing: scratch[..<n])
+                if verify { hasher.update(chunk) }
                 offset += Int64(n)
-                try await writer.write(buffer)
+                try await writer.write(allocator.buffer(bytes: chunk))
             }
             // A full read is verified: if the bytes on disk no longer match their digest, the
             // response ends without its last step and the client sees a failed transfer.

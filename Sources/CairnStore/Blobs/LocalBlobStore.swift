@@ -23,10 +23,16 @@ public final class LocalBlobStore: BlobStore {
     /// Names of the `.part` files of live writes (the sweeper never touches them).
     private let live = Mutex<Set<String>>([])
 
-    public init(root: String, reserve: StorageReserve? = nil) throws {
+    public convenience init(root: String, reserve: StorageReserve? = nil) throws {
+        try self.init(root: root, reserve: reserve, publishes: true)
+    }
+
+    /// `publishes: false` makes only the `tmp` directory: a spool for another store (S3) that
+    /// uses the writes' hashing and durability but publishes elsewhere.
+    init(root: String, reserve: StorageReserve?, publishes: Bool) throws {
         self.root = root
         self.reserve = reserve
-        for directory in [root, root + "/tmp", root + "/sha256"] {
+        for directory in [root, root + "/tmp"] + (publishes ? [root + "/sha256"] : []) {
             if mkdir(directory, 0o700) != 0 && errno != EEXIST { throw BlobIOError.failure("mkdir", directory) }
         }
     }
@@ -37,7 +43,9 @@ public final class LocalBlobStore: BlobStore {
 
     func path(of digest: String) -> String { directory(of: digest) + "/" + digest }
 
-    public func beginWrite() throws -> any BlobWrite {
+    public func beginWrite() throws -> any BlobWrite { try beginLocalWrite() }
+
+    func beginLocalWrite() throws -> LocalBlobWrite {
         if let reserve, !reserve.admitsNewData() {
             throw StorageFullError("new blob refused while the disk is full")
         }
@@ -67,7 +75,7 @@ public final class LocalBlobStore: BlobStore {
         return Int64(st.st_size)
     }
 
-    public func open(_ digest: String) throws -> (any BlobRead)? {
+    public func open(_ digest: String) async throws -> (any BlobRead)? {
         guard ArtifactNames.isValidDigest(digest) else { return nil }
         let fd = sysOpen(path(of: digest), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -308,7 +316,9 @@ final class LocalBlobRead: BlobRead {
 
     deinit { close() }
 
-    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    /// A `pread` straight from the page cache, on the caller's thread as before the protocol
+    /// became async (the route reads 1 MiB at a time).
+    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         while true {
             let n = pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
             if n >= 0 { return n }
