@@ -14,6 +14,8 @@ import UnixSignals
 public struct CairnServer: Sendable {
     public let configuration: ServerConfiguration
     public let store: any RecordStore
+    /// Artifact bytes: a local directory, or an S3-compatible bucket shared by every replica.
+    public let blobs: any BlobStore
     public let broker: EventBroker
     public let runs: RunService
     public let keys: KeyService
@@ -33,19 +35,49 @@ public struct CairnServer: Sendable {
         configuration: ServerConfiguration, registry: PrometheusCollectorRegistry?, logger: Logger,
         clock: any WallClock = SystemClock()
     ) async throws -> CairnServer {
-        guard let url = configuration.databaseURL else {
+        guard configuration.databaseURL != nil || configuration.blobsLocation != nil else {
             return try CairnServer(configuration: configuration, registry: registry, logger: logger, clock: clock)
         }
         try configuration.validate()
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let reserve = StorageReserve(directory: configuration.dataDirectory, bytes: configuration.diskReserveBytes)
+        let blobs: any BlobStore
+        if let location = configuration.blobsLocation {
+            var environment = ProcessInfo.processInfo.environment
+            if let endpoint = configuration.s3Endpoint { environment["CAIRN_S3_ENDPOINT"] = endpoint }
+            let s3 = try S3BlobStore(
+                configuration: .fromEnvironment(
+                    location: location, spoolDirectory: configuration.dataDirectory + "/blobs-spool",
+                    environment: environment),
+                reserve: reserve)
+            do {
+                try await s3.checkBucket()
+            } catch {
+                try? await s3.shutdown()
+                throw error
+            }
+            logger.info("keeping blobs in S3", metadata: ["location": "\(location)"])
+            blobs = s3
+        } else {
+            blobs = try LocalBlobStore(root: configuration.blobDirectory, reserve: reserve)
+        }
         let broker = EventBroker()
+        guard let url = configuration.databaseURL else {
+            let store = try SQLiteStore(
+                configuration: .init(path: configuration.databasePath, reserve: reserve), broker: broker,
+                logger: Logger(label: "cairn.store"))
+            return try CairnServer(
+                configuration: configuration, store: store, blobs: blobs, broker: broker, registry: registry,
+                logger: logger, clock: clock)
+        }
         let store = try await PostgresStore.open(
             configuration: .init(url: url, poolSize: configuration.databasePoolSize), broker: broker,
             logger: Logger(label: "cairn.store"))
         let schema = (try? await store.schemaVersion()) ?? 0
         logger.info("opened the store", metadata: ["database": "\(store.endpoint.redacted)", "schema": "\(schema)"])
         return try CairnServer(
-            configuration: configuration, store: store, broker: broker, registry: registry, logger: logger,
-            clock: clock)
+            configuration: configuration, store: store, blobs: blobs, broker: broker, registry: registry,
+            logger: logger, clock: clock)
     }
 
     /// The server on the embedded SQLite store under the data directory.
@@ -56,7 +88,7 @@ public struct CairnServer: Sendable {
         clock: any WallClock = SystemClock()
     ) throws {
         try configuration.validate()
-        guard configuration.databaseURL == nil else {
+        guard configuration.databaseURL == nil, configuration.blobsLocation == nil else {
             throw ServerConfiguration.Invalid(description: "a Postgres database is opened with CairnServer.open")
         }
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
@@ -69,12 +101,13 @@ public struct CairnServer: Sendable {
             "opened the store",
             metadata: ["path": "\(configuration.databasePath)", "schema": "\((try? store.schemaVersion()) ?? 0)"])
         try self.init(
-            configuration: configuration, store: store, broker: broker, registry: registry, logger: logger,
-            clock: clock)
+            configuration: configuration, store: store,
+            blobs: try LocalBlobStore(root: configuration.blobDirectory, reserve: reserve), broker: broker,
+            registry: registry, logger: logger, clock: clock)
     }
 
     init(
-        configuration: ServerConfiguration, store: any RecordStore, broker: EventBroker,
+        configuration: ServerConfiguration, store: any RecordStore, blobs: any BlobStore, broker: EventBroker,
         registry: PrometheusCollectorRegistry?, logger: Logger, clock: any WallClock
     ) throws {
         self.configuration = configuration
@@ -85,11 +118,9 @@ public struct CairnServer: Sendable {
         connections = ConnectionRegistry(maxConnections: configuration.maxConnections)
         let (wakeups, wake) = DeliveryService.wakeups(from: broker)
         deliveryWakeups = wakeups
-        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-        let reserve = StorageReserve(directory: configuration.dataDirectory, bytes: configuration.diskReserveBytes)
         keys = KeyService(store: store, clock: clock)
         openMode = OpenMode(configuredKey: configuration.apiKey != nil, store: store, logger: logger)
-        let blobs = try LocalBlobStore(root: configuration.blobDirectory, reserve: reserve)
+        self.blobs = blobs
         // No upload is running before the listener opens: every unfinished write left in the
         // blob store belongs to an upload that a crash or kill ended.
         let leftovers = try blobs.removeUnfinishedWrites()
@@ -231,6 +262,8 @@ public struct CairnServer: Sendable {
         group.maximumGracefulShutdownDuration = grace + .seconds(5)
         group.maximumCancellationDuration = .seconds(5)
         try await ServiceGroup(configuration: group).run()
+        if let s3 = blobs as? S3BlobStore { try? await s3.shutdown() }
+        (store as? PostgresStore)?.shutdown()
     }
 }
 

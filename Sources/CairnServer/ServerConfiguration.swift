@@ -11,6 +11,11 @@ public struct ServerConfiguration: Sendable {
     public var databaseURL: String?
     /// Connections each replica may open to Postgres.
     public var databasePoolSize: Int = 16
+    /// `s3://bucket/prefix`: artifact bytes in an S3-compatible bucket (credentials from the
+    /// `AWS_*` variables); nil keeps them under the data directory.
+    public var blobsLocation: String?
+    /// The S3 endpoint (`http://host:port` for MinIO, moto and the like); nil: AWS's.
+    public var s3Endpoint: String?
     /// The bearer key every request must carry; nil leaves the API open (loopback only, unless
     /// `allowUnauthenticated`).
     public var apiKey: String?
@@ -161,6 +166,13 @@ public struct ServerConfiguration: Sendable {
                 throw Invalid(description: "database-pool-size must be 2 to 1000, got \(databasePoolSize)")
             }
         }
+        if let blobsLocation {
+            do {
+                _ = try S3BlobStore.Configuration.parseLocation(blobsLocation)
+            } catch {
+                throw Invalid(description: "blobs: \(error)")
+            }
+        }
         guard maxConnections >= 1 else { throw Invalid(description: "max-connections must be >= 1") }
         guard eventStreamBufferBytes >= 1024 else { throw Invalid(description: "sse-buffer-bytes must be >= 1024") }
         if let apiKey, apiKey.count < 16 { throw Invalid(description: "the API key must be at least 16 characters") }
@@ -172,6 +184,7 @@ public struct ServerConfiguration: Sendable {
             ("host", host), ("port", String(port)), ("data-dir", dataDirectory),
             ("database", databaseURL.flatMap { try? PostgresStore.Endpoint.parse($0).redacted } ?? "embedded SQLite"),
             ("database-pool-size", String(databasePoolSize)),
+            ("blobs", blobsLocation ?? "local (data-dir/blobs)"), ("s3-endpoint", s3Endpoint ?? "AWS"),
             ("api-key", apiKey == nil ? "none" : "set (redacted)"),
             ("allow-unauthenticated", String(allowUnauthenticated)), ("lease-ms", String(leaseMilliseconds)),
             ("public-url", effectivePublicURL), ("max-body-bytes", String(maxBodyBytes)), ("log-level", logLevel),

@@ -33,6 +33,16 @@ struct Serve: AsyncParsableCommand {
         help: "Connections this replica may open to Postgres (CAIRN_DATABASE_POOL_SIZE; 16).")
     var databasePoolSize: Int?
     @Option(
+        name: .customLong("blobs"),
+        help: """
+            s3://bucket/prefix: keep artifact bytes in an S3-compatible bucket that every replica shares, \
+            with credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (CAIRN_BLOBS; default: the data directory).
+            """)
+    var blobs: String?
+    @Option(
+        name: .customLong("s3-endpoint"), help: "The S3 endpoint for --blobs, e.g. http://127.0.0.1:9000 (CAIRN_S3_ENDPOINT; AWS).")
+    var s3Endpoint: String?
+    @Option(
         name: .customLong("api-key"),
         help: "Root key: every tenant, key management (CAIRN_API_KEY; none: open on loopback until a key exists).")
     var apiKey: String?
@@ -171,6 +181,8 @@ struct Serve: AsyncParsableCommand {
         c.dataDirectory = dataDir ?? env("CAIRN_DATA_DIR") ?? c.dataDirectory
         c.databaseURL = database ?? env("CAIRN_DATABASE")
         c.databasePoolSize = try databasePoolSize ?? envInt("CAIRN_DATABASE_POOL_SIZE") ?? c.databasePoolSize
+        c.blobsLocation = blobs ?? env("CAIRN_BLOBS")
+        c.s3Endpoint = s3Endpoint ?? env("CAIRN_S3_ENDPOINT")
         c.apiKey = apiKey ?? env("CAIRN_API_KEY")
         c.allowUnauthenticated =
             allowUnauthenticated || ["1", "true", "yes"].contains(env("CAIRN_ALLOW_UNAUTHENTICATED") ?? "")

@@ -250,7 +250,7 @@ struct S3BlobStoreTests {
     /// object goes with its last reference, and the sweeper removes an unreferenced one.
     @Test func artifactsKeepTheirBytesInTheBucket() async throws {
         let (blobs, _, _) = try await S3TestServer.makeStore()
-        let database = try TestStore()
+        let database = try await TestStore()
         let artifacts = ArtifactService(store: database.store, blobs: blobs)
         let content = S3TestServer.bytes(50_000, seed: 42)
         func upload(_ name: String) async throws -> Artifact {

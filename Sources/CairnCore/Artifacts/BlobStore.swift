@@ -15,6 +15,9 @@ public protocol BlobStore: Sendable {
     func remove(_ digest: String) async throws
     /// Every digest the store holds (for the sweeper).
     func digests() async throws -> [String]
+    /// Removes every unfinished write this process's store left (a crash or kill ended their
+    /// uploads); called at start-up, before any upload runs. Returns how many were removed.
+    func removeUnfinishedWrites() throws -> Int
     /// Removes unfinished writes older than `age` seconds that no live `BlobWrite` owns; returns
     /// how many were removed.
     func removeStaleWrites(olderThanSeconds age: Int64) async throws -> Int
