@@ -106,12 +106,20 @@ struct ClaimsBench: AsyncParsableCommand {
 
     @Option(help: "Server host.") var host = "127.0.0.1"
     @Option(help: "Server port.") var port = 7373
+    @Option(help: "Several replicas' ports, comma-separated: producers and workers take turns over them.")
+    var ports: String?
     @Option(name: .customLong("api-key")) var apiKey: String?
     @Option(help: "Runs enqueued before the claim phase.") var runs = 20_000
     @Option(help: "Claiming workers.") var workers = 4
     @Option(help: "Runs per claim.") var limit = 10
     @Option(name: .customLong("latency-runs"), help: "Runs in the latency phase.") var latencyRuns = 2_000
     @Option(name: .customLong("latency-rate"), help: "Enqueues per second in the latency phase.") var latencyRate = 500
+
+    /// The port the `i`th producer or worker talks to.
+    func port(for i: Int) -> Int {
+        let all = (ports ?? "").split(separator: ",").compactMap { Int($0) }
+        return all.isEmpty ? port : all[i % all.count]
+    }
 
     func run() async throws {
         let queue = "bench-\(Identifier.randomHex().prefix(8))"
@@ -121,7 +129,7 @@ struct ClaimsBench: AsyncParsableCommand {
             let producers = 8
             for p in 0..<producers {
                 group.addTask {
-                    let c = try await BenchConnection.connect(host: host, port: port, apiKey: apiKey)
+                    let c = try await BenchConnection.connect(host: host, port: port(for: p), apiKey: apiKey)
                     for i in stride(from: p, to: runs, by: producers) {
                         _ = try await c.post(
                             "/queues/\(queue)/enqueue", #"{"workflowName":"bench","input":{"i":\#(i)}}"#)
@@ -141,7 +149,7 @@ struct ClaimsBench: AsyncParsableCommand {
         let claimed = try await withThrowingTaskGroup(of: Int.self) { group in
             for w in 0..<workers {
                 group.addTask {
-                    let c = try await BenchConnection.connect(host: host, port: port, apiKey: apiKey)
+                    let c = try await BenchConnection.connect(host: host, port: port(for: w), apiKey: apiKey)
                     var total = 0
                     while true {
                         let reply = try await c.post(

@@ -16,6 +16,8 @@ struct CheckpointsBench: AsyncParsableCommand {
     var saves = 4000
     @Option(name: .customLong("histories"), help: "History lengths to measure resume at, comma-separated.")
     var histories = "1,1000,100000"
+    @Option(name: .customLong("list-history"), help: "Checkpoints in the history whose full listing is timed (0: skip).")
+    var listHistory = 2000
     @Option(name: .customLong("resumes"), help: "Sequential resumes timed per history length.")
     var resumes = 2000
 
@@ -79,6 +81,39 @@ struct CheckpointsBench: AsyncParsableCommand {
             print("resume, history of \(length) checkpoints, \(resumes) sequential resumes")
             print(Self.describe(latencies, wall: latencies.reduce(.zero, +), count: latencies.count, unit: "resumes"))
         }
+        if listHistory > 0 { try await measureListing(length: listHistory) }
+    }
+
+    /// Lists a whole history of `length` checkpoints through replay, in pages of 1,000, as a
+    /// client reading a workflow's past does.
+    func measureListing(length: Int) async throws {
+        let workflow = "bench-\(Identifier.randomHex().prefix(8))-list-\(length)"
+        _ = try await saveSeries(workflow: workflow, steps: Array(0..<length), stateBytes: 1_000)
+        let connection = try await BenchConnection.connect(host: host, port: port, apiKey: apiKey)
+        var latencies: [Duration] = []
+        for round in 0..<25 {
+            let t0 = ContinuousClock.now
+            var from = 0
+            var listed = 0
+            while true {
+                let (status, body) = try await connection.send(
+                    .GET, "/workflows/\(workflow)/replay?from_step=\(from)&limit=1000")
+                guard status == .ok else { throw BenchClient.Failure(description: "replay: \(status)") }
+                let page = try JSONParser.parse(bytes: Array(body.readableBytesView))
+                let steps = (page["checkpoints"]?.arrayValue ?? []).compactMap { $0["step"]?.intValue }
+                listed += steps.count
+                guard page["has_more"]?.boolValue == true, let last = steps.last else { break }
+                from = last + 1
+            }
+            let elapsed = ContinuousClock.now - t0
+            guard listed == length else {
+                throw BenchClient.Failure(description: "listed \(listed) of \(length) checkpoints")
+            }
+            if round >= 5 { latencies.append(elapsed) }  // the first 5 warm up
+        }
+        await connection.close()
+        print("list a whole history of \(length) checkpoints (replay, pages of 1,000), \(latencies.count) times")
+        print(Self.describe(latencies, wall: latencies.reduce(.zero, +), count: latencies.count, unit: "listings"))
     }
 
     /// Saves the given steps of one workflow, one after another on one connection.

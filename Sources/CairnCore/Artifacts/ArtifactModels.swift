@@ -122,6 +122,9 @@ public enum ArtifactError: Error, Equatable, Sendable {
     /// The tenant has a live artifact under this idempotency key whose SHA-256 differs from the
     /// one this upload expects: the key was reused for other bytes.
     case idempotencyKeyReused(key: String, existing: Artifact)
+    /// Another replica's sweeper removed the bytes between this upload's publish and its commit
+    /// (they were unreferenced for that moment); nothing was stored, and sending again works.
+    case blobRemovedMeanwhile
 }
 
 /// What the commit of an upload carrying an idempotency key finds when the tenant already has

@@ -158,8 +158,14 @@ public final class ArtifactService: Sendable {
     func commit(_ artifact: Artifact, write: any BlobWrite) async throws {
         try await locks.withLock(artifact.sha256) {
             let created = try await write.publish()
+            let blobs = self.blobs, digest = artifact.sha256
             do {
-                try await store.insertArtifact(artifact, quota: limits.tenantQuotaBytes)
+                // With replicas sharing a blob store, another one's sweeper may have removed
+                // these bytes (unreferenced a moment ago) after the publish: checked again under
+                // the lock the sweeper takes, so a committed row always has its blob.
+                try await store.insertArtifact(artifact, quota: limits.tenantQuotaBytes) {
+                    guard try await blobs.size(of: digest) != nil else { throw ArtifactError.blobRemovedMeanwhile }
+                }
             } catch {
                 if created, try await !store.isBlobReferenced(artifact.sha256) {
                     try await blobs.remove(artifact.sha256)
@@ -214,10 +220,9 @@ public final class ArtifactService: Sendable {
     /// Removes a blob that no row references any more.
     @discardableResult
     func collect(_ digest: String) async throws -> Bool {
-        try await locks.withLock(digest) {
-            guard try await !store.isBlobReferenced(digest) else { return false }
-            try await blobs.remove(digest)
-            return true
+        let blobs = self.blobs
+        return try await locks.withLock(digest) {
+            try await store.removeBlobIfUnreferenced(digest) { try await blobs.remove(digest) }
         }
     }
 

@@ -11,6 +11,16 @@ public protocol ArtifactStore: Sendable {
     /// artifact (checked before the quota, inside the same transaction; an expired holder of the
     /// key gives it up).
     func insertArtifact(_ artifact: Artifact, quota: Int64) async throws
+    /// The same, holding the digest's lock across replicas (`RunWriteTransaction.lock`) and
+    /// calling `verifyBlob` under it first: a sweeper on another replica that removes the blob
+    /// takes the same lock, so a blob checked here stays until the row commits.
+    func insertArtifact(
+        _ artifact: Artifact, quota: Int64, verifyBlob: @escaping @Sendable () async throws -> Void
+    ) async throws
+    /// Under the digest's lock across replicas: if no row references the blob, calls `remove`
+    /// and returns true.
+    func removeBlobIfUnreferenced(_ digest: String, remove: @escaping @Sendable () async throws -> Void)
+        async throws -> Bool
     /// The tenant's live artifact (not expired at `now`) stored under this idempotency key.
     func artifact(idempotencyKey: String, tenant: TenantID, now: Timestamp) async throws -> Artifact?
     /// The artifact, if it exists in this tenant and has not expired at `now`.
@@ -73,7 +83,15 @@ public protocol ArtifactWriteTransaction: ArtifactReadTransaction {
 /// implementation of the quota and idempotency rules.
 extension RunStore {
     public func insertArtifact(_ a: Artifact, quota: Int64) async throws {
+        try await insertArtifact(a, quota: quota, verifyBlob: {})
+    }
+
+    public func insertArtifact(
+        _ a: Artifact, quota: Int64, verifyBlob: @escaping @Sendable () async throws -> Void
+    ) async throws {
         try await write { tx in
+            try await tx.lock(Self.blobLockKey(a.sha256))
+            try await verifyBlob()
             if let key = a.idempotencyKey {
                 // A live holder of the key wins: this commit stores nothing. The partial unique
                 // index backs this up.
@@ -87,6 +105,20 @@ extension RunStore {
             try await tx.insertArtifactRecords(a)
         }
     }
+
+    public func removeBlobIfUnreferenced(
+        _ digest: String, remove: @escaping @Sendable () async throws -> Void
+    ) async throws -> Bool {
+        try await write { tx in
+            try await tx.lock(Self.blobLockKey(digest))
+            guard try await !tx.isBlobReferenced(digest) else { return false }
+            try await remove()
+            return true
+        }
+    }
+
+    /// The lock an upload's commit and a sweeper's removal of the same bytes share.
+    static func blobLockKey(_ digest: String) -> String { "blob/" + digest }
 
     public func artifact(idempotencyKey: String, tenant: TenantID, now: Timestamp) async throws -> Artifact? {
         try await read { tx in try await tx.liveArtifact(idempotencyKey: idempotencyKey, tenant: tenant, now: now) }

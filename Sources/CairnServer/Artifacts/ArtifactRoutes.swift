@@ -377,6 +377,10 @@ extension ArtifactError: APIErrorConvertible {
                 w.field("quota", Int(quota))
                 w.field("used", Int(used))
             }
+        case .blobRemovedMeanwhile:
+            return APIError(.serviceUnavailable, "the upload raced a cleanup of the same bytes; send it again") { w in
+                w.field("code", "retry")
+            }
         case .checksumMismatch(let expected, let actual):
             return APIError(.badRequest, "the body's SHA-256 does not match the expected one") { w in
                 w.field("code", "checksum_mismatch")
