@@ -16,7 +16,8 @@ struct CheckpointsBench: AsyncParsableCommand {
     var saves = 4000
     @Option(name: .customLong("histories"), help: "History lengths to measure resume at, comma-separated.")
     var histories = "1,1000,100000"
-    @Option(name: .customLong("list-history"), help: "Checkpoints in the history whose full listing is timed (0: skip).")
+    @Option(
+        name: .customLong("list-history"), help: "Checkpoints in the history whose full listing is timed (0: skip).")
     var listHistory = 2000
     @Option(name: .customLong("resumes"), help: "Sequential resumes timed per history length.")
     var resumes = 2000

@@ -54,9 +54,11 @@ struct Keys: AsyncParsableCommand {
         /// Opens an existing store only: creating keys in a new, empty one (a mistyped or
         /// missing --data-dir) would leave the server they were meant for unchanged.
         func keyService() async throws -> KeyService {
-            let database = self.database ?? ProcessInfo.processInfo.environment["CAIRN_DATABASE"].flatMap {
-                $0.isEmpty ? nil : $0
-            }
+            let database =
+                self.database
+                ?? ProcessInfo.processInfo.environment["CAIRN_DATABASE"].flatMap {
+                    $0.isEmpty ? nil : $0
+                }
             if let database {
                 let store = try await PostgresStore.open(
                     configuration: .init(url: database, poolSize: 2), broker: nil, logger: Logger(label: "cairn.keys"))

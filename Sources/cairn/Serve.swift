@@ -40,7 +40,8 @@ struct Serve: AsyncParsableCommand {
             """)
     var blobs: String?
     @Option(
-        name: .customLong("s3-endpoint"), help: "The S3 endpoint for --blobs, e.g. http://127.0.0.1:9000 (CAIRN_S3_ENDPOINT; AWS).")
+        name: .customLong("s3-endpoint"),
+        help: "The S3 endpoint for --blobs, e.g. http://127.0.0.1:9000 (CAIRN_S3_ENDPOINT; AWS).")
     var s3Endpoint: String?
     @Option(
         name: .customLong("api-key"),

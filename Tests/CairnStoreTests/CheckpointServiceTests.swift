@@ -25,7 +25,9 @@ import Testing
                 ifMatch: ifMatch), tenant: tenant)
     }
 
-    @Test(arguments: StoreEngine.available) func aStepIsImmutableAndIfMatchReplaysTheOriginalWithoutWriting(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func aStepIsImmutableAndIfMatchReplaysTheOriginalWithoutWriting(
+        engine: StoreEngine
+    ) async throws {
         try await on(engine) {
             let first = try await save("wf", 1, #"{"a":1}"#)
             await #expect(throws: CheckpointError.checkpointExists(id: "cp_wf_001", etag: first.checkpoint.etag)) {
@@ -45,7 +47,9 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreEngine.available) func resumeIsTheMostRecentSaveNotTheHighestStep(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func resumeIsTheMostRecentSaveNotTheHighestStep(engine: StoreEngine)
+        async throws
+    {
         try await on(engine) {
             _ = try await save("wf", 5, #"{"s":5}"#)
             _ = try await save("wf", 2, #"{"s":2}"#)
@@ -56,21 +60,27 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreEngine.available) func replayFiltersBeforeTheLimitAndKnowsWhetherMoreRemain(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func replayFiltersBeforeTheLimitAndKnowsWhetherMoreRemain(
+        engine: StoreEngine
+    ) async throws {
         try await on(engine) {
             for step in 1...10 { _ = try await save("wf", step, #"{"n":\#(step)}"#) }
             let page = try await service.replay(workflowId: "wf", fromStep: 3, toStep: 7, limit: 2, tenant: .default)
             #expect(page.checkpoints.map(\.step) == [3, 4] && page.hasMore)
             let rest = try await service.replay(workflowId: "wf", fromStep: 5, toStep: 7, limit: 3, tenant: .default)
             #expect(rest.checkpoints.map(\.step) == [5, 6, 7] && !rest.hasMore)
-            let all = try await service.replay(workflowId: "wf", fromStep: nil, toStep: nil, limit: 100, tenant: .default)
+            let all = try await service.replay(
+                workflowId: "wf", fromStep: nil, toStep: nil, limit: 100, tenant: .default)
             #expect(all.checkpoints.count == 10 && !all.hasMore)
-            let none = try await service.replay(workflowId: "other", fromStep: nil, toStep: nil, limit: 5, tenant: .default)
+            let none = try await service.replay(
+                workflowId: "other", fromStep: nil, toStep: nil, limit: 5, tenant: .default)
             #expect(none.checkpoints.isEmpty && !none.hasMore)
         }
     }
 
-    @Test(arguments: StoreEngine.available) func tenantsHaveSeparateWorkflowsUnderTheSameIds(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func tenantsHaveSeparateWorkflowsUnderTheSameIds(engine: StoreEngine)
+        async throws
+    {
         try await on(engine) {
             let acme = TenantID(rawValue: "acme")
             _ = try await save("wf", 1, #"{"who":"default"}"#)
@@ -91,7 +101,9 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreEngine.available) func expiredWorkflowsAreGoneAtOnceAndSweptWithAnExpiredEvent(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func expiredWorkflowsAreGoneAtOnceAndSweptWithAnExpiredEvent(
+        engine: StoreEngine
+    ) async throws {
         try await on(engine) {
             let clock = ManualClock()
             let t = try await TestStore(engine, clock: clock)
@@ -123,7 +135,9 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreEngine.available) func savesRecordSignedDeliveriesOnlyForSubscribedWebhooks(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func savesRecordSignedDeliveriesOnlyForSubscribedWebhooks(
+        engine: StoreEngine
+    ) async throws {
         try await on(engine) {
             let saved = try await service.registerWebhook(
                 url: "http://127.0.0.1:1/saved", events: ["checkpoint.saved"], secret: "s", tenant: .default)
@@ -144,7 +158,9 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreEngine.available) func concurrentSavesEachDiffAgainstTheirPredecessorInSaveOrder(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func concurrentSavesEachDiffAgainstTheirPredecessorInSaveOrder(
+        engine: StoreEngine
+    ) async throws {
         try await on(engine) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for step in 0..<24 {
@@ -152,7 +168,8 @@ import Testing
                 }
                 try await group.waitForAll()
             }
-            let all = try await service.replay(workflowId: "race", fromStep: nil, toStep: nil, limit: 100, tenant: .default)
+            let all = try await service.replay(
+                workflowId: "race", fromStep: nil, toStep: nil, limit: 100, tenant: .default)
             #expect(all.checkpoints.map(\.sequence) == Array(1...24))
             var previous: JSONValue?
             for c in all.checkpoints {
@@ -165,7 +182,9 @@ import Testing
 
     /// Leaves under a 4 KB path: a leaf diff of the second save would list each of them twice
     /// (removed and added) at 4 KB apiece, some 400 MB for this 100 KB state.
-    @Test(arguments: StoreEngine.available) func hostileStatesStoreAndReturnADiffWithinTwiceTheirSize(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func hostileStatesStoreAndReturnADiffWithinTwiceTheirSize(
+        engine: StoreEngine
+    ) async throws {
         try await on(engine) {
             func state(_ root: String) -> String {
                 let path = (0..<100).map { "level_\($0)_" + String(repeating: "p", count: 32) }
@@ -187,7 +206,9 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreEngine.available) func oversizedStateIsRefusedAndNothingIsStored(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func oversizedStateIsRefusedAndNothingIsStored(engine: StoreEngine)
+        async throws
+    {
         try await on(engine) {
             let big = #"{"blob":""# + String(repeating: "x", count: 1_048_576) + #""}"#
             await #expect(throws: CheckpointError.stateTooLarge(limit: 1_048_576)) { _ = try await save("big", 1, big) }
@@ -197,7 +218,9 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreEngine.available) func agentsAreCappedPerTenantAndUpsertsKeepIdentity(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func agentsAreCappedPerTenantAndUpsertsKeepIdentity(engine: StoreEngine)
+        async throws
+    {
         try await on(engine) {
             var config = CheckpointService.Configuration()
             config.maxAgentsPerTenant = 2
@@ -220,11 +243,14 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreEngine.available) func analyticsCountStatusesFailuresAndAgents(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func analyticsCountStatusesFailuresAndAgents(engine: StoreEngine)
+        async throws
+    {
         try await on(engine) {
             _ = try await save("ok", 1, "{}", agent: "bot")
             _ = try await save("ok", 2, "{}", metadata: #"{"status":"completed"}"#, agent: "bot")
-            _ = try await save("bad", 1, "{}", metadata: #"{"error":{"type":"Timeout","message":"slow"}}"#, agent: "bot")
+            _ = try await save(
+                "bad", 1, "{}", metadata: #"{"error":{"type":"Timeout","message":"slow"}}"#, agent: "bot")
             _ = try await save("open", 1, "{}")
             let now = Timestamp.now()
             let (totals, top) = try await service.overview(
@@ -239,7 +265,9 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreEngine.available) func aTTLOutsideItsRangeIsRefusedBeforeAnythingIsWritten(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func aTTLOutsideItsRangeIsRefusedBeforeAnythingIsWritten(
+        engine: StoreEngine
+    ) async throws {
         try await on(engine) {
             for ttl in [0, -1, CheckpointService.Configuration.maxTTLSeconds + 1, .max] as [Int64] {
                 await #expect(throws: CheckpointError.self) { _ = try await save("w", 1, "{}", ttl: ttl) }
@@ -250,4 +278,3 @@ import Testing
         }
     }
 }
-

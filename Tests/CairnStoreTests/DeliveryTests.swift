@@ -5,7 +5,9 @@ import Testing
 @Suite struct DeliveryTests {
     let tenant = TenantID.default
 
-    @Test(arguments: StoreEngine.available) func deliveriesFollowChannelFiltersAndGateInlineChannels(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func deliveriesFollowChannelFiltersAndGateInlineChannels(
+        engine: StoreEngine
+    ) async throws {
         let t = try await TestStore(engine)
         let run = try await t.runs.createRun(
             CreateRunRequest(
@@ -41,7 +43,9 @@ import Testing
         #expect(!due.contains { $0.eventType == "run.created" })
     }
 
-    @Test(arguments: StoreEngine.available) func attemptsAreRetriedWithBackoffThenGiveUp(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func attemptsAreRetriedWithBackoffThenGiveUp(engine: StoreEngine)
+        async throws
+    {
         let t = try await TestStore(engine)
         let run = try await t.runs.createRun(
             CreateRunRequest(workflowName: "w", channels: [ChannelSpec(url: "http://a.test/x")]), tenant: tenant)
@@ -61,7 +65,8 @@ import Testing
         #expect(log.map(\.status) == ["failed"])
     }
 
-    @Test(arguments: StoreEngine.available) func successIsFinalAndBlockedIsNotRetried(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func successIsFinalAndBlockedIsNotRetried(engine: StoreEngine) async throws
+    {
         let t = try await TestStore(engine)
         let run = try await t.runs.createRun(
             CreateRunRequest(workflowName: "w", channels: [ChannelSpec(url: "http://a.test/x")]), tenant: tenant)

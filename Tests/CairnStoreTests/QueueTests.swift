@@ -16,7 +16,9 @@ import Testing
                 maxAttempts: maxAttempts, priority: priority, deadlineMilliseconds: deadlineMs), tenant: tenant)
     }
 
-    @Test(arguments: StoreEngine.available) func sixConcurrentEnqueuesWithOneDedupeKeyGiveOneRun(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func sixConcurrentEnqueuesWithOneDedupeKeyGiveOneRun(engine: StoreEngine)
+        async throws
+    {
         let t = try await TestStore(engine)
         let results = try await withThrowingTaskGroup(of: (String, Bool).self) { group in
             for _ in 0..<6 {
@@ -37,7 +39,8 @@ import Testing
         #expect(!deduplicated && again.id != id)
     }
 
-    @Test(arguments: StoreEngine.available) func claimsAreDisjointOrderedAndNeverEarly(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func claimsAreDisjointOrderedAndNeverEarly(engine: StoreEngine) async throws
+    {
         let t = try await TestStore(engine)
         _ = try await enqueue(t, delayMs: 60_000)
         var ids: [String] = []
@@ -73,7 +76,9 @@ import Testing
         #expect(stats[0].config?.concurrency == nil && stats[0].config?.ratePerMinute == 5)
     }
 
-    @Test(arguments: StoreEngine.available) func failRequeuesWithBackoffThenFailsWithMaxRetries(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func failRequeuesWithBackoffThenFailsWithMaxRetries(engine: StoreEngine)
+        async throws
+    {
         let t = try await TestStore(engine)
         let (run, _) = try await enqueue(t, maxAttempts: 2)
         _ = try await t.runs.claim(queues: ["q"], owner: "w", limit: 1, tenant: tenant)
@@ -86,7 +91,9 @@ import Testing
         #expect(!again && failed.status == .failed && failed.failureClass == "max_retries")
     }
 
-    @Test(arguments: StoreEngine.available) func expiredLeasesAreRequeuedThenFailedAndPlainRunsLeftAlone(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func expiredLeasesAreRequeuedThenFailedAndPlainRunsLeftAlone(
+        engine: StoreEngine
+    ) async throws {
         let clock = ManualClock()
         let t = try await TestStore(engine, leaseMilliseconds: 50, clock: clock)
         let (run, _) = try await enqueue(t, maxAttempts: 2)
@@ -125,7 +132,9 @@ import Testing
         #expect(try await t.runs.runDetail(id: other.id, tenant: tenant).run.status == .queued)
     }
 
-    @Test(arguments: StoreEngine.available) func stalledWebhookRunsGetOneRecoveryCallPerMinute(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func stalledWebhookRunsGetOneRecoveryCallPerMinute(engine: StoreEngine)
+        async throws
+    {
         let clock = ManualClock()
         let t = try await TestStore(engine, leaseMilliseconds: 50, clock: clock)
         let run = try await t.runs.createRun(
@@ -143,7 +152,9 @@ import Testing
         #expect(try await t.runs.sweepStalledWebhookRuns(limit: 100).isEmpty)
     }
 
-    @Test(arguments: StoreEngine.available) func offsetsBeyondTenYearsAreRefusedBeforeAnythingIsWritten(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func offsetsBeyondTenYearsAreRefusedBeforeAnythingIsWritten(
+        engine: StoreEngine
+    ) async throws {
         let t = try await TestStore(engine)
         let tooFar = EnqueueRequest.maxOffsetMilliseconds + 1
         let refused: [(delay: Int64?, deadline: Int64?)] = [

@@ -33,7 +33,8 @@ import Testing
                 group.addTask {
                     var mine: [String] = []
                     while true {
-                        let batch = try await runs.claim(queues: ["q"], owner: "w\(worker)", limit: 3, tenant: self.tenant)
+                        let batch = try await runs.claim(
+                            queues: ["q"], owner: "w\(worker)", limit: 3, tenant: self.tenant)
                         if batch.isEmpty { return mine }
                         mine += batch.map(\.id)
                     }

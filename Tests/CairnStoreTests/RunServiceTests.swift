@@ -12,7 +12,9 @@ import Testing
             runId: run.id, BeginStepRequest(name: name, inputHash: hash, leaseOwner: owner), tenant: tenant)
     }
 
-    @Test(arguments: StoreEngine.available) func sixConcurrentFirstBeginsGiveExactlyOneExecute(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func sixConcurrentFirstBeginsGiveExactlyOneExecute(engine: StoreEngine)
+        async throws
+    {
         let t = try await TestStore(engine)
         let run = try await t.newRun()
         let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
@@ -33,7 +35,9 @@ import Testing
         #expect(outcomes.filter { $0 == "locked" }.count == 5)
     }
 
-    @Test(arguments: StoreEngine.available) func concurrentStateAndUsageWritesGiveGapFreeSequenceNumbers(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func concurrentStateAndUsageWritesGiveGapFreeSequenceNumbers(
+        engine: StoreEngine
+    ) async throws {
         let t = try await TestStore(engine)
         let run = try await t.newRun()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -58,7 +62,9 @@ import Testing
         #expect(versions.map(\.version) == Array(1...20))
     }
 
-    @Test(arguments: StoreEngine.available) func completedStepReplaysAndInputMismatchComesFirst(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func completedStepReplaysAndInputMismatchComesFirst(engine: StoreEngine)
+        async throws
+    {
         let t = try await TestStore(engine)
         let run = try await t.newRun()
         guard case .execute(let step, let owner) = try await begin(t, run) else {
@@ -80,7 +86,9 @@ import Testing
         #expect(expected == "h" && actual == "other")
     }
 
-    @Test(arguments: StoreEngine.available) func onlyTheLeaseHolderCompletesAStepAndOnlyOnce(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func onlyTheLeaseHolderCompletesAStepAndOnlyOnce(engine: StoreEngine)
+        async throws
+    {
         let t = try await TestStore(engine)
         let run = try await t.newRun()
         guard case .execute(let step, _) = try await begin(t, run) else { Issue.record("expected execute"); return }
@@ -95,7 +103,9 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreEngine.available) func retryableFailureReleasesTheLeaseAndCountsAttempts(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func retryableFailureReleasesTheLeaseAndCountsAttempts(engine: StoreEngine)
+        async throws
+    {
         let t = try await TestStore(engine)
         let run = try await t.newRun()
         for attempt in 1...3 {
@@ -129,7 +139,9 @@ import Testing
         #expect(failed.status == .manualReview)
     }
 
-    @Test(arguments: StoreEngine.available) func runLeaseFencesOtherOwnersUntilItExpires(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func runLeaseFencesOtherOwnersUntilItExpires(engine: StoreEngine)
+        async throws
+    {
         let clock = ManualClock()
         let t = try await TestStore(engine, leaseMilliseconds: 150, clock: clock)
         let run = try await t.newRun()
@@ -181,7 +193,8 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreEngine.available) func cancelIsOneWayAndSeenAtEveryBoundary(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func cancelIsOneWayAndSeenAtEveryBoundary(engine: StoreEngine) async throws
+    {
         let t = try await TestStore(engine)
         let run = try await t.newRun()
         _ = try await t.runs.beginRun(id: run.id, owner: "a", tenant: tenant)
@@ -211,7 +224,9 @@ import Testing
         #expect(resumed.status == .running && resumed.attempt == 2)
     }
 
-    @Test(arguments: StoreEngine.available) func gatesResolveExactlyOnceUnderConcurrency(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func gatesResolveExactlyOnceUnderConcurrency(engine: StoreEngine)
+        async throws
+    {
         let t = try await TestStore(engine)
         let run = try await t.newRun()
         let gate = try await t.runs.beginGate(
@@ -284,7 +299,9 @@ import Testing
     /// A PATCH of 120,000 keys onto a state of 120,000 keys held the single writer for minutes
     /// when each key was found by a linear scan; the merge is now linear. The bound is generous:
     /// it only separates linear from quadratic on a busy machine.
-    @Test(arguments: StoreEngine.available) func patchingAStateOfManyKeysMergesInLinearTime(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func patchingAStateOfManyKeysMergesInLinearTime(engine: StoreEngine)
+        async throws
+    {
         let t = try await TestStore(engine)
         let run = try await t.newRun()
         let count = 120_000
@@ -356,7 +373,9 @@ import Testing
         await #expect(throws: RunError.self) { _ = try await t.runs.recordUsage(runId: run.id, bad, tenant: tenant) }
     }
 
-    @Test(arguments: StoreEngine.available) func unknownRunsAreNotFoundAndChangeNothing(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func unknownRunsAreNotFoundAndChangeNothing(engine: StoreEngine)
+        async throws
+    {
         let t = try await TestStore(engine)
         await #expect(throws: RunError.runNotFound) {
             _ = try await begin(

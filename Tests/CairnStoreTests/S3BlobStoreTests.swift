@@ -200,7 +200,9 @@ struct S3BlobStoreTests {
         #expect(back.count == content.count)
         #expect(back == content)
         // A read across the boundary of the first two parts.
-        #expect(try await S3TestServer.read(read, at: (8 << 20) - 7, count: 20) == Array(content[(8 << 20) - 7..<(8 << 20) + 13]))
+        #expect(
+            try await S3TestServer.read(read, at: (8 << 20) - 7, count: 20)
+                == Array(content[(8 << 20) - 7..<(8 << 20) + 13]))
     }
 
     /// Listing pages through the prefix (two keys a page here) and keeps only blob keys directly
@@ -231,7 +233,9 @@ struct S3BlobStoreTests {
         let digest = S3TestServer.sha256([1, 2, 3])
         let stale = try await store.client.createMultipartUpload(bucket: bucket, key: "blobs/sha256/" + digest)
         let foreign = try await store.client.createMultipartUpload(bucket: bucket, key: "blobs/sha256/not-a-blob")
-        #expect(FileManager.default.createFile(atPath: spool + "/tmp/" + Identifier.randomHex() + ".part", contents: Data([1])))
+        #expect(
+            FileManager.default.createFile(
+                atPath: spool + "/tmp/" + Identifier.randomHex() + ".part", contents: Data([1])))
         let live = try store.beginWrite()
         defer { live.abort() }
         #expect(try S3TestServer.spoolFiles(spool).count == 2)
@@ -338,7 +342,9 @@ struct S3BlobStoreTests {
                 location: "s3://bucket", spoolDirectory: "/tmp/spool", environment: full
             ).endpoint.absoluteString == "http://aws-endpoint:9000")
         #expect(!"\(configured)".contains("SECRET") && !"\(configured)".contains("TOKEN"), "\(configured)")
-        #expect(!"\(SigV4.Credentials(accessKeyId: "a", secretAccessKey: "SECRET", sessionToken: "TOKEN"))".contains("SECRET"))
+        #expect(
+            !"\(SigV4.Credentials(accessKeyId: "a", secretAccessKey: "SECRET", sessionToken: "TOKEN"))".contains(
+                "SECRET"))
         #expect(throws: S3ConfigurationError.self) {
             try S3BlobStore.Configuration.fromEnvironment(
                 location: "s3://bucket", spoolDirectory: "/tmp/spool", environment: ["AWS_ACCESS_KEY_ID": "AKID"])
@@ -379,7 +385,9 @@ struct S3BlobStoreTests {
         let store = try S3BlobStore(
             configuration: try configuration(endpoint: "http://127.0.0.1:\(port)", timeout: .seconds(5), attempts: 3),
             httpClient: S3TestServer.httpClient)
-        let error = await #expect(throws: S3RequestFailed.self) { try await store.size(of: String(repeating: "a", count: 64)) }
+        let error = await #expect(throws: S3RequestFailed.self) {
+            try await store.size(of: String(repeating: "a", count: 64))
+        }
         #expect(error?.attempts == 3)
         #expect(error?.operation == "HeadObject")
     }

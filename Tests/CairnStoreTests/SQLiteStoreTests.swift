@@ -22,7 +22,9 @@ import Testing
         #expect(Set(ids).count == 200)
         // A separate connection (as after a restart) sees every acknowledged write.
         let reopened = try await t.reopen()
-        let stored = try await reopened.read { tx in try await tx.runs(tenant: .default, query: RunListQuery(limit: 1000), now: .now()) }
+        let stored = try await reopened.read { tx in
+            try await tx.runs(tenant: .default, query: RunListQuery(limit: 1000), now: .now())
+        }
         #expect(Set(stored.map(\.id)) == Set(ids))
     }
 
@@ -61,7 +63,9 @@ import Testing
         #expect(Set(ids).count == writers)
         // One commit for the holder, one for everything that queued behind it.
         #expect(t.sqlite.commitCount - commitsBefore == 2)
-        let stored = try await t.reopen().read { tx in try await tx.runs(tenant: .default, query: RunListQuery(limit: 1000), now: .now()) }
+        let stored = try await t.reopen().read { tx in
+            try await tx.runs(tenant: .default, query: RunListQuery(limit: 1000), now: .now())
+        }
         #expect(Set(stored.map(\.id)) == Set(ids))
     }
 

@@ -35,7 +35,9 @@ import Testing
         await #expect(throws: RunError.scheduleNotFound) { try await t.runs.deleteSchedule(name: "a", tenant: tenant) }
     }
 
-    @Test(arguments: StoreEngine.available) func aDueTimeFiresExactlyOnceWithRacingReconcilers(engine: StoreEngine) async throws {
+    @Test(arguments: StoreEngine.available) func aDueTimeFiresExactlyOnceWithRacingReconcilers(engine: StoreEngine)
+        async throws
+    {
         let t = try await TestStore(engine)
         _ = try await t.runs.putSchedule(
             name: "tick", ScheduleRequest(cron: "* * * * *", workflowName: "w"), tenant: tenant)

@@ -227,7 +227,8 @@ public struct CheckpointService: Sendable {
         }
         if needsWrite {
             let recorded = try await store.write { tx -> Int in
-                guard var current = try await tx.checkpointWorkflowForUpdate(tenant: tenant, workflowId: workflowId) else {
+                guard var current = try await tx.checkpointWorkflowForUpdate(tenant: tenant, workflowId: workflowId)
+                else {
                     return 0
                 }
                 if !current.resumed {

@@ -67,7 +67,9 @@ extension SQLRunTransaction {
             "SELECT \(unsafeRaw: Self.artifactColumns) FROM artifacts WHERE tenant_id = \(tenant.rawValue) AND \(Self.live(now))"
         if let owner = query.owner { sql = sql + " AND owner = \(owner)" }
         if let prefix = query.namePrefix, !prefix.isEmpty {
-            sql = sql + " AND name >= \(prefix) AND substr(name, 1, CAST(\(prefix.unicodeScalars.count) AS INTEGER)) = \(prefix)"
+            sql =
+                sql
+                + " AND name >= \(prefix) AND substr(name, 1, CAST(\(prefix.unicodeScalars.count) AS INTEGER)) = \(prefix)"
         }
         if let after = query.after {
             sql = sql + " AND (name > \(after.name) OR (name = \(after.name) AND id > \(after.id)))"

@@ -49,14 +49,21 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
             guard let c = URLComponents(string: url), let scheme = c.scheme,
                 scheme == "postgres" || scheme == "postgresql"
             else {
-                throw PostgresConfigurationError("the database URL must look like postgres://user:password@host:port/database")
+                throw PostgresConfigurationError(
+                    "the database URL must look like postgres://user:password@host:port/database")
             }
-            guard let host = c.host, !host.isEmpty else { throw PostgresConfigurationError("the database URL has no host") }
-            guard let user = c.user, !user.isEmpty else { throw PostgresConfigurationError("the database URL has no user") }
+            guard let host = c.host, !host.isEmpty else {
+                throw PostgresConfigurationError("the database URL has no host")
+            }
+            guard let user = c.user, !user.isEmpty else {
+                throw PostgresConfigurationError("the database URL has no user")
+            }
             let database = String(c.path.drop(while: { $0 == "/" }))
             guard !database.isEmpty else { throw PostgresConfigurationError("the database URL names no database") }
             let port = c.port ?? 5432
-            guard (1...65_535).contains(port) else { throw PostgresConfigurationError("the database port is out of range") }
+            guard (1...65_535).contains(port) else {
+                throw PostgresConfigurationError("the database port is out of range")
+            }
             var endpoint = Endpoint(
                 host: host, port: port, user: user.removingPercentEncoding ?? user,
                 password: c.password.map { $0.removingPercentEncoding ?? $0 }, database: database, sslMode: "prefer",
@@ -81,7 +88,8 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
         }
 
         static func isIdentifier(_ s: String) -> Bool {
-            !s.isEmpty && s.count <= 63 && s.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
+            !s.isEmpty && s.count <= 63
+                && s.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
                 && !(s.utf8.first.map { $0 >= 48 && $0 <= 57 } ?? true)
         }
 
@@ -149,7 +157,9 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
 
     /// Stops listening and closes the pool.
     public func shutdown() {
-        for task in tasks.withLock({ t in defer { t.removeAll() }; return t }) { task.cancel() }
+        for task in tasks.withLock({ t in
+            defer { t.removeAll() }; return t
+        }) { task.cancel() }
     }
 
     // MARK: Migrations
@@ -199,7 +209,8 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
     /// Creates a schema (tests give each store its own: `?search_path=` in the URL).
     static func createSchema(_ name: String, url: String) async throws {
         guard Endpoint.isIdentifier(name) else { throw PostgresConfigurationError("bad schema name \(name)") }
-        let store = try PostgresStore(configuration: .init(url: url, poolSize: 2), broker: nil, logger: Logger(label: "test"))
+        let store = try PostgresStore(
+            configuration: .init(url: url, poolSize: 2), broker: nil, logger: Logger(label: "test"))
         defer { store.shutdown() }
         try await store.client.withConnection { conn in
             try await PostgresSession(connection: conn, logger: store.logger).run(
@@ -242,7 +253,7 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
                 commitTimer.record(duration: ContinuousClock.now - start)
                 broker?.publish(events)
                 return value
-            } catch where Self.isConflict(error) && attempt < configuration.maxTransactionAttempts {
+            } catch  where Self.isConflict(error) && attempt < configuration.maxTransactionAttempts {
                 retries.increment()
                 // Jittered backoff, growing with the attempts, so the losers do not collide again.
                 let ceiling = min(50_000, 500 << min(attempt, 7))
@@ -330,7 +341,8 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
                     }
                 } catch {
                     if Task.isCancelled { return }
-                    logger.warning("listening for other replicas' events failed; retrying", metadata: ["error": "\(error)"])
+                    logger.warning(
+                        "listening for other replicas' events failed; retrying", metadata: ["error": "\(error)"])
                     try? await Task.sleep(for: .seconds(1))
                 }
             }

@@ -1,10 +1,12 @@
 import CairnCore
 
 extension SQLRunTransaction {
-    private static var workflowColumns: String { """
+    private static var workflowColumns: String {
+        """
         tenant_id, workflow_id, latest_step, total_checkpoints, total_size_bytes, error_count, status, resumed, \
         started_at, last_activity_at, expires_at
-        """ }
+        """
+    }
 
     private static func decodeWorkflow<R: SQLRow>(_ r: inout R) -> CheckpointWorkflow {
         CheckpointWorkflow(
@@ -14,10 +16,12 @@ extension SQLRunTransaction {
             lastActivityAt: r.timestamp(), expiresAt: r.timestamp())
     }
 
-    private static var checkpointColumns: String { """
+    private static var checkpointColumns: String {
+        """
         tenant_id, workflow_id, step, sequence, label, state_json, metadata_json, agent_id, etag, diff_json, \
         size_bytes, error_type, error_message, created_at
-        """ }
+        """
+    }
 
     private static func decodeCheckpoint<R: SQLRow>(_ r: inout R) -> Checkpoint {
         Checkpoint(
@@ -27,9 +31,11 @@ extension SQLRunTransaction {
             errorMessage: r.optionalString(), createdAt: r.timestamp())
     }
 
-    private static var agentColumns: String { """
+    private static var agentColumns: String {
+        """
         serial, tenant_id, agent_id, name, description, capabilities_json, metadata_json, last_seen_at, created_at
-        """ }
+        """
+    }
 
     private static func decodeAgent<R: SQLRow>(_ r: inout R) -> Agent {
         Agent(
@@ -185,7 +191,9 @@ extension SQLRunTransaction {
         ) { $0.string() }
     }
 
-    func failedCheckpoints(tenant: TenantID, since: Timestamp, agentId: String?, limit: Int) async throws -> [Checkpoint] {
+    func failedCheckpoints(tenant: TenantID, since: Timestamp, agentId: String?, limit: Int) async throws
+        -> [Checkpoint]
+    {
         let agentFilter: SQL = agentId.map { "AND agent_id = \($0)" } ?? ""
         return try await connection.all(
             """
@@ -264,7 +272,8 @@ extension SQLRunTransaction {
     }
 
     func deleteCheckpointWebhook(tenant: TenantID, id: String) async throws -> Bool {
-        return try await connection.changedRows("DELETE FROM checkpoint_webhooks WHERE tenant_id = \(tenant.rawValue) AND id = \(id)") > 0
+        return try await connection.changedRows(
+            "DELETE FROM checkpoint_webhooks WHERE tenant_id = \(tenant.rawValue) AND id = \(id)") > 0
     }
 
     func upsertAgent(_ a: Agent) async throws -> Agent {
@@ -292,7 +301,8 @@ extension SQLRunTransaction {
     }
 
     func deleteAgent(tenant: TenantID, agentId: String) async throws -> Bool {
-        return try await connection.changedRows("DELETE FROM agents WHERE tenant_id = \(tenant.rawValue) AND agent_id = \(agentId)") > 0
+        return try await connection.changedRows(
+            "DELETE FROM agents WHERE tenant_id = \(tenant.rawValue) AND agent_id = \(agentId)") > 0
     }
 
     func touchAgent(tenant: TenantID, agentId: String, at: Timestamp) async throws {

@@ -1,10 +1,12 @@
 import CairnCore
 
 extension SQLRunTransaction {
-    private static var deliveryColumns: String { """
+    private static var deliveryColumns: String {
+        """
         id, kind, run_id, channel_id, gate_id, url, secret, event_type, payload_json, status, attempts, next_attempt_at, \
         http_status, response_body, error_text, created_at, completed_at
-        """ }
+        """
+    }
 
     private static func decodeDelivery<R: SQLRow>(_ r: inout R) -> ChannelDelivery {
         ChannelDelivery(

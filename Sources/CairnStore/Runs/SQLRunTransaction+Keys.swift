@@ -1,7 +1,9 @@
 import CairnCore
 
 extension SQLRunTransaction {
-    private static var keyColumns: String { "id, tenant_id, name, prefix, secret_hash, scopes_json, created_at, revoked_at" }
+    private static var keyColumns: String {
+        "id, tenant_id, name, prefix, secret_hash, scopes_json, created_at, revoked_at"
+    }
 
     private static func decodeKey<R: SQLRow>(_ r: inout R) -> APIKey {
         let id = r.string(), tenant = TenantID(rawValue: r.string()), name = r.optionalString(), prefix = r.string()

@@ -43,7 +43,9 @@ extension SQLRunTransaction {
         ) { r in (r.string(), RunStatus(rawValue: r.string()) ?? .pending, r.int()) }
     }
 
-    private static var configColumns: String { "name, concurrency, rate_per_minute, invoke_url, created_at, updated_at" }
+    private static var configColumns: String {
+        "name, concurrency, rate_per_minute, invoke_url, created_at, updated_at"
+    }
 
     private static func decodeConfig<R: SQLRow>(_ r: inout R) -> QueueConfig {
         QueueConfig(

@@ -1,10 +1,12 @@
 import CairnCore
 
 extension SQLRunTransaction {
-    private static var scheduleColumns: String { """
+    private static var scheduleColumns: String {
+        """
         name, cron, workflow_name, input_json, queue_name, max_attempts, enabled, next_run_at, last_enqueued_at, \
         created_at, updated_at
-        """ }
+        """
+    }
 
     private static func decodeSchedule<R: SQLRow>(_ r: inout R) -> Schedule {
         Schedule(
@@ -50,6 +52,7 @@ extension SQLRunTransaction {
     }
 
     func deleteSchedule(tenant: TenantID, name: String) async throws -> Bool {
-        return try await connection.changedRows("DELETE FROM schedules WHERE tenant_id = \(tenant.rawValue) AND name = \(name)") > 0
+        return try await connection.changedRows(
+            "DELETE FROM schedules WHERE tenant_id = \(tenant.rawValue) AND name = \(name)") > 0
     }
 }

@@ -72,7 +72,8 @@ public final class S3BlobStore: BlobStore {
             guard !accessKeyId.isEmpty, !secretAccessKey.isEmpty else {
                 throw S3ConfigurationError("an access key id and a secret access key are required")
             }
-            guard !region.isEmpty, region.utf8.allSatisfy({ $0 == 0x2D || (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) })
+            guard !region.isEmpty,
+                region.utf8.allSatisfy({ $0 == 0x2D || (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) })
             else { throw S3ConfigurationError("region \(region) is not a region name (like us-east-1)") }
             guard !spoolDirectory.isEmpty else { throw S3ConfigurationError("a spool directory is required") }
             self.bucket = bucket
@@ -106,8 +107,12 @@ public final class S3BlobStore: BlobStore {
                 throw S3ConfigurationError("\(location): an s3:// location has no query or fragment")
             }
             let bucket = String(rest.prefix { $0 != "/" })
-            guard !bucket.isEmpty else { throw S3ConfigurationError("\(location) names no bucket (expected s3://bucket/prefix)") }
-            if let problem = problem(bucket: bucket) { throw S3ConfigurationError("\(location): bucket name \(problem)") }
+            guard !bucket.isEmpty else {
+                throw S3ConfigurationError("\(location) names no bucket (expected s3://bucket/prefix)")
+            }
+            if let problem = problem(bucket: bucket) {
+                throw S3ConfigurationError("\(location): bucket name \(problem)")
+            }
             return (bucket, try normalized(prefix: String(rest.dropFirst(bucket.count))))
         }
 
@@ -121,8 +126,10 @@ public final class S3BlobStore: BlobStore {
         ) throws -> Configuration {
             let (bucket, prefix) = try parseLocation(location)
             func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
-            guard let accessKeyId = value("AWS_ACCESS_KEY_ID"), let secretAccessKey = value("AWS_SECRET_ACCESS_KEY") else {
-                throw S3ConfigurationError("S3 blobs need AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
+            guard let accessKeyId = value("AWS_ACCESS_KEY_ID"), let secretAccessKey = value("AWS_SECRET_ACCESS_KEY")
+            else {
+                throw S3ConfigurationError(
+                    "S3 blobs need AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
             }
             let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? "us-east-1"
             let endpointText =
@@ -177,9 +184,14 @@ public final class S3BlobStore: BlobStore {
                         || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E || $0 == 0x2F
                 })
             else {
-                throw S3ConfigurationError("the prefix \(prefix) may only contain letters, digits, '-', '_', '.' and '/'")
+                throw S3ConfigurationError(
+                    "the prefix \(prefix) may only contain letters, digits, '-', '_', '.' and '/'")
             }
-            if !p.isEmpty, p.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+            if !p.isEmpty,
+                p.split(separator: "/", omittingEmptySubsequences: false).contains(where: {
+                    $0.isEmpty || $0 == "." || $0 == ".."
+                })
+            {
                 throw S3ConfigurationError("the prefix \(prefix) must not have empty, '.' or '..' segments")
             }
             return String(p)
@@ -339,7 +351,8 @@ public final class S3BlobStore: BlobStore {
         // S3 allows 10,000 parts: a blob past 10,000 parts of the configured size gets larger ones.
         let partSize = max(Int64(configuration.partSize), (size + 9_999) / 10_000)
         guard partSize <= Int64(Configuration.maxPartSize) else {
-            throw S3RequestFailed(operation: "CreateMultipartUpload", attempts: 0, reason: "a blob of \(size) bytes is too large for S3")
+            throw S3RequestFailed(
+                operation: "CreateMultipartUpload", attempts: 0, reason: "a blob of \(size) bytes is too large for S3")
         }
         let uploadId = try await client.createMultipartUpload(bucket: bucket, key: key)
         liveUploads.withLock { _ = $0.insert(uploadId) }

@@ -113,7 +113,8 @@ public final class S3Client: Sendable {
         guard configuration.endpoint.path.isEmpty || configuration.endpoint.path == "/",
             configuration.endpoint.query == nil
         else {
-            throw S3ConfigurationError("the S3 endpoint must not have a path or query (path-style addressing adds them)")
+            throw S3ConfigurationError(
+                "the S3 endpoint must not have a path or query (path-style addressing adds them)")
         }
         guard configuration.maxAttempts >= 1 else { throw S3ConfigurationError("maxAttempts must be at least 1") }
         self.configuration = configuration
@@ -205,7 +206,8 @@ public final class S3Client: Sendable {
                 last - first + 1 == Int64(response.body.readableBytes)
             else {
                 throw S3RequestFailed(
-                    operation: "GetObject", attempts: 1, reason: "the answer's Content-Range does not match the range asked for")
+                    operation: "GetObject", attempts: 1,
+                    reason: "the answer's Content-Range does not match the range asked for")
             }
             return response.body
         case 200 where range.lowerBound == 0:
@@ -261,7 +263,9 @@ public final class S3Client: Sendable {
     /// CompleteMultipartUpload: the object becomes visible, whole, under its key. S3 may answer
     /// 200 and still fail (the error is in the body), which is checked. Not retried: a retry of
     /// a completion that did succeed finds no upload; the caller checks the object instead.
-    public func completeMultipartUpload(bucket: String, key: String, uploadId: String, parts: [(number: Int, eTag: String)])
+    public func completeMultipartUpload(
+        bucket: String, key: String, uploadId: String, parts: [(number: Int, eTag: String)]
+    )
         async throws
     {
         var body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
@@ -317,7 +321,9 @@ public final class S3Client: Sendable {
         for entry in root.children("Contents") {
             guard let key = entry.text(of: "Key"), let size = entry.text(of: "Size").flatMap({ Int64($0) }),
                 size >= 0, size <= Self.maxObjectBytes
-            else { throw S3RequestFailed(operation: "ListObjectsV2", attempts: 1, reason: "an entry without key or size") }
+            else {
+                throw S3RequestFailed(operation: "ListObjectsV2", attempts: 1, reason: "an entry without key or size")
+            }
             objects.append((key, size))
         }
         var next: String?
@@ -325,7 +331,8 @@ public final class S3Client: Sendable {
             // A truncated page must say where to go on, else the listing would loop.
             guard let token = root.text(of: "NextContinuationToken"), !token.isEmpty, token != continuationToken else {
                 throw S3RequestFailed(
-                    operation: "ListObjectsV2", attempts: 1, reason: "a truncated page without a new continuation token")
+                    operation: "ListObjectsV2", attempts: 1, reason: "a truncated page without a new continuation token"
+                )
             }
             next = token
         }
@@ -495,7 +502,8 @@ public final class S3Client: Sendable {
 
     static func timeAmount(_ duration: Duration) -> TimeAmount {
         let (seconds, attoseconds) = duration.components
-        return .nanoseconds(seconds.multipliedReportingOverflow(by: 1_000_000_000).partialValue + attoseconds / 1_000_000_000)
+        return .nanoseconds(
+            seconds.multipliedReportingOverflow(by: 1_000_000_000).partialValue + attoseconds / 1_000_000_000)
     }
 
     /// Runs `operation`, cancelling it and throwing `Timeout` if it takes longer than `limit`.

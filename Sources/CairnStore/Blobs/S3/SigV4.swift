@@ -115,8 +115,7 @@ public enum SigV4 {
 
     /// The canonical headers block and the signed-headers list: names lower-cased and sorted,
     /// values trimmed with inner runs of spaces collapsed, repeated names joined with commas.
-    public static func canonicalHeaders(_ headers: [(name: String, value: String)]) -> (block: String, signed: String)
-    {
+    public static func canonicalHeaders(_ headers: [(name: String, value: String)]) -> (block: String, signed: String) {
         var byName: [String: [String]] = [:]
         for (name, value) in headers {
             byName[name.lowercased(), default: []].append(normalizedHeaderValue(value))
