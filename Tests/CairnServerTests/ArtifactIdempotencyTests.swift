@@ -38,8 +38,10 @@ extension HTTP {
 @Suite struct ArtifactIdempotencyTests {
     // MARK: Idempotency-Key
 
-    @Test func aRetryWithTheSameKeyReplaysTheFirstArtifact() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func aRetryWithTheSameKeyReplaysTheFirstArtifact(engine: ServerEngine)
+        async throws
+    {
+        let s = try await ArtifactServer(engine: engine)
         try await s.test { http in
             let bytes = pattern(20_000, seed: 7)
             let digest = sha256Hex(bytes)
@@ -67,8 +69,10 @@ extension HTTP {
     }
 
     /// A client that waits for `100 Continue` is answered without sending its body.
-    @Test func theReplayIsAnsweredBeforeTheBodyIsSent() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func theReplayIsAnsweredBeforeTheBodyIsSent(engine: ServerEngine)
+        async throws
+    {
+        let s = try await ArtifactServer(engine: engine)
         let id = try await s.test { http in
             try await http.uploadedId(pattern(100), query: "name=first", key: "k-before-body")
         }
@@ -90,8 +94,10 @@ extension HTTP {
         try await s.expectClean(artifacts: 1, blobs: 1, usage: 100)
     }
 
-    @Test func theSameKeyWithAnotherSHA256IsAConflict() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func theSameKeyWithAnotherSHA256IsAConflict(engine: ServerEngine)
+        async throws
+    {
+        let s = try await ArtifactServer(engine: engine)
         try await s.test { http in
             let bytes = pattern(3000, seed: 2)
             let id = try await http.uploadedId(bytes, query: "name=x", key: "reused")
@@ -110,8 +116,10 @@ extension HTTP {
         try await s.expectClean(artifacts: 1, blobs: 1, usage: 3000)
     }
 
-    @Test func concurrentUploadsWithTheSameKeyStoreExactlyOne() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func concurrentUploadsWithTheSameKeyStoreExactlyOne(engine: ServerEngine)
+        async throws
+    {
+        let s = try await ArtifactServer(engine: engine)
         let sizes = (0..<8).map { 1000 + $0 * 10 }
         let replies = try await s.test { http in
             try await withThrowingTaskGroup(of: BinaryReply.self) { group in
@@ -140,10 +148,12 @@ extension HTTP {
         #expect(try s.blobFiles() == [try #require(winner["sha256"]?.stringValue)])
     }
 
-    @Test func losingTheCommitRaceLeavesNothingAndAnswersWithTheWinner() async throws {
+    @Test(arguments: ServerEngine.available) func losingTheCommitRaceLeavesNothingAndAnswersWithTheWinner(
+        engine: ServerEngine
+    ) async throws {
         // Two attempts that both started before either committed (so `replay` found nothing for
         // either): the commit's transaction decides, deterministically here.
-        let s = try ArtifactServer()
+        let s = try await ArtifactServer(engine: engine)
         let service = s.server.artifacts
         func start(_ bytes: [UInt8], expect sha256: String? = nil) async throws -> ArtifactUpload {
             let request = ArtifactUploadRequest(
@@ -181,10 +191,12 @@ extension HTTP {
         #expect(try await service.sweep(staleAfterSeconds: 600) == ArtifactService.SweepReport())
     }
 
-    @Test func keysBelongToOneTenantAndAreFreedByDeleteAndExpiry() async throws {
+    @Test(arguments: ServerEngine.available) func keysBelongToOneTenantAndAreFreedByDeleteAndExpiry(
+        engine: ServerEngine
+    ) async throws {
         let root = "root-key-0123456789abcdef"
         let clock = ManualClock()
-        let s = try ArtifactServer(apiKey: root, clock: clock)
+        let s = try await ArtifactServer(engine: engine, apiKey: root, clock: clock)
         try await s.test { http in
             func key(_ tenant: String) async throws -> HTTP {
                 http.authorized(try await http.newKey(root: root, tenant: tenant))
@@ -217,8 +229,8 @@ extension HTTP {
         #expect(try await s.server.store.artifactUsage(tenant: TenantID(rawValue: "globex")) == 200)
     }
 
-    @Test func malformedKeysAreRefused() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func malformedKeysAreRefused(engine: ServerEngine) async throws {
+        let s = try await ArtifactServer(engine: engine)
         try await s.test { http in
             let bad: [[HTTPField]] = [
                 [HTTPField(name: idempotencyKey, value: "")],
@@ -247,8 +259,10 @@ extension HTTP {
 
     // MARK: The server's maximum TTL
 
-    @Test func theMaximumTTLRefusesLaterExpiriesAndBoundsUploadsWithout() async throws {
-        let s = try ArtifactServer(maxArtifactTTLSeconds: 3600)
+    @Test(arguments: ServerEngine.available) func theMaximumTTLRefusesLaterExpiriesAndBoundsUploadsWithout(
+        engine: ServerEngine
+    ) async throws {
+        let s = try await ArtifactServer(engine: engine, maxArtifactTTLSeconds: 3600)
         try await s.test { http in
             for query in ["name=a&ttl=3601", "name=a&ttl=86400", "name=a&expiresAt=2100-01-01T00:00:00Z"] {
                 let reply = try await http.upload(pattern(10), query: query)
@@ -277,8 +291,10 @@ extension HTTP {
         try await s.expectClean(artifacts: 3, blobs: 3, usage: 60)
     }
 
-    @Test func withoutAMaximumUploadsMayNeverExpire() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func withoutAMaximumUploadsMayNeverExpire(engine: ServerEngine)
+        async throws
+    {
+        let s = try await ArtifactServer(engine: engine)
         try await s.test { http in
             let reply = try await http.upload(pattern(10), query: "name=forever")
             #expect(reply.status == .created && reply.json["artifact"]?["expiresAt"] == .null)
@@ -336,8 +352,10 @@ extension HTTP {
 }
 
 @Suite struct ArtifactOpenAPITests {
-    @Test func theDocumentDescribesIdempotentUploads() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func theDocumentDescribesIdempotentUploads(engine: ServerEngine)
+        async throws
+    {
+        let s = try await ArtifactServer(engine: engine)
         try await s.test { http in
             let reply = try await http.raw(.get, "/openapi.json")
             #expect(reply.status == .ok)

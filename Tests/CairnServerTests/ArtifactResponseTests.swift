@@ -10,8 +10,8 @@ import Testing
 @Suite struct ArtifactResponseTests {
     /// Downloads are attachments with a safe file name, rendered (if a browser renders them at
     /// all) in a sandbox without scripts, and never sniffed.
-    @Test func downloadsAreSandboxedAttachments() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func downloadsAreSandboxedAttachments(engine: ServerEngine) async throws {
+        let s = try await ArtifactServer(engine: engine)
         try await s.test { http in
             var headers = HTTPFields()
             headers[.contentType] = "text/html; charset=utf-8"
@@ -32,8 +32,8 @@ import Testing
         }
     }
 
-    @Test func everyResponseCarriesNoSniff() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func everyResponseCarriesNoSniff(engine: ServerEngine) async throws {
+        let s = try await ArtifactServer(engine: engine)
         try await s.test { http in
             let replies = [
                 try await http.raw(.get, "/health"),
@@ -53,7 +53,7 @@ import Testing
         #"text/plain; charset="utf-8"#, "text/html;; a=b", String(repeating: "a", count: 251) + "/html",
     ])
     func malformedContentTypeIsRefused(_ contentType: String) async throws {
-        let s = try ArtifactServer()
+        let s = try await ArtifactServer()
         try await s.test { http in
             var headers = HTTPFields()
             headers[.contentType] = contentType
@@ -69,7 +69,7 @@ import Testing
         "image/svg+xml",
     ])
     func validContentTypeIsKept(_ contentType: String) async throws {
-        let s = try ArtifactServer()
+        let s = try await ArtifactServer()
         try await s.test { http in
             var headers = HTTPFields()
             headers[.contentType] = contentType

@@ -22,9 +22,10 @@ struct ArtifactServer {
     let app: Application<RouterResponder<CairnRequestContext>>
 
     init(
-        maxArtifactBytes: Int64 = 1 << 30, quota: Int64 = 10 << 30, apiKey: String? = nil, maxBodyBytes: Int? = nil,
-        maxArtifactTTLSeconds: Int64 = 0, clock: any WallClock = SystemClock()
-    ) throws {
+        engine: ServerEngine = .sqlite, maxArtifactBytes: Int64 = 1 << 30, quota: Int64 = 10 << 30,
+        apiKey: String? = nil, maxBodyBytes: Int? = nil, maxArtifactTTLSeconds: Int64 = 0,
+        clock: any WallClock = SystemClock()
+    ) async throws {
         var configuration = ServerConfiguration()
         configuration.dataDirectory = NSTemporaryDirectory() + "cairn-artifacts-" + UUID().uuidString
         configuration.apiKey = apiKey
@@ -32,7 +33,8 @@ struct ArtifactServer {
         configuration.tenantQuotaBytes = quota
         configuration.maxArtifactTTLSeconds = maxArtifactTTLSeconds
         if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
-        server = try CairnServer(
+        try await engine.prepare(&configuration)
+        server = try await CairnServer.open(
             configuration: configuration, registry: nil, logger: .init(label: "test"), clock: clock)
         app = Application(router: server.makeRouter())
     }
@@ -214,8 +216,10 @@ final class RawSocket {
 @Suite struct ArtifactTests {
     // MARK: The happy path
 
-    @Test func uploadDownloadHeadMetadataAndDeleteRoundTrip() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func uploadDownloadHeadMetadataAndDeleteRoundTrip(engine: ServerEngine)
+        async throws
+    {
+        let s = try await ArtifactServer(engine: engine)
         try await s.test { http in
             let bytes = pattern(300_000)
             let digest = sha256Hex(bytes)
@@ -263,9 +267,9 @@ final class RawSocket {
         }
     }
 
-    @Test func uploadsStreamPastTheJSONBodyLimit() async throws {
+    @Test(arguments: ServerEngine.available) func uploadsStreamPastTheJSONBodyLimit(engine: ServerEngine) async throws {
         // The collected-body limit (1 KiB here) is for JSON; artifacts are streamed to disk.
-        let s = try ArtifactServer(maxBodyBytes: 1024)
+        let s = try await ArtifactServer(engine: engine, maxBodyBytes: 1024)
         try await s.test { http in
             let bytes = pattern(2 * 1024 * 1024, seed: 3)
             let id = try await http.uploadedId(bytes)
@@ -273,8 +277,8 @@ final class RawSocket {
         }
     }
 
-    @Test func identicalUploadsAreStoredOnce() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func identicalUploadsAreStoredOnce(engine: ServerEngine) async throws {
+        let s = try await ArtifactServer(engine: engine)
         try await s.test { http in
             let bytes = pattern(10_000, seed: 9)
             let first = try await http.uploadedId(bytes, query: "name=one")
@@ -293,8 +297,8 @@ final class RawSocket {
 
     // MARK: Refusals: each leaves no .part, blob or row
 
-    @Test func checksumMismatchIsRefused() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func checksumMismatchIsRefused(engine: ServerEngine) async throws {
+        let s = try await ArtifactServer(engine: engine)
         try await s.test { http in
             let reply = try await http.upload(pattern(5000), query: "name=a&sha256=\(sha256Hex([1, 2, 3]))")
             #expect(reply.status == .badRequest && reply.json["code"] == .string("checksum_mismatch"))
@@ -305,8 +309,10 @@ final class RawSocket {
         }
     }
 
-    @Test func declaredSizeOverTheLimitIsRefusedBeforeStreaming() async throws {
-        let s = try ArtifactServer(maxArtifactBytes: 1000)
+    @Test(arguments: ServerEngine.available) func declaredSizeOverTheLimitIsRefusedBeforeStreaming(engine: ServerEngine)
+        async throws
+    {
+        let s = try await ArtifactServer(engine: engine, maxArtifactBytes: 1000)
         try await s.test { http in
             var headers = HTTPFields()
             headers[.contentLength] = "1001"
@@ -318,8 +324,10 @@ final class RawSocket {
         }
     }
 
-    @Test func undeclaredSizeOverTheLimitIsRefusedWhileStreaming() async throws {
-        let s = try ArtifactServer(maxArtifactBytes: 100_000)
+    @Test(arguments: ServerEngine.available) func undeclaredSizeOverTheLimitIsRefusedWhileStreaming(
+        engine: ServerEngine
+    ) async throws {
+        let s = try await ArtifactServer(engine: engine, maxArtifactBytes: 100_000)
         try await s.live { port in
             let socket = try RawSocket(port: port)
             defer { socket.close() }
@@ -337,8 +345,9 @@ final class RawSocket {
         try await s.expectClean()
     }
 
-    @Test func chunkedUploadWithinTheLimitIsStored() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func chunkedUploadWithinTheLimitIsStored(engine: ServerEngine) async throws
+    {
+        let s = try await ArtifactServer(engine: engine)
         let bytes = pattern(70_000, seed: 5)
         try await s.live { port in
             let socket = try RawSocket(port: port)
@@ -357,8 +366,10 @@ final class RawSocket {
         try await s.expectClean(artifacts: 1, blobs: 1, usage: 70_000)
     }
 
-    @Test func bodyShorterThanItsContentLengthIsRefused() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func bodyShorterThanItsContentLengthIsRefused(engine: ServerEngine)
+        async throws
+    {
+        let s = try await ArtifactServer(engine: engine)
         try await s.live { port in
             // 30 of 80 bytes, then the client ends its side of the connection.
             let socket = try RawSocket(port: port)
@@ -374,8 +385,10 @@ final class RawSocket {
         try await s.expectClean()
     }
 
-    @Test func clientThatDisconnectsMidUploadLeavesNothing() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func clientThatDisconnectsMidUploadLeavesNothing(engine: ServerEngine)
+        async throws
+    {
+        let s = try await ArtifactServer(engine: engine)
         try await s.live { port in
             let socket = try RawSocket(port: port)
             await socket.send(
@@ -389,8 +402,10 @@ final class RawSocket {
         try await s.expectClean()
     }
 
-    @Test func concurrentUploadsNeverExceedTheQuota() async throws {
-        let s = try ArtifactServer(quota: 1000)
+    @Test(arguments: ServerEngine.available) func concurrentUploadsNeverExceedTheQuota(engine: ServerEngine)
+        async throws
+    {
+        let s = try await ArtifactServer(engine: engine, quota: 1000)
         try await s.test { http in
             _ = try await http.uploadedId(pattern(600), query: "name=base")
             // 400 bytes are left: each of these fits alone, any two do not.
@@ -409,10 +424,12 @@ final class RawSocket {
         try await s.expectClean(artifacts: 2, blobs: 2, usage: 900)
     }
 
-    @Test func commitsRecheckTheQuotaInTheirTransaction() async throws {
+    @Test(arguments: ServerEngine.available) func commitsRecheckTheQuotaInTheirTransaction(engine: ServerEngine)
+        async throws
+    {
         // Below the in-memory reservations: two commits racing for the last bytes, straight at the
         // store. The serialized transaction lets exactly one through.
-        let s = try ArtifactServer()
+        let s = try await ArtifactServer(engine: engine)
         let store = s.server.store
         let results = await withTaskGroup(of: Bool.self) { group in
             for i in 0..<2 {
@@ -432,8 +449,9 @@ final class RawSocket {
         #expect(try await store.artifactUsage(tenant: .default) == 100)
     }
 
-    @Test func pathTraversalNamesAndIdsAreRejected() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func pathTraversalNamesAndIdsAreRejected(engine: ServerEngine) async throws
+    {
+        let s = try await ArtifactServer(engine: engine)
         try await s.test { http in
             for name in [
                 "..", "../x", "a/../../b", "/etc/passwd", "a//b", "a/", ".", "a/./b", "a%5Cb", "x%00y", "%2e%2e%2fx",
@@ -459,9 +477,9 @@ final class RawSocket {
         try await s.expectClean()
     }
 
-    @Test func tenantsSeeOnlyTheirOwnArtifacts() async throws {
+    @Test(arguments: ServerEngine.available) func tenantsSeeOnlyTheirOwnArtifacts(engine: ServerEngine) async throws {
         let root = "root-key-0123456789abcdef"
-        let s = try ArtifactServer(apiKey: root)
+        let s = try await ArtifactServer(engine: engine, apiKey: root)
         try await s.test { http in
             func key(_ tenant: String) async throws -> HTTP {
                 http.authorized(try await http.newKey(root: root, tenant: tenant))
@@ -487,8 +505,9 @@ final class RawSocket {
         #expect(try await s.server.store.artifactUsage(tenant: TenantID(rawValue: "globex")) == 0)
     }
 
-    @Test func rangeReadsAreCorrectAtTheBoundaries() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func rangeReadsAreCorrectAtTheBoundaries(engine: ServerEngine) async throws
+    {
+        let s = try await ArtifactServer(engine: engine)
         try await s.test { http in
             let bytes = pattern(1000, seed: 1)
             let id = try await http.uploadedId(bytes)
@@ -537,8 +556,10 @@ final class RawSocket {
         }
     }
 
-    @Test func listFiltersByOwnerAndPrefixAndPaginates() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func listFiltersByOwnerAndPrefixAndPaginates(engine: ServerEngine)
+        async throws
+    {
+        let s = try await ArtifactServer(engine: engine)
         try await s.test { http in
             for (name, owner) in [("logs/a", "x"), ("logs/b", "y"), ("logs/c", "x"), ("out/d", "x"), ("logs/e", "x")] {
                 _ = try await http.uploadedId(Array(name.utf8), query: "name=\(name)&owner=\(owner)")
@@ -560,10 +581,11 @@ final class RawSocket {
 
     // MARK: The sweeper
 
-    @Test func sweeperRemovesExpiredArtifactsStaleFilesAndOrphansButNotUploadsInFlight() async throws {
+    @Test(arguments: ServerEngine.available)
+    func sweeperRemovesExpiredArtifactsStaleFilesAndOrphansButNotUploadsInFlight(engine: ServerEngine) async throws {
         // Temporary files age by the file system's clock; artifacts expire by the server's.
         let clock = ManualClock(Timestamp.now())
-        let s = try ArtifactServer(clock: clock)
+        let s = try await ArtifactServer(engine: engine, clock: clock)
         let service = s.server.artifacts
         let (keptId, expiringId, lostId) = try await s.test { http in
             (
@@ -610,8 +632,10 @@ final class RawSocket {
         #expect(try await service.sweep(staleAfterSeconds: 600) == ArtifactService.SweepReport())
     }
 
-    @Test func expiryInThePastOrGivenTwiceIsRefused() async throws {
-        let s = try ArtifactServer()
+    @Test(arguments: ServerEngine.available) func expiryInThePastOrGivenTwiceIsRefused(engine: ServerEngine)
+        async throws
+    {
+        let s = try await ArtifactServer(engine: engine)
         try await s.test { http in
             let past = try await http.upload(pattern(10), query: "name=a&expiresAt=2001-01-01T00:00:00Z")
             #expect(past.status == .badRequest && past.json["field"] == .string("expiresAt"))

@@ -19,8 +19,10 @@ import Testing
         return try #require(reply.json["secret"]?.stringValue)
     }
 
-    @Test func tenantsSeeOnlyTheirOwnRunsQueuesAndSchedules() async throws {
-        try await TestServer(apiKey: Self.root).test { http in
+    @Test(arguments: ServerEngine.available) func tenantsSeeOnlyTheirOwnRunsQueuesAndSchedules(engine: ServerEngine)
+        async throws
+    {
+        try await TestServer(engine: engine, apiKey: Self.root).test { http in
             let a = http.authorized(try await key(http, tenant: "acme", scopes: ["write"]))
             let b = http.authorized(try await key(http, tenant: "globex", scopes: ["write"]))
             let runA = try await a.newRun("acme-wf")
@@ -48,8 +50,10 @@ import Testing
         }
     }
 
-    @Test func scopesAreEnforcedAndRevokedKeysStopWorking() async throws {
-        try await TestServer(apiKey: Self.root).test { http in
+    @Test(arguments: ServerEngine.available) func scopesAreEnforcedAndRevokedKeysStopWorking(engine: ServerEngine)
+        async throws
+    {
+        try await TestServer(engine: engine, apiKey: Self.root).test { http in
             let readerSecret = try await key(http, tenant: "acme", scopes: ["read"])
             let reader = http.authorized(readerSecret)
             #expect(try await reader.get("/runs").status == .ok)
@@ -70,8 +74,10 @@ import Testing
         }
     }
 
-    @Test func onceKeysExistAnonymousRequestsAreRefused() async throws {
-        try await TestServer().test { (http: HTTP) async throws -> Void in
+    @Test(arguments: ServerEngine.available) func onceKeysExistAnonymousRequestsAreRefused(engine: ServerEngine)
+        async throws
+    {
+        try await TestServer(engine: engine).test { (http: HTTP) async throws -> Void in
             #expect(try await http.get("/runs").status == .ok)
             // With no configured key, an open server can still issue keys (it is open: loopback only).
             let created = try await http.post("/admin/keys", #"{"tenant":"acme","scopes":["read","write"]}"#)
@@ -85,8 +91,8 @@ import Testing
         }
     }
 
-    @Test func badKeyRequestsGet400() async throws {
-        try await TestServer(apiKey: Self.root).test { (http: HTTP) async throws -> Void in
+    @Test(arguments: ServerEngine.available) func badKeyRequestsGet400(engine: ServerEngine) async throws {
+        try await TestServer(engine: engine, apiKey: Self.root).test { (http: HTTP) async throws -> Void in
             var admin = http
             admin.headers[.authorization] = "Bearer \(Self.root)"
             #expect(try await admin.post("/admin/keys", #"{"tenant":"no spaces"}"#).status == .badRequest)

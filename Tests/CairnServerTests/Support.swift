@@ -1,5 +1,6 @@
 import CairnCore
 import CairnServer
+import CairnStore
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -9,6 +10,28 @@ import Prometheus
 import Testing
 
 /// A server on a fresh data directory, exercised through Hummingbird's in-process client.
+/// The engines a server test runs on: SQLite always, Postgres when `CAIRN_TEST_POSTGRES_URL`
+/// names a database (each server gets a schema of its own there).
+enum ServerEngine: String, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+
+    static let postgresURL = ProcessInfo.processInfo.environment["CAIRN_TEST_POSTGRES_URL"].flatMap {
+        $0.isEmpty ? nil : $0
+    }
+    static let available: [ServerEngine] = postgresURL == nil ? [.sqlite] : [.sqlite, .postgres]
+
+    var testDescription: String { rawValue }
+
+    /// Points the configuration at a fresh schema when the engine is Postgres.
+    func prepare(_ configuration: inout ServerConfiguration) async throws {
+        guard self == .postgres, let base = Self.postgresURL else { return }
+        let schema = "s_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try await PostgresStore.createSchema(schema, url: base)
+        configuration.databaseURL = base + (base.contains("?") ? "&" : "?") + "search_path=" + schema
+        configuration.databasePoolSize = 8
+    }
+}
+
 struct TestServer {
     let server: CairnServer
     let app: Application<RouterResponder<CairnRequestContext>>
@@ -25,6 +48,19 @@ struct TestServer {
         server = try CairnServer(
             configuration: configuration, registry: registry, logger: Logger(label: "test"), clock: clock)
         app = Application(router: server.makeRouter(sseKeepalive: sseKeepalive))
+    }
+
+    /// The same on `engine` (a fresh Postgres schema when it is Postgres).
+    init(engine: ServerEngine, apiKey: String? = nil, configure: (inout ServerConfiguration) -> Void = { _ in })
+        async throws
+    {
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = NSTemporaryDirectory() + "cairn-http-" + UUID().uuidString
+        configuration.apiKey = apiKey
+        configure(&configuration)
+        try await engine.prepare(&configuration)
+        server = try await CairnServer.open(configuration: configuration, registry: nil, logger: Logger(label: "test"))
+        app = Application(router: server.makeRouter())
     }
 
     func test<T: Sendable>(_ body: @escaping @Sendable (HTTP) async throws -> T) async throws -> T {

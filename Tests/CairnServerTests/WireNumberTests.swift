@@ -113,7 +113,7 @@ import Testing
     }
 
     @Test func artifactNumbersAreBounded() async throws {
-        let s = try ArtifactServer()
+        let s = try await ArtifactServer()
         try await s.test { (http: HTTP) async throws -> Void in
             for (query, field) in [
                 ("name=a&ttl=9223372036854775807", "ttl"), ("name=a&ttl=99999999999999999999", "ttl"),

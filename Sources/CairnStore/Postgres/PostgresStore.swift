@@ -206,8 +206,9 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
         }
     }
 
-    /// Creates a schema (tests give each store its own: `?search_path=` in the URL).
-    static func createSchema(_ name: String, url: String) async throws {
+    /// Creates a schema if it is missing, for a store opened with `?search_path=<name>` (a
+    /// deployment sharing a database, or a test giving each store its own).
+    public static func createSchema(_ name: String, url: String) async throws {
         guard Endpoint.isIdentifier(name) else { throw PostgresConfigurationError("bad schema name \(name)") }
         let store = try PostgresStore(
             configuration: .init(url: url, poolSize: 2), broker: nil, logger: Logger(label: "test"))
