@@ -133,6 +133,39 @@ import Testing
         #expect(try await replicas[1].queueStats(tenant: tenant).first?.queued == 1)
     }
 
+    @Test(arguments: StoreEngine.available) func eachDueDeliveryIsLeasedToOneReplicaUntilItsLeaseRunsOut(
+        engine: StoreEngine
+    ) async throws {
+        let clock = ManualClock()
+        let t = try await TestStore(engine, clock: clock)
+        let replicas = [
+            t.runs,
+            RunService(store: try await t.reopen(), configuration: .init(leaseMilliseconds: 60_000), clock: clock),
+        ]
+        for i in 0..<12 {
+            let run = try await t.runs.createRun(
+                CreateRunRequest(workflowName: "w", channels: [ChannelSpec(url: "http://a.test/\(i)")]), tenant: tenant)
+            _ = try await t.runs.completeRun(id: run.id, result: nil, tenant: tenant)
+        }
+        let claims = try await withThrowingTaskGroup(of: [String].self) { group in
+            for sender in 0..<4 {
+                let runs = replicas[sender % 2]
+                group.addTask { try await runs.claimDueDeliveries(limit: 5, leaseMilliseconds: 10_000).map(\.id) }
+            }
+            var all: [[String]] = []
+            for try await c in group { all.append(c) }
+            return all
+        }
+        let claimed = claims.flatMap { $0 }
+        #expect(claimed.count == 12 && Set(claimed).count == 12, "each delivery leased to exactly one sender")
+        // While the leases hold nothing is due; once they run out (the senders died), all are.
+        #expect(try await replicas[1].claimDueDeliveries(limit: 50, leaseMilliseconds: 10_000).isEmpty)
+        clock.advance(milliseconds: 10_001)
+        #expect(
+            Set(try await replicas[1].claimDueDeliveries(limit: 50, leaseMilliseconds: 10_000).map(\.id))
+                == Set(claimed))
+    }
+
     @Test(arguments: StoreEngine.multiWriter) func eventsCommittedOnOneReplicaReachTheOthersSubscribers(
         engine: StoreEngine
     ) async throws {
