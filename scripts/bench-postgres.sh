@@ -17,6 +17,8 @@ swift build -c release --scratch-path .build-release --product cairn >/dev/null
 bin=.build-release/release/cairn
 
 work="$(mktemp -d /tmp/cairn-bench-pg.XXXXXX)"
+# The postgres user must be able to reach the cluster directory inside.
+chmod 755 "$work"
 servers=()
 cleanup() {
     for pid in "${servers[@]+"${servers[@]}"}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done

@@ -119,6 +119,14 @@ extension TidebaseRoutes {
                         try await writer.write(frame)
                         last = seq
                     case .keepalive:
+                        // A replica that missed another's notice (its listener reconnecting)
+                        // still delivers those events, by the next keepalive at the latest.
+                        if visible {
+                            for event in try await runs.events(runId: runId, after: last, limit: 500, tenant: tenant) {
+                                try await writer.write(Self.frame(event))
+                                last = event.seq
+                            }
+                        }
                         try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
                     }
                 }

@@ -121,7 +121,11 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
             store.shutdown()
             throw error
         }
-        if broker != nil { store.startListening() }
+        if broker != nil {
+            // Listening before the first request, so this replica hears every later commit.
+            let listening = store.startListening()
+            _ = await listening.first { _ in true }
+        }
         return store
     }
 
@@ -328,7 +332,10 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
         try await session.run("SELECT pg_notify(\(channel), \(payload))")
     }
 
-    private func startListening() {
+    /// Starts the listener; the stream yields once `LISTEN` is in place (or the first attempt
+    /// failed; later attempts retry every second).
+    private func startListening() -> AsyncStream<Void> {
+        let (ready, signal) = AsyncStream<Void>.makeStream()
         // The task holds the client, not the store, so a store nobody uses any more is freed
         // (its deinit cancels this task).
         let client = self.client, channel = self.channel, logger = self.logger
@@ -337,10 +344,13 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
                 do {
                     try await client.withConnection { conn in
                         try await conn.listen(on: channel) { notices in
+                            signal.yield()
+                            signal.finish()
                             for try await notice in notices { await self?.relay(notice.payload) }
                         }
                     }
                 } catch {
+                    signal.finish()
                     if Task.isCancelled { return }
                     logger.warning(
                         "listening for other replicas' events failed; retrying", metadata: ["error": "\(error)"])
@@ -349,6 +359,7 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
             }
         }
         tasks.withLock { $0.append(task) }
+        return ready
     }
 
     /// Publishes another replica's committed events to this replica's subscribers, read from
