@@ -75,20 +75,24 @@ extension RunService {
                     }
                 }
                 guard capacity > 0 else { continue }
-                for var run in try await tx.dueRuns(tenant: tenant, queue: queue, now: now, limit: capacity) {
+                let due = try await tx.dueRuns(tenant: tenant, queue: queue, now: now, limit: capacity)
+                guard !due.isEmpty else { continue }
+                let leaseExpiresAt = now.adding(milliseconds: leaseMs)
+                try await tx.markClaimed(
+                    runIds: due.map(\.id), tenant: tenant, owner: owner, leaseExpiresAt: leaseExpiresAt, at: now)
+                let payload = jsonObject { w in
+                    w.field("leaseOwner", owner)
+                    w.field("queue", queue)
+                }
+                _ = try await tx.appendEvents(
+                    due.map { RunEventDraft(runId: $0.id, type: "run.claimed", payload: payload) }, at: now)
+                for var run in due {
                     run.status = .running
                     run.leaseOwner = owner
-                    run.leaseExpiresAt = now.adding(milliseconds: leaseMs)
+                    run.leaseExpiresAt = leaseExpiresAt
                     run.attempt += 1
                     run.claimedAt = now
                     run.updatedAt = now
-                    try await tx.updateRun(run)
-                    _ = try await tx.appendEvent(
-                        runId: run.id, type: "run.claimed",
-                        payload: jsonObject { w in
-                            w.field("leaseOwner", owner)
-                            w.field("queue", queue)
-                        }, at: now)
                     claimed.append(run)
                 }
             }

@@ -81,6 +81,21 @@ public protocol RunWriteTransaction: RunReadTransaction, QueueWriteTransaction, 
     /// Appends to the run's gap-free event log; the event is published to live subscribers
     /// only after the transaction commits.
     func appendEvent(runId: String, type: String, payload: RawJSON, at: Timestamp) async throws -> RunEvent
+    /// Appends one event to each of several different runs at once (a claim's batch), as
+    /// `appendEvent` would one by one; returned in the drafts' order.
+    func appendEvents(_ drafts: [RunEventDraft], at: Timestamp) async throws -> [RunEvent]
+}
+
+/// An event to append, before the store numbers it.
+public struct RunEventDraft: Sendable {
+    public var runId: String
+    public var type: String
+    public var payload: RawJSON
+    public init(runId: String, type: String, payload: RawJSON) {
+        self.runId = runId
+        self.type = type
+        self.payload = payload
+    }
 }
 
 /// Where run records live.

@@ -272,15 +272,28 @@ enum RunSQL {
     /// serialized (the single SQLite writer; the run's row lock on Postgres), so the next append
     /// takes the next number; `UNIQUE (run_id, seq)` backs it up.
     /// (An index probe on `(run_id, seq)` in both engines, whatever the run's length.)
-    static func lastEventSeq(runId: String) -> SQL {
-        "SELECT seq FROM events WHERE run_id = \(runId) ORDER BY seq DESC LIMIT 1"
+    /// Appends an event numbered one past the run's last in one statement (the caller holds the
+    /// run's lock, so the number is free), returning its id and number.
+    static func appendEvent(runId: String, type: String, payload: RawJSON, at now: Timestamp) -> SQL {
+        """
+        INSERT INTO events (run_id, seq, type, payload_json, created_at) \
+        SELECT \(runId), COALESCE(MAX(seq), 0) + 1, \(type), \(payload), \(now) FROM events WHERE run_id = \(runId) \
+        RETURNING id, seq
+        """
     }
 
-    static func insertEvent(runId: String, seq: Int64, type: String, payload: RawJSON, at now: Timestamp) -> SQL {
-        """
-        INSERT INTO events (run_id, seq, type, payload_json, created_at) VALUES (\(runId), \(seq), \(type), \(payload), \
-        \(now)) RETURNING id
-        """
+    /// One event for each of several different runs in one statement: each numbered one past its
+    /// run's last. Rows come back as `id, run_id, seq`, in no promised order.
+    static func appendEvents(_ drafts: ArraySlice<RunEventDraft>, at now: Timestamp) -> SQL {
+        var values: SQL = ""
+        for (i, d) in drafts.enumerated() {
+            values = values + (i == 0 ? "" : ", ") + "(\(d.runId), \(d.type), \(d.payload))"
+        }
+        return """
+            INSERT INTO events (run_id, seq, type, payload_json, created_at) \
+            SELECT v.column1, (SELECT COALESCE(MAX(e.seq), 0) + 1 FROM events e WHERE e.run_id = v.column1), \
+            v.column2, v.column3, \(now) FROM (VALUES \(values)) AS v RETURNING id, run_id, seq
+            """
     }
 }
 

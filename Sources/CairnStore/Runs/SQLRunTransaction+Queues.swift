@@ -18,6 +18,24 @@ extension SQLRunTransaction {
             """, RunSQL.decodeRun)
     }
 
+    /// Statements of at most 32 ids: few distinct texts, each few enough binds to prepare.
+    func markClaimed(
+        runIds: [String], tenant: TenantID, owner: String, leaseExpiresAt: Timestamp, at now: Timestamp
+    ) async throws {
+        for start in stride(from: 0, to: runIds.count, by: 32) {
+            var ids: SQL = ""
+            for (i, id) in runIds[start..<min(start + 32, runIds.count)].enumerated() {
+                ids = ids + (i == 0 ? "" : ", ") + "\(id)"
+            }
+            try await connection.run(
+                """
+                UPDATE runs SET status = 'running', lease_owner = \(owner), lease_expires_at = \(leaseExpiresAt), \
+                attempt = attempt + 1, claimed_at = \(now), updated_at = \(now) \
+                WHERE tenant_id = \(tenant.rawValue) AND id IN (\(ids))
+                """)
+        }
+    }
+
     func runningCount(tenant: TenantID, queue: String) async throws -> Int {
         try await connection.first(
             """

@@ -247,13 +247,34 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
     }
 
     func appendEvent(runId: String, type: String, payload: RawJSON, at now: Timestamp) async throws -> RunEvent {
-        let seq = (try await connection.first(RunSQL.lastEventSeq(runId: runId)) { $0.int64() } ?? 0) + 1
         guard
-            let id = try await connection.first(
-                RunSQL.insertEvent(runId: runId, seq: seq, type: type, payload: payload, at: now), { $0.int64() })
+            let (id, seq) = try await connection.first(
+                RunSQL.appendEvent(runId: runId, type: type, payload: payload, at: now), { ($0.int64(), $0.int64()) })
         else { throw StoreInvariantError("event insert returned no row") }
         let event = RunEvent(id: id, runId: runId, seq: seq, type: type, payload: payload, createdAt: now)
         appendedEvents.append(event)
         return event
+    }
+
+    /// Statements of at most 16 rows: few distinct texts, each few enough binds to prepare.
+    func appendEvents(_ drafts: [RunEventDraft], at now: Timestamp) async throws -> [RunEvent] {
+        precondition(Set(drafts.map(\.runId)).count == drafts.count, "one event per run in a batch")
+        var byRun: [String: (id: Int64, seq: Int64)] = [:]
+        for start in stride(from: 0, to: drafts.count, by: 16) {
+            let chunk = drafts[start..<min(start + 16, drafts.count)]
+            for (id, runId, seq) in try await connection.all(
+                RunSQL.appendEvents(chunk, at: now), { ($0.int64(), $0.string(), $0.int64()) })
+            {
+                byRun[runId] = (id, seq)
+            }
+        }
+        var events: [RunEvent] = []
+        events.reserveCapacity(drafts.count)
+        for d in drafts {
+            guard let (id, seq) = byRun[d.runId] else { throw StoreInvariantError("event insert returned no row") }
+            events.append(RunEvent(id: id, runId: d.runId, seq: seq, type: d.type, payload: d.payload, createdAt: now))
+        }
+        appendedEvents += events
+        return events
     }
 }
