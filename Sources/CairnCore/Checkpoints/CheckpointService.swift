@@ -216,13 +216,11 @@ public struct CheckpointService: Sendable {
     public func resume(workflowId: String, tenant: TenantID) async throws -> (CheckpointWorkflow, Checkpoint) {
         let now = clock.now()
         let (head, latest, needsWrite) = try await store.read { tx in
-            guard let head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: workflowId),
-                !head.isExpired(at: now),
-                let latest = try await tx.checkpoint(tenant: tenant, workflowId: workflowId, step: head.latestStep)
+            guard
+                let (head, latest, notify) = try await tx.resumePoint(
+                    tenant: tenant, workflowId: workflowId, webhookEvent: .workflowResumed),
+                !head.isExpired(at: now)
             else { throw CheckpointError.workflowNotFound(workflowId) }
-            let notify = try await tx.checkpointWebhooks(tenant: tenant).contains {
-                $0.events.contains(CheckpointEvent.workflowResumed.rawValue)
-            }
             return (head, latest, !head.resumed || notify)
         }
         if needsWrite {

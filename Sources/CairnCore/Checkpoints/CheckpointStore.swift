@@ -10,6 +10,10 @@ public protocol CheckpointReadTransaction: Sendable {
     func checkpoints(tenant: TenantID, workflowId: String, fromStep: Int?, toStep: Int?, limit: Int) async throws
         -> [Checkpoint]
     func checkpointWebhooks(tenant: TenantID) async throws -> [CheckpointWebhook]
+    /// A resume's whole read in one statement: the workflow, its latest checkpoint (nil when
+    /// either is missing), and whether the tenant has a webhook subscribed to `webhookEvent`.
+    func resumePoint(tenant: TenantID, workflowId: String, webhookEvent: CheckpointEvent) async throws
+        -> (workflow: CheckpointWorkflow, latest: Checkpoint, webhookSubscribed: Bool)?
     func agent(tenant: TenantID, agentId: String) async throws -> Agent?
     /// Most recently seen first, never-seen last, then newest.
     func agents(tenant: TenantID) async throws -> [Agent]

@@ -101,6 +101,29 @@ extension SQLRunTransaction {
             """, Self.decodeCheckpoint)
     }
 
+    func resumePoint(tenant: TenantID, workflowId: String, webhookEvent: CheckpointEvent) async throws
+        -> (workflow: CheckpointWorkflow, latest: Checkpoint, webhookSubscribed: Bool)?
+    {
+        // Events are stored as a JSON array of plain strings, so a subscription is the quoted
+        // name inside it; the names hold no LIKE wildcards.
+        let quoted = "%\"" + webhookEvent.rawValue + "\"%"
+        return try await connection.first(
+            """
+            SELECT \(unsafeRaw: Self.prefixed(Self.workflowColumns, "w")), \
+            \(unsafeRaw: Self.prefixed(Self.checkpointColumns, "c")), \
+            EXISTS (SELECT 1 FROM checkpoint_webhooks h WHERE h.tenant_id = w.tenant_id AND h.events_json LIKE \(quoted)) \
+            FROM checkpoint_workflows w JOIN checkpoints c ON c.tenant_id = w.tenant_id \
+            AND c.workflow_id = w.workflow_id AND c.step = w.latest_step \
+            WHERE w.tenant_id = \(tenant.rawValue) AND w.workflow_id = \(workflowId)
+            """
+        ) { r in (Self.decodeWorkflow(&r), Self.decodeCheckpoint(&r), r.bool()) }
+    }
+
+    /// `a, b` as `t.a, t.b`, for a join.
+    private static func prefixed(_ columns: String, _ table: String) -> String {
+        columns.split(separator: ",").map { table + "." + $0.filter { !$0.isWhitespace } }.joined(separator: ", ")
+    }
+
     func checkpointWebhooks(tenant: TenantID) async throws -> [CheckpointWebhook] {
         try await connection.all(
             """
