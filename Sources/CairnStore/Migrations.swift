@@ -25,6 +25,7 @@ enum Migrations {
         Migration(version: 6, name: "artifacts and blob references", sqlite: artifactsV6, postgres: ""),
         Migration(version: 7, name: "usage idempotency keys", sqlite: usageIdempotencyV7, postgres: ""),
         Migration(version: 8, name: "active runs by status", sqlite: activeRunsV8, postgres: ""),
+        Migration(version: 9, name: "events announce themselves", sqlite: "", postgres: postgresAnnounceV9),
     ]
 
     /// The Postgres schema as of version 8 (Postgres support began there, so its history starts
@@ -810,5 +811,40 @@ enum Migrations {
     /// reads only the active runs, however many finished ones the table holds.
     static let activeRunsV8 = """
         CREATE INDEX runs_active_status ON runs (status) WHERE status IN ('queued', 'running');
+        """
+
+    /// Every statement that appends events notifies the other replicas when its transaction
+    /// commits: one line `run lowSeq highSeq` per run after the sending replica's id, in notices
+    /// under 8000 bytes. Done by the database so a write needs no round trip of its own for it.
+    /// The channel and replica id are settings of the connection (`cairn.events_channel`,
+    /// `cairn.replica`); a session without them (psql, say) announces nothing.
+    static let postgresAnnounceV9 = """
+        CREATE FUNCTION cairn_announce_events() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            channel text := current_setting('cairn.events_channel', true);
+            sender text := COALESCE(current_setting('cairn.replica', true), '');
+            payload text := sender;
+            line text;
+        BEGIN
+            IF channel IS NULL OR channel = '' THEN
+                RETURN NULL;
+            END IF;
+            FOR line IN
+                SELECT E'\\n' || run_id || ' ' || MIN(seq) || ' ' || MAX(seq) FROM announced GROUP BY run_id
+            LOOP
+                IF octet_length(payload) + octet_length(line) > 7000 THEN
+                    PERFORM pg_notify(channel, payload);
+                    payload := sender;
+                END IF;
+                payload := payload || line;
+            END LOOP;
+            IF payload <> sender THEN
+                PERFORM pg_notify(channel, payload);
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER events_announce AFTER INSERT ON events REFERENCING NEW TABLE AS announced
+            FOR EACH STATEMENT EXECUTE FUNCTION cairn_announce_events();
         """
 }

@@ -1,14 +1,19 @@
 import ArgumentParser
 import Cairn
 import CairnCore
+import CairnStore
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a running server end to end (prints figures; not a test).",
-        subcommands: [StepsBench.self, ClaimsBench.self, SDKBench.self, CheckpointsBench.self, ArtifactsBench.self])
+        subcommands: [
+            StepsBench.self, ClaimsBench.self, SDKBench.self, CheckpointsBench.self, ArtifactsBench.self,
+            PostgresBench.self,
+        ])
 }
 
 /// Durable step overhead over HTTP: each step is a `steps/begin` plus a `steps/:id/complete`,
@@ -299,5 +304,24 @@ struct SDKBench: AsyncParsableCommand {
                 url == nil
                     ? (processCrashDurability ? "embedded, process-crash durability" : "embedded, full durability")
                     : "http", count, pct(0.5), pct(0.99), total / Double(count), Double(count) / (total / 1000)))
+    }
+}
+
+/// What one statement and one transaction cost on a Postgres database, from this process:
+/// the floor under every store operation on the scale-out engine.
+struct PostgresBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "postgres")
+
+    @Option(help: "postgres://user:password@host:port/database") var database: String
+    @Option(help: "Repetitions of each measurement.") var count = 2_000
+
+    func run() async throws {
+        let store = try await PostgresStore.open(
+            configuration: .init(url: database, poolSize: 4), broker: nil, logger: Logger(label: "bench"))
+        defer { store.shutdown() }
+        for (what, mean) in try await store.measureRoundTrips(count: count) {
+            let ms = Double(mean.components.attoseconds) / 1e15 + Double(mean.components.seconds) * 1000
+            print(String(format: "%@: mean %.3f ms", what, ms))
+        }
     }
 }

@@ -17,9 +17,9 @@ import Synchronization
 /// the start (the bodies only read and write through their transaction, so a rerun is safe).
 ///
 /// Committed run events reach this replica's subscribers at once, and every other replica's
-/// through `NOTIFY` (sent inside the transaction, so only when it commits): the notice names
-/// the run and sequence numbers, and the receiving replica reads the events from the table, the
-/// one source of truth.
+/// through `NOTIFY` (sent by a trigger on the events table, so only when it commits): the
+/// notice names the run and sequence numbers, and the receiving replica reads the events from
+/// the table, the one source of truth.
 public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
     public struct Configuration: Sendable {
         /// `postgres://user:password@host:port/database`, with `?sslmode=disable|prefer|require`
@@ -148,10 +148,14 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
             database: endpoint.database, tls: tls)
         clientConfiguration.options.maximumConnections = configuration.poolSize
         clientConfiguration.options.minimumConnections = 1
-        if let schema = endpoint.schema {
-            clientConfiguration.options.additionalStartupParameters = [("search_path", schema)]
-        }
         channel = "cairn_events_" + (endpoint.schema ?? "public")
+        // Read by the events trigger (migration 9), which announces each commit's events.
+        clientConfiguration.options.additionalStartupParameters = [
+            ("cairn.events_channel", channel), ("cairn.replica", replicaID),
+        ]
+        if let schema = endpoint.schema {
+            clientConfiguration.options.additionalStartupParameters.append(("search_path", schema))
+        }
         client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
         let client = self.client
         tasks.withLock { $0.append(Task { await client.run() }) }
@@ -161,9 +165,11 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
 
     /// Stops listening and closes the pool.
     public func shutdown() {
+        // The listener first: cancelled after the pool, it would see its connection close and
+        // log a failure.
         for task in tasks.withLock({ t in
             defer { t.removeAll() }; return t
-        }) { task.cancel() }
+        }).reversed() { task.cancel() }
     }
 
     // MARK: Migrations
@@ -184,11 +190,9 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
                 for migration in Migrations.all where !applied.contains(migration.version) {
                     try await s.run("BEGIN")
                     do {
-                        // The extended protocol takes one statement at a time; the DDL holds no
-                        // semicolon inside a statement.
-                        for statement in migration.postgres.split(separator: ";")
-                        where !statement.allSatisfy(\.isWhitespace) {
-                            try await s.run(SQL(stringLiteral: String(statement)))
+                        // The extended protocol takes one statement at a time.
+                        for statement in Self.statements(migration.postgres) {
+                            try await s.run(SQL(stringLiteral: statement))
                         }
                         try await s.run(
                             """
@@ -208,6 +212,31 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
             }
             try await s.run("SELECT pg_advisory_unlock(\(Self.migrationLock))")
         }
+    }
+
+    /// A script's statements: split at semicolons outside `$$`-quoted function bodies.
+    static func statements(_ script: String) -> [String] {
+        var result: [String] = []
+        var current = ""
+        var inBody = false
+        var rest = Substring(script)
+        while let c = rest.first {
+            if rest.hasPrefix("$$") {
+                inBody.toggle()
+                current += "$$"
+                rest = rest.dropFirst(2)
+                continue
+            }
+            rest = rest.dropFirst()
+            if c == ";" && !inBody {
+                result.append(current)
+                current = ""
+            } else {
+                current.append(c)
+            }
+        }
+        result.append(current)
+        return result.filter { !$0.allSatisfy(\.isWhitespace) }
     }
 
     /// Creates a schema if it is missing, for a store opened with `?search_path=<name>` (a
@@ -248,12 +277,8 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
             attempt += 1
             let start = ContinuousClock.now
             do {
-                let (value, events) = try await transaction(
-                    begin: "BEGIN ISOLATION LEVEL READ COMMITTED"
-                ) { tx in
-                    let value = try await body(tx)
-                    if !tx.appendedEvents.isEmpty { try await self.announce(tx.appendedEvents, tx.connection) }
-                    return value
+                let (value, events) = try await transaction(begin: "BEGIN ISOLATION LEVEL READ COMMITTED") { tx in
+                    try await body(tx)
                 }
                 commitTimer.record(duration: ContinuousClock.now - start)
                 broker?.publish(events)
@@ -267,14 +292,33 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
         }
     }
 
+    /// A read's `BEGIN` and `COMMIT` are sent without waiting for their answers: the connection
+    /// runs its statements in order, so the body's first statement still runs inside the
+    /// transaction, and the next borrower's statements queue behind the `COMMIT`. Only the
+    /// body's statements cost a round trip each.
     public func read<T: Sendable>(_ body: @escaping @Sendable (any RunReadTransaction) async throws -> T) async throws
         -> T
     {
-        try await transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { tx in try await body(tx) }.0
+        do {
+            return try await client.withConnection { conn in
+                let session = PostgresSession(connection: conn, logger: self.logger)
+                session.send("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                do {
+                    let value = try await body(SQLRunTransaction(connection: session))
+                    session.send("COMMIT")
+                    return value
+                } catch {
+                    session.send("ROLLBACK")
+                    throw error
+                }
+            }
+        } catch let error as PSQLError {
+            throw PostgresQueryError(error)
+        }
     }
 
     private func transaction<T: Sendable>(
-        begin: SQL, _ body: @escaping @Sendable (SQLRunTransaction<PostgresSession>) async throws -> T
+        begin: String, _ body: @escaping @Sendable (SQLRunTransaction<PostgresSession>) async throws -> T
     ) async throws -> (T, [RunEvent]) {
         do {
             return try await inTransaction(begin: begin, body)
@@ -284,14 +328,18 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
     }
 
     private func inTransaction<T: Sendable>(
-        begin: SQL, _ body: @escaping @Sendable (SQLRunTransaction<PostgresSession>) async throws -> T
+        begin: String, _ body: @escaping @Sendable (SQLRunTransaction<PostgresSession>) async throws -> T
     ) async throws -> (T, [RunEvent]) {
         try await client.withConnection { conn in
             let session = PostgresSession(connection: conn, logger: self.logger)
-            try await session.run(begin)
+            // Sent without waiting, like a read's: the connection runs it before the body's
+            // first statement. It is checked before COMMIT, so a write whose BEGIN failed (which
+            // takes a broken connection) is never reported committed.
+            let begun = session.send(begin)
             do {
                 let tx = SQLRunTransaction(connection: session)
                 let value = try await body(tx)
+                _ = try await begun.get()
                 try await session.run("COMMIT")
                 return (value, tx.appendedEvents)
             } catch {
@@ -308,29 +356,6 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
     }
 
     // MARK: Events across replicas
-
-    /// Notices are at most 8000 bytes; one line per run: `run minSeq maxSeq`.
-    private func announce(_ events: [RunEvent], _ session: PostgresSession) async throws {
-        var ranges: [(runId: String, low: Int64, high: Int64)] = []
-        for e in events {
-            if let i = ranges.firstIndex(where: { $0.runId == e.runId }) {
-                ranges[i].low = min(ranges[i].low, e.seq)
-                ranges[i].high = max(ranges[i].high, e.seq)
-            } else {
-                ranges.append((e.runId, e.seq, e.seq))
-            }
-        }
-        var payload = replicaID
-        for r in ranges {
-            let line = "\n\(r.runId) \(r.low) \(r.high)"
-            if payload.utf8.count + line.utf8.count > 7_000 {
-                try await session.run("SELECT pg_notify(\(channel), \(payload))")
-                payload = replicaID
-            }
-            payload += line
-        }
-        try await session.run("SELECT pg_notify(\(channel), \(payload))")
-    }
 
     /// Starts the listener; the stream yields once `LISTEN` is in place (or the first attempt
     /// failed; later attempts retry every second).
@@ -353,7 +378,8 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
                     signal.finish()
                     if Task.isCancelled { return }
                     logger.warning(
-                        "listening for other replicas' events failed; retrying", metadata: ["error": "\(error)"])
+                        "listening for other replicas' events failed; retrying",
+                        metadata: ["error": "\((error as? PSQLError).map(PostgresQueryError.init) ?? error)"])
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
@@ -389,4 +415,35 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
 public struct PostgresConfigurationError: Error, CustomStringConvertible, Sendable {
     public let description: String
     init(_ description: String) { self.description = description }
+}
+
+extension PostgresStore {
+    /// Mean latencies of the building blocks of a transaction on this database, for
+    /// `cairn bench postgres`: one statement on a held connection, a connection lease plus one
+    /// statement, and an empty read and write transaction.
+    public func measureRoundTrips(count: Int) async throws -> [(String, Duration)] {
+        let count = max(1, min(count, 1_000_000))
+        var results: [(String, Duration)] = []
+        let held = try await client.withConnection { conn in
+            let s = PostgresSession(connection: conn, logger: self.logger)
+            let start = ContinuousClock.now
+            for _ in 0..<count { try await s.run("SELECT 1") }
+            return (ContinuousClock.now - start) / count
+        }
+        results.append(("SELECT 1 on a held connection", held))
+        var start = ContinuousClock.now
+        for _ in 0..<count {
+            try await client.withConnection { conn in
+                try await PostgresSession(connection: conn, logger: self.logger).run("SELECT 1")
+            }
+        }
+        results.append(("lease + SELECT 1", (ContinuousClock.now - start) / count))
+        start = ContinuousClock.now
+        for _ in 0..<count { _ = try await read { _ in 0 } }
+        results.append(("empty read transaction", (ContinuousClock.now - start) / count))
+        start = ContinuousClock.now
+        for _ in 0..<count { _ = try await write { _ in 0 } }
+        results.append(("empty write transaction", (ContinuousClock.now - start) / count))
+        return results
+    }
 }
