@@ -332,14 +332,12 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
     ) async throws -> (T, [RunEvent]) {
         try await client.withConnection { conn in
             let session = PostgresSession(connection: conn, logger: self.logger)
-            // Sent without waiting, like a read's: the connection runs it before the body's
-            // first statement. It is checked before COMMIT, so a write whose BEGIN failed (which
-            // takes a broken connection) is never reported committed.
-            let begun = session.send(begin)
+            // A write waits for its BEGIN (sending it ahead measured slower, and a lost BEGIN
+            // would leave the statements after it committing one by one).
+            try await session.run(SQL(stringLiteral: begin))
             do {
                 let tx = SQLRunTransaction(connection: session)
                 let value = try await body(tx)
-                _ = try await begun.get()
                 try await session.run("COMMIT")
                 return (value, tx.appendedEvents)
             } catch {
