@@ -36,20 +36,29 @@ public struct Timestamp: Sendable, Hashable, Comparable {
         let (totalSeconds, ms) = milliseconds.flooredDivision(by: 1000)
         let (days, secondsOfDay) = totalSeconds.flooredDivision(by: 86_400)
         let (y, m, d) = Timestamp.civil(fromDays: days)
-        var out = [UInt8]()
-        out.reserveCapacity(24)
-        func pad(_ v: Int, _ width: Int) {
-            var digits = [UInt8](repeating: 0x30, count: width)
-            var v = v
-            var i = width - 1
-            while i >= 0 { digits[i] = UInt8(0x30 + v % 10); v /= 10; i -= 1 }
-            out.append(contentsOf: digits)
+        // Written straight into the string's storage: a listing formats thousands of these.
+        return String(unsafeUninitializedCapacity: 24) { out in
+            var at = 0
+            func pad(_ v: Int, _ width: Int) {
+                var v = v
+                var i = at + width - 1
+                while i >= at {
+                    out[i] = UInt8(0x30 + v % 10)
+                    v /= 10
+                    i -= 1
+                }
+                at += width
+            }
+            func put(_ c: UInt8) {
+                out[at] = c
+                at += 1
+            }
+            pad(Int(y), 4); put(0x2D); pad(m, 2); put(0x2D); pad(d, 2)
+            put(UInt8(ascii: "T"))
+            pad(secondsOfDay / 3600, 2); put(0x3A); pad(secondsOfDay / 60 % 60, 2); put(0x3A)
+            pad(secondsOfDay % 60, 2); put(0x2E); pad(ms, 3); put(UInt8(ascii: "Z"))
+            return at
         }
-        pad(Int(y), 4); out.append(0x2D); pad(m, 2); out.append(0x2D); pad(d, 2)
-        out.append(UInt8(ascii: "T"))
-        pad(secondsOfDay / 3600, 2); out.append(0x3A); pad(secondsOfDay / 60 % 60, 2); out.append(0x3A)
-        pad(secondsOfDay % 60, 2); out.append(0x2E); pad(ms, 3); out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses an ISO 8601 date-time in UTC (`Z`) or with a numeric offset within ±23:59;

@@ -161,17 +161,24 @@ struct PreparedStatement: PostgresPreparedStatement {
 /// A Postgres row read column by column. Numbers decode from whatever type the server chose
 /// (aggregates widen to `numeric`), so the shared decoders need not know the engine.
 struct PostgresRowReader: SQLRow {
-    private let cells: [PostgresCell]
-    private var column = 0
+    // One pass over the row's cells with one cell of lookahead (for the null checks), rather
+    // than copying them into an array first.
+    private var cells: PostgresRow.Iterator
+    private var upcoming: PostgresCell?
 
-    init(_ row: PostgresRow) { cells = Array(row) }
-
-    private mutating func next() -> PostgresCell? {
-        defer { column += 1 }
-        return column < cells.count ? cells[column] : nil
+    init(_ row: PostgresRow) {
+        cells = row.makeIterator()
+        upcoming = cells.next()
     }
 
-    private func isNull() -> Bool { column >= cells.count || cells[column].bytes == nil }
+    private mutating func next() -> PostgresCell? {
+        defer { upcoming = cells.next() }
+        return upcoming
+    }
+
+    private func isNull() -> Bool { upcoming?.bytes == nil }
+
+    private mutating func skip() { upcoming = cells.next() }
 
     private static func integer(_ cell: PostgresCell) -> Int64 {
         switch cell.dataType {
@@ -201,7 +208,7 @@ struct PostgresRowReader: SQLRow {
     }
 
     mutating func optionalString() -> String? {
-        if isNull() { column += 1; return nil }
+        if isNull() { skip(); return nil }
         return string()
     }
 
@@ -209,12 +216,12 @@ struct PostgresRowReader: SQLRow {
     mutating func int() -> Int { Int(int64()) }
 
     mutating func optionalInt() -> Int? {
-        if isNull() { column += 1; return nil }
+        if isNull() { skip(); return nil }
         return int()
     }
 
     mutating func optionalDouble() -> Double? {
-        if isNull() { column += 1; return nil }
+        if isNull() { skip(); return nil }
         return next().map(Self.double)
     }
 
@@ -222,7 +229,7 @@ struct PostgresRowReader: SQLRow {
     mutating func timestamp() -> Timestamp { Timestamp(milliseconds: int64()) }
 
     mutating func optionalTimestamp() -> Timestamp? {
-        if isNull() { column += 1; return nil }
+        if isNull() { skip(); return nil }
         return timestamp()
     }
 }
