@@ -277,9 +277,7 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
             attempt += 1
             let start = ContinuousClock.now
             do {
-                let (value, events) = try await transaction(begin: "BEGIN ISOLATION LEVEL READ COMMITTED") { tx in
-                    try await body(tx)
-                }
+                let (value, events) = try await transaction(.write, body)
                 commitTimer.record(duration: ContinuousClock.now - start)
                 broker?.publish(events)
                 return value
@@ -292,58 +290,54 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
         }
     }
 
-    /// A read's `BEGIN` and `COMMIT` are sent without waiting for their answers: the connection
-    /// runs its statements in order, so the body's first statement still runs inside the
-    /// transaction, and the next borrower's statements queue behind the `COMMIT`. Only the
-    /// body's statements cost a round trip each.
     public func read<T: Sendable>(_ body: @escaping @Sendable (any RunReadTransaction) async throws -> T) async throws
         -> T
     {
+        try await transaction(.read) { tx in try await body(tx) }.0
+    }
+
+    enum TransactionKind {
+        case read, write
+
+        var begin: String {
+            switch self {
+            case .read: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+            case .write: "BEGIN ISOLATION LEVEL READ COMMITTED"
+            }
+        }
+    }
+
+    /// Runs `body` between `BEGIN` and `COMMIT` on one connection. A read sends its transaction
+    /// control without waiting for the answers: the connection runs statements in order, so the
+    /// body's first statement still runs inside the transaction and the next borrower's queue
+    /// behind the `COMMIT`; only the body's statements cost a round trip each. A write waits for
+    /// each (sending its BEGIN ahead measured slower, and a lost BEGIN would leave the statements
+    /// after it committing one by one).
+    private func transaction<T: Sendable>(
+        _ kind: TransactionKind, _ body: @escaping @Sendable (SQLRunTransaction<PostgresSession>) async throws -> T
+    ) async throws -> (T, [RunEvent]) {
         do {
             return try await client.withConnection { conn in
                 let session = PostgresSession(connection: conn, logger: self.logger)
-                session.send("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                func control(_ statement: String) async throws {
+                    switch kind {
+                    case .read: session.send(statement)
+                    case .write: try await session.run(SQL(stringLiteral: statement))
+                    }
+                }
+                try await control(kind.begin)
                 do {
-                    let value = try await body(SQLRunTransaction(connection: session))
-                    session.send("COMMIT")
-                    return value
+                    let tx = SQLRunTransaction(connection: session)
+                    let value = try await body(tx)
+                    try await control("COMMIT")
+                    return (value, tx.appendedEvents)
                 } catch {
-                    session.send("ROLLBACK")
+                    try? await control("ROLLBACK")
                     throw error
                 }
             }
         } catch let error as PSQLError {
             throw PostgresQueryError(error)
-        }
-    }
-
-    private func transaction<T: Sendable>(
-        begin: String, _ body: @escaping @Sendable (SQLRunTransaction<PostgresSession>) async throws -> T
-    ) async throws -> (T, [RunEvent]) {
-        do {
-            return try await inTransaction(begin: begin, body)
-        } catch let error as PSQLError {
-            throw PostgresQueryError(error)
-        }
-    }
-
-    private func inTransaction<T: Sendable>(
-        begin: String, _ body: @escaping @Sendable (SQLRunTransaction<PostgresSession>) async throws -> T
-    ) async throws -> (T, [RunEvent]) {
-        try await client.withConnection { conn in
-            let session = PostgresSession(connection: conn, logger: self.logger)
-            // A write waits for its BEGIN (sending it ahead measured slower, and a lost BEGIN
-            // would leave the statements after it committing one by one).
-            try await session.run(SQL(stringLiteral: begin))
-            do {
-                let tx = SQLRunTransaction(connection: session)
-                let value = try await body(tx)
-                try await session.run("COMMIT")
-                return (value, tx.appendedEvents)
-            } catch {
-                try? await session.run("ROLLBACK")
-                throw error
-            }
         }
     }
 
