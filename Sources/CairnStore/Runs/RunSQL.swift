@@ -272,18 +272,9 @@ enum RunSQL {
     /// serialized (the single SQLite writer; the run's row lock on Postgres), so the next append
     /// takes the next number; `UNIQUE (run_id, seq)` backs it up.
     /// (An index probe on `(run_id, seq)` in both engines, whatever the run's length.)
-    /// Appends an event numbered one past the run's last in one statement (the caller holds the
-    /// run's lock, so the number is free), returning its id and number.
-    static func appendEvent(runId: String, type: String, payload: RawJSON, at now: Timestamp) -> SQL {
-        """
-        INSERT INTO events (run_id, seq, type, payload_json, created_at) \
-        SELECT \(runId), COALESCE(MAX(seq), 0) + 1, \(type), \(payload), \(now) FROM events WHERE run_id = \(runId) \
-        RETURNING id, seq
-        """
-    }
-
     /// One event for each of several different runs in one statement: each numbered one past its
-    /// run's last. Rows come back as `id, run_id, seq`, in no promised order.
+    /// run's last (the caller holds the runs' locks, so the numbers are free). Rows come back as
+    /// `id, run_id, seq`, in no promised order.
     static func appendEvents(_ drafts: ArraySlice<RunEventDraft>, at now: Timestamp) -> SQL {
         var values: SQL = ""
         for (i, d) in drafts.enumerated() {

@@ -247,13 +247,7 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
     }
 
     func appendEvent(runId: String, type: String, payload: RawJSON, at now: Timestamp) async throws -> RunEvent {
-        guard
-            let (id, seq) = try await connection.first(
-                RunSQL.appendEvent(runId: runId, type: type, payload: payload, at: now), { ($0.int64(), $0.int64()) })
-        else { throw StoreInvariantError("event insert returned no row") }
-        let event = RunEvent(id: id, runId: runId, seq: seq, type: type, payload: payload, createdAt: now)
-        appendedEvents.append(event)
-        return event
+        try await appendEvents([RunEventDraft(runId: runId, type: type, payload: payload)], at: now)[0]
     }
 
     /// Statements of at most 16 rows: few distinct texts, each few enough binds to prepare.
