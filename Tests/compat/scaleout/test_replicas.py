@@ -17,7 +17,6 @@ import itertools
 import os
 import random
 import threading
-import time
 import uuid
 
 import pytest
@@ -292,9 +291,10 @@ def test_acknowledged_writes_survive_kill_9_of_a_replica(replicas):
     for t in threads:
         t.start()
     try:
-        wait_until(lambda: acks.count >= 300, timeout=120, interval=0.05,
-                   desc="300 acknowledged writes before the kill")
-        time.sleep(random.uniform(0, 0.5))  # a kill point somewhere in the stream, not a check
+        # A kill point somewhere in the stream: after a random number of acknowledged writes.
+        kill_at = 300 + random.randrange(200)
+        wait_until(lambda: acks.count >= kill_at, timeout=120, interval=0.01,
+                   desc=f"{kill_at} acknowledged writes before the kill")
         dead.add(a.name)
         a.kill9()
         before = acks.count
