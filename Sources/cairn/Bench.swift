@@ -12,7 +12,7 @@ struct Bench: AsyncParsableCommand {
         abstract: "Measure a running server end to end (prints figures; not a test).",
         subcommands: [
             StepsBench.self, ClaimsBench.self, SDKBench.self, CheckpointsBench.self, ArtifactsBench.self,
-            PostgresBench.self,
+            PostgresBench.self, JSONBench.self,
         ])
 }
 
@@ -323,5 +323,28 @@ struct PostgresBench: AsyncParsableCommand {
             let ms = Double(mean.components.attoseconds) / 1e15 + Double(mean.components.seconds) * 1000
             print(String(format: "%@: mean %.3f ms", what, ms))
         }
+    }
+}
+
+/// How fast CairnCore's JSON parser reads a document: the server parses every request body
+/// with it, and the Swift SDK and the bench clients every response.
+struct JSONBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "json")
+
+    @Argument(help: "A JSON file, e.g. a saved replay page.") var file: String
+    @Option(help: "Parses timed (after 5 that warm up).") var count = 50
+
+    func run() throws {
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: file)))
+        var latencies: [Duration] = []
+        for round in 0..<(count + 5) {
+            let t0 = ContinuousClock.now
+            _ = try JSONParser.parse(bytes: bytes)
+            if round >= 5 { latencies.append(ContinuousClock.now - t0) }
+        }
+        latencies.sort()
+        let p50 = latencies[latencies.count / 2]
+        let ms = Double(p50.components.attoseconds) / 1e15 + Double(p50.components.seconds) * 1000
+        print(String(format: "parse %d bytes: p50 %.3f ms, %.0f MB/s", bytes.count, ms, Double(bytes.count) / ms / 1000))
     }
 }

@@ -21,6 +21,23 @@ import Testing
         #expect(try JSONParser.parse(#""\u00e9\ud83d\ude00\t""#) == .string("é😀\t"))
     }
 
+    /// The string scanner skips eight plain bytes at a time: a quote, backslash or control
+    /// character at any position of a word, and multi-byte UTF-8 beside it, must still be seen.
+    @Test func seesSpecialBytesAtEveryPositionOfALongString() throws {
+        for length in 0..<24 {
+            for at in 0...length {
+                let plain = String(repeating: "a", count: at) + "é" + String(repeating: "b", count: length - at)
+                #expect(try JSONParser.parse("\"" + plain + "\"") == .string(plain))
+                let head = String(repeating: "a", count: at)
+                let tail = String(repeating: "b", count: length - at)
+                #expect(try JSONParser.parse(#""\#(head)\"\#(tail)""#) == .string(head + "\"" + tail))
+                #expect(try JSONParser.parse(#""\#(head)\\\#(tail)""#) == .string(head + "\\" + tail))
+                #expect(throws: JSONParseError.self) { try JSONParser.parse("\"" + head + "\u{1F}" + tail + "\"") }
+                #expect(throws: JSONParseError.self) { try JSONParser.parse("\"" + head + tail) }
+            }
+        }
+    }
+
     @Test func rejectsExcessiveNesting() {
         let deep = String(repeating: "[", count: 1000) + String(repeating: "]", count: 1000)
         #expect(throws: JSONParseError.self) { try JSONParser.parse(deep) }

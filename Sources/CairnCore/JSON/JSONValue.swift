@@ -78,9 +78,19 @@ public struct JSONObject: Sendable, Equatable {
     private var storage = JSONObject.emptyStorage
 
     /// Up to this many keys, a linear scan is cheaper than hashing.
-    static let linearScanLimit = 8
+    static let linearScanLimit = 16
 
     public init() {}
+
+    /// An object from distinct keys in order; `positions`, when given, indexes exactly them.
+    init(uniqueKeys keys: [String], values: [JSONValue], positions: [String: Int]?) {
+        let s = Storage()
+        s.keys = keys
+        s.values = values
+        s.positions = positions
+        JSONObject.indexIfLarge(s)
+        storage = s
+    }
 
     public init(_ pairs: [(String, JSONValue)]) {
         for (k, v) in pairs { self[k] = v }
@@ -180,10 +190,18 @@ public struct JSONParseError: Error, CustomStringConvertible, Sendable {
 }
 
 /// A strict RFC 8259 parser over UTF-8 bytes.
+///
+/// It reads the bytes through one unsafe buffer for the whole parse (no per-byte bounds checks
+/// or reference counting; every index is checked against `bytes.count` by hand) and builds each
+/// object's storage in one pass.
 public struct JSONParser {
-    private let bytes: [UInt8]
+    private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     private var depth = 0
+    /// The members of the arrays and objects being parsed, innermost last: each container
+    /// copies its own out once, at its exact size, instead of growing an array of its own.
+    private var valueStack: [JSONValue] = []
+    private var keyStack: [String] = []
     private static let maxDepth = 512
 
     public static func parse(_ text: String) throws -> JSONValue {
@@ -191,17 +209,23 @@ public struct JSONParser {
     }
 
     public static func parse(bytes: [UInt8]) throws -> JSONValue {
-        var parser = JSONParser(bytes: bytes)
-        parser.skipWhitespace()
-        let value = try parser.parseValue()
-        parser.skipWhitespace()
-        guard parser.index == bytes.count else { throw parser.error("unexpected trailing characters") }
-        return value
+        try bytes.withUnsafeBufferPointer { buffer in
+            var parser = JSONParser(bytes: buffer)
+            parser.skipWhitespace()
+            let value = try parser.parseValue()
+            parser.skipWhitespace()
+            guard parser.index == buffer.count else { throw parser.error("unexpected trailing characters") }
+            return value
+        }
     }
 
-    private init(bytes: [UInt8]) { self.bytes = bytes }
+    private init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     private func error(_ message: String) -> JSONParseError { JSONParseError(message: message, offset: index) }
+
+    private func text(_ range: Range<Int>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
 
     private mutating func skipWhitespace() {
         while index < bytes.count {
@@ -246,12 +270,18 @@ public struct JSONParser {
         try enter()
         defer { depth -= 1 }
         index += 1
-        var object = JSONObject()
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return .object(object)
+            return .object(JSONObject())
         }
+        let base = keyStack.count
+        let valueBase = valueStack.count
+        defer {
+            keyStack.removeSubrange(base...)
+            valueStack.removeSubrange(valueBase...)
+        }
+        var positions: [String: Int]?
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected object key") }
@@ -260,11 +290,32 @@ public struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
             skipWhitespace()
-            object[key] = try parseValue()
+            let value = try parseValue()
+            // The last of duplicate keys wins, in the first one's place (as `JSON.parse` does).
+            let existing =
+                positions != nil ? positions![key] : keyStack[base...].firstIndex(of: key).map { $0 - base }
+            if let existing {
+                valueStack[valueBase + existing] = value
+            } else {
+                keyStack.append(key)
+                valueStack.append(value)
+                let count = keyStack.count - base
+                if positions != nil {
+                    positions![key] = count - 1
+                } else if count > JSONObject.linearScanLimit {
+                    positions = Dictionary(uniqueKeysWithValues: zip(keyStack[base...], 0..<count))
+                }
+            }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(object) }
+            if bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return .object(
+                    JSONObject(
+                        uniqueKeys: Array(keyStack[base...]), values: Array(valueStack[valueBase...]),
+                        positions: positions))
+            }
             throw error("expected ',' or '}'")
         }
     }
@@ -273,19 +324,24 @@ public struct JSONParser {
         try enter()
         defer { depth -= 1 }
         index += 1
-        var items: [JSONValue] = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
             index += 1
-            return .array(items)
+            return .array([])
         }
+        let base = valueStack.count
+        defer { valueStack.removeSubrange(base...) }
         while true {
             skipWhitespace()
-            items.append(try parseValue())
+            let item = try parseValue()
+            valueStack.append(item)
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+            if bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                return .array(Array(valueStack[base...]))
+            }
             throw error("expected ',' or ']'")
         }
     }
@@ -314,7 +370,7 @@ public struct JSONParser {
             guard index < bytes.count, isDigit(bytes[index]) else { throw error("invalid number") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
-        return .number(String(decoding: bytes[start..<index], as: UTF8.self))
+        return .number(text(start..<index))
     }
 
     private func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
@@ -322,11 +378,25 @@ public struct JSONParser {
     private mutating func parseString() throws -> String {
         index += 1  // opening quote
         let start = index
-        // Fast path: no escapes.
+        // Fast path: no escapes. Skip eight plain bytes at a time while no byte of the word is
+        // a quote, a backslash or a control character (the classic "has zero byte" bit trick).
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        if let base = bytes.baseAddress {
+            while index + 8 <= bytes.count {
+                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+                let quote = word ^ (ones &* 0x22)
+                let backslash = word ^ (ones &* 0x5C)
+                let special =
+                    ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
+                if special & highs != 0 { break }
+                index += 8
+            }
+        }
         while index < bytes.count {
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
-                let s = String(decoding: bytes[start..<index], as: UTF8.self)
+                let s = text(start..<index)
                 index += 1
                 return s
             }
@@ -334,7 +404,7 @@ public struct JSONParser {
             if b < 0x20 { throw error("control character in string") }
             index += 1
         }
-        var out = Array(bytes[start..<index])
+        var out = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
         while index < bytes.count {
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {

@@ -59,7 +59,18 @@ public struct JSONWriter: Sendable {
         beforeValue()
         if b { bytes.append(contentsOf: Array("true".utf8)) } else { bytes.append(contentsOf: Array("false".utf8)) }
     }
-    public mutating func int(_ i: Int) { beforeValue(); bytes.append(contentsOf: Array(String(i).utf8)) }
+    public mutating func int(_ i: Int) {
+        beforeValue()
+        // Digits straight into the output, least significant first, then reversed in place.
+        if i < 0 { bytes.append(UInt8(ascii: "-")) }
+        let start = bytes.count
+        var rest = i.magnitude
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(rest % 10))
+            rest /= 10
+        } while rest > 0
+        bytes[start...].reverse()
+    }
     public mutating func int(_ i: Int?) { if let i { int(i) } else { null() } }
     public mutating func double(_ d: Double) {
         beforeValue(); bytes.append(contentsOf: Array(JSONValue.format(double: d).utf8))

@@ -104,9 +104,12 @@ public enum JSONResponse {
             status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: buffer))
     }
 
-    /// A JSON object response written field by field.
-    public static func object(_ status: HTTPResponse.Status = .ok, _ body: (inout JSONWriter) -> Void) -> Response {
-        var w = JSONWriter(capacity: 512)
+    /// A JSON object response written field by field; `capacity` is the expected size, so a
+    /// long listing is not copied over and over as it grows.
+    public static func object(
+        _ status: HTTPResponse.Status = .ok, capacity: Int = 512, _ body: (inout JSONWriter) -> Void
+    ) -> Response {
+        var w = JSONWriter(capacity: capacity)
         w.beginObject()
         body(&w)
         w.endObject()

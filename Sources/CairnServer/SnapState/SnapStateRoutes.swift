@@ -164,7 +164,11 @@ struct SnapStateRoutes<Context: PrincipalContext>: Sendable {
         try query.validate()
         let page = try await checkpoints.replay(
             workflowId: workflowId, fromStep: fromStep, toStep: toStep, limit: limit, tenant: context.principal.tenant)
-        return JSONResponse.object { w in
+        // Each listed checkpoint is its state and metadata plus about 300 bytes of fields.
+        let expectedSize = page.checkpoints.reduce(256) {
+            $0 + $1.state.utf8.count + ($1.metadata?.utf8.count ?? 2) + 300
+        }
+        return JSONResponse.object(capacity: expectedSize) { w in
             w.field("workflow_id", workflowId)
             w.array("checkpoints", page.checkpoints) { w, c in Self.listedCheckpoint(&w, c) }
             w.field("total", page.checkpoints.count)
