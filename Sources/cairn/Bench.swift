@@ -345,6 +345,7 @@ struct JSONBench: ParsableCommand {
         latencies.sort()
         let p50 = latencies[latencies.count / 2]
         let ms = Double(p50.components.attoseconds) / 1e15 + Double(p50.components.seconds) * 1000
-        print(String(format: "parse %d bytes: p50 %.3f ms, %.0f MB/s", bytes.count, ms, Double(bytes.count) / ms / 1000))
+        let megabytesPerSecond = Double(bytes.count) / ms / 1000
+        print(String(format: "parse %d bytes: p50 %.3f ms, %.0f MB/s", bytes.count, ms, megabytesPerSecond))
     }
 }
