@@ -96,8 +96,11 @@ public protocol QueueReadTransaction: Sendable {
     /// The queued or running run holding a dedupe key, if any.
     func activeRun(tenant: TenantID, queue: String, dedupeKey: String) async throws -> Run?
     /// Queued runs due at `now`, by priority (high first) then due time; called by claims in a
-    /// write transaction, which lock them and skip rows another claimer holds.
-    func dueRuns(tenant: TenantID, queue: String, now: Timestamp, limit: Int) async throws -> [Run]
+    /// write transaction, which lock them and skip rows another claimer holds. With
+    /// `unlessCapped`, none when the queue has a concurrency or rate cap (read in the same
+    /// statement, so an uncapped claim needs no read of the queue's config first).
+    func dueRuns(tenant: TenantID, queue: String, now: Timestamp, limit: Int, unlessCapped: Bool) async throws
+        -> [Run]
     func runningCount(tenant: TenantID, queue: String) async throws -> Int
     func claimedCount(tenant: TenantID, queue: String, since: Timestamp) async throws -> Int
     /// Run counts per queue and status.

@@ -58,12 +58,17 @@ extension RunService {
             var claimed: [Run] = []
             for queue in queues where claimed.count < limit {
                 var capacity = limit - claimed.count
-                if let config = try await tx.queueConfig(tenant: tenant, name: queue) {
+                // Most queues have no caps: one statement finds their due runs. Only when it
+                // finds none is the queue's config read, to tell a capped queue from an idle one.
+                var due = try await tx.dueRuns(
+                    tenant: tenant, queue: queue, now: now, limit: capacity, unlessCapped: true)
+                if due.isEmpty {
+                    guard let config = try await tx.queueConfig(tenant: tenant, name: queue),
+                        config.concurrency != nil || config.ratePerMinute != nil
+                    else { continue }
                     // Caps count runs that concurrent claimers are about to change: one claimer
                     // per capped queue at a time.
-                    if config.concurrency != nil || config.ratePerMinute != nil {
-                        try await tx.lock("queue/" + tenant.rawValue + "/" + queue)
-                    }
+                    try await tx.lock("queue/" + tenant.rawValue + "/" + queue)
                     if let concurrency = config.concurrency {
                         capacity = min(
                             capacity, concurrency - (try await tx.runningCount(tenant: tenant, queue: queue)))
@@ -73,10 +78,11 @@ extension RunService {
                             tenant: tenant, queue: queue, since: now.adding(milliseconds: -60_000))
                         capacity = min(capacity, rate - recent)
                     }
+                    guard capacity > 0 else { continue }
+                    due = try await tx.dueRuns(
+                        tenant: tenant, queue: queue, now: now, limit: capacity, unlessCapped: false)
+                    guard !due.isEmpty else { continue }
                 }
-                guard capacity > 0 else { continue }
-                let due = try await tx.dueRuns(tenant: tenant, queue: queue, now: now, limit: capacity)
-                guard !due.isEmpty else { continue }
                 let leaseExpiresAt = now.adding(milliseconds: leaseMs)
                 try await tx.markClaimed(
                     runIds: due.map(\.id), tenant: tenant, owner: owner, leaseExpiresAt: leaseExpiresAt, at: now)
@@ -169,7 +175,9 @@ extension RunService {
                         capacity, concurrency - (try await tx.runningCount(tenant: tenant, queue: config.name)))
                 }
                 guard capacity > 0 else { continue }
-                for var run in try await tx.dueRuns(tenant: tenant, queue: config.name, now: now, limit: capacity) {
+                let due = try await tx.dueRuns(
+                    tenant: tenant, queue: config.name, now: now, limit: capacity, unlessCapped: false)
+                for var run in due {
                     run.runAt = now.adding(milliseconds: pushRedeliveryMilliseconds)
                     run.updatedAt = now
                     try await tx.updateRun(run)

@@ -9,11 +9,19 @@ extension SQLRunTransaction {
             """, RunSQL.decodeRun)
     }
 
-    func dueRuns(tenant: TenantID, queue: String, now: Timestamp, limit: Int) async throws -> [Run] {
-        try await connection.all(
+    func dueRuns(tenant: TenantID, queue: String, now: Timestamp, limit: Int, unlessCapped: Bool) async throws
+        -> [Run]
+    {
+        let uncapped: SQL =
+            unlessCapped
+            ? """
+             AND NOT EXISTS (SELECT 1 FROM queue_configs c WHERE c.tenant_id = \(tenant.rawValue) \
+            AND c.name = \(queue) AND (c.concurrency IS NOT NULL OR c.rate_per_minute IS NOT NULL))
+            """ : ""
+        return try await connection.all(
             """
             SELECT \(unsafeRaw: RunSQL.runColumns) FROM runs WHERE tenant_id = \(tenant.rawValue) \
-            AND queue_name = \(queue) AND status = 'queued' AND run_at <= \(now) \
+            AND queue_name = \(queue) AND status = 'queued' AND run_at <= \(now)\(uncapped) \
             ORDER BY priority DESC, run_at ASC, created_at ASC LIMIT \(limit)\(SQL.Hook.forUpdateSkipLocked)
             """, RunSQL.decodeRun)
     }
