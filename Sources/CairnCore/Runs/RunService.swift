@@ -257,8 +257,18 @@ public struct RunService: Sendable {
             let options = request.options ?? JSONObject()
             let contract = ResumeContract.normalize(options)
             let contractText = JSONValue.object(contract).jsonText
-            var step: Step
-            if var existing = try await tx.step(runId: runId, name: request.name) {
+            var step = Step(
+                id: Identifier.make("step_"), runId: runId, name: request.name, inputHash: request.inputHash,
+                input: inputText, options: JSONValue.object(options).jsonText, resumeContract: contractText,
+                status: .running, output: nil, error: nil, leaseOwner: owner,
+                leaseExpiresAt: now.adding(milliseconds: leaseMs), attempt: 1, startedAt: now, completedAt: nil,
+                createdAt: now, updatedAt: now)
+            // A run's first begin of a step inserts it outright; a later one finds it taken.
+            if try await !tx.insertStepIfNew(step) {
+                // Under the run's lock the step can only have gone with its run.
+                guard var existing = try await tx.step(runId: runId, name: request.name) else {
+                    throw RunError.runNotFound
+                }
                 if existing.inputHash != request.inputHash {
                     return .inputMismatch(existing, expected: existing.inputHash, actual: request.inputHash)
                 }
@@ -275,14 +285,6 @@ public struct RunService: Sendable {
                 existing.updatedAt = now
                 try await tx.updateStep(existing)
                 step = existing
-            } else {
-                step = Step(
-                    id: Identifier.make("step_"), runId: runId, name: request.name, inputHash: request.inputHash,
-                    input: inputText, options: JSONValue.object(options).jsonText, resumeContract: contractText,
-                    status: .running, output: nil, error: nil, leaseOwner: owner,
-                    leaseExpiresAt: now.adding(milliseconds: leaseMs), attempt: 1, startedAt: now, completedAt: nil,
-                    createdAt: now, updatedAt: now)
-                try await tx.insertStep(step)
             }
             _ = try await tx.appendEvent(
                 runId: runId, type: "step.started",
@@ -302,18 +304,11 @@ public struct RunService: Sendable {
     {
         try await store.write { tx in
             guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
-            guard var step = try await tx.step(runId: runId, id: stepId), step.leaseOwner == leaseOwner else {
-                throw RunError.stepLeaseLost
-            }
             let now = clock.now()
-            step.status = .completed
-            step.output = output.nonNull?.jsonText
-            step.error = nil
-            step.leaseOwner = nil
-            step.leaseExpiresAt = nil
-            step.completedAt = now
-            step.updatedAt = now
-            try await tx.updateStep(step)
+            guard
+                let step = try await tx.completeStep(
+                    runId: runId, stepId: stepId, leaseOwner: leaseOwner, output: output.nonNull?.jsonText, at: now)
+            else { throw RunError.stepLeaseLost }
             let contract = (try? JSONParser.parse(step.resumeContract))?.objectValue ?? JSONObject()
             _ = try await tx.appendEvent(
                 runId: runId, type: "step.completed",

@@ -59,8 +59,14 @@ public protocol RunWriteTransaction: RunReadTransaction, QueueWriteTransaction, 
     func lock(_ key: String) async throws
     func insertRun(_ run: Run) async throws
     func updateRun(_ run: Run) async throws
-    func insertStep(_ step: Step) async throws
+    /// Inserts the step unless its run already has a step of that name (one statement, so
+    /// a run's first begin of a step needs no read first); whether it did.
+    func insertStepIfNew(_ step: Step) async throws -> Bool
     func updateStep(_ step: Step) async throws
+    /// Checkpoints a step's output if `leaseOwner` holds its lease, in one statement; the
+    /// completed step, or nil if the step is missing or its lease is another's.
+    func completeStep(runId: String, stepId: String, leaseOwner: String, output: RawJSON?, at: Timestamp)
+        async throws -> Step?
     func insertGate(_ gate: Gate) async throws
     /// Resolves a pending gate if the token matches; returns the resolved gate, or nil.
     func resolveGate(

@@ -161,8 +161,25 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
 
     func insertRun(_ run: Run) async throws { try await connection.run(RunSQL.insertRun(run)) }
     func updateRun(_ run: Run) async throws { try await connection.run(RunSQL.updateRun(run)) }
-    func insertStep(_ step: Step) async throws { try await connection.run(RunSQL.insertStep(step)) }
+    func insertStepIfNew(_ step: Step) async throws -> Bool {
+        try await connection.first(RunSQL.insertStep(step) + " ON CONFLICT (run_id, name) DO NOTHING RETURNING id") {
+            $0.string()
+        } != nil
+    }
+
     func updateStep(_ step: Step) async throws { try await connection.run(RunSQL.updateStep(step)) }
+
+    func completeStep(runId: String, stepId: String, leaseOwner: String, output: RawJSON?, at now: Timestamp)
+        async throws -> Step?
+    {
+        try await connection.first(
+            """
+            UPDATE steps SET status = \(StepStatus.completed.rawValue), output_json = \(output), error_json = NULL, \
+            lease_owner = NULL, lease_expires_at = NULL, completed_at = \(now), updated_at = \(now) \
+            WHERE id = \(stepId) AND run_id = \(runId) AND lease_owner = \(leaseOwner) \
+            RETURNING \(unsafeRaw: RunSQL.stepColumns)
+            """, RunSQL.decodeStep)
+    }
     func insertGate(_ gate: Gate) async throws { try await connection.run(RunSQL.insertGate(gate)) }
 
     func resolveGate(
