@@ -54,10 +54,10 @@ struct StepsBench: AsyncParsableCommand {
     }
 
     static func describe(_ latencies: [Duration], wall: Duration, steps: Int) -> String {
-        let ms = latencies.map { Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15 }
+        let ms = latencies.map(\.milliseconds)
             .sorted()
         func pct(_ p: Double) -> Double { ms.isEmpty ? 0 : ms[min(ms.count - 1, Int(Double(ms.count) * p))] }
-        let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+        let seconds = wall.seconds
         return String(
             format: "  per step: p50 %.3f ms, p99 %.3f ms, mean %.3f ms; throughput %.0f steps/s (%.2f s wall)",
             pct(0.5), pct(0.99), ms.reduce(0, +) / Double(max(1, ms.count)), Double(steps) / seconds, seconds)
@@ -256,6 +256,7 @@ final class EnqueueClock: @unchecked Sendable {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var milliseconds: Double { seconds * 1000 }
 }
 
 /// Per-step overhead through the Swift SDK: `run.step` with a trivial body, sequentially in
@@ -320,8 +321,7 @@ struct PostgresBench: AsyncParsableCommand {
             configuration: .init(url: database, poolSize: 4), broker: nil, logger: Logger(label: "bench"))
         defer { store.shutdown() }
         for (what, mean) in try await store.measureRoundTrips(count: count) {
-            let ms = Double(mean.components.attoseconds) / 1e15 + Double(mean.components.seconds) * 1000
-            print(String(format: "%@: mean %.3f ms", what, ms))
+            print(String(format: "%@: mean %.3f ms", what, mean.milliseconds))
         }
     }
 }
@@ -344,7 +344,7 @@ struct JSONBench: ParsableCommand {
         }
         latencies.sort()
         let p50 = latencies[latencies.count / 2]
-        let ms = Double(p50.components.attoseconds) / 1e15 + Double(p50.components.seconds) * 1000
+        let ms = p50.milliseconds
         let megabytesPerSecond = Double(bytes.count) / ms / 1000
         print(String(format: "parse %d bytes: p50 %.3f ms, %.0f MB/s", bytes.count, ms, megabytesPerSecond))
     }

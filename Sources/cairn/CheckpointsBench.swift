@@ -143,10 +143,10 @@ struct CheckpointsBench: AsyncParsableCommand {
     }
 
     static func describe(_ latencies: [Duration], wall: Duration, count: Int, unit: String) -> String {
-        let ms = latencies.map { Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15 }
+        let ms = latencies.map(\.milliseconds)
             .sorted()
         func pct(_ p: Double) -> Double { ms.isEmpty ? 0 : ms[min(ms.count - 1, Int(Double(ms.count) * p))] }
-        let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+        let seconds = wall.seconds
         return String(
             format: "  p50 %.3f ms, p99 %.3f ms, mean %.3f ms; %.0f \(unit)/s (%.2f s)",
             pct(0.5), pct(0.99), ms.reduce(0, +) / Double(max(1, ms.count)), Double(count) / seconds, seconds)

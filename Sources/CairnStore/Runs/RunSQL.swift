@@ -276,10 +276,7 @@ enum RunSQL {
     /// run's last (the caller holds the runs' locks, so the numbers are free). Rows come back as
     /// `id, run_id, seq`, in no promised order.
     static func appendEvents(_ drafts: ArraySlice<RunEventDraft>, at now: Timestamp) -> SQL {
-        var values: SQL = ""
-        for (i, d) in drafts.enumerated() {
-            values = values + (i == 0 ? "" : ", ") + "(\(d.runId), \(d.type), \(d.payload))"
-        }
+        let values = drafts.map { d -> SQL in "(\(d.runId), \(d.type), \(d.payload))" }.joined(separator: ", ")
         return """
             INSERT INTO events (run_id, seq, type, payload_json, created_at) \
             SELECT v.column1, (SELECT COALESCE(MAX(e.seq), 0) + 1 FROM events e WHERE e.run_id = v.column1), \

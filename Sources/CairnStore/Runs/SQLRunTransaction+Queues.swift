@@ -31,10 +31,8 @@ extension SQLRunTransaction {
         runIds: [String], tenant: TenantID, owner: String, leaseExpiresAt: Timestamp, at now: Timestamp
     ) async throws {
         for start in stride(from: 0, to: runIds.count, by: 32) {
-            var ids: SQL = ""
-            for (i, id) in runIds[start..<min(start + 32, runIds.count)].enumerated() {
-                ids = ids + (i == 0 ? "" : ", ") + "\(id)"
-            }
+            let ids = runIds[start..<min(start + 32, runIds.count)].map { id -> SQL in "\(id)" }
+                .joined(separator: ", ")
             try await connection.run(
                 """
                 UPDATE runs SET status = 'running', lease_owner = \(owner), lease_expires_at = \(leaseExpiresAt), \

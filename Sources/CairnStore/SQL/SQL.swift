@@ -96,3 +96,15 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation {
         return r
     }
 }
+
+extension Sequence where Element == SQL {
+    /// The fragments one after another with `separator` between them (a list of values or rows).
+    func joined(separator: String) -> SQL {
+        var result: SQL = ""
+        for (i, fragment) in enumerated() {
+            if i > 0 { result = result + SQL(stringLiteral: separator) }
+            result = result + fragment
+        }
+        return result
+    }
+}
