@@ -148,11 +148,11 @@ struct S3BlobStoreTests {
         configuration.bucket = bucket + "-missing"
         let elsewhere = try S3BlobStore(configuration: configuration, httpClient: S3TestServer.httpClient)
         let digest = S3TestServer.sha256([1])
-        let error = await #expect(throws: S3Error.self) { try await elsewhere.size(of: digest) }
+        let error = await #expect(throws: S3ErrorResponse.self) { try await elsewhere.size(of: digest) }
         #expect(error?.code == "NoSuchBucket")
-        await #expect(throws: S3Error.self) { try await elsewhere.open(digest) }
-        await #expect(throws: S3Error.self) { try await elsewhere.digests() }
-        await #expect(throws: S3Error.self) { try await elsewhere.checkBucket() }
+        await #expect(throws: S3ErrorResponse.self) { try await elsewhere.open(digest) }
+        await #expect(throws: S3ErrorResponse.self) { try await elsewhere.digests() }
+        await #expect(throws: S3ErrorResponse.self) { try await elsewhere.checkBucket() }
         #expect(try await store.size(of: digest) == nil, "in the bucket that exists, the blob is just missing")
     }
 
@@ -294,10 +294,10 @@ struct S3BlobStoreTests {
         var configuration = good.configuration
         configuration.secretAccessKey = "wrong" + S3TestServer.secretAccessKey
         let wrong = try S3BlobStore(configuration: configuration, httpClient: S3TestServer.httpClient)
-        let listing = await #expect(throws: S3Error.self) { try await wrong.digests() }
+        let listing = await #expect(throws: S3ErrorResponse.self) { try await wrong.digests() }
         #expect(listing?.code == "SignatureDoesNotMatch")
         #expect(listing?.status == 403)
-        let head = await #expect(throws: S3Error.self) { try await wrong.size(of: blob.digest) }
+        let head = await #expect(throws: S3ErrorResponse.self) { try await wrong.size(of: blob.digest) }
         #expect(head?.status == 403)
         #expect(try await good.size(of: blob.digest) == 3)
         _ = bucket

@@ -241,8 +241,8 @@ public final class S3BlobStore: BlobStore {
         guard try await client.headBucket(configuration.bucket) else { throw noSuchBucket() }
     }
 
-    private func noSuchBucket() -> S3Error {
-        S3Error(
+    private func noSuchBucket() -> S3ErrorResponse {
+        S3ErrorResponse(
             operation: "HeadBucket", status: 404, code: "NoSuchBucket",
             message: "bucket \(configuration.bucket) does not exist at \(configuration.endpoint)", requestId: nil)
     }

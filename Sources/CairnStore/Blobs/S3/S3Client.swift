@@ -9,7 +9,7 @@ import NIOHTTP1
 /// An error answer from S3: the operation, the HTTP status and S3's error code and message
 /// (`NoSuchKey`, `SignatureDoesNotMatch`, …). Answers without an XML body (HEAD) get a code
 /// made from the status, such as `NotFound`.
-public struct S3Error: Error, Sendable, CustomStringConvertible {
+public struct S3ErrorResponse: Error, Sendable, CustomStringConvertible {
     public let operation: String
     public let status: Int
     public let code: String
@@ -167,7 +167,7 @@ public final class S3Client: Sendable {
         do {
             _ = try await send(Request("HeadBucket", .HEAD, bucket: bucket, idempotent: true))
             return true
-        } catch let error as S3Error where error.status == 404 {
+        } catch let error as S3ErrorResponse where error.status == 404 {
             return false
         }
     }
@@ -177,7 +177,7 @@ public final class S3Client: Sendable {
         let response: Response
         do {
             response = try await send(Request("HeadObject", .HEAD, bucket: bucket, key: key, idempotent: true))
-        } catch let error as S3Error where error.status == 404 {
+        } catch let error as S3ErrorResponse where error.status == 404 {
             return nil
         }
         guard let text = response.headers.first(name: "content-length"), let size = Int64(text), size >= 0,
@@ -189,7 +189,7 @@ public final class S3Client: Sendable {
     }
 
     /// GetObject for the bytes in `range` (which must not be empty): exactly those bytes, or
-    /// fewer if the object ends first. Throws `S3Error` (`NoSuchKey`, 404) if there is no object.
+    /// fewer if the object ends first. Throws `S3ErrorResponse` (`NoSuchKey`, 404) if there is no object.
     public func getObject(bucket: String, key: String, range: Range<Int64>) async throws -> ByteBuffer {
         precondition(!range.isEmpty && range.lowerBound >= 0, "an empty or negative range")
         let limit = Int(range.upperBound - range.lowerBound)
@@ -288,7 +288,7 @@ public final class S3Client: Sendable {
                 Request(
                     "AbortMultipartUpload", .DELETE, bucket: bucket, key: key, query: [("uploadId", uploadId)],
                     idempotent: true))
-        } catch let error as S3Error where error.status == 404 {
+        } catch let error as S3ErrorResponse where error.status == 404 {
             return
         }
     }
@@ -297,7 +297,7 @@ public final class S3Client: Sendable {
     public func deleteObject(bucket: String, key: String) async throws {
         do {
             _ = try await send(Request("DeleteObject", .DELETE, bucket: bucket, key: key, idempotent: true))
-        } catch let error as S3Error where error.status == 404 && error.code != "NoSuchBucket" {
+        } catch let error as S3ErrorResponse where error.status == 404 && error.code != "NoSuchBucket" {
             return
         }
     }
@@ -419,7 +419,7 @@ public final class S3Client: Sendable {
 
     /// Sends a request and returns its 2xx answer (with at most `maxBodyBytes` of body), retrying
     /// idempotent requests on 5xx answers, timeouts and connection failures; a non-2xx answer
-    /// becomes `S3Error`.
+    /// becomes `S3ErrorResponse`.
     func send(_ request: Request, maxBodyBytes: Int = S3Client.maxErrorBytes) async throws -> Response {
         var hasher = SHA256Hasher()
         request.body.withUnsafeReadableBytes { hasher.update($0) }
@@ -522,7 +522,7 @@ public final class S3Client: Sendable {
     }
 
     /// The root element of a 2xx XML answer; an `<Error>` root (S3 sends those with 200 too)
-    /// becomes `S3Error`.
+    /// becomes `S3ErrorResponse`.
     func xml(_ response: Response, _ operation: String) throws -> S3XMLElement {
         let root: S3XMLElement
         do {
@@ -534,11 +534,11 @@ public final class S3Client: Sendable {
         return root
     }
 
-    static func s3Error(_ operation: String, _ response: Response, root: S3XMLElement? = nil) -> S3Error {
+    static func s3Error(_ operation: String, _ response: Response, root: S3XMLElement? = nil) -> S3ErrorResponse {
         let parsed = root ?? (try? S3XML.parse(Array(buffer: response.body)))
         let error = parsed?.name == "Error" ? parsed : nil
         let code = error?.text(of: "Code") ?? Self.codeFromStatus(response.status)
-        return S3Error(
+        return S3ErrorResponse(
             operation: operation, status: response.status, code: code, message: error?.text(of: "Message") ?? "",
             requestId: error?.text(of: "RequestId") ?? response.headers.first(name: "x-amz-request-id"))
     }

@@ -1,15 +1,24 @@
-import CairnCore
 import Crypto
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// AWS Signature Version 4, header-based (`Authorization: AWS4-HMAC-SHA256 …`).
 ///
 /// Pure functions for each step (canonical request, string to sign, signing key, signature) so
-/// the same code can sign outgoing requests (the S3 blob store) and, later, verify incoming ones
-/// (an S3 listener recomputes the signature from the request it received). Nothing here reads the
-/// clock or touches the network: the caller passes the time and the request's parts.
+/// the same code signs outgoing requests (the S3 blob store) and verifies incoming ones
+/// (`SigV4Verifier` recomputes the signature from the request it received, and
+/// `AWSChunkedDecoder` the chunk and trailer signatures of a streaming body). Nothing here reads
+/// the clock or touches the network: the caller passes the time and the request's parts.
 public enum SigV4 {
     public static let algorithm = "AWS4-HMAC-SHA256"
+    /// The algorithm line of a streaming body's chunk string to sign.
+    public static let chunkAlgorithm = "AWS4-HMAC-SHA256-PAYLOAD"
+    /// The algorithm line of a streaming body's trailer string to sign.
+    public static let trailerAlgorithm = "AWS4-HMAC-SHA256-TRAILER"
     /// The `x-amz-content-sha256` value for a body that is not hashed into the signature.
     public static let unsignedPayload = "UNSIGNED-PAYLOAD"
     /// The SHA-256 of no bytes, the payload hash of a request without a body.
@@ -149,8 +158,18 @@ public enum SigV4 {
         headers: [(name: String, value: String)], payloadHash: String
     ) -> String {
         let (block, signed) = canonicalHeaders(headers)
-        return [method, canonicalURI(path: path), canonicalQuery(query), block, signed, payloadHash]
-            .joined(separator: "\n")
+        return canonicalRequest(
+            method: method, canonicalURI: canonicalURI(path: path), canonicalQuery: canonicalQuery(query),
+            headerBlock: block, signedHeaders: signed, payloadHash: payloadHash)
+    }
+
+    /// Step 1 from parts already in canonical form (a verifier has them that way: the signed-headers
+    /// list as the client sent it, the header block from `canonicalHeaders`).
+    public static func canonicalRequest(
+        method: String, canonicalURI: String, canonicalQuery: String, headerBlock: String, signedHeaders: String,
+        payloadHash: String
+    ) -> String {
+        [method, canonicalURI, canonicalQuery, headerBlock, signedHeaders, payloadHash].joined(separator: "\n")
     }
 
     /// The credential scope: `date/region/service/aws4_request`.
@@ -162,6 +181,22 @@ public enum SigV4 {
     public static func stringToSign(timestamp: String, scope: String, canonicalRequest: String) -> String {
         let hash = Array(SHA256.hash(data: Array(canonicalRequest.utf8))).hexString
         return [algorithm, timestamp, scope, hash].joined(separator: "\n")
+    }
+
+    /// The string to sign of one chunk of a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` body: chained to the
+    /// previous chunk's signature (the first chunk to the request's seed signature).
+    public static func chunkStringToSign(
+        timestamp: String, scope: String, previousSignature: String, chunkHash: String
+    ) -> String {
+        [chunkAlgorithm, timestamp, scope, previousSignature, emptyPayloadHash, chunkHash].joined(separator: "\n")
+    }
+
+    /// The string to sign of a signed body's trailer: `trailerHash` is the hex SHA-256 of the trailer
+    /// headers, each as `name:value\n`; `previousSignature` is the final (empty) chunk's.
+    public static func trailerStringToSign(
+        timestamp: String, scope: String, previousSignature: String, trailerHash: String
+    ) -> String {
+        [trailerAlgorithm, timestamp, scope, previousSignature, trailerHash].joined(separator: "\n")
     }
 
     /// Step 3: the signing key, HMAC-chained from the secret through date, region and service.
