@@ -27,6 +27,9 @@ enum Migrations {
         Migration(version: 8, name: "active runs by status", sqlite: activeRunsV8, postgres: ""),
         Migration(version: 9, name: "events announce themselves", sqlite: "", postgres: postgresAnnounceV9),
         Migration(version: 10, name: "claim order in claim indexes", sqlite: claimOrderV10, postgres: claimOrderV10),
+        Migration(
+            version: 11, name: "workspaces", sqlite: workspacesV11.replacing(#" COLLATE "C""#, with: ""),
+            postgres: workspacesV11),
     ]
 
     /// The Postgres schema as of version 8 (Postgres support began there, so its history starts
@@ -871,5 +874,79 @@ enum Migrations {
         $$;
         CREATE TRIGGER events_announce AFTER INSERT ON events REFERENCING NEW TABLE AS announced
             FOR EACH STATEMENT EXECUTE FUNCTION cairn_announce_events();
+        """
+
+    /// Workspaces (S3 buckets) as append-only object versions. `seq` is the bucket's version clock
+    /// (19 digits: milliseconds × 10⁶, bumped past the last one); an object's version id and a
+    /// snapshot's version are points on it. A snapshot is one row; a fork is one bucket row whose
+    /// parent is (bucket, point): reads resolve through the parents, so neither copies anything.
+    /// A version replaced or deleted in a snapshot-enabled bucket is kept with `removed_seq`
+    /// (snapshots and forks still see it as of their point); elsewhere its row goes. Each version
+    /// holds a reference per blob segment in `blobs`, like an artifact. S3 secrets are stored as
+    /// they are: SigV4 verification needs them.
+    static let workspacesV11 = """
+        CREATE TABLE workspace_buckets (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            tenant_id TEXT COLLATE "C" NOT NULL,
+            name TEXT COLLATE "C" NOT NULL,
+            created_at BIGINT NOT NULL,
+            snapshots_enabled INTEGER NOT NULL,
+            versioning TEXT COLLATE "C" NOT NULL,
+            parent_id TEXT COLLATE "C",
+            parent_name TEXT COLLATE "C",
+            parent_point BIGINT,
+            last_seq BIGINT NOT NULL,
+            lifecycle_xml TEXT COLLATE "C",
+            deleted_at BIGINT
+        );
+        CREATE UNIQUE INDEX workspace_buckets_name ON workspace_buckets (tenant_id, name) WHERE deleted_at IS NULL;
+        CREATE INDEX workspace_buckets_parent ON workspace_buckets (parent_id) WHERE parent_id IS NOT NULL;
+        CREATE TABLE workspace_snapshots (
+            bucket_id TEXT COLLATE "C" NOT NULL,
+            seq BIGINT NOT NULL,
+            name TEXT COLLATE "C",
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (bucket_id, seq)
+        );
+        CREATE TABLE workspace_objects (
+            bucket_id TEXT COLLATE "C" NOT NULL,
+            object_key TEXT COLLATE "C" NOT NULL,
+            seq BIGINT NOT NULL,
+            removed_seq BIGINT,
+            null_version INTEGER NOT NULL,
+            delete_marker INTEGER NOT NULL,
+            size BIGINT NOT NULL,
+            etag TEXT COLLATE "C" NOT NULL,
+            segments TEXT COLLATE "C" NOT NULL,
+            headers_json TEXT COLLATE "C" NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (bucket_id, object_key, seq)
+        );
+        CREATE TABLE workspace_uploads (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            bucket_id TEXT COLLATE "C" NOT NULL,
+            object_key TEXT COLLATE "C" NOT NULL,
+            headers_json TEXT COLLATE "C" NOT NULL,
+            created_at BIGINT NOT NULL
+        );
+        CREATE INDEX workspace_uploads_bucket ON workspace_uploads (bucket_id, object_key, id);
+        CREATE TABLE workspace_upload_parts (
+            upload_id TEXT COLLATE "C" NOT NULL,
+            part_number BIGINT NOT NULL,
+            size BIGINT NOT NULL,
+            etag TEXT COLLATE "C" NOT NULL,
+            sha256 TEXT COLLATE "C" NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (upload_id, part_number)
+        );
+        CREATE TABLE s3_keys (
+            access_key_id TEXT COLLATE "C" PRIMARY KEY,
+            tenant_id TEXT COLLATE "C" NOT NULL,
+            secret TEXT COLLATE "C" NOT NULL,
+            scopes TEXT COLLATE "C" NOT NULL,
+            name TEXT COLLATE "C",
+            created_at BIGINT NOT NULL,
+            revoked_at BIGINT
+        );
         """
 }

@@ -32,7 +32,8 @@ public final class ArtifactService: Sendable {
     public let store: any ArtifactStore
     public let blobs: any BlobStore
     public let limits: Limits
-    let locks = BlobLocks()
+    /// The blob layer's per-digest locks, shared with every other feature that keeps blobs.
+    let locks: BlobLocks
     /// Bytes reserved by uploads in flight, per tenant.
     let reserved = Mutex<[TenantID: Int64]>([:])
     let logger: Logger
@@ -40,11 +41,12 @@ public final class ArtifactService: Sendable {
     public let clock: any WallClock
 
     public init(
-        store: any ArtifactStore, blobs: any BlobStore, limits: Limits = Limits(),
+        store: any ArtifactStore, blobs: any BlobStore, locks: BlobLocks = BlobLocks(), limits: Limits = Limits(),
         logger: Logger = Logger(label: "cairn.artifacts"), clock: any WallClock = SystemClock()
     ) {
         self.store = store
         self.blobs = blobs
+        self.locks = locks
         self.limits = limits
         self.logger = logger
         self.clock = clock

@@ -79,6 +79,9 @@ public protocol KeyStore: Sendable {
     /// Whether any key was ever created, revoked ones included (keys are never deleted, so this
     /// never turns false again): from then on every request must authenticate.
     func anyKeyCreated() async throws -> Bool
+    func insertS3Key(_ key: S3Key) async throws
+    func s3Key(accessKeyId: String) async throws -> S3Key?
+    func revokeS3Key(accessKeyId: String, tenant: TenantID?, at: Timestamp) async throws -> Bool
 }
 
 /// Reads of API keys inside one transaction.
@@ -110,6 +113,16 @@ extension RunStore {
     }
 
     public func anyKeyCreated() async throws -> Bool { try await read { tx in try await tx.anyKeyCreated() } }
+
+    public func insertS3Key(_ key: S3Key) async throws { try await write { tx in try await tx.insertS3Key(key) } }
+
+    public func s3Key(accessKeyId: String) async throws -> S3Key? {
+        try await read { tx in try await tx.s3Key(accessKeyId: accessKeyId) }
+    }
+
+    public func revokeS3Key(accessKeyId: String, tenant: TenantID?, at now: Timestamp) async throws -> Bool {
+        try await write { tx in try await tx.revokeS3Key(accessKeyId: accessKeyId, tenant: tenant, at: now) }
+    }
 }
 
 public enum KeyError: Error, Equatable, Sendable {
@@ -165,7 +178,32 @@ public struct KeyService: Sendable {
 
     public func list(tenant: TenantID?) async throws -> [APIKey] { try await store.keys(tenant: tenant) }
 
+    /// Creates an S3 access key: a 20-character id (`CK` and 18 upper-case hex digits) and a
+    /// 40-character secret, which SigV4 needs on the server too, so it is stored as it is.
+    public func createS3Key(tenant: String, name: String?, scopes: [Scope]) async throws -> S3Key {
+        guard Self.isValidTenant(tenant) else { throw KeyError.invalidTenant(tenant) }
+        guard !scopes.isEmpty else { throw KeyError.noScopes }
+        let key = S3Key(
+            accessKeyId: "CK" + String(Identifier.randomHex().uppercased().prefix(18)), tenant: TenantID(rawValue: tenant),
+            secret: String((Identifier.randomHex() + Identifier.randomHex()).prefix(40)), scopes: Array(Set(scopes)).sorted(),
+            name: name, createdAt: clock.now(), revokedAt: nil)
+        try await store.insertS3Key(key)
+        return key
+    }
+
+    /// The active S3 key with this id, if any.
+    public func activeS3Key(accessKeyId: String) async throws -> S3Key? {
+        guard accessKeyId.utf8.count <= 128, let key = try await store.s3Key(accessKeyId: accessKeyId),
+            key.revokedAt == nil
+        else { return nil }
+        return key
+    }
+
+    /// Revokes an API key, or an S3 key by its access key id.
     public func revoke(id: String, tenant: TenantID?) async throws {
-        guard try await store.revokeKey(id: id, tenant: tenant, at: clock.now()) else { throw KeyError.keyNotFound }
+        if try await store.revokeKey(id: id, tenant: tenant, at: clock.now()) { return }
+        guard try await store.revokeS3Key(accessKeyId: id, tenant: tenant, at: clock.now()) else {
+            throw KeyError.keyNotFound
+        }
     }
 }

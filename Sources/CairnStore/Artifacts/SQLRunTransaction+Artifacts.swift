@@ -137,12 +137,7 @@ extension SQLRunTransaction {
             \(a.name), \(a.contentType), \(a.size), \(a.sha256), \(a.owner), \(Self.metadataJSON(a.metadata)), \
             \(a.createdAt), \(a.expiresAt), \(a.idempotencyKey))
             """)
-        try await connection.run(
-            """
-            INSERT INTO blobs (tenant_id, sha256, size, refcount, created_at) VALUES (\(a.tenant.rawValue), \
-            \(a.sha256), \(a.size), 1, \(a.createdAt)) ON CONFLICT (tenant_id, sha256) DO UPDATE SET \
-            refcount = blobs.refcount + 1
-            """)
+        try await addBlobReference(tenant: a.tenant, segment: BlobSegment(sha256: a.sha256, size: a.size), at: a.createdAt)
         try await connection.run(
             """
             INSERT INTO artifact_usage (tenant_id, bytes, count) VALUES (\(a.tenant.rawValue), \(a.size), 1) \
@@ -153,12 +148,7 @@ extension SQLRunTransaction {
 
     func deleteArtifactRecords(_ a: Artifact) async throws {
         try await connection.run("DELETE FROM artifacts WHERE id = \(a.id) AND tenant_id = \(a.tenant.rawValue)")
-        try await connection.run(
-            """
-            UPDATE blobs SET refcount = refcount - 1 WHERE tenant_id = \(a.tenant.rawValue) AND sha256 = \(a.sha256)
-            """)
-        try await connection.run(
-            "DELETE FROM blobs WHERE tenant_id = \(a.tenant.rawValue) AND sha256 = \(a.sha256) AND refcount <= 0")
+        try await dropBlobReferences(tenant: a.tenant, sha256: a.sha256, count: 1)
         try await connection.run(
             """
             UPDATE artifact_usage SET bytes = bytes - \(a.size), count = count - 1 \
