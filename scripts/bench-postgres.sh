@@ -41,7 +41,7 @@ serve() {
     local port=$1 url=$2
     shift 2
     mkdir -p "$work/data-$port"
-    "$bin" serve --port "$port" --data-dir "$work/data-$port" --database "$url" --log-level warning "$@" &
+    "$bin" serve --port "$port" --s3-port 0 --data-dir "$work/data-$port" --database "$url" --log-level warning "$@" &
     servers+=($!)
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && return; sleep 0.1; done
     echo "replica on $port did not start" >&2

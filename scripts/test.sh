@@ -30,6 +30,17 @@ if ! have_postgres; then
     apt-get install -y -q postgresql
 fi
 
+# The S3 listener's suite drives the AWS CLI too (`aws s3 cp/sync`).
+if ! command -v aws >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "== installing the AWS CLI (apt-get install awscli)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q awscli || { apt-get update -q && apt-get install -y -q awscli; }
+    else
+        echo "the AWS CLI is missing and this is not root: its tests are skipped" >&2
+    fi
+fi
+
 echo "== swift build (debug, with tests)"
 swift build --build-tests
 bin="$(swift build --show-bin-path)/cairn"

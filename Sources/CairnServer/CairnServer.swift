@@ -22,12 +22,17 @@ public struct CairnServer: Sendable {
     public let checkpoints: CheckpointService
     let rateLimiter: SlidingWindowRateLimiter?
     public let artifacts: ArtifactService
+    /// Workspaces (the S3 listener's buckets), on the same blob store and blob locks as artifacts.
+    public let workspaces: WorkspaceService
     let openMode: OpenMode
     let registry: PrometheusCollectorRegistry?
     let logger: Logger
     let deliveryWakeups: AsyncStream<Void>
     /// The main listener's open connections.
     let connections: ConnectionRegistry
+    /// The S3 listener's open connections.
+    let s3Connections: ConnectionRegistry
+    let clock: any WallClock
 
     /// Opens the store the configuration names (Postgres when `databaseURL` is set, else the
     /// embedded SQLite file) and assembles the server on it.
@@ -116,6 +121,7 @@ public struct CairnServer: Sendable {
         self.broker = broker
         self.store = store
         connections = ConnectionRegistry(maxConnections: configuration.maxConnections)
+        s3Connections = ConnectionRegistry(maxConnections: configuration.maxConnections)
         let (wakeups, wake) = DeliveryService.wakeups(from: broker)
         deliveryWakeups = wakeups
         keys = KeyService(store: store, clock: clock)
@@ -125,7 +131,11 @@ public struct CairnServer: Sendable {
         // blob store belongs to an upload that a crash or kill ended.
         let leftovers = try blobs.removeUnfinishedWrites()
         if leftovers > 0 { logger.info("removed unfinished uploads", metadata: ["files": "\(leftovers)"]) }
-        artifacts = ArtifactService(store: store, blobs: blobs, limits: configuration.artifactLimits, clock: clock)
+        let blobLocks = BlobLocks()
+        artifacts = ArtifactService(
+            store: store, blobs: blobs, locks: blobLocks, limits: configuration.artifactLimits, clock: clock)
+        workspaces = WorkspaceService(store: store, blobs: blobs, locks: blobLocks, clock: clock)
+        self.clock = clock
         runs = RunService(
             store: store,
             configuration: .init(
@@ -242,6 +252,21 @@ public struct CairnServer: Sendable {
             logger: logger)
     }
 
+    /// The S3 listener (workspaces), or nil when `s3Port` is 0. S3 keys authenticate it.
+    public func makeS3Application() -> (some ApplicationProtocol)? {
+        guard configuration.s3Port > 0 else { return nil as Application<S3Listener.Responder>? }
+        let keys = self.keys
+        let listener = S3Listener(
+            workspaces: workspaces, keys: { id in try await keys.activeS3Key(accessKeyId: id) }, clock: clock,
+            logger: Logger(label: "cairn.s3"))
+        return Application(
+            responder: listener.responder(),
+            server: .guardedHTTP1(limits: configuration.connectionLimits, registry: s3Connections),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.s3Port), serverName: "cairn"),
+            logger: logger)
+    }
+
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully: live event streams end first,
     /// then the HTTP server finishes in-flight requests for at most the grace period, then the
     /// background services stop.
@@ -255,7 +280,11 @@ public struct CairnServer: Sendable {
             StoreGauges(runs: runs, interval: .seconds(5), logger: Logger(label: "cairn.gauges")),
         ]
         if let reconciler { services.append(reconciler) }
-        services += [app, EventStreamShutdown(broker: broker)]
+        services.append(app)
+        if let s3 = makeS3Application() {
+            services.append(BoundedGracefulShutdown(wrapped: s3, grace: grace, connections: s3Connections))
+        }
+        services.append(EventStreamShutdown(broker: broker))
         var group = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A backstop: whatever still runs well after the grace period is cancelled.

@@ -5,6 +5,8 @@ import CairnStore
 public struct ServerConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     public var port: Int = 7373
+    /// The S3 listener's port (workspaces), on the same host; 0 turns it off.
+    public var s3Port: Int = 7374
     /// Where the embedded store keeps its files (and, on Postgres, upload spools).
     public var dataDirectory: String = ".cairn"
     /// `postgres://…`: every replica on one Postgres database; nil keeps the embedded SQLite file.
@@ -118,6 +120,10 @@ public struct ServerConfiguration: Sendable {
     /// Refuses settings that would be unsafe or cannot work.
     public func validate() throws {
         guard (1...65535).contains(port) else { throw Invalid(description: "port must be 1...65535, got \(port)") }
+        guard (0...65535).contains(s3Port) else {
+            throw Invalid(description: "s3-port must be 0...65535 (0 turns the S3 listener off), got \(s3Port)")
+        }
+        guard s3Port != port else { throw Invalid(description: "s3-port must differ from port (both are \(port))") }
         guard reconcileMilliseconds >= 0 else { throw Invalid(description: "reconcile-ms must be >= 0") }
         guard rateLimit >= 0 else { throw Invalid(description: "rate-limit must be >= 0") }
         guard rateLimitWindowMilliseconds >= 1 else { throw Invalid(description: "rate-limit-window-ms must be >= 1") }
@@ -181,7 +187,7 @@ public struct ServerConfiguration: Sendable {
     /// The settings as printed at start-up: the key itself never appears.
     public var summary: [(String, String)] {
         [
-            ("host", host), ("port", String(port)), ("data-dir", dataDirectory),
+            ("host", host), ("port", String(port)), ("s3-port", s3Port == 0 ? "off" : String(s3Port)), ("data-dir", dataDirectory),
             ("database", databaseURL.flatMap { try? PostgresStore.Endpoint.parse($0).redacted } ?? "embedded SQLite"),
             ("database-pool-size", String(databasePoolSize)),
             ("blobs", blobsLocation ?? "local (data-dir/blobs)"), ("s3-endpoint", s3Endpoint ?? "AWS"),

@@ -91,6 +91,12 @@ struct Keys: AsyncParsableCommand {
         @Option(name: .customLong("scope"), help: "read, write or admin; repeat for several (default: read and write).")
         var scopes: [String] = []
         @Option(help: "A name to recognize the key by.") var name: String?
+        @Flag(
+            help: """
+                Create an S3 access key for the S3 listener instead: prints the access key id, then the secret, \
+                each on its own line (the secret only this once). Needs --data-dir or --database.
+                """)
+        var s3 = false
 
         func run() async throws {
             var parsed: [Scope] = []
@@ -104,6 +110,18 @@ struct Keys: AsyncParsableCommand {
                 throw ValidationError("tenant must be 1-64 letters, digits, '-', '_' or '.'")
             }
             let scopes = parsed.isEmpty ? [Scope.read, .write] : parsed
+            if s3 {
+                guard location.remote == nil else {
+                    throw ValidationError("S3 keys are created in the store: pass --data-dir or --database")
+                }
+                let key = try await location.keyService().createS3Key(tenant: tenant, name: name, scopes: scopes)
+                let granted = key.scopes.map(\.rawValue).joined(separator: ", ")
+                FileHandle.standardError.write(
+                    Data("created S3 key for tenant \(key.tenant.rawValue) with \(granted)\n".utf8))
+                print(key.accessKeyId)
+                print(key.secret)
+                return
+            }
             let id: String, keyTenant: String, secret: String
             if let api = location.remote {
                 var body = JSONObject([
@@ -172,7 +190,7 @@ struct Keys: AsyncParsableCommand {
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a key by id; it stops working at once.")
         @OptionGroup var location: Location
-        @Argument(help: "The key's id (key_...).") var id: String
+        @Argument(help: "The key's id (key_...), or an S3 key's access key id.") var id: String
 
         func run() async throws {
             if let api = location.remote {

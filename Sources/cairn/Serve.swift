@@ -19,6 +19,10 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to listen on (CAIRN_HOST; 127.0.0.1).") var host: String?
     @Option(help: "Port to listen on (CAIRN_PORT; 7373).") var port: Int?
+    @Option(
+        name: .customLong("s3-port"),
+        help: "Port of the S3 listener for workspaces, on the same host (CAIRN_S3_PORT; 7374; 0 turns it off).")
+    var s3Port: Int?
     @Option(name: .customLong("data-dir"), help: "Directory for the embedded store (CAIRN_DATA_DIR; ./.cairn).")
     var dataDir: String?
     @Option(
@@ -179,6 +183,7 @@ struct Serve: AsyncParsableCommand {
         }
         c.host = host ?? env("CAIRN_HOST") ?? c.host
         c.port = try port ?? envInt("CAIRN_PORT") ?? c.port
+        c.s3Port = try s3Port ?? envInt("CAIRN_S3_PORT") ?? c.s3Port
         c.dataDirectory = dataDir ?? env("CAIRN_DATA_DIR") ?? c.dataDirectory
         c.databaseURL = database ?? env("CAIRN_DATABASE")
         c.databasePoolSize = try databasePoolSize ?? envInt("CAIRN_DATABASE_POOL_SIZE") ?? c.databasePoolSize
@@ -276,6 +281,7 @@ struct Serve: AsyncParsableCommand {
         // Both checks come before the store is opened, so a mistake leaves nothing behind.
         try Self.checkDataDirectory(configuration.dataDirectory)
         try Self.checkListenable(host: configuration.host, port: configuration.port)
+        if configuration.s3Port > 0 { try Self.checkListenable(host: configuration.host, port: configuration.s3Port) }
         let server: CairnServer
         do {
             server = try await CairnServer.open(configuration: configuration, registry: registry, logger: logger)

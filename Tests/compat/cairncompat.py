@@ -330,7 +330,7 @@ class CairnServer:
                  env: Optional[dict] = None, args: Optional[list] = None,
                  name: str = "cairn", allow_loopback_outbound: bool = True,
                  database: Optional[str] = AUTO, blobs: Optional[str] = AUTO,
-                 s3_endpoint: Optional[str] = None):
+                 s3_endpoint: Optional[str] = None, s3: bool = False):
         self.binary = cairn_bin()
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "data"
@@ -345,6 +345,10 @@ class CairnServer:
         self.blobs = blobs
         self.s3_endpoint = s3_endpoint
         self.port: Optional[int] = None
+        # The S3 listener (workspaces): on a free port when asked for, else off, so servers
+        # started side by side never compete for its default port.
+        self.s3 = s3
+        self.s3_port: Optional[int] = None
         self.proc: Optional[subprocess.Popen] = None
         self.starts = 0
         self.stopped_at: Optional[float] = None
@@ -355,6 +359,11 @@ class CairnServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def s3_url(self) -> str:
+        assert self.s3 and self.s3_port, "start the server with s3=True"
+        return f"http://127.0.0.1:{self.s3_port}"
 
     @property
     def alive(self) -> bool:
@@ -390,6 +399,12 @@ class CairnServer:
             # Also with --database: the spool and other local files live here.
             "--data-dir", str(self.data_dir),
         ]
+        if self.s3:
+            if self.s3_port is None:
+                self.s3_port = free_port()
+            args += ["--s3-port", str(self.s3_port)]
+        else:
+            args += ["--s3-port", "0"]
         if self.database:
             args += ["--database", self.database]
         if self.blobs:

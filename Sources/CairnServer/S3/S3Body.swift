@@ -1,0 +1,150 @@
+import CairnCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// What reading a request body found: its digests, and the checksum headers to answer with.
+struct S3Body: Sendable {
+    var digest: ObjectDigest.Result
+    /// `x-amz-checksum-*` headers the client asked for (by header or trailer), with their values.
+    var checksums: [(name: String, value: String)]
+
+    var md5: [UInt8] { digest.md5 ?? [] }
+}
+
+extension S3Listener {
+    /// The checksum algorithms S3 clients send that this server computes.
+    static let checksumAlgorithms: [(name: String, algorithm: ObjectDigest.Algorithms)] = [
+        ("x-amz-checksum-crc32", .crc32), ("x-amz-checksum-crc32c", .crc32c), ("x-amz-checksum-sha256", .sha256),
+    ]
+
+    static func entityTooLarge(_ limit: Int64) -> S3Error {
+        S3Error(
+            code: "EntityTooLarge", message: "Your proposed upload exceeds the maximum allowed size of \(limit) bytes.",
+            status: 400)
+    }
+
+    /// Reads the request body once, as it arrives: decodes `aws-chunked` for the STREAMING-… payload
+    /// modes, hands the payload bytes to `sink`, and computes MD5 plus whatever digests the request's
+    /// integrity headers and trailer need; then checks them all (`XAmzContentSHA256Mismatch`,
+    /// `BadDigest`, `XAmzContentChecksumMismatch`). The caller discards what `sink` got on any error.
+    func readBody(
+        _ x: S3Exchange, limit: Int64, tooLarge: S3Error, sink: (UnsafeRawBufferPointer) throws -> Void
+    ) async throws -> S3Body {
+        var algorithms: ObjectDigest.Algorithms = [.md5]
+        var expected: [(name: String, algorithm: ObjectDigest.Algorithms, value: String)] = []
+        for (name, algorithm) in Self.checksumAlgorithms {
+            if let value = x.header(name) {
+                algorithms.insert(algorithm)
+                expected.append((name, algorithm, S3Text.trimmed(value)))
+            }
+        }
+        var trailerName: String?
+        var decoder: AWSChunkedDecoder?
+        switch x.auth.payload {
+        case .sha256: algorithms.insert(.sha256)
+        case .unsigned: break
+        case .streamingSigned, .streamingSignedTrailer, .streamingUnsignedTrailer:
+            decoder = try AWSChunkedDecoder(authentication: x.auth)
+        }
+        switch x.auth.payload {
+        case .streamingSignedTrailer(_, let trailer), .streamingUnsignedTrailer(_, let trailer):
+            if let trailer, let match = Self.checksumAlgorithms.first(where: { $0.name == trailer }) {
+                trailerName = trailer
+                algorithms.insert(match.algorithm)
+            }
+        default: break
+        }
+        var contentMD5: [UInt8]?
+        if let text = x.header("content-md5") {
+            guard let bytes = Base64.decode(S3Text.trimmed(text)), bytes.count == 16 else {
+                throw S3Error.invalidDigest()
+            }
+            contentMD5 = bytes
+        }
+        let contentLength = x.request.headers[.contentLength].flatMap { Int64($0) }
+        if let decoded = x.auth.payload.decodedLength {
+            if decoded > limit { throw tooLarge }
+        } else if let contentLength, contentLength > limit {
+            throw tooLarge
+        }
+
+        var digest = ObjectDigest(algorithms)
+        var received: Int64 = 0
+        for try await buffer in x.request.body {
+            received += Int64(buffer.readableBytes)
+            if decoder == nil, received > limit { throw tooLarge }
+            try buffer.withUnsafeReadableBytes { bytes in
+                if decoder != nil {
+                    try decoder!.feed(bytes) { slice in
+                        digest.update(slice)
+                        try sink(slice)
+                    }
+                } else {
+                    digest.update(bytes)
+                    try sink(bytes)
+                }
+            }
+        }
+        if let decoder {
+            try decoder.finish()
+        } else if let contentLength, received != contentLength {
+            throw S3Error.incompleteBody()
+        }
+        let result = digest.finalize()
+
+        if case .sha256(let hex) = x.auth.payload, result.sha256Hex != hex {
+            throw S3Error.xAmzContentSHA256Mismatch()
+        }
+        if let contentMD5, contentMD5 != result.md5 { throw S3Error.badDigest() }
+        var checksums: [(name: String, value: String)] = []
+        func computed(_ algorithm: ObjectDigest.Algorithms) -> String? {
+            switch algorithm {
+            case .crc32: result.crc32Base64
+            case .crc32c: result.crc32cBase64
+            case .sha256: result.sha256Base64
+            default: nil
+            }
+        }
+        for (name, algorithm, value) in expected {
+            guard let actual = computed(algorithm), actual == value else {
+                throw S3Error.badDigest("The \(name) you specified did not match the calculated checksum.")
+            }
+            checksums.append((name, actual))
+        }
+        if let trailerName, let decoder,
+            let algorithm = Self.checksumAlgorithms.first(where: { $0.name == trailerName })
+        {
+            guard let value = decoder.trailer(trailerName) else {
+                throw S3Error.malformedTrailerError("The trailer \(trailerName) named by x-amz-trailer is missing.")
+            }
+            guard let actual = computed(algorithm.algorithm), actual == value else {
+                throw S3Error.xAmzContentChecksumMismatch()
+            }
+            if !checksums.contains(where: { $0.name == trailerName }) { checksums.append((trailerName, actual)) }
+        }
+        return S3Body(digest: result, checksums: checksums)
+    }
+
+    /// Reads a small XML body (at most 2 MiB, checked like any body); nil when it is empty.
+    func readXML(_ x: S3Exchange) async throws -> S3XMLElement? {
+        var bytes: [UInt8] = []
+        _ = try await readBody(
+            x, limit: Self.maxXMLBodyBytes,
+            tooLarge: S3Error.malformedXML("The XML document is larger than \(Self.maxXMLBodyBytes) bytes.")
+        ) { slice in bytes.append(contentsOf: slice) }
+        guard bytes.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else { return nil }
+        return try S3XML.parse(bytes)
+    }
+
+    /// Like `readXML`, but the raw text too (a lifecycle configuration is stored as received).
+    func readXMLText(_ x: S3Exchange) async throws -> (S3XMLElement, String) {
+        var bytes: [UInt8] = []
+        _ = try await readBody(
+            x, limit: Self.maxXMLBodyBytes,
+            tooLarge: S3Error.malformedXML("The XML document is larger than \(Self.maxXMLBodyBytes) bytes.")
+        ) { slice in bytes.append(contentsOf: slice) }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw S3Error.malformedXML() }
+        return (try S3XML.parse(bytes), text)
+    }
+}

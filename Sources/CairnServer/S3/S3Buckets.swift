@@ -1,0 +1,222 @@
+import CairnCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension S3Listener {
+    // MARK: ListBuckets (and Tigris' snapshot listing)
+
+    func listBuckets(_ x: S3Exchange) async throws -> Response {
+        var entries: [(name: String, created: Timestamp)] = []
+        if let source = x.header("x-tigris-snapshot") {
+            let snapshots = try await workspaces.snapshots(tenant: x.tenant, bucket: S3Text.trimmed(source))
+            for s in snapshots {
+                entries.append((s.name.map { s.version + "; name=" + $0 } ?? s.version, s.createdAt))
+            }
+        } else {
+            entries = try await workspaces.buckets(tenant: x.tenant).map { ($0.name, $0.createdAt) }
+        }
+        var xml = S3XMLWriter()
+        xml.element("ListAllMyBucketsResult", xmlns: S3XML.namespace) { x1 in
+            Self.owner(&x1, x.tenant)
+            x1.element("Buckets") { x2 in
+                for entry in entries {
+                    x2.element("Bucket") { x3 in
+                        x3.element("Name", entry.name)
+                        x3.element("CreationDate", entry.created.iso8601)
+                    }
+                }
+            }
+        }
+        return Self.xml(xml.document)
+    }
+
+    static func owner(_ xml: inout S3XMLWriter, _ tenant: TenantID, element: String = "Owner") {
+        xml.element(element) { o in
+            o.element("ID", tenant.rawValue)
+            o.element("DisplayName", tenant.rawValue)
+        }
+    }
+
+    // MARK: CreateBucket (and Tigris' snapshot and fork)
+
+    func createBucket(_ name: String, _ x: S3Exchange) async throws -> Response {
+        if let acl = x.header("x-amz-acl"), S3Text.trimmed(acl) != "private" {
+            throw S3Error.notImplemented("Only the private canned ACL is supported.")
+        }
+        if x.request.headers.contains(where: { $0.name.canonicalName.hasPrefix("x-amz-grant-") }) {
+            throw S3Error.notImplemented("ACL grants are not supported.")
+        }
+        if let lock = x.header("x-amz-bucket-object-lock-enabled"), S3Text.trimmed(lock).lowercased() == "true" {
+            throw S3Error.notImplemented("Object Lock is not supported.")
+        }
+        // A CreateBucketConfiguration may come along; its region is ignored, but it must be XML.
+        if let config = try await readXML(x), config.name != "CreateBucketConfiguration" {
+            throw S3Error.malformedXML()
+        }
+        var headers = HTTPFields()
+        if let snapshot = x.header("x-tigris-snapshot"), let request = Self.snapshotRequest(snapshot) {
+            let snap = try await workspaces.snapshot(tenant: x.tenant, bucket: name, snapshotName: request.name)
+            headers.set("x-tigris-snapshot-version", snap.version)
+            return Self.empty(.ok, headers: headers)
+        }
+        if let source = x.header("x-tigris-fork-source-bucket") {
+            let version = x.header("x-tigris-fork-source-bucket-snapshot").map { S3Text.trimmed($0) }
+            let fork = try await workspaces.fork(
+                tenant: x.tenant, name: name, source: S3Text.trimmed(source),
+                snapshotVersion: version?.isEmpty == true ? nil : version)
+            headers[.location] = "/" + name
+            if let parent = fork.parent {
+                headers.set("x-tigris-fork-source-bucket", parent.name)
+                headers.set("x-tigris-fork-source-bucket-snapshot", String(parent.point))
+            }
+            return Self.empty(.ok, headers: headers)
+        }
+        let enable = x.header("x-tigris-enable-snapshot").map { S3Text.trimmed($0).lowercased() == "true" } ?? false
+        _ = try await workspaces.createBucket(tenant: x.tenant, name: name, snapshotsEnabled: enable)
+        headers[.location] = "/" + name
+        return Self.empty(.ok, headers: headers)
+    }
+
+    /// `true` or `true; name=<name>`: a snapshot of an existing bucket; nil for anything else.
+    static func snapshotRequest(_ value: String) -> SnapshotRequest? {
+        let trimmed = S3Text.trimmed(value)
+        let first = trimmed.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false)
+        guard S3Text.trimmed(first[0]).lowercased() == "true" else { return nil }
+        guard first.count > 1 else { return SnapshotRequest(name: nil) }
+        let rest = first[1]
+        guard let range = rest.firstRange(of: "name=") else { return SnapshotRequest(name: nil) }
+        let name = S3Text.trimmed(rest[range.upperBound...])
+        return SnapshotRequest(name: name.isEmpty ? nil : name)
+    }
+
+    struct SnapshotRequest {
+        var name: String?
+    }
+
+    // MARK: HeadBucket, DeleteBucket
+
+    func headBucket(_ name: String, _ x: S3Exchange) async throws -> Response {
+        let bucket = try await workspaces.bucket(tenant: x.tenant, name: name)
+        var headers = HTTPFields()
+        headers.set("x-amz-bucket-region", "us-east-1")
+        if bucket.snapshotsEnabled { headers.set("x-tigris-enable-snapshot", "true") }
+        if let parent = bucket.parent {
+            headers.set("x-tigris-fork-source-bucket", parent.name)
+            headers.set("x-tigris-fork-source-bucket-snapshot", String(parent.point))
+        }
+        return Self.empty(.ok, headers: headers)
+    }
+
+    func deleteBucket(_ name: String, _ x: S3Exchange) async throws -> Response {
+        if let version = x.header("x-tigris-snapshot-version") {
+            try await workspaces.deleteSnapshot(tenant: x.tenant, bucket: name, version: S3Text.trimmed(version))
+            return Response(status: .noContent)
+        }
+        let force = [x.header("x-tigris-force-delete"), x.header("tigris-force-delete")].contains {
+            $0.map { S3Text.trimmed($0).lowercased() == "true" } ?? false
+        }
+        try await workspaces.deleteBucket(tenant: x.tenant, name: name, force: force)
+        return Response(status: .noContent)
+    }
+
+    // MARK: Versioning
+
+    func putVersioning(_ name: String, _ x: S3Exchange) async throws -> Response {
+        guard let config = try await readXML(x), config.name == "VersioningConfiguration" else {
+            throw S3Error.malformedXML()
+        }
+        if let mfa = config.childText("MfaDelete"), S3Text.trimmed(mfa) == "Enabled" {
+            throw S3Error.notImplemented("MFA delete is not supported.")
+        }
+        switch config.childText("Status").map({ S3Text.trimmed($0) }) {
+        case "Enabled": try await workspaces.setVersioning(tenant: x.tenant, bucket: name, enabled: true)
+        case "Suspended": try await workspaces.setVersioning(tenant: x.tenant, bucket: name, enabled: false)
+        default: throw S3Error.malformedXML("The versioning Status must be Enabled or Suspended.")
+        }
+        return Self.empty()
+    }
+
+    func getVersioning(_ name: String, _ x: S3Exchange) async throws -> Response {
+        let bucket = try await workspaces.bucket(tenant: x.tenant, name: name)
+        var xml = S3XMLWriter()
+        xml.element("VersioningConfiguration", xmlns: S3XML.namespace) { v in
+            switch bucket.versioning {
+            case .unversioned: if bucket.snapshotsEnabled { v.element("Status", "Enabled") }
+            case .enabled: v.element("Status", "Enabled")
+            case .suspended: v.element("Status", "Suspended")
+            }
+        }
+        return Self.xml(xml.document)
+    }
+
+    // MARK: Lifecycle
+
+    func putLifecycle(_ name: String, _ x: S3Exchange) async throws -> Response {
+        let (config, text) = try await readXMLText(x)
+        try Self.validateLifecycle(config)
+        try await workspaces.setLifecycle(tenant: x.tenant, bucket: name, xml: text)
+        return Self.empty()
+    }
+
+    static func validateLifecycle(_ config: S3XMLElement) throws {
+        guard config.name == "LifecycleConfiguration" else {
+            throw S3Error.malformedXML("The root element must be LifecycleConfiguration.")
+        }
+        let rules = config.children("Rule")
+        guard (1...1000).contains(rules.count) else {
+            throw S3Error.malformedXML("A lifecycle configuration has 1 to 1000 rules.")
+        }
+        for rule in rules {
+            guard let status = rule.childText("Status").map({ S3Text.trimmed($0) }),
+                status == "Enabled" || status == "Disabled"
+            else { throw S3Error.malformedXML("A rule's Status must be Enabled or Disabled.") }
+            if let id = rule.childText("ID"), id.utf8.count > 255 {
+                throw S3Error.invalidArgument("A rule's ID is at most 255 characters.")
+            }
+            var valid = false
+            if let expiration = rule.child("Expiration") {
+                if let days = expiration.childText("Days") {
+                    guard let n = Int(S3Text.trimmed(days)), n > 0 else {
+                        throw S3Error.invalidArgument("Expiration Days must be a positive integer.")
+                    }
+                    valid = true
+                } else if let date = expiration.childText("Date") {
+                    guard Timestamp(iso8601: S3Text.trimmed(date)) != nil else {
+                        throw S3Error.invalidArgument("Expiration Date must be an ISO 8601 date-time.")
+                    }
+                    valid = true
+                } else if expiration.childText("ExpiredObjectDeleteMarker") != nil {
+                    valid = true
+                } else {
+                    throw S3Error.malformedXML("An Expiration needs Days or Date.")
+                }
+            }
+            if let noncurrent = rule.child("NoncurrentVersionExpiration") {
+                if let days = noncurrent.childText("NoncurrentDays") {
+                    guard let n = Int(S3Text.trimmed(days)), n > 0 else {
+                        throw S3Error.invalidArgument("NoncurrentDays must be a positive integer.")
+                    }
+                }
+                valid = true
+            }
+            if rule.child("AbortIncompleteMultipartUpload") != nil { valid = true }
+            guard valid else {
+                throw S3Error.malformedXML("A rule needs an Expiration or a NoncurrentVersionExpiration.")
+            }
+            if rule.child("Transition") != nil || rule.child("NoncurrentVersionTransition") != nil {
+                throw S3Error.notImplemented("Lifecycle transitions are not supported.")
+            }
+        }
+    }
+
+    func getLifecycle(_ name: String, _ x: S3Exchange) async throws -> Response {
+        let bucket = try await workspaces.bucket(tenant: x.tenant, name: name)
+        guard let text = bucket.lifecycleXML else {
+            throw S3Error(
+                code: "NoSuchLifecycleConfiguration", message: "The lifecycle configuration does not exist.",
+                status: 404)
+        }
+        return Self.xml(text)
+    }
+}

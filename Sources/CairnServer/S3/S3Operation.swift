@@ -1,0 +1,185 @@
+import CairnCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// One S3 operation a request was routed to, with the scope it needs.
+enum S3Operation: Sendable, Equatable {
+    case listBuckets
+    case createBucket(String)
+    case headBucket(String)
+    case deleteBucket(String)
+    case putVersioning(String)
+    case getVersioning(String)
+    case putLifecycle(String)
+    case getLifecycle(String)
+    case deleteLifecycle(String)
+    case getLocation(String)
+    case listObjects(String)
+    case listObjectsV2(String)
+    case listVersions(String)
+    case listUploads(String)
+    case deleteObjects(String)
+    case putObject(String, String)
+    case copyObject(String, String)
+    case getObject(String, String)
+    case headObject(String, String)
+    case deleteObject(String, String)
+    case createUpload(String, String)
+    case uploadPart(String, String)
+    case completeUpload(String, String)
+    case abortUpload(String, String)
+    case listParts(String, String)
+
+    var scope: Scope {
+        switch self {
+        case .listBuckets, .headBucket, .getVersioning, .getLifecycle, .getLocation, .listObjects, .listObjectsV2,
+            .listVersions, .listUploads, .getObject, .headObject, .listParts:
+            .read
+        case .createBucket, .deleteBucket, .putVersioning, .putLifecycle, .deleteLifecycle, .deleteObjects,
+            .putObject, .copyObject, .deleteObject, .createUpload, .uploadPart, .completeUpload, .abortUpload:
+            .write
+        }
+    }
+
+    /// S3 sub-resources this server does not implement: answered 501, never a silent success.
+    static let unsupported: Set<String> = [
+        "policy", "cors", "tagging", "acl", "website", "encryption", "replication", "object-lock", "logging",
+        "notification", "requestPayment", "accelerate", "analytics", "inventory", "metrics", "intelligent-tiering",
+        "ownershipControls", "publicAccessBlock", "policyStatus", "legal-hold", "retention", "torrent", "restore",
+        "select", "attributes", "bundle", "metadata", "renameObject", "session",
+    ]
+
+    static func methodNotAllowed() -> S3Error {
+        S3Error(
+            code: "MethodNotAllowed", message: "The specified method is not allowed against this resource.",
+            status: 405)
+    }
+
+    static func route(_ call: S3Call, method: HTTPRequest.Method) throws -> S3Operation {
+        if let name = call.query.first(where: { unsupported.contains($0.name) })?.name {
+            throw S3Error.notImplemented("The ?\(name) sub-resource is not implemented.")
+        }
+        guard let bucket = call.bucket else {
+            guard method == .get else { throw methodNotAllowed() }
+            return .listBuckets
+        }
+        guard let key = call.key else {
+            switch method {
+            case .get:
+                if call.has("versioning") { return .getVersioning(bucket) }
+                if call.has("lifecycle") { return .getLifecycle(bucket) }
+                if call.has("location") { return .getLocation(bucket) }
+                if call.has("versions") { return .listVersions(bucket) }
+                if call.has("uploads") { return .listUploads(bucket) }
+                if let type = call["list-type"] {
+                    guard type == "2" else { throw S3Error.invalidArgument("Invalid list-type: \(type)") }
+                    return .listObjectsV2(bucket)
+                }
+                return .listObjects(bucket)
+            case .head: return .headBucket(bucket)
+            case .put:
+                if call.has("versioning") { return .putVersioning(bucket) }
+                if call.has("lifecycle") { return .putLifecycle(bucket) }
+                return .createBucket(bucket)
+            case .delete:
+                if call.has("lifecycle") { return .deleteLifecycle(bucket) }
+                return .deleteBucket(bucket)
+            case .post:
+                if call.has("delete") { return .deleteObjects(bucket) }
+                throw methodNotAllowed()
+            default: throw methodNotAllowed()
+            }
+        }
+        switch method {
+        case .get: return call.has("uploadId") ? .listParts(bucket, key) : .getObject(bucket, key)
+        case .head: return .headObject(bucket, key)
+        case .put:
+            if call.has("uploadId") || call.has("partNumber") { return .uploadPart(bucket, key) }
+            return .putObject(bucket, key)
+        case .delete: return call.has("uploadId") ? .abortUpload(bucket, key) : .deleteObject(bucket, key)
+        case .post:
+            if call.has("uploads") { return .createUpload(bucket, key) }
+            if call.has("uploadId") { return .completeUpload(bucket, key) }
+            throw methodNotAllowed()
+        default: throw methodNotAllowed()
+        }
+    }
+}
+
+/// What an operation works with: the parsed call, the request (headers and body), the tenant
+/// and how the request was signed.
+struct S3Exchange: Sendable {
+    var call: S3Call
+    var request: Request
+    var tenant: TenantID
+    var auth: S3Authentication
+
+    /// A request header (name compared case-insensitively).
+    func header(_ name: String) -> String? { request.headers.value(name) }
+
+    func headerValues(_ name: String) -> [String] {
+        guard let field = HTTPField.Name(name) else { return [] }
+        return request.headers[values: field]
+    }
+}
+
+extension S3Listener {
+    func perform(_ operation: S3Operation, _ x: S3Exchange) async throws -> Response {
+        switch operation {
+        case .listBuckets: return try await listBuckets(x)
+        case .createBucket(let b): return try await createBucket(b, x)
+        case .headBucket(let b): return try await headBucket(b, x)
+        case .deleteBucket(let b): return try await deleteBucket(b, x)
+        case .putVersioning(let b): return try await putVersioning(b, x)
+        case .getVersioning(let b): return try await getVersioning(b, x)
+        case .putLifecycle(let b): return try await putLifecycle(b, x)
+        case .getLifecycle(let b): return try await getLifecycle(b, x)
+        case .deleteLifecycle(let b):
+            try await workspaces.setLifecycle(tenant: x.tenant, bucket: b, xml: nil)
+            return Response(status: .noContent)
+        case .getLocation(let b):
+            _ = try await workspaces.bucket(tenant: x.tenant, name: b)
+            return Self.xml(S3XML.declaration + #"<LocationConstraint xmlns="\#(S3XML.namespace)"/>"#)
+        case .listObjects(let b): return try await listObjects(b, x, v2: false)
+        case .listObjectsV2(let b): return try await listObjects(b, x, v2: true)
+        case .listVersions(let b): return try await listVersions(b, x)
+        case .listUploads(let b): return try await listUploads(b, x)
+        case .deleteObjects(let b): return try await deleteObjects(b, x)
+        case .putObject(let b, let k):
+            if x.header("x-amz-copy-source") != nil { return try await copyObject(b, k, x) }
+            return try await putObject(b, k, x)
+        case .copyObject(let b, let k): return try await copyObject(b, k, x)
+        case .getObject(let b, let k): return try await getObject(b, k, x, head: false)
+        case .headObject(let b, let k): return try await getObject(b, k, x, head: true)
+        case .deleteObject(let b, let k): return try await deleteObject(b, k, x)
+        case .createUpload(let b, let k): return try await createUpload(b, k, x)
+        case .uploadPart(let b, let k): return try await uploadPart(b, k, x)
+        case .completeUpload(let b, let k): return try await completeUpload(b, k, x)
+        case .abortUpload(let b, let k):
+            let uploadId = x.call["uploadId"] ?? ""
+            let (_, upload) = try await workspaces.upload(tenant: x.tenant, bucket: b, uploadId: uploadId)
+            guard upload.key == k else {
+                throw S3Error(
+                    code: "NoSuchUpload", message: "The specified multipart upload does not exist.", status: 404)
+            }
+            try await workspaces.abortUpload(tenant: x.tenant, bucket: b, uploadId: uploadId)
+            return Response(status: .noContent)
+        case .listParts(let b, let k): return try await listParts(b, k, x)
+        }
+    }
+
+    // MARK: Response helpers
+
+    static func xml(_ document: String, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/xml"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: document)))
+    }
+
+    static func empty(_ status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentLength] = "0"
+        return Response(status: status, headers: headers)
+    }
+}

@@ -1,0 +1,158 @@
+"""Bucket operations: create/head/list/delete, name validation, location, versioning,
+lifecycle and canned ACLs."""
+
+from __future__ import annotations
+
+import pytest
+
+from s3compat import cairn_only, new_bucket_name, s3_error, status_of, tenant_client
+
+
+def test_create_bucket_returns_location(s3, bucket_name):
+    r = s3.create_bucket(Bucket=bucket_name)
+    assert status_of(r) == 200
+    assert r["Location"] == f"/{bucket_name}"
+
+
+def test_head_existing_bucket(s3, bucket):
+    assert status_of(s3.head_bucket(Bucket=bucket)) == 200
+
+
+def test_head_missing_bucket_is_404(s3):
+    with s3_error("404", 404):
+        s3.head_bucket(Bucket=new_bucket_name("missing"))
+
+
+def test_list_buckets_shows_created_bucket(s3, bucket):
+    r = s3.list_buckets()
+    names = [b["Name"] for b in r["Buckets"]]
+    assert bucket in names
+    entry = next(b for b in r["Buckets"] if b["Name"] == bucket)
+    assert entry["CreationDate"] is not None
+
+
+@cairn_only
+def test_list_buckets_empty_still_has_buckets_key(server):
+    fresh = tenant_client(server)
+    r = fresh.list_buckets()
+    assert "Buckets" in r
+    assert r["Buckets"] == []
+
+
+def test_delete_empty_bucket(s3, bucket):
+    r = s3.delete_bucket(Bucket=bucket)
+    assert status_of(r) == 204
+    with s3_error("404", 404):
+        s3.head_bucket(Bucket=bucket)
+    assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_delete_missing_bucket_is_no_such_bucket(s3):
+    with s3_error("NoSuchBucket", 404):
+        s3.delete_bucket(Bucket=new_bucket_name("missing"))
+
+
+def test_delete_non_empty_bucket_is_refused(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    with s3_error("BucketNotEmpty", 409):
+        s3.delete_bucket(Bucket=bucket)
+    assert status_of(s3.head_bucket(Bucket=bucket)) == 200
+
+
+@pytest.mark.parametrize("name", [
+    "ab",                 # too short
+    "a" * 64,             # too long
+    # moto accepts these three; AWS and Cairn refuse them.
+    pytest.param("MyBucket-upper", marks=cairn_only, id="uppercase"),
+    pytest.param("192.168.1.1", marks=cairn_only, id="ip-address"),
+    pytest.param("my_bucket", marks=cairn_only, id="underscore"),
+])
+def test_invalid_bucket_name(s3, name):
+    with s3_error("InvalidBucketName", 400):
+        s3.create_bucket(Bucket=name)
+
+
+@pytest.mark.parametrize("length", [3, 63])
+def test_bucket_name_length_limits_accepted(s3, length):
+    import uuid
+    name = (uuid.uuid4().hex * 2)[:length]
+    name = "b" + name[1:]  # starts with a letter
+    r = s3.create_bucket(Bucket=name)
+    assert status_of(r) == 200
+    assert status_of(s3.head_bucket(Bucket=name)) == 200
+    s3.delete_bucket(Bucket=name)
+
+
+def test_bucket_name_with_dots_and_dashes_accepted(s3):
+    name = new_bucket_name("a.b-c")
+    assert status_of(s3.create_bucket(Bucket=name)) == 200
+
+
+@cairn_only
+def test_recreate_own_bucket_conflicts(s3, bucket):
+    with s3_error("BucketAlreadyOwnedByYou", 409):
+        s3.create_bucket(Bucket=bucket)
+
+
+def test_get_bucket_location(s3, bucket):
+    r = s3.get_bucket_location(Bucket=bucket)
+    assert status_of(r) == 200
+    # us-east-1 is reported as an empty LocationConstraint (botocore: None).
+    assert r.get("LocationConstraint") in (None, "", "us-east-1")
+
+
+def test_bucket_versioning_unset_on_new_bucket(s3, bucket):
+    r = s3.get_bucket_versioning(Bucket=bucket)
+    assert "Status" not in r
+
+
+def test_bucket_versioning_enabled_then_suspended(s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
+
+
+def test_versioning_on_missing_bucket(s3):
+    with s3_error("NoSuchBucket", 404):
+        s3.get_bucket_versioning(Bucket=new_bucket_name("missing"))
+
+
+def test_lifecycle_round_trip(s3, bucket):
+    rule = {
+        "ID": "workspace-ttl",
+        "Status": "Enabled",
+        "Filter": {"Prefix": ""},
+        "Expiration": {"Days": 7},
+    }
+    r = s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": [rule]})
+    assert status_of(r) == 200
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert len(rules) == 1
+    assert rules[0]["ID"] == "workspace-ttl"
+    assert rules[0]["Status"] == "Enabled"
+    assert rules[0]["Expiration"]["Days"] == 7
+
+    assert status_of(s3.delete_bucket_lifecycle(Bucket=bucket)) == 204
+    with s3_error("NoSuchLifecycleConfiguration", 404):
+        s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+
+
+def test_lifecycle_missing_is_404(s3, bucket):
+    with s3_error("NoSuchLifecycleConfiguration", 404):
+        s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+
+
+def test_create_bucket_with_private_acl(s3, bucket_name):
+    r = s3.create_bucket(Bucket=bucket_name, ACL="private")
+    assert status_of(r) == 200
+    assert status_of(s3.head_bucket(Bucket=bucket_name)) == 200
+
+
+@cairn_only
+def test_create_bucket_with_public_acl_not_implemented(s3, bucket_name):
+    with s3_error("NotImplemented", 501):
+        s3.create_bucket(Bucket=bucket_name, ACL="public-read")
+    with s3_error("404", 404):
+        s3.head_bucket(Bucket=bucket_name)

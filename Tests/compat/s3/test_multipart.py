@@ -1,0 +1,219 @@
+"""Multipart uploads: create/upload/complete (composite ETag), part-size and part-list errors,
+abort, ListParts, ListMultipartUploads, and boto3's managed transfers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from s3compat import MIB, cairn_only, get, multipart_etag, s3_error, sha256hex, status_of
+
+from boto3.s3.transfer import TransferConfig  # noqa: E402  (after s3compat, which skips without boto3)
+
+PART = 5 * MIB
+
+
+def _upload_parts(s3, bucket, key, upload_id, bodies):
+    parts = []
+    for n, body in enumerate(bodies, start=1):
+        r = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=body)
+        assert r["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+        parts.append({"PartNumber": n, "ETag": r["ETag"]})
+    return parts
+
+
+def test_multipart_upload_complete(s3, bucket):
+    bodies = [os.urandom(PART), os.urandom(PART), b"tail bytes"]
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp", ContentType="text/plain",
+                                    Metadata={"origin": "mp"})
+    assert up["Bucket"] == bucket and up["Key"] == "mp" and up["UploadId"]
+    parts = _upload_parts(s3, bucket, "mp", up["UploadId"], bodies)
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"],
+                                        MultipartUpload={"Parts": parts})
+    assert done["ETag"] == multipart_etag(bodies)
+    assert done["Key"] == "mp"
+    assert done["Bucket"] == bucket
+    h = s3.head_object(Bucket=bucket, Key="mp")
+    assert h["ContentLength"] == sum(len(b) for b in bodies)
+    assert h["ETag"] == multipart_etag(bodies)
+    assert h["ContentType"] == "text/plain"
+    assert h["Metadata"] == {"origin": "mp"}
+    data = get(s3, bucket, "mp")
+    assert sha256hex(data) == sha256hex(b"".join(bodies))
+    # Ranges across the part boundary.
+    r = s3.get_object(Bucket=bucket, Key="mp", Range=f"bytes={PART - 3}-{PART + 2}")
+    assert r["Body"].read() == bodies[0][-3:] + bodies[1][:3]
+
+
+def test_multipart_single_small_part(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="one")
+    parts = _upload_parts(s3, bucket, "one", up["UploadId"], [b"only part"])
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="one", UploadId=up["UploadId"],
+                                        MultipartUpload={"Parts": parts})
+    assert done["ETag"] == multipart_etag([b"only part"])
+    assert get(s3, bucket, "one") == b"only part"
+
+
+def test_multipart_reupload_part_replaces_it(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="re")
+    uid = up["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="re", UploadId=uid, PartNumber=1, Body=b"old")
+    e = s3.upload_part(Bucket=bucket, Key="re", UploadId=uid, PartNumber=1, Body=b"new")["ETag"]
+    s3.complete_multipart_upload(Bucket=bucket, Key="re", UploadId=uid,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
+    assert get(s3, bucket, "re") == b"new"
+
+
+def test_multipart_entity_too_small(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="small")
+    parts = _upload_parts(s3, bucket, "small", up["UploadId"], [b"a" * 1024, b"b" * 1024])
+    with s3_error("EntityTooSmall", 400):
+        s3.complete_multipart_upload(Bucket=bucket, Key="small", UploadId=up["UploadId"],
+                                     MultipartUpload={"Parts": parts})
+
+
+@cairn_only  # moto sorts the list instead of refusing it
+def test_multipart_invalid_part_order(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="order")
+    parts = _upload_parts(s3, bucket, "order", up["UploadId"], [os.urandom(PART), os.urandom(PART)])
+    with s3_error("InvalidPartOrder", 400):
+        s3.complete_multipart_upload(Bucket=bucket, Key="order", UploadId=up["UploadId"],
+                                     MultipartUpload={"Parts": list(reversed(parts))})
+
+
+def test_multipart_invalid_part_etag(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="bad")
+    _upload_parts(s3, bucket, "bad", up["UploadId"], [b"x"])
+    with s3_error("InvalidPart", 400):
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key="bad", UploadId=up["UploadId"],
+            MultipartUpload={"Parts": [{"PartNumber": 1,
+                                        "ETag": '"0123456789abcdef0123456789abcdef"'}]})
+
+
+def test_multipart_missing_part_number(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="gap")
+    _upload_parts(s3, bucket, "gap", up["UploadId"], [b"x"])
+    with s3_error("InvalidPart", 400):
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key="gap", UploadId=up["UploadId"],
+            MultipartUpload={"Parts": [{"PartNumber": 2,
+                                        "ETag": f'"{hashlib.md5(b"x").hexdigest()}"'}]})
+
+
+def test_multipart_abort(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="gone")
+    uid = up["UploadId"]
+    _upload_parts(s3, bucket, "gone", uid, [b"x"])
+    r = s3.abort_multipart_upload(Bucket=bucket, Key="gone", UploadId=uid)
+    assert status_of(r) == 204
+    with s3_error("NoSuchUpload", 404):
+        s3.list_parts(Bucket=bucket, Key="gone", UploadId=uid)
+    with s3_error("NoSuchKey", 404):
+        s3.get_object(Bucket=bucket, Key="gone")
+
+
+@cairn_only  # moto answers 500 to UploadPart/Complete on an unknown upload
+def test_upload_part_and_complete_after_abort_are_no_such_upload(s3, bucket):
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="gone")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="gone", UploadId=uid, PartNumber=1, Body=b"x")["ETag"]
+    s3.abort_multipart_upload(Bucket=bucket, Key="gone", UploadId=uid)
+    with s3_error("NoSuchUpload", 404):
+        s3.upload_part(Bucket=bucket, Key="gone", UploadId=uid, PartNumber=2, Body=b"y")
+    with s3_error("NoSuchUpload", 404):
+        s3.complete_multipart_upload(Bucket=bucket, Key="gone", UploadId=uid,
+                                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+
+
+@cairn_only  # moto answers 500 to UploadPart on an unknown upload
+def test_upload_part_unknown_upload_id(s3, bucket):
+    with s3_error("NoSuchUpload", 404):
+        s3.upload_part(Bucket=bucket, Key="k", UploadId="no-such-upload-id", PartNumber=1, Body=b"x")
+
+
+def test_abort_unknown_upload_id(s3, bucket):
+    with s3_error("NoSuchUpload", 404):
+        s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId="no-such-upload-id")
+
+
+def test_list_parts(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="lp")
+    bodies = [b"a" * 10, b"b" * 20, b"c" * 30]
+    parts = _upload_parts(s3, bucket, "lp", up["UploadId"], bodies)
+    r = s3.list_parts(Bucket=bucket, Key="lp", UploadId=up["UploadId"])
+    assert r["UploadId"] == up["UploadId"]
+    assert r["Key"] == "lp"
+    assert [(p["PartNumber"], p["ETag"], p["Size"]) for p in r["Parts"]] == [
+        (p["PartNumber"], p["ETag"], len(b)) for p, b in zip(parts, bodies)]
+    assert r["IsTruncated"] is False
+    page = s3.list_parts(Bucket=bucket, Key="lp", UploadId=up["UploadId"], MaxParts=2)
+    assert [p["PartNumber"] for p in page["Parts"]] == [1, 2]
+    assert page["IsTruncated"] is True
+    assert page["NextPartNumberMarker"] == 2
+    rest = s3.list_parts(Bucket=bucket, Key="lp", UploadId=up["UploadId"],
+                         PartNumberMarker=page["NextPartNumberMarker"])
+    assert [p["PartNumber"] for p in rest["Parts"]] == [3]
+
+
+def test_list_multipart_uploads(s3, bucket):
+    u1 = s3.create_multipart_upload(Bucket=bucket, Key="dir/one")["UploadId"]
+    u2 = s3.create_multipart_upload(Bucket=bucket, Key="two")["UploadId"]
+    r = s3.list_multipart_uploads(Bucket=bucket)
+    got = sorted((u["Key"], u["UploadId"]) for u in r["Uploads"])
+    assert got == sorted([("dir/one", u1), ("two", u2)])
+    assert all(u["Initiated"] is not None for u in r["Uploads"])
+    r = s3.list_multipart_uploads(Bucket=bucket, Prefix="dir/")
+    assert [u["Key"] for u in r["Uploads"]] == ["dir/one"]
+    s3.abort_multipart_upload(Bucket=bucket, Key="two", UploadId=u2)
+    r = s3.list_multipart_uploads(Bucket=bucket)
+    assert [u["UploadId"] for u in r["Uploads"]] == [u1]
+
+
+def test_completed_upload_not_listed(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="fin")
+    parts = _upload_parts(s3, bucket, "fin", up["UploadId"], [b"x"])
+    s3.complete_multipart_upload(Bucket=bucket, Key="fin", UploadId=up["UploadId"],
+                                 MultipartUpload={"Parts": parts})
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def _file_round_trip(s3, bucket, tmp_path, size):
+    src = tmp_path / "src.bin"
+    with open(src, "wb") as f:
+        for _ in range(size // MIB):
+            f.write(os.urandom(MIB))
+    cfg = TransferConfig(multipart_threshold=8 * MIB, multipart_chunksize=8 * MIB)
+    s3.upload_file(str(src), bucket, "big/file.bin", Config=cfg)
+    h = s3.head_object(Bucket=bucket, Key="big/file.bin")
+    assert h["ContentLength"] == size
+    parts = -(-size // (8 * MIB))
+    assert h["ETag"].endswith(f'-{parts}"')
+    dst = tmp_path / "dst.bin"
+    s3.download_file(bucket, "big/file.bin", str(dst), Config=cfg)
+    assert dst.stat().st_size == size
+    assert sha256hex(dst.read_bytes()) == sha256hex(src.read_bytes())
+
+
+def test_upload_file_20mib(s3, bucket, tmp_path):
+    _file_round_trip(s3, bucket, tmp_path, 20 * MIB)
+
+
+def test_upload_file_100mib(s3, bucket, tmp_path):
+    _file_round_trip(s3, bucket, tmp_path, 100 * MIB)
+
+
+def test_upload_part_copy(s3, bucket):
+    src = os.urandom(PART + 100)
+    s3.put_object(Bucket=bucket, Key="src", Body=src)
+    up = s3.create_multipart_upload(Bucket=bucket, Key="dst")
+    r1 = s3.upload_part_copy(Bucket=bucket, Key="dst", UploadId=up["UploadId"], PartNumber=1,
+                             CopySource={"Bucket": bucket, "Key": "src"},
+                             CopySourceRange=f"bytes=0-{PART - 1}")
+    r2 = s3.upload_part_copy(Bucket=bucket, Key="dst", UploadId=up["UploadId"], PartNumber=2,
+                             CopySource={"Bucket": bucket, "Key": "src"},
+                             CopySourceRange=f"bytes={PART}-{PART + 99}")
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="dst", UploadId=up["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": r1["CopyPartResult"]["ETag"]},
+                                   {"PartNumber": 2, "ETag": r2["CopyPartResult"]["ETag"]}]})
+    assert get(s3, bucket, "dst") == src
