@@ -42,7 +42,8 @@ public protocol ArtifactStore: Sendable {
     func expiredArtifacts(at now: Timestamp, limit: Int) async throws -> [(id: String, tenant: TenantID)]
     /// Every digest a row references.
     func referencedDigests() async throws -> [String]
-    /// Deletes every artifact whose bytes are `digest` (the blob is lost); returns them.
+    /// Deletes every artifact whose bytes are `digest` (the blob is lost), with the references
+    /// they held; returns them.
     func deleteArtifacts(withDigest digest: String) async throws -> [Artifact]
 }
 
@@ -75,8 +76,6 @@ public protocol ArtifactWriteTransaction: ArtifactReadTransaction {
     func insertArtifactRecords(_ artifact: Artifact) async throws
     /// Deletes the row, drops its blob reference and its bytes from the tenant's usage.
     func deleteArtifactRecords(_ artifact: Artifact) async throws
-    /// Drops every reference to the digest.
-    func deleteBlobReferences(digest: String) async throws
 }
 
 /// Every run store keeps artifacts too, through its transactions, so both engines share one
@@ -162,8 +161,9 @@ extension RunStore {
     public func deleteArtifacts(withDigest digest: String) async throws -> [Artifact] {
         try await write { tx in
             let lost = try await tx.artifactRows(digest: digest)
+            // Each artifact drops its own reference; workspace versions keep theirs (their reads
+            // report the missing bytes), so the counts stay true for both features.
             for a in lost { try await tx.deleteArtifactRecords(a) }
-            try await tx.deleteBlobReferences(digest: digest)
             return lost
         }
     }

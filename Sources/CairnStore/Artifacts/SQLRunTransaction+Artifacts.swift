@@ -155,8 +155,4 @@ extension SQLRunTransaction {
             WHERE tenant_id = \(a.tenant.rawValue)
             """)
     }
-
-    func deleteBlobReferences(digest: String) async throws {
-        try await connection.run("DELETE FROM blobs WHERE sha256 = \(digest)")
-    }
 }
