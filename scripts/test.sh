@@ -91,12 +91,12 @@ echo "== fuzz: Schemathesis over every operation of /openapi.json (fixed budget 
 CAIRN_BIN="$bin" Tests/compat/run.sh -k test_fuzz_openapi -s -o faulthandler_timeout=1800
 
 echo "== compatibility suites on Postgres (a database per server; blobs: $blobs)"
-# What the store changes: both protocols, artifacts and the CLI, keys and auth, event streams.
+# What the store changes: the three protocols, artifacts and the CLI, keys and auth, event streams.
 # Not again: the fuzz stage, the crash-point, memory and slow-reader tests (long, and about
 # the process, not the store), and the tests of the embedded store's own files (skipped by
 # Tests/compat/conftest.py).
 CAIRN_BIN="$bin" CAIRN_COMPAT_DATABASE=postgres CAIRN_COMPAT_BLOBS="$blobs" Tests/compat/run.sh \
-    Tests/compat/tidebase Tests/compat/snapstate Tests/compat/cli \
+    Tests/compat/tidebase Tests/compat/snapstate Tests/compat/cli Tests/compat/s3 \
     Tests/compat/hardening/test_auth_hardening.py \
     Tests/compat/hardening/test_streams.py::test_a_stream_ends_soon_after_its_key_is_revoked
 

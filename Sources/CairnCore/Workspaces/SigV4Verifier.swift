@@ -36,7 +36,8 @@ public struct S3SignedRequest: Sendable {
     /// is anonymous, which the server may refuse or allow before calling the verifier.
     public var carriesCredentials: Bool {
         !headerValues("authorization").isEmpty || rawQuery.contains("X-Amz-Algorithm=")
-            || rawQuery.contains("X-Amz-Signature=")
+            || rawQuery.contains("X-Amz-Signature=") || rawQuery.contains("AWSAccessKeyId=")
+            || rawQuery.contains("Signature=")
     }
 }
 
@@ -90,7 +91,8 @@ public struct S3Authentication: Sendable, Equatable {
 }
 
 /// Verifies AWS Signature Version 4 on incoming requests, for service `s3` (and `iam`), in any
-/// region: the `Authorization: AWS4-HMAC-SHA256 …` header form and the presigned-URL query form.
+/// region: the `Authorization: AWS4-HMAC-SHA256 …` header form and the presigned-URL query form;
+/// also Version 2 presigned URLs (`SigV2PresignedURL`), which boto3 still makes by default.
 ///
 /// Every step of the signature comes from `SigV4`, the same code that signs the blob store's
 /// outgoing requests, so there is one implementation of the algorithm.
@@ -139,6 +141,14 @@ public struct SigV4Verifier: Sendable {
             throw S3Error.invalidArgument(
                 "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
                     + "Signature query string parameter or the Authorization header should be specified")
+        }
+        if !presigned, SigV2PresignedURL.isPresent(query) {
+            guard authorization.isEmpty else {
+                throw S3Error.invalidArgument(
+                    "Only one auth mechanism allowed; only the Signature query parameters or the Authorization "
+                        + "header should be specified")
+            }
+            return try await SigV2PresignedURL.verify(request, query: query, secret: secret)
         }
         let claim: Claim
         if presigned {

@@ -382,3 +382,49 @@ def test_unsupported_operation_not_implemented(s3, bucket, op):
     }[op]
     with s3_error("NotImplemented", 501):
         getattr(s3, op)(Bucket=bucket, **kwargs)
+
+
+# --- Signature Version 2 presigned URLs (boto3's default for S3 in us-east-1) ---------------
+
+
+@cairn_only
+def test_default_presigned_urls_are_version_2_and_work(server, creds, s3, bucket):
+    key = "dir/v2 key+plus é.txt"
+    put(s3, bucket, key, b"signed the old way")
+    default = s3_client(server, *creds)
+    url = default.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key, "ResponseContentType": "text/plain"}, ExpiresIn=60)
+    assert "AWSAccessKeyId=" in url and "Signature=" in url
+    status, headers, body = fetch(url)
+    assert (status, body) == (200, b"signed the old way")
+    assert headers["Content-Type"] == "text/plain"
+    # Version 2 signs the Content-Type: the upload sends the one that was signed.
+    put_url = default.generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": "v2-up", "ContentType": "application/octet-stream"},
+        ExpiresIn=60)
+    status, _, _ = fetch(put_url, method="PUT", data=b"up", headers={"Content-Type": "application/octet-stream"})
+    assert status == 200
+    assert get(s3, bucket, "v2-up") == b"up"
+
+
+@cairn_only
+def test_version_2_presigned_urls_are_checked(server, creds, s3, bucket):
+    put(s3, bucket, "k", b"secret")
+    default = s3_client(server, *creds)
+    url = default.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=60)
+    # Another key, the same signature.
+    status, _, _ = fetch(url.replace("/k?", "/other?"))
+    assert status == 403
+    # A later expiry than signed.
+    expires = int(url.split("Expires=")[1].split("&")[0])
+    status, _, body = fetch(url.replace(f"Expires={expires}", f"Expires={expires + 1}"))
+    assert status == 403 and error_doc(body)["Code"] == "SignatureDoesNotMatch"
+    # An expired one.
+    old = default.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=-10)
+    status, _, body = fetch(old)
+    assert status == 403 and error_doc(body)["Code"] == "AccessDenied"
+    # More than seven days.
+    far = default.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"},
+                                         ExpiresIn=8 * 86400)
+    status, _, _ = fetch(far)
+    assert status == 400
