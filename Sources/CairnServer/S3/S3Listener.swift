@@ -69,6 +69,14 @@ public struct S3Listener: Sendable {
             response = errorResponse(failure.error, extra: failure.headers, call: call, request: request, id: requestId)
         } catch let error as S3Error {
             response = errorResponse(error, extra: [], call: call, request: request, id: requestId)
+        } catch let error as StorageFullError {
+            // The server's disk, not the client's request: S3's answer for a full store, with
+            // nothing stored (the write was aborted).
+            logger.error("S3 write refused: storage full", metadata: ["detail": "\(error.detail)"])
+            let full = S3Error(
+                code: "ServiceUnavailable", message: "The server is out of storage space; nothing was stored.",
+                status: 503)
+            response = errorResponse(full, extra: [], call: call, request: request, id: requestId)
         } catch {
             logger.error(
                 "S3 request failed",
