@@ -202,6 +202,12 @@ public final class WorkspaceService: Sendable {
             guard var s = try await tx.workspaceBucketForUpdate(id: src.id), s.deletedAt == nil else {
                 throw Self.noSuchBucket(source)
             }
+            // Checked again under the lock: snapshots may have been turned off meanwhile.
+            guard s.snapshotsEnabled else {
+                throw S3Error(
+                    code: "InvalidRequest", message: "A fork's source must have snapshots enabled: \(source).",
+                    status: 400)
+            }
             let point: Int64
             if let requested {
                 guard try await tx.workspaceSnapshot(bucketId: s.id, seq: requested) != nil else {
@@ -988,4 +994,50 @@ public final class ObjectReader: Sendable {
     }
 
     public func close() { for r in reads { r.close() } }
+}
+
+extension WorkspaceService {
+    /// Turns snapshots on or off (Tigris' bucket type). Disabling is refused on a fork and on a
+    /// bucket that forks read through; enabling is refused while a lifecycle configuration
+    /// expires objects, and makes the bucket versioned. Existing snapshots are kept either way.
+    public func setSnapshotsEnabled(tenant: TenantID, bucket name: String, enabled: Bool) async throws {
+        let found = try await bucket(tenant: tenant, name: name)
+        try await store.write { tx in
+            guard var b = try await tx.workspaceBucketForUpdate(id: found.id), b.deletedAt == nil else {
+                throw Self.noSuchBucket(name)
+            }
+            guard b.snapshotsEnabled != enabled else { return }
+            if enabled {
+                // A rule that expires objects or versions (a configuration that does not parse counts as one).
+                let expires =
+                    b.lifecycleXML.map { xml in
+                        guard let config = try? S3XML.parse(xml) else { return true }
+                        return config.children("Rule").contains {
+                            $0.child("Expiration") != nil || $0.child("NoncurrentVersionExpiration") != nil
+                        }
+                    } ?? false
+                if expires {
+                    throw S3Error(
+                        code: "InvalidArgument",
+                        message: "Snapshots cannot be enabled on a bucket whose lifecycle configuration expires "
+                            + "objects: \(name).",
+                        status: 400)
+                }
+                b.versioning = .enabled
+            } else {
+                if b.parent != nil {
+                    throw S3Error(
+                        code: "InvalidArgument", message: "Snapshots cannot be disabled on a fork: \(name).",
+                        status: 400)
+                }
+                if try await tx.workspaceForkCount(bucketId: b.id) > 0 {
+                    throw S3Error(
+                        code: "InvalidArgument",
+                        message: "Snapshots cannot be disabled on a bucket that has forks: \(name).", status: 400)
+                }
+            }
+            b.snapshotsEnabled = enabled
+            try await tx.updateWorkspaceBucket(b)
+        }
+    }
 }

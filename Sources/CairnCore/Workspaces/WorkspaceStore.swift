@@ -25,6 +25,20 @@ public struct S3Key: Sendable, Equatable {
     public func allows(_ scope: Scope) -> Bool { scopes.contains { $0 >= scope } }
 }
 
+/// A bucket's own stored versions (not those inherited from fork parents), counted exactly.
+public struct WorkspaceUsage: Sendable, Equatable {
+    /// Versions that are not delete markers and not removed (every version of every key).
+    public var versions: Int64 = 0
+    /// The bytes of those versions.
+    public var versionBytes: Int64 = 0
+    /// Keys whose newest own version is an object, not a delete marker.
+    public var currentObjects: Int64 = 0
+    /// The bytes of those newest versions.
+    public var currentBytes: Int64 = 0
+
+    public init() {}
+}
+
 /// Reads of workspace rows inside one transaction. A `point` is a position on a bucket's
 /// version clock: only versions written at or before it, and not removed by then, are seen.
 public protocol WorkspaceReadTransaction: Sendable {
@@ -55,6 +69,9 @@ public protocol WorkspaceReadTransaction: Sendable {
         async throws -> [ObjectVersion]
     /// Whether the bucket holds any version that is not a delete marker and not removed.
     func hasObjectVersions(bucketId: String) async throws -> Bool
+    /// What the bucket itself stores: its own versions only, not those it reads through its fork
+    /// parents; delete markers and removed versions are not counted.
+    func workspaceUsage(bucketId: String) async throws -> WorkspaceUsage
     func multipartUpload(id: String, bucketId: String) async throws -> MultipartUpload?
     /// Uploads by key then id, after the markers; at most `limit`.
     func multipartUploads(bucketId: String, prefix: String, keyMarker: String?, uploadIdMarker: String?, limit: Int)

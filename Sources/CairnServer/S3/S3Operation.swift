@@ -30,14 +30,18 @@ enum S3Operation: Sendable, Equatable {
     case completeUpload(String, String)
     case abortUpload(String, String)
     case listParts(String, String)
+    case bucketMetadata(String)
+    case patchBucket(String)
+    case bundle(String)
 
     var scope: Scope {
         switch self {
         case .listBuckets, .headBucket, .getVersioning, .getLifecycle, .getLocation, .listObjects, .listObjectsV2,
-            .listVersions, .listUploads, .getObject, .headObject, .listParts:
+            .listVersions, .listUploads, .getObject, .headObject, .listParts, .bundle, .bucketMetadata:
             .read
         case .createBucket, .deleteBucket, .putVersioning, .putLifecycle, .deleteLifecycle, .deleteObjects,
-            .putObject, .copyObject, .deleteObject, .createUpload, .uploadPart, .completeUpload, .abortUpload:
+            .putObject, .copyObject, .deleteObject, .createUpload, .uploadPart, .completeUpload, .abortUpload,
+            .patchBucket:
             .write
         }
     }
@@ -47,7 +51,7 @@ enum S3Operation: Sendable, Equatable {
         "policy", "cors", "tagging", "acl", "website", "encryption", "replication", "object-lock", "logging",
         "notification", "requestPayment", "accelerate", "analytics", "inventory", "metrics", "intelligent-tiering",
         "ownershipControls", "publicAccessBlock", "policyStatus", "legal-hold", "retention", "torrent", "restore",
-        "select", "attributes", "bundle", "metadata", "renameObject", "session",
+        "select", "attributes", "renameObject", "session",
     ]
 
     static func methodNotAllowed() -> S3Error {
@@ -59,6 +63,13 @@ enum S3Operation: Sendable, Equatable {
     static func route(_ call: S3Call, method: HTTPRequest.Method) throws -> S3Operation {
         if let name = call.query.first(where: { unsupported.contains($0.name) })?.name {
             throw S3Error.notImplemented("The ?\(name) sub-resource is not implemented.")
+        }
+        if call.has("metadata") {
+            guard let bucket = call.bucket, call.key == nil else {
+                throw S3Error.notImplemented("The ?metadata sub-resource is not implemented.")
+            }
+            guard method == .get else { throw methodNotAllowed() }
+            return .bucketMetadata(bucket)
         }
         guard let bucket = call.bucket else {
             guard method == .get else { throw methodNotAllowed() }
@@ -87,7 +98,9 @@ enum S3Operation: Sendable, Equatable {
                 return .deleteBucket(bucket)
             case .post:
                 if call.has("delete") { return .deleteObjects(bucket) }
+                if call.has("bundle") { return .bundle(bucket) }
                 throw methodNotAllowed()
+            case .patch: return .patchBucket(bucket)
             default: throw methodNotAllowed()
             }
         }
@@ -127,7 +140,7 @@ struct S3Exchange: Sendable {
 extension S3Listener {
     func perform(_ operation: S3Operation, _ x: S3Exchange) async throws -> Response {
         switch operation {
-        case .listBuckets: return try await listBuckets(x)
+        case .listBuckets: return Self.wantsJSONListing(x) ? try await listBucketsJSON(x) : try await listBuckets(x)
         case .createBucket(let b): return try await createBucket(b, x)
         case .headBucket(let b): return try await headBucket(b, x)
         case .deleteBucket(let b): return try await deleteBucket(b, x)
@@ -166,6 +179,9 @@ extension S3Listener {
             try await workspaces.abortUpload(tenant: x.tenant, bucket: b, uploadId: uploadId)
             return Response(status: .noContent)
         case .listParts(let b, let k): return try await listParts(b, k, x)
+        case .bundle(let b): return try await bundle(b, x)
+        case .bucketMetadata(let b): return try await bucketMetadata(b, x)
+        case .patchBucket(let b): return try await patchBucket(b, x)
         }
     }
 

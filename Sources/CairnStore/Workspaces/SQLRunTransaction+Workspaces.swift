@@ -189,6 +189,25 @@ extension SQLRunTransaction {
         ) { $0.int() } != nil
     }
 
+    func workspaceUsage(bucketId: String) async throws -> WorkspaceUsage {
+        try await connection.first(
+            """
+            SELECT COUNT(*), COALESCE(SUM(t.size), 0), COALESCE(SUM(t.newest), 0), \
+            COALESCE(SUM(t.newest * t.size), 0) FROM (SELECT o.size, CASE WHEN EXISTS (SELECT 1 \
+            FROM workspace_objects n WHERE n.bucket_id = o.bucket_id AND n.object_key = o.object_key \
+            AND n.seq > o.seq AND n.removed_seq IS NULL) THEN 0 ELSE 1 END AS newest FROM workspace_objects o \
+            WHERE o.bucket_id = \(bucketId) AND o.removed_seq IS NULL AND o.delete_marker = 0) t
+            """
+        ) { r in
+            var usage = WorkspaceUsage()
+            usage.versions = r.int64()
+            usage.versionBytes = r.int64()
+            usage.currentObjects = r.int64()
+            usage.currentBytes = r.int64()
+            return usage
+        } ?? WorkspaceUsage()
+    }
+
     func multipartUpload(id: String, bucketId: String) async throws -> MultipartUpload? {
         try await connection.first(
             """
