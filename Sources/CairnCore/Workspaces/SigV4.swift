@@ -53,25 +53,11 @@ public enum SigV4 {
             let seconds = Int64(time.timeIntervalSince1970.rounded(.down))
             let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
             let secondOfDay = seconds - days * 86_400
-            let (year, month, day) = Self.civil(fromDays: days)
-            date = Self.digits(year, 4) + Self.digits(month, 2) + Self.digits(day, 2)
+            let (year, month, day) = Timestamp.civil(fromDays: days)
+            date = Self.digits(year, 4) + Self.digits(Int64(month), 2) + Self.digits(Int64(day), 2)
             timestamp =
                 date + "T" + Self.digits(secondOfDay / 3600, 2) + Self.digits(secondOfDay % 3600 / 60, 2)
                 + Self.digits(secondOfDay % 60, 2) + "Z"
-        }
-
-        /// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian; H. Hinnant's
-        /// algorithm), so no calendar or locale is involved.
-        static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
-            let z = days + 719_468
-            let era = (z >= 0 ? z : z - 146_096) / 146_097
-            let dayOfEra = z - era * 146_097
-            let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-            let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-            let mp = (5 * dayOfYear + 2) / 153
-            let day = dayOfYear - (153 * mp + 2) / 5 + 1
-            let month = mp < 10 ? mp + 3 : mp - 9
-            return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
         }
 
         static func digits(_ value: Int64, _ width: Int) -> String {

@@ -437,7 +437,7 @@ public struct SigV4Verifier: Sendable {
     }
 
     /// Percent-decodes (a `+` stays a plus); nil on a bad escape or bytes that are not UTF-8.
-    static func percentDecode(_ encoded: some Collection<UInt8>) -> String? {
+    public static func percentDecode(_ encoded: some Collection<UInt8>) -> String? {
         let bytes = Array(encoded)
         guard bytes.contains(UInt8(ascii: "%")) else { return String(validating: bytes, as: UTF8.self) }
         var out: [UInt8] = []

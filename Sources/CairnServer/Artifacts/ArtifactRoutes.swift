@@ -207,7 +207,7 @@ struct ArtifactRoutes<Context: PrincipalContext>: Sendable {
         headers[.acceptRanges] = "bytes"
         headers[HTTPField.Name("x-cairn-sha256")!] = artifact.sha256
         headers[HTTPField.Name("repr-digest")!] = "sha-256=:\(base64(hex: artifact.sha256)):"
-        headers[.lastModified] = httpDate(artifact.createdAt)
+        headers[.lastModified] = artifact.createdAt.httpDate
         for (key, value) in artifact.metadata.sorted(by: { $0.key < $1.key }) {
             if let name = HTTPField.Name(metaPrefix + key) { headers[name] = value }
         }
@@ -466,16 +466,3 @@ func base64(hex: String) -> String {
     return String(decoding: out, as: UTF8.self)
 }
 
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), for Last-Modified.
-func httpDate(_ t: Timestamp) -> String {
-    let iso = t.iso8601  // YYYY-MM-DDTHH:MM:SS.mmmZ
-    let b = Array(iso.utf8)
-    func num(_ from: Int, _ len: Int) -> Int { b[from..<(from + len)].reduce(0) { $0 * 10 + Int($1 - 0x30) } }
-    let (y, m, d) = (num(0, 4), num(5, 2), num(8, 2))
-    // Zeller-free weekday: days since 1970-01-01 (a Thursday).
-    let days = Int(t.milliseconds.quotientAndRemainder(dividingBy: 86_400_000).quotient)
-    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][((days % 7) + 7) % 7]
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-    let dd = d < 10 ? "0\(d)" : "\(d)"
-    return "\(weekday), \(dd) \(months[m - 1]) \(y) \(iso.dropFirst(11).prefix(8)) GMT"
-}

@@ -557,55 +557,14 @@ extension S3Listener {
     }
 }
 
-/// HTTP dates (RFC 7231's IMF-fixdate, `Tue, 01 Dec 2026 10:00:00 GMT`), without Foundation.
+/// HTTP dates in S3 headers: an IMF-fixdate, or an ISO 8601 date-time (which S3 also takes).
 enum S3HTTPDate {
-    static let days = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
-    static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    static func format(_ time: Timestamp) -> String { time.httpDate }
 
-    static func format(_ time: Timestamp) -> String {
-        let seconds = time.milliseconds >= 0 ? time.milliseconds / 1000 : (time.milliseconds - 999) / 1000
-        let day = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = seconds - day * 86_400
-        let (y, m, d) = civil(day)
-        let weekday = Int(((day % 7) + 7) % 7)
-        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(days[weekday]), \(two(d)) \(months[Int(m) - 1]) \(y) \(two(secondOfDay / 3600)):"
-            + "\(two(secondOfDay % 3600 / 60)):\(two(secondOfDay % 60)) GMT"
-    }
-
-    /// Seconds since 1970 of an IMF-fixdate (or an ISO 8601 date-time); nil when malformed.
+    /// Seconds since 1970; nil when malformed.
     static func parse(_ text: String) -> Int64? {
         let trimmed = S3Text.trimmed(text)
-        if let iso = Timestamp(iso8601: trimmed) { return iso.milliseconds / 1000 }
-        let parts = trimmed.split(separator: " ")
-        guard parts.count == 6, parts[5] == "GMT", let d = Int64(parts[1]), (1...31).contains(d),
-            let mi = months.firstIndex(of: String(parts[2])), let y = Int64(parts[3])
-        else { return nil }
-        let clock = parts[4].split(separator: ":")
-        guard clock.count == 3, let h = Int64(clock[0]), let mm = Int64(clock[1]), let s = Int64(clock[2]),
-            h < 24, mm < 60, s < 61
-        else { return nil }
-        return daysFromCivil(y, Int64(mi + 1), d) * 86_400 + h * 3600 + mm * 60 + s
-    }
-
-    static func civil(_ days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
-    }
-
-    static func daysFromCivil(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
-        let y = m <= 2 ? y0 - 1 : y0
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
+        guard let time = Timestamp(httpDate: trimmed) ?? Timestamp(iso8601: trimmed) else { return nil }
+        return time.milliseconds / 1000
     }
 }
