@@ -18,6 +18,7 @@ from s3compat import (
 )
 
 import botocore.auth  # noqa: E402  (after s3compat, which skips without boto3)
+from botocore.exceptions import ClientError  # noqa: E402
 
 
 def fetch(url: str, method: str = "GET", data: bytes = None, headers: dict = None):
@@ -428,3 +429,100 @@ def test_version_2_presigned_urls_are_checked(server, creds, s3, bucket):
                                          ExpiresIn=8 * 86400)
     status, _, _ = fetch(far)
     assert status == 400
+
+
+@cairn_only
+def test_other_tenant_can_do_nothing_with_any_other_operation(server):
+    """Every bucket- and object-level operation with tenant B's key on tenant A's bucket: each
+    is refused as a missing bucket, and A's bucket, objects, uploads and snapshots are unchanged."""
+    a, b = tenant_client(server), tenant_client(server)
+    name = new_bucket_name("iso")
+
+    def header(client, event, name_, value):
+        client.meta.events.register(event, lambda params, **_: params["headers"].__setitem__(name_, value))
+
+    header(a, "before-call.s3.CreateBucket", "X-Tigris-Enable-Snapshot", "true")
+    a.create_bucket(Bucket=name)
+    put(a, name, "secret.txt", b"tenant A data")
+    upload = a.create_multipart_upload(Bucket=name, Key="big")["UploadId"]
+    a.upload_part(Bucket=name, Key="big", UploadId=upload, PartNumber=1, Body=b"part")
+    snap = boto3_snapshot(server, a, name)
+
+    refused = {
+        "list_objects": lambda: b.list_objects(Bucket=name),
+        "list_object_versions": lambda: b.list_object_versions(Bucket=name),
+        "list_multipart_uploads": lambda: b.list_multipart_uploads(Bucket=name),
+        "create_multipart_upload": lambda: b.create_multipart_upload(Bucket=name, Key="x"),
+        "upload_part": lambda: b.upload_part(Bucket=name, Key="big", UploadId=upload, PartNumber=2, Body=b"x"),
+        "list_parts": lambda: b.list_parts(Bucket=name, Key="big", UploadId=upload),
+        "complete": lambda: b.complete_multipart_upload(
+            Bucket=name, Key="big", UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"x"'}]}),
+        "abort": lambda: b.abort_multipart_upload(Bucket=name, Key="big", UploadId=upload),
+        "delete_objects": lambda: b.delete_objects(Bucket=name, Delete={"Objects": [{"Key": "secret.txt"}]}),
+        "get_versioning": lambda: b.get_bucket_versioning(Bucket=name),
+        "put_versioning": lambda: b.put_bucket_versioning(
+            Bucket=name, VersioningConfiguration={"Status": "Suspended"}),
+        "get_lifecycle": lambda: b.get_bucket_lifecycle_configuration(Bucket=name),
+        "put_lifecycle": lambda: b.put_bucket_lifecycle_configuration(
+            Bucket=name, LifecycleConfiguration={"Rules": [
+                {"ID": "x", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}]}),
+        "delete_lifecycle": lambda: b.delete_bucket_lifecycle(Bucket=name),
+        "get_location": lambda: b.get_bucket_location(Bucket=name),
+        "get_at_snapshot": lambda: with_headers(b, "GetObject", {"X-Tigris-Snapshot-Version": snap},
+                                                lambda: b.get_object(Bucket=name, Key="secret.txt")),
+        "take_snapshot": lambda: with_headers(b, "CreateBucket", {"X-Tigris-Snapshot": "true"},
+                                              lambda: b.create_bucket(Bucket=name)),
+        "delete_snapshot": lambda: with_headers(b, "DeleteBucket", {"X-Tigris-Snapshot-Version": snap},
+                                                lambda: b.delete_bucket(Bucket=name)),
+        "force_delete": lambda: with_headers(b, "DeleteBucket", {"X-Tigris-Force-Delete": "true"},
+                                             lambda: b.delete_bucket(Bucket=name)),
+        "fork": lambda: with_headers(b, "CreateBucket", {"X-Tigris-Fork-Source-Bucket": name},
+                                     lambda: b.create_bucket(Bucket=new_bucket_name("theft"))),
+        "rename": lambda: with_headers(b, "CopyObject", {"X-Tigris-Rename": "true"},
+                                       lambda: b.copy_object(Bucket=name, Key="moved",
+                                                             CopySource={"Bucket": name, "Key": "secret.txt"})),
+    }
+    for what, call in refused.items():
+        try:
+            call()
+        except ClientError as e:
+            status = e.response["ResponseMetadata"]["HTTPStatusCode"]
+            assert status == 404 and e.response["Error"]["Code"] in ("NoSuchBucket", "404"), (what, e.response)
+        else:
+            pytest.fail(f"{what} with another tenant's key succeeded")
+    # Tenant B's snapshot listing of the name shows none of A's snapshots.
+    try:
+        listed = with_headers(b, "ListBuckets", {"X-Tigris-Snapshot": name}, b.list_buckets)["Buckets"]
+    except ClientError as e:
+        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 404, e.response
+        listed = []
+    assert listed == []
+    # Nothing of A's changed.
+    assert get(a, name, "secret.txt") == b"tenant A data"
+    assert [o["Key"] for o in a.list_objects_v2(Bucket=name)["Contents"]] == ["secret.txt"]
+    assert [u["UploadId"] for u in a.list_multipart_uploads(Bucket=name).get("Uploads", [])] == [upload]
+    assert a.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+    with s3_error("NoSuchLifecycleConfiguration", 404):
+        a.get_bucket_lifecycle_configuration(Bucket=name)
+    snapshots = with_headers(a, "ListBuckets", {"X-Tigris-Snapshot": name}, a.list_buckets)["Buckets"]
+    assert [x["Name"] for x in snapshots] == [snap]
+
+
+def with_headers(client, operation: str, headers: dict, call):
+    """Runs call() with extra request headers on one operation of the client."""
+    def add(params, **_):
+        params["headers"].update(headers)
+
+    event = f"before-call.s3.{operation}"
+    client.meta.events.register(event, add)
+    try:
+        return call()
+    finally:
+        client.meta.events.unregister(event, add)
+
+
+def boto3_snapshot(server, client, bucket: str) -> str:
+    response = with_headers(client, "CreateBucket", {"X-Tigris-Snapshot": "true"},
+                            lambda: client.create_bucket(Bucket=bucket))
+    return response["ResponseMetadata"]["HTTPHeaders"]["x-tigris-snapshot-version"]
