@@ -89,7 +89,7 @@ extension RunStore {
         _ a: Artifact, quota: Int64, verifyBlob: @escaping @Sendable () async throws -> Void
     ) async throws {
         try await write { tx in
-            try await tx.lock(Self.blobLockKey(a.sha256))
+            try await tx.lock(BlobLocks.databaseKey(a.sha256))
             try await verifyBlob()
             if let key = a.idempotencyKey {
                 // A live holder of the key wins: this commit stores nothing. The partial unique
@@ -109,15 +109,12 @@ extension RunStore {
         _ digest: String, remove: @escaping @Sendable () async throws -> Void
     ) async throws -> Bool {
         try await write { tx in
-            try await tx.lock(Self.blobLockKey(digest))
+            try await tx.lock(BlobLocks.databaseKey(digest))
             guard try await !tx.isBlobReferenced(digest) else { return false }
             try await remove()
             return true
         }
     }
-
-    /// The lock an upload's commit and a sweeper's removal of the same bytes share.
-    static func blobLockKey(_ digest: String) -> String { "blob/" + digest }
 
     public func artifact(idempotencyKey: String, tenant: TenantID, now: Timestamp) async throws -> Artifact? {
         try await read { tx in try await tx.liveArtifact(idempotencyKey: idempotencyKey, tenant: tenant, now: now) }

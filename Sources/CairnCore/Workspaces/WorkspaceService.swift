@@ -599,7 +599,7 @@ public final class WorkspaceService: Sendable {
         let etag = "\"" + md5.hexString + "\""
         return try await commitBlobs([segment], tenant: tenant, writes: [write]) {
             try await self.store.write { tx in
-                try await tx.lock(Self.blobLockKey(sha256))
+                try await tx.lock(BlobLocks.databaseKey(sha256))
                 guard try await self.blobs.size(of: sha256) != nil else {
                     throw S3Error(code: "InternalError", message: "The upload's bytes vanished.", status: 500)
                 }
@@ -635,8 +635,6 @@ public final class WorkspaceService: Sendable {
             }
         }
     }
-
-    static func blobLockKey(_ digest: String) -> String { "blob/" + digest }
 
     /// Inserts a new version of `key` in a bucket (locked here), after checking `conditions`;
     /// replaces the key's null version where the bucket keeps none.
@@ -855,7 +853,7 @@ public final class WorkspaceService: Sendable {
             createdAt: clock.now())
         return try await commitBlobs([BlobSegment(sha256: sha256, size: size)], tenant: tenant, writes: [write]) {
             try await self.store.write { tx in
-                try await tx.lock(Self.blobLockKey(sha256))
+                try await tx.lock(BlobLocks.databaseKey(sha256))
                 guard try await self.blobs.size(of: sha256) != nil else {
                     throw S3Error(code: "InternalError", message: "The upload's bytes vanished.", status: 500)
                 }

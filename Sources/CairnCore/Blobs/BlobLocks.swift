@@ -4,6 +4,10 @@ import Synchronization
 /// deciding that a blob is unreferenced plus removing it, each run under the digest's lock, so
 /// a blob is never removed between an upload's rename and its commit.
 public final class BlobLocks: Sendable {
+    /// The name of the same lock across replicas (`RunWriteTransaction.lock`): an upload's commit
+    /// and a sweeper's removal of the same bytes take it in the database too.
+    public static func databaseKey(_ digest: String) -> String { "blob/" + digest }
+
     private let waiters = Mutex<[String: [CheckedContinuation<Void, Never>]]>([:])
 
     public init() {}
