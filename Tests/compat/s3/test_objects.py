@@ -382,3 +382,25 @@ def test_put_with_wrong_content_md5_is_bad_digest(s3, bucket):
         s3.put_object(Bucket=bucket, Key="md5", Body=b"real bytes", ContentMD5=b64md5(b"other bytes"))
     with s3_error("NoSuchKey", 404):
         s3.get_object(Bucket=bucket, Key="md5")
+
+
+@cairn_only
+def test_chunked_transfer_encoding_with_expect_continue(server, creds, s3, bucket):
+    """A PUT whose body comes with Transfer-Encoding: chunked (no Content-Length) after an
+    Expect: 100-continue, through a presigned URL."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from s3compat import s3_client
+
+    presigner = s3_client(server, *creds, signature_version="s3v4")
+    url = urlsplit(presigner.generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": "chunked"}, ExpiresIn=60))
+    data = os.urandom(300_000)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    conn.request("PUT", url.path + "?" + url.query, body=iter([data[:100_000], data[100_000:]]),
+                 headers={"Expect": "100-continue"}, encode_chunked=True)
+    response = conn.getresponse()
+    assert response.status == 200, response.read()
+    conn.close()
+    assert s3.get_object(Bucket=bucket, Key="chunked")["Body"].read() == data
