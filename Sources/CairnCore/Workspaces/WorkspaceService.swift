@@ -28,6 +28,7 @@ public final class WorkspaceService: Sendable {
     /// Each bucket's ancestors as (bucket id, point), nearest first. A fork's parent never
     /// changes, so this is cached for good.
     private let ancestors = Mutex<[String: [Level]]>([:])
+    static let maxCachedChains = 10_000
 
     struct Level: Sendable, Equatable {
         var bucketId: String
@@ -319,7 +320,11 @@ public final class WorkspaceService: Sendable {
             }
             return found
         }
-        ancestors.withLock { $0[bucket.id] = chain }
+        ancestors.withLock { cache in
+            // Bounded: past the limit the cache starts over (a miss costs one read per level).
+            if cache.count >= Self.maxCachedChains { cache.removeAll(keepingCapacity: true) }
+            cache[bucket.id] = chain
+        }
         result += chain
         return result
     }

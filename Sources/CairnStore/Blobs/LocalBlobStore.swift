@@ -140,10 +140,11 @@ public final class LocalBlobStore: BlobStore {
         }
         defer { closedir(dir) }
         var names: [String] = []
+        // The name is read where it is: a directory entry is only as long as its name, so copying
+        // the whole `d_name` array out of the last entry of a buffer could read past its page.
+        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
+            let name = String(cString: UnsafeRawPointer(entry).advanced(by: nameOffset).assumingMemoryBound(to: CChar.self))
             if name != "." && name != ".." { names.append(name) }
         }
         return names
