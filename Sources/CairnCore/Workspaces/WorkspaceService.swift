@@ -594,11 +594,11 @@ public final class WorkspaceService: Sendable {
     /// A refused commit removes the blob again if nothing else references it.
     public func putObject(
         tenant: TenantID, bucket name: String, key: String, write: any BlobWrite, md5: [UInt8],
-        headers: ObjectHeaders, conditions: WriteConditions = WriteConditions()
+        headers: ObjectHeaders, conditions: WriteConditions = WriteConditions(), expectedSHA256: String? = nil
     ) async throws -> WriteResult {
         try Self.checkKey(key)
         let found = try await bucket(tenant: tenant, name: name)
-        let (sha256, size) = try await write.finish()
+        let (sha256, size) = try await Self.finish(write, expectedSHA256: expectedSHA256)
         let segment = BlobSegment(sha256: sha256, size: size)
         let levels = try await levels(of: found)
         let etag = "\"" + md5.hexString + "\""
@@ -618,6 +618,17 @@ public final class WorkspaceService: Sendable {
                     })
             }
         }
+    }
+
+    /// Finishes a blob write; with `expectedSHA256` (a signed payload hash), refuses bytes whose
+    /// digest differs, before anything is published.
+    static func finish(_ write: any BlobWrite, expectedSHA256: String?) async throws -> (sha256: String, size: Int64) {
+        let (sha256, size) = try await write.finish()
+        if let expectedSHA256, expectedSHA256.lowercased() != sha256 {
+            write.abort()
+            throw S3Error.xAmzContentSHA256Mismatch()
+        }
+        return (sha256, size)
     }
 
     /// Publishes the writes' blobs under their digests' locks, then runs `commit`; on failure
@@ -848,11 +859,12 @@ public final class WorkspaceService: Sendable {
 
     /// Commits a finished blob write as part `number` of an upload; returns the part.
     public func putPart(
-        tenant: TenantID, bucket name: String, uploadId: String, number: Int, write: any BlobWrite, md5: [UInt8]
+        tenant: TenantID, bucket name: String, uploadId: String, number: Int, write: any BlobWrite, md5: [UInt8],
+        expectedSHA256: String? = nil
     ) async throws -> UploadedPart {
         try checkPartNumber(number)
         let (b, u) = try await upload(tenant: tenant, bucket: name, uploadId: uploadId)
-        let (sha256, size) = try await write.finish()
+        let (sha256, size) = try await Self.finish(write, expectedSHA256: expectedSHA256)
         let part = UploadedPart(
             uploadId: u.id, number: number, size: size, etag: "\"" + md5.hexString + "\"", sha256: sha256,
             createdAt: clock.now())

@@ -8,6 +8,9 @@ struct S3Body: Sendable {
     var digest: ObjectDigest.Result
     /// `x-amz-checksum-*` headers the client asked for (by header or trailer), with their values.
     var checksums: [(name: String, value: String)]
+    /// The signed payload SHA-256 still to be checked against the blob's own digest (see
+    /// `readBody`'s `blobHashesPayload`); nil when it was checked here or none was signed.
+    var payloadSHA256: String? = nil
 
     var md5: [UInt8] { digest.md5 ?? [] }
 }
@@ -28,8 +31,13 @@ extension S3Listener {
     /// modes, hands the payload bytes to `sink`, and computes MD5 plus whatever digests the request's
     /// integrity headers and trailer need; then checks them all (`XAmzContentSHA256Mismatch`,
     /// `BadDigest`, `XAmzContentChecksumMismatch`). The caller discards what `sink` got on any error.
+    ///
+    /// `blobHashesPayload`: the sink is a blob write, which computes the SHA-256 of exactly these
+    /// bytes anyway; a signed payload hash is then left in `payloadSHA256` for the write's digest
+    /// to be compared with (before anything is committed), so no byte is hashed twice.
     func readBody(
-        _ x: S3Exchange, limit: Int64, tooLarge: S3Error, sink: (UnsafeRawBufferPointer) throws -> Void
+        _ x: S3Exchange, limit: Int64, tooLarge: S3Error, blobHashesPayload: Bool = false,
+        sink: (UnsafeRawBufferPointer) throws -> Void
     ) async throws -> S3Body {
         var algorithms: ObjectDigest.Algorithms = [.md5]
         var expected: [(name: String, algorithm: ObjectDigest.Algorithms, value: String)] = []
@@ -41,8 +49,10 @@ extension S3Listener {
         }
         var trailerName: String?
         var decoder: AWSChunkedDecoder?
+        var deferredPayloadHash: String?
         switch x.auth.payload {
-        case .sha256: algorithms.insert(.sha256)
+        case .sha256(let hex):
+            if blobHashesPayload { deferredPayloadHash = hex } else { algorithms.insert(.sha256) }
         case .unsigned: break
         case .streamingSigned, .streamingSignedTrailer, .streamingUnsignedTrailer:
             decoder = try AWSChunkedDecoder(authentication: x.auth)
@@ -93,7 +103,7 @@ extension S3Listener {
         }
         let result = digest.finalize()
 
-        if case .sha256(let hex) = x.auth.payload, result.sha256Hex != hex {
+        if case .sha256(let hex) = x.auth.payload, deferredPayloadHash == nil, result.sha256Hex != hex {
             throw S3Error.xAmzContentSHA256Mismatch()
         }
         if let contentMD5, contentMD5 != result.md5 { throw S3Error.badDigest() }
@@ -123,7 +133,7 @@ extension S3Listener {
             }
             if !checksums.contains(where: { $0.name == trailerName }) { checksums.append((trailerName, actual)) }
         }
-        return S3Body(digest: result, checksums: checksums)
+        return S3Body(digest: result, checksums: checksums, payloadSHA256: deferredPayloadHash)
     }
 
     /// Reads a small XML body (at most 2 MiB, checked like any body); nil when it is empty.

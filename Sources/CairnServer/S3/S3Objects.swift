@@ -90,12 +90,12 @@ extension S3Listener {
         let body: S3Body
         let result: WorkspaceService.WriteResult
         do {
-            body = try await readBody(x, limit: maxObjectBytes, tooLarge: Self.entityTooLarge(maxObjectBytes)) {
-                try write.write($0)
-            }
+            body = try await readBody(
+                x, limit: maxObjectBytes, tooLarge: Self.entityTooLarge(maxObjectBytes), blobHashesPayload: true
+            ) { try write.write($0) }
             result = try await workspaces.putObject(
                 tenant: x.tenant, bucket: bucket, key: key, write: write, md5: body.md5, headers: headers,
-                conditions: conditions)
+                conditions: conditions, expectedSHA256: body.payloadSHA256)
         } catch {
             write.abort()
             throw error
@@ -462,11 +462,12 @@ extension S3Listener {
         let body: S3Body
         let part: UploadedPart
         do {
-            body = try await readBody(x, limit: maxObjectBytes, tooLarge: Self.entityTooLarge(maxObjectBytes)) {
-                try write.write($0)
-            }
+            body = try await readBody(
+                x, limit: maxObjectBytes, tooLarge: Self.entityTooLarge(maxObjectBytes), blobHashesPayload: true
+            ) { try write.write($0) }
             part = try await workspaces.putPart(
-                tenant: x.tenant, bucket: bucket, uploadId: uploadId, number: number, write: write, md5: body.md5)
+                tenant: x.tenant, bucket: bucket, uploadId: uploadId, number: number, write: write, md5: body.md5,
+                expectedSHA256: body.payloadSHA256)
         } catch {
             write.abort()
             throw error
