@@ -187,7 +187,8 @@ public struct ServerConfiguration: Sendable {
     /// The settings as printed at start-up: the key itself never appears.
     public var summary: [(String, String)] {
         [
-            ("host", host), ("port", String(port)), ("s3-port", s3Port == 0 ? "off" : String(s3Port)), ("data-dir", dataDirectory),
+            ("host", host), ("port", String(port)), ("s3-port", s3Port == 0 ? "off" : String(s3Port)),
+            ("data-dir", dataDirectory),
             ("database", databaseURL.flatMap { try? PostgresStore.Endpoint.parse($0).redacted } ?? "embedded SQLite"),
             ("database-pool-size", String(databasePoolSize)),
             ("blobs", blobsLocation ?? "local (data-dir/blobs)"), ("s3-endpoint", s3Endpoint ?? "AWS"),

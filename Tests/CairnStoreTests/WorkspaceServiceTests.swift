@@ -22,7 +22,8 @@ import Testing
             blobs = try LocalBlobStore(root: t.directory + "/blobs")
             var limits = WorkspaceService.Limits()
             limits.minPartBytes = minPartBytes
-            workspaces = WorkspaceService(store: t.store, blobs: blobs, locks: BlobLocks(), limits: limits, clock: clock)
+            workspaces = WorkspaceService(
+                store: t.store, blobs: blobs, locks: BlobLocks(), limits: limits, clock: clock)
         }
 
         func write(_ text: String) throws -> (any BlobWrite, [UInt8]) {
@@ -186,7 +187,8 @@ import Testing
 
         // A fork of a fork reads through both levels.
         let snap = try await f.workspaces.snapshot(tenant: tenant, bucket: "fork-a", snapshotName: nil)
-        _ = try await f.workspaces.fork(tenant: tenant, name: "fork-a-2", source: "fork-a", snapshotVersion: snap.version)
+        _ = try await f.workspaces.fork(
+            tenant: tenant, name: "fork-a-2", source: "fork-a", snapshotVersion: snap.version)
         try await f.put("fork-a", "k3", "after-the-snapshot")
         #expect(try await f.text("fork-a-2", "k1") == "fork-a-own")
         #expect(try await f.text("fork-a-2", "k3") == "v3")
@@ -326,7 +328,8 @@ import Testing
             small.append((n, p.etag))
         }
         await #expect(throws: S3Error.self) {
-            try await strict.workspaces.completeUpload(tenant: self.tenant, bucket: "parts", uploadId: u.id, parts: small)
+            try await strict.workspaces.completeUpload(
+                tenant: self.tenant, bucket: "parts", uploadId: u.id, parts: small)
         }
         try await strict.workspaces.abortUpload(tenant: tenant, bucket: "parts", uploadId: u.id)
         #expect(try await strict.workspaces.store.referencedDigests().isEmpty)

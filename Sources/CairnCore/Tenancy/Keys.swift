@@ -184,8 +184,10 @@ public struct KeyService: Sendable {
         guard Self.isValidTenant(tenant) else { throw KeyError.invalidTenant(tenant) }
         guard !scopes.isEmpty else { throw KeyError.noScopes }
         let key = S3Key(
-            accessKeyId: "CK" + String(Identifier.randomHex().uppercased().prefix(18)), tenant: TenantID(rawValue: tenant),
-            secret: String((Identifier.randomHex() + Identifier.randomHex()).prefix(40)), scopes: Array(Set(scopes)).sorted(),
+            accessKeyId: "CK" + String(Identifier.randomHex().uppercased().prefix(18)),
+            tenant: TenantID(rawValue: tenant),
+            secret: String((Identifier.randomHex() + Identifier.randomHex()).prefix(40)),
+            scopes: Array(Set(scopes)).sorted(),
             name: name, createdAt: clock.now(), revokedAt: nil)
         try await store.insertS3Key(key)
         return key

@@ -667,7 +667,8 @@ public final class WorkspaceService: Sendable {
             let live = current.flatMap { $0.isDeleteMarker ? nil : $0 }
             if conditions.mustNotExist, live != nil {
                 throw S3Error(
-                    code: "PreconditionFailed", message: "At least one of the preconditions you specified did not hold.",
+                    code: "PreconditionFailed",
+                    message: "At least one of the preconditions you specified did not hold.",
                     status: 412)
             }
             if let tags = conditions.ifMatch {

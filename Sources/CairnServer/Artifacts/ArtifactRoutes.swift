@@ -465,4 +465,3 @@ func base64(hex: String) -> String {
     }
     return String(decoding: out, as: UTF8.self)
 }
-

@@ -137,7 +137,8 @@ extension SQLRunTransaction {
             \(a.name), \(a.contentType), \(a.size), \(a.sha256), \(a.owner), \(Self.metadataJSON(a.metadata)), \
             \(a.createdAt), \(a.expiresAt), \(a.idempotencyKey))
             """)
-        try await addBlobReference(tenant: a.tenant, segment: BlobSegment(sha256: a.sha256, size: a.size), at: a.createdAt)
+        try await addBlobReference(
+            tenant: a.tenant, segment: BlobSegment(sha256: a.sha256, size: a.size), at: a.createdAt)
         try await connection.run(
             """
             INSERT INTO artifact_usage (tenant_id, bytes, count) VALUES (\(a.tenant.rawValue), \(a.size), 1) \

@@ -138,11 +138,11 @@ extension SQLRunTransaction {
         if let after { sql = sql + " AND o.object_key > \(after)" }
         sql =
             sql
-            + """
-             AND NOT EXISTS (SELECT 1 FROM workspace_objects n WHERE n.bucket_id = o.bucket_id \
-            AND n.object_key = o.object_key AND n.seq > o.seq AND \(Self.visible("n", at: point))) \
-            ORDER BY o.object_key LIMIT \(limit)
-            """
+                + """
+                 AND NOT EXISTS (SELECT 1 FROM workspace_objects n WHERE n.bucket_id = o.bucket_id \
+                AND n.object_key = o.object_key AND n.seq > o.seq AND \(Self.visible("n", at: point))) \
+                ORDER BY o.object_key LIMIT \(limit)
+                """
         return try await connection.all(sql, Self.decodeObject)
     }
 
@@ -172,7 +172,9 @@ extension SQLRunTransaction {
         sql = sql + Self.keyPrefix(prefix)
         if let keyMarker {
             if let versionMarker {
-                sql = sql + " AND (o.object_key > \(keyMarker) OR (o.object_key = \(keyMarker) AND o.seq < \(versionMarker)))"
+                sql =
+                    sql
+                    + " AND (o.object_key > \(keyMarker) OR (o.object_key = \(keyMarker) AND o.seq < \(versionMarker)))"
             } else {
                 sql = sql + " AND o.object_key > \(keyMarker)"
             }
@@ -226,7 +228,9 @@ extension SQLRunTransaction {
         sql = sql + Self.keyPrefix(prefix)
         if let keyMarker {
             if let uploadIdMarker {
-                sql = sql + " AND (o.object_key > \(keyMarker) OR (o.object_key = \(keyMarker) AND o.id > \(uploadIdMarker)))"
+                sql =
+                    sql
+                    + " AND (o.object_key > \(keyMarker) OR (o.object_key = \(keyMarker) AND o.id > \(uploadIdMarker)))"
             } else {
                 sql = sql + " AND o.object_key > \(keyMarker)"
             }
@@ -314,7 +318,8 @@ extension SQLRunTransaction {
             return
         }
         try await connection.run(
-            "DELETE FROM workspace_objects WHERE bucket_id = \(v.bucketId) AND object_key = \(v.key) AND seq = \(v.seq)")
+            "DELETE FROM workspace_objects WHERE bucket_id = \(v.bucketId) AND object_key = \(v.key) AND seq = \(v.seq)"
+        )
         for segment in v.segments { try await dropBlobReferences(tenant: tenant, sha256: segment.sha256, count: 1) }
     }
 
@@ -382,7 +387,8 @@ extension SQLRunTransaction {
             INSERT INTO workspace_upload_parts (upload_id, part_number, size, etag, sha256, created_at) VALUES \
             (\(p.uploadId), \(p.number), \(p.size), \(p.etag), \(p.sha256), \(p.createdAt))
             """)
-        try await addBlobReference(tenant: tenant, segment: BlobSegment(sha256: p.sha256, size: p.size), at: p.createdAt)
+        try await addBlobReference(
+            tenant: tenant, segment: BlobSegment(sha256: p.sha256, size: p.size), at: p.createdAt)
     }
 
     func insertS3Key(_ k: S3Key) async throws {
