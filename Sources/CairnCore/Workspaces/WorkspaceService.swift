@@ -381,9 +381,7 @@ public final class WorkspaceService: Sendable {
     {
         if versionId == "null" {
             // The bucket's own null version (written while unversioned or suspended).
-            let own = try await tx.objectVersions(
-                bucketId: levels[0].bucketId, prefix: key, keyMarker: nil, versionMarker: nil, limit: 1000)
-            return own.first { $0.key == key && $0.isNullVersion }
+            return try await ownNullVersion(tx, bucketId: levels[0].bucketId, key: key)
         }
         let seq = try parseVersion(versionId)
         for level in levels where seq <= level.point {

@@ -136,24 +136,27 @@ extension S3Listener {
         return S3Body(digest: result, checksums: checksums, payloadSHA256: deferredPayloadHash)
     }
 
+    /// Reads a small body whole (an XML or JSON document), checked like any body.
+    func readSmallBody(_ x: S3Exchange, limit: Int64, tooLarge: S3Error) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        _ = try await readBody(x, limit: limit, tooLarge: tooLarge) { slice in bytes.append(contentsOf: slice) }
+        return bytes
+    }
+
+    static var xmlTooLarge: S3Error {
+        S3Error.malformedXML("The XML document is larger than \(maxXMLBodyBytes) bytes.")
+    }
+
     /// Reads a small XML body (at most 2 MiB, checked like any body); nil when it is empty.
     func readXML(_ x: S3Exchange) async throws -> S3XMLElement? {
-        var bytes: [UInt8] = []
-        _ = try await readBody(
-            x, limit: Self.maxXMLBodyBytes,
-            tooLarge: S3Error.malformedXML("The XML document is larger than \(Self.maxXMLBodyBytes) bytes.")
-        ) { slice in bytes.append(contentsOf: slice) }
+        let bytes = try await readSmallBody(x, limit: Self.maxXMLBodyBytes, tooLarge: Self.xmlTooLarge)
         guard bytes.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else { return nil }
         return try S3XML.parse(bytes)
     }
 
     /// Like `readXML`, but the raw text too (a lifecycle configuration is stored as received).
     func readXMLText(_ x: S3Exchange) async throws -> (S3XMLElement, String) {
-        var bytes: [UInt8] = []
-        _ = try await readBody(
-            x, limit: Self.maxXMLBodyBytes,
-            tooLarge: S3Error.malformedXML("The XML document is larger than \(Self.maxXMLBodyBytes) bytes.")
-        ) { slice in bytes.append(contentsOf: slice) }
+        let bytes = try await readSmallBody(x, limit: Self.maxXMLBodyBytes, tooLarge: Self.xmlTooLarge)
         guard let text = String(validating: bytes, as: UTF8.self) else { throw S3Error.malformedXML() }
         return (try S3XML.parse(bytes), text)
     }

@@ -152,13 +152,11 @@ extension S3Listener {
     /// The keys of a bundle request: `{"keys": ["…", …]}`, 1 to 5000 valid keys, body at most 5 MiB
     /// (its payload hash or checksums verified like any body).
     func readBundleKeys(_ x: S3Exchange) async throws -> [String] {
-        var bytes: [UInt8] = []
-        _ = try await readBody(
+        let bytes = try await readSmallBody(
             x, limit: Self.maxBundleBodyBytes,
             tooLarge: S3Error(
                 code: "MaxMessageLengthExceeded",
-                message: "The bundle request body is larger than \(Self.maxBundleBodyBytes) bytes.", status: 400)
-        ) { slice in bytes.append(contentsOf: slice) }
+                message: "The bundle request body is larger than \(Self.maxBundleBodyBytes) bytes.", status: 400))
         let document: JSONValue
         do {
             document = try JSONParser.parse(bytes: bytes)

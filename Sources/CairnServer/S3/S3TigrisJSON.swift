@@ -237,13 +237,11 @@ extension S3Listener {
         {
             throw S3Error.notImplemented("Public object listing is not supported.")
         }
-        var bytes: [UInt8] = []
-        _ = try await readBody(
+        let bytes = try await readSmallBody(
             x, limit: Self.maxSettingsBytes,
             tooLarge: S3Error(
                 code: "MaxMessageLengthExceeded",
-                message: "The settings document is larger than \(Self.maxSettingsBytes) bytes.", status: 400)
-        ) { slice in bytes.append(contentsOf: slice) }
+                message: "The settings document is larger than \(Self.maxSettingsBytes) bytes.", status: 400))
         let malformed = S3Error(
             code: "MalformedJSON", message: "The request body must be a JSON object of bucket settings.", status: 400)
         guard let document = try? JSONParser.parse(bytes: bytes), let settings = document.objectValue else {
