@@ -14,6 +14,7 @@ Prints figures; not a test.
 import argparse
 import filecmp
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -64,6 +65,18 @@ class RSSSampler:
         self.thread.join()
         self.peak = max(self.peak, rss(self.pid))
         return self.peak
+
+
+def cpu_seconds(pid):
+    """The process's user + system CPU seconds so far (from /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def fsync_file(path):
@@ -137,16 +150,20 @@ def main():
         sampler = RSSSampler(args.server_pid)
         rss_before = rss(args.server_pid)
         sampler.start()
+        cpu0 = (cpu_seconds(args.server_pid), own_cpu_seconds())
         t0 = time.monotonic()
         s3.upload_file(source, bucket, key, Config=transfer)
         upload_time = time.monotonic() - t0
+        upload_cpu = (cpu_seconds(args.server_pid) - cpu0[0], own_cpu_seconds() - cpu0[1])
         upload_peak = sampler.stop()
 
         sampler.start()
+        cpu0 = (cpu_seconds(args.server_pid), own_cpu_seconds())
         t0 = time.monotonic()
         s3.download_file(bucket, key, download, Config=transfer)
         fsync_file(download)
         download_time = time.monotonic() - t0
+        download_cpu = (cpu_seconds(args.server_pid) - cpu0[0], own_cpu_seconds() - cpu0[1])
         download_peak = sampler.stop()
         if not filecmp.cmp(source, download, shallow=False):
             sys.exit("the downloaded file differs from the uploaded one")
@@ -161,6 +178,10 @@ def main():
         print(
             f"[{args.label}] download_file {args.size_mib} MiB (+ fsync): "
             f"{down_rate:.0f} MB/s ({down_rate / cp_back_rate * 100:.0f}% of cp back)"
+        )
+        print(
+            f"[{args.label}] CPU seconds, server / boto3: upload {upload_cpu[0]:.1f} / {upload_cpu[1]:.1f}, "
+            f"download {download_cpu[0]:.1f} / {download_cpu[1]:.1f} (in {upload_time:.1f} s / {download_time:.1f} s)"
         )
         print(
             f"[{args.label}] server RSS: {rss_before / 1e6:.1f} MB before, peak {upload_peak / 1e6:.1f} MB during "

@@ -276,7 +276,7 @@ public struct CairnServer: Sendable {
         // Graceful shutdown goes through the services in reverse order, each ending before the
         // next is told: streams end, then the listener drains, then the background services stop.
         var services: [any Service] = [
-            deliveries, checkpointExpiry, artifactSweeper,
+            deliveries, checkpointExpiry, artifactSweeper, workspaceLifecycleSweeper,
             StoreGauges(runs: runs, interval: .seconds(5), logger: Logger(label: "cairn.gauges")),
         ]
         if let reconciler { services.append(reconciler) }

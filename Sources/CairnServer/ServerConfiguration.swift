@@ -55,6 +55,9 @@ public struct ServerConfiguration: Sendable {
     public var maxArtifactTTLSeconds: Int64 = 0
     /// Pause between artifact sweeps (expired artifacts, stale temporary files, orphan blobs).
     public var artifactSweepMilliseconds: Int64 = 300_000
+    /// Pause between passes that enforce workspace lifecycle rules (expiry, noncurrent versions,
+    /// old multipart uploads). S3 runs its rules about once a day; this is finer.
+    public var lifecycleSweepMilliseconds: Int64 = 600_000
     /// Age after which an upload's temporary file that no live upload owns is removed.
     public var staleUploadSeconds: Int64 = 3_600
     /// One log line per request (label `cairn.access`).
@@ -149,8 +152,9 @@ public struct ServerConfiguration: Sendable {
                     "max-artifact-ttl-seconds must be 0 (no maximum) to \(Self.maxArtifactTTLLimit), got \(maxArtifactTTLSeconds)"
             )
         }
-        guard artifactSweepMilliseconds > 0, staleUploadSeconds > 0 else {
-            throw Invalid(description: "artifact-sweep-ms and stale-upload-seconds must be positive")
+        guard artifactSweepMilliseconds > 0, staleUploadSeconds > 0, lifecycleSweepMilliseconds > 0 else {
+            throw Invalid(
+                description: "artifact-sweep-ms, stale-upload-seconds and lifecycle-sweep-ms must be positive")
         }
         guard (0...(1 << 40)).contains(diskReserveBytes) else {
             throw Invalid(description: "disk-reserve-bytes must be 0 to 1 TiB, got \(diskReserveBytes)")
@@ -206,6 +210,7 @@ public struct ServerConfiguration: Sendable {
             ("max-artifact-ttl-seconds", maxArtifactTTLSeconds == 0 ? "none" : String(maxArtifactTTLSeconds)),
             ("artifact-sweep-ms", String(artifactSweepMilliseconds)),
             ("stale-upload-seconds", String(staleUploadSeconds)),
+            ("lifecycle-sweep-ms", String(lifecycleSweepMilliseconds)),
             ("metrics-public", String(metricsPublic)), ("access-log", String(accessLog)), ("log-format", logFormat),
             ("allow-loopback-outbound", String(allowLoopbackOutbound)),
             ("disk-reserve-bytes", String(diskReserveBytes)),

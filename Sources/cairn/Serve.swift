@@ -116,6 +116,10 @@ struct Serve: AsyncParsableCommand {
         help: "Pause between artifact sweeps (CAIRN_ARTIFACT_SWEEP_MS; 300000).")
     var artifactSweepMs: Int64?
     @Option(
+        name: .customLong("lifecycle-sweep-ms"),
+        help: "Pause between passes enforcing workspace lifecycle rules (CAIRN_LIFECYCLE_SWEEP_MS; 600000).")
+    var lifecycleSweepMs: Int64?
+    @Option(
         name: .customLong("stale-upload-seconds"),
         help: "Age at which a dead upload's temporary file is removed (CAIRN_STALE_UPLOAD_SECONDS; 3600).")
     var staleUploadSeconds: Int64?
@@ -222,6 +226,8 @@ struct Serve: AsyncParsableCommand {
             ?? c.maxArtifactTTLSeconds
         c.artifactSweepMilliseconds =
             try artifactSweepMs ?? envInt("CAIRN_ARTIFACT_SWEEP_MS").map(Int64.init) ?? c.artifactSweepMilliseconds
+        c.lifecycleSweepMilliseconds =
+            try lifecycleSweepMs ?? envInt("CAIRN_LIFECYCLE_SWEEP_MS").map(Int64.init) ?? c.lifecycleSweepMilliseconds
         c.staleUploadSeconds =
             try staleUploadSeconds ?? envInt("CAIRN_STALE_UPLOAD_SECONDS").map(Int64.init) ?? c.staleUploadSeconds
         c.metricsPublic = metricsPublic || ["1", "true", "yes"].contains(env("CAIRN_METRICS_PUBLIC") ?? "")

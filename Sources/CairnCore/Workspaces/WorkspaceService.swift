@@ -1025,9 +1025,9 @@ extension WorkspaceService {
                 // A rule that expires objects or versions (a configuration that does not parse counts as one).
                 let expires =
                     b.lifecycleXML.map { xml in
-                        guard let config = try? S3XML.parse(xml) else { return true }
-                        return config.children("Rule").contains {
-                            $0.child("Expiration") != nil || $0.child("NoncurrentVersionExpiration") != nil
+                        guard let config = try? LifecycleConfiguration(text: xml) else { return true }
+                        return config.rules.contains {
+                            $0.expiration != nil || $0.expiredObjectDeleteMarker || $0.noncurrentDays != nil
                         }
                     } ?? false
                 if expires {

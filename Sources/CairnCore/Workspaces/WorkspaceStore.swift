@@ -48,6 +48,9 @@ public protocol WorkspaceReadTransaction: Sendable {
     func workspaceBucket(id: String) async throws -> WorkspaceBucket?
     /// The tenant's live buckets by name.
     func workspaceBuckets(tenant: TenantID) async throws -> [WorkspaceBucket]
+    /// Live buckets of every tenant that have a lifecycle configuration, by id after `afterId`;
+    /// at most `limit`.
+    func workspaceBucketsWithLifecycle(afterId: String?, limit: Int) async throws -> [WorkspaceBucket]
     /// How many buckets, live or deleted, are forks of this one.
     func workspaceForkCount(bucketId: String) async throws -> Int
     /// The live forks of a bucket, by name.

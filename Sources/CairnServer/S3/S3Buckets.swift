@@ -154,60 +154,9 @@ extension S3Listener {
 
     func putLifecycle(_ name: String, _ x: S3Exchange) async throws -> Response {
         let (config, text) = try await readXMLText(x)
-        try Self.validateLifecycle(config)
+        _ = try LifecycleConfiguration(config)
         try await workspaces.setLifecycle(tenant: x.tenant, bucket: name, xml: text)
         return Self.empty()
-    }
-
-    static func validateLifecycle(_ config: S3XMLElement) throws {
-        guard config.name == "LifecycleConfiguration" else {
-            throw S3Error.malformedXML("The root element must be LifecycleConfiguration.")
-        }
-        let rules = config.children("Rule")
-        guard (1...1000).contains(rules.count) else {
-            throw S3Error.malformedXML("A lifecycle configuration has 1 to 1000 rules.")
-        }
-        for rule in rules {
-            guard let status = rule.childText("Status").map({ S3Text.trimmed($0) }),
-                status == "Enabled" || status == "Disabled"
-            else { throw S3Error.malformedXML("A rule's Status must be Enabled or Disabled.") }
-            if let id = rule.childText("ID"), id.utf8.count > 255 {
-                throw S3Error.invalidArgument("A rule's ID is at most 255 characters.")
-            }
-            var valid = false
-            if let expiration = rule.child("Expiration") {
-                if let days = expiration.childText("Days") {
-                    guard let n = Int(S3Text.trimmed(days)), n > 0 else {
-                        throw S3Error.invalidArgument("Expiration Days must be a positive integer.")
-                    }
-                    valid = true
-                } else if let date = expiration.childText("Date") {
-                    guard Timestamp(iso8601: S3Text.trimmed(date)) != nil else {
-                        throw S3Error.invalidArgument("Expiration Date must be an ISO 8601 date-time.")
-                    }
-                    valid = true
-                } else if expiration.childText("ExpiredObjectDeleteMarker") != nil {
-                    valid = true
-                } else {
-                    throw S3Error.malformedXML("An Expiration needs Days or Date.")
-                }
-            }
-            if let noncurrent = rule.child("NoncurrentVersionExpiration") {
-                if let days = noncurrent.childText("NoncurrentDays") {
-                    guard let n = Int(S3Text.trimmed(days)), n > 0 else {
-                        throw S3Error.invalidArgument("NoncurrentDays must be a positive integer.")
-                    }
-                }
-                valid = true
-            }
-            if rule.child("AbortIncompleteMultipartUpload") != nil { valid = true }
-            guard valid else {
-                throw S3Error.malformedXML("A rule needs an Expiration or a NoncurrentVersionExpiration.")
-            }
-            if rule.child("Transition") != nil || rule.child("NoncurrentVersionTransition") != nil {
-                throw S3Error.notImplemented("Lifecycle transitions are not supported.")
-            }
-        }
     }
 
     func getLifecycle(_ name: String, _ x: S3Exchange) async throws -> Response {

@@ -101,6 +101,14 @@ extension SQLRunTransaction {
             """, Self.decodeBucket)
     }
 
+    func workspaceBucketsWithLifecycle(afterId: String?, limit: Int) async throws -> [WorkspaceBucket] {
+        try await connection.all(
+            """
+            SELECT \(unsafeRaw: Self.bucketColumns) FROM workspace_buckets WHERE lifecycle_xml IS NOT NULL \
+            AND deleted_at IS NULL AND id > \(afterId ?? "") ORDER BY id LIMIT \(limit)
+            """, Self.decodeBucket)
+    }
+
     func workspaceForkCount(bucketId: String) async throws -> Int {
         try await connection.first("SELECT COUNT(*) FROM workspace_buckets WHERE parent_id = \(bucketId)") {
             $0.int()
