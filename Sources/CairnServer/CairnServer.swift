@@ -134,7 +134,8 @@ public struct CairnServer: Sendable {
         let blobLocks = BlobLocks()
         artifacts = ArtifactService(
             store: store, blobs: blobs, locks: blobLocks, limits: configuration.artifactLimits, clock: clock)
-        workspaces = WorkspaceService(store: store, blobs: blobs, locks: blobLocks, clock: clock)
+        workspaces = WorkspaceService(
+            store: store, blobs: blobs, locks: blobLocks, clock: clock, deliveriesRecorded: { wake() })
         self.clock = clock
         runs = RunService(
             store: store,

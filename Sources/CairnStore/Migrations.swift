@@ -30,7 +30,16 @@ enum Migrations {
         Migration(
             version: 11, name: "workspaces", sqlite: workspacesV11.replacing(#" COLLATE "C""#, with: ""),
             postgres: workspacesV11),
+        Migration(
+            version: 13, name: "object notifications", sqlite: objectNotificationsV13,
+            postgres: objectNotificationsV13.replacing(" TEXT;", with: #" TEXT COLLATE "C";"#)),
     ]
+
+    /// A workspace's notification setting, and its deliveries by channel (the bucket) for the log.
+    static let objectNotificationsV13 = """
+        ALTER TABLE workspace_buckets ADD COLUMN notifications_json TEXT;
+        CREATE INDEX deliveries_channel ON deliveries (channel_id, created_at) WHERE channel_id IS NOT NULL;
+        """
 
     /// The Postgres schema as of version 8 (Postgres support began there, so its history starts
     /// with everything SQLite reached in eight steps). Differences from SQLite's DDL: 64-bit

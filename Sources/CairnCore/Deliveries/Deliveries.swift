@@ -6,6 +6,10 @@ public enum DeliveryKind: String, Sendable {
     /// A checkpoint webhook (SnapState): the payload is the whole body,
     /// `{event, webhook_id, timestamp, data}`, signed in `X-Checkpoint-Signature`.
     case checkpointWebhook = "checkpoint_webhook"
+    /// A workspace's object change (Tigris' object notifications): the payload is one event;
+    /// bodies are `{"events": [...]}` of one or more of them, `secret` holds the receiver's
+    /// `Authorization` header value.
+    case objectNotification = "object_notification"
 }
 
 /// One notification to one channel: recorded in the transaction of the change it reports,
@@ -61,6 +65,7 @@ public struct ChannelDelivery: Sendable, Equatable {
     /// The exact bytes sent (and signed).
     public var body: RawJSON {
         if kind == .checkpointWebhook { return payload }
+        if kind == .objectNotification { return Self.eventsBody([self]) }
         return jsonObject { w in
             w.field("type", eventType)
             w.field("runId", runId)
@@ -71,7 +76,21 @@ public struct ChannelDelivery: Sendable, Equatable {
     }
 }
 
+extension ChannelDelivery {
+    /// Object notifications sent together: `{"events": [each delivery's event]}`.
+    public static func eventsBody(_ deliveries: [ChannelDelivery]) -> RawJSON {
+        jsonObject { w in
+            w.key("events")
+            w.beginArrayValue()
+            for d in deliveries { w.raw(d.payload) }
+            w.endArray()
+        }
+    }
+}
+
 public protocol DeliveryReadTransaction: Sendable {
+    /// A channel's deliveries (a workspace's object notifications: the bucket id), newest first.
+    func deliveries(channelId: String, limit: Int) async throws -> [ChannelDelivery]
     /// Newest first.
     func deliveries(runId: String, limit: Int) async throws -> [ChannelDelivery]
     /// Pending deliveries due at `now`, oldest first.

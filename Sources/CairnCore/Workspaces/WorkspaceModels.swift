@@ -40,11 +40,15 @@ public struct WorkspaceBucket: Sendable, Equatable {
     /// Set when the bucket was deleted while forks still read through it: it keeps its rows,
     /// but has no name any more.
     public var deletedAt: Timestamp?
+    /// The object notifications setting (`ObjectNotificationSettings.storedJSON`), or nil.
+    public var notificationsJSON: String?
 
     public init(
         id: String, tenant: TenantID, name: String, createdAt: Timestamp, snapshotsEnabled: Bool,
-        versioning: Versioning, parent: Parent?, lastSeq: Int64, lifecycleXML: String?, deletedAt: Timestamp?
+        versioning: Versioning, parent: Parent?, lastSeq: Int64, lifecycleXML: String?, deletedAt: Timestamp?,
+        notificationsJSON: String? = nil
     ) {
+        self.notificationsJSON = notificationsJSON
         self.id = id
         self.tenant = tenant
         self.name = name

@@ -67,6 +67,7 @@ extension WorkspaceService {
         if config.abortsUploads {
             report.uploadsAborted = try await abortExpiredUploads(bucket, config, now: now)
         }
+        if report.expired + report.noncurrentRemoved + report.deleteMarkersRemoved > 0 { wakeDeliveries(bucket) }
         return report
     }
 
@@ -95,7 +96,8 @@ extension WorkspaceService {
                             current.bucketId == listed.bucketId, current.seq == listed.seq, !current.isDeleteMarker
                         else { continue }
                         _ = try await Self.delete(
-                            tx, bucketId: bucket.id, name: bucket.name, key: listed.key, versionId: nil, now: now)
+                            tx, bucketId: bucket.id, name: bucket.name, key: listed.key, versionId: nil, now: now,
+                            event: .expired)
                         done += 1
                     }
                     return done
@@ -180,7 +182,8 @@ extension WorkspaceService {
                         guard newest.seq != v.seq else { continue }
                     }
                     _ = try await Self.delete(
-                        tx, bucketId: bucket.id, name: bucket.name, key: v.key, versionId: v.versionId, now: now)
+                        tx, bucketId: bucket.id, name: bucket.name, key: v.key, versionId: v.versionId, now: now,
+                        event: .expired)
                     if removal.loneMarker { counts.1 += 1 } else { counts.0 += 1 }
                 }
                 return counts

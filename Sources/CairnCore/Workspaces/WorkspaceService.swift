@@ -25,6 +25,8 @@ public final class WorkspaceService: Sendable {
     public let locks: BlobLocks
     public let limits: Limits
     public let clock: any WallClock
+    /// Called after a commit that may have recorded object notifications (wakes the delivery service).
+    let deliveriesRecorded: @Sendable () -> Void
     /// Each bucket's ancestors as (bucket id, point), nearest first. A fork's parent never
     /// changes, so this is cached for good.
     private let ancestors = Mutex<[String: [Level]]>([:])
@@ -37,8 +39,9 @@ public final class WorkspaceService: Sendable {
 
     public init(
         store: any RunStore, blobs: any BlobStore, locks: BlobLocks, limits: Limits = Limits(),
-        clock: any WallClock = SystemClock()
+        clock: any WallClock = SystemClock(), deliveriesRecorded: @escaping @Sendable () -> Void = {}
     ) {
+        self.deliveriesRecorded = deliveriesRecorded
         self.store = store
         self.blobs = blobs
         self.locks = locks
@@ -600,6 +603,7 @@ public final class WorkspaceService: Sendable {
         let segment = BlobSegment(sha256: sha256, size: size)
         let levels = try await levels(of: found)
         let etag = "\"" + md5.hexString + "\""
+        defer { wakeDeliveries(found) }
         return try await commitBlobs([segment], tenant: tenant, writes: [write]) {
             try await self.store.write { tx in
                 try await tx.lock(BlobLocks.databaseKey(sha256))
@@ -654,7 +658,7 @@ public final class WorkspaceService: Sendable {
     /// replaces the key's null version where the bucket keeps none.
     static func insertVersion(
         _ tx: any RunWriteTransaction, bucketId: String, name: String, key: String, levels: [Level],
-        conditions: WriteConditions, now: Timestamp,
+        conditions: WriteConditions, now: Timestamp, event: ObjectEventName = .createdPut, sourceKey: String? = nil,
         makeVersion: @Sendable (_ seq: Int64, _ isNull: Bool) -> ObjectVersion
     ) async throws -> WriteResult {
         guard var b = try await tx.workspaceBucketForUpdate(id: bucketId), b.deletedAt == nil else {
@@ -689,6 +693,8 @@ public final class WorkspaceService: Sendable {
         let version = makeVersion(seq, !keepsAll)
         try await tx.updateWorkspaceBucket(b)
         try await tx.insertObjectVersion(version, tenant: b.tenant)
+        try await recordObjectEvent(
+            tx, bucket: b, name: event, key: key, version: version, sourceKey: sourceKey, at: now)
         return WriteResult(version: version, versionId: b.versioning == .unversioned ? nil : version.versionId)
     }
 
@@ -730,6 +736,7 @@ public final class WorkspaceService: Sendable {
         let found = try await bucket(tenant: tenant, name: name)
         if let versionId, versionId != "null" { _ = try Self.parseVersion(versionId) }
         let now = clock.now()
+        defer { wakeDeliveries(found) }
         return try await store.write { tx in
             try await Self.delete(tx, bucketId: found.id, name: name, key: key, versionId: versionId, now: now)
         }
@@ -737,7 +744,7 @@ public final class WorkspaceService: Sendable {
 
     static func delete(
         _ tx: any RunWriteTransaction, bucketId: String, name: String, key: String, versionId: String?,
-        now: Timestamp
+        now: Timestamp, event: ObjectEventName? = .deleted
     ) async throws -> DeleteResult {
         guard var b = try await tx.workspaceBucketForUpdate(id: bucketId), b.deletedAt == nil else {
             throw noSuchBucket(name)
@@ -754,12 +761,16 @@ public final class WorkspaceService: Sendable {
             b.lastSeq = seq
             try await tx.updateWorkspaceBucket(b)
             try await tx.removeObjectVersion(target, tenant: b.tenant, at: b.retainsHistory ? seq : nil)
+            if let event { try await recordObjectEvent(tx, bucket: b, name: event, key: key, version: target, at: now) }
             return DeleteResult(versionId: target.versionId, isDeleteMarker: target.isDeleteMarker)
         }
         switch b.versioning {
         case .unversioned where !b.snapshotsEnabled:
             if let old = try await ownNullVersion(tx, bucketId: b.id, key: key) {
                 try await tx.removeObjectVersion(old, tenant: b.tenant, at: nil)
+                if let event {
+                    try await recordObjectEvent(tx, bucket: b, name: event, key: key, version: old, at: now)
+                }
             }
             return DeleteResult(versionId: nil, isDeleteMarker: false)
         default:
@@ -773,6 +784,7 @@ public final class WorkspaceService: Sendable {
                 bucketId: b.id, key: key, seq: seq, isNullVersion: isNull, isDeleteMarker: true, size: 0, etag: "",
                 segments: [], headers: ObjectHeaders(), createdAt: now)
             try await tx.insertObjectVersion(marker, tenant: b.tenant)
+            if let event { try await recordObjectEvent(tx, bucket: b, name: event, key: key, version: marker, at: now) }
             return DeleteResult(versionId: marker.versionId, isDeleteMarker: true)
         }
     }
@@ -792,6 +804,7 @@ public final class WorkspaceService: Sendable {
         let levels = try await levels(of: target)
         let sourceLevels = try await self.levels(of: sourceBucket)
         let now = clock.now()
+        defer { wakeDeliveries(target) }
         return try await store.write { tx in
             // Both buckets' locks, in id order, so two copies in opposite directions cannot deadlock.
             if sourceBucket.id < target.id { _ = try await tx.workspaceBucketForUpdate(id: sourceBucket.id) }
@@ -799,17 +812,20 @@ public final class WorkspaceService: Sendable {
             guard let still = try await Self.resolveVersion(tx, levels: sourceLevels, version: source) else {
                 throw Self.noSuchKey
             }
+            let renamed = rename && source.key != key
             let result = try await Self.insertVersion(
                 tx, bucketId: target.id, name: name, key: key, levels: levels, conditions: conditions, now: now,
+                event: renamed ? .renamed : .createdCopy, sourceKey: renamed ? source.key : nil,
                 makeVersion: { seq, isNull in
                     ObjectVersion(
                         bucketId: target.id, key: key, seq: seq, isNullVersion: isNull, isDeleteMarker: false,
                         size: still.size, etag: still.etag, segments: still.segments, headers: headers,
                         createdAt: now)
                 })
-            if rename, source.key != key {
+            if renamed {
+                // The rename's event names the source key; its delete needs none of its own.
                 _ = try await Self.delete(
-                    tx, bucketId: target.id, name: name, key: source.key, versionId: nil, now: now)
+                    tx, bucketId: target.id, name: name, key: source.key, versionId: nil, now: now, event: nil)
             }
             return result
         }
@@ -912,6 +928,7 @@ public final class WorkspaceService: Sendable {
         conditions: WriteConditions = WriteConditions()
     ) async throws -> WriteResult {
         let (b, u) = try await upload(tenant: tenant, bucket: name, uploadId: uploadId)
+        defer { wakeDeliveries(b) }
         guard !listed.isEmpty else {
             throw S3Error(
                 code: "MalformedXML", message: "You must specify at least one part.", status: 400)
@@ -951,6 +968,7 @@ public final class WorkspaceService: Sendable {
             let (total, pieces) = (size, segments)
             let result = try await Self.insertVersion(
                 tx, bucketId: b.id, name: name, key: u.key, levels: levels, conditions: conditions, now: now,
+                event: .createdMultipart,
                 makeVersion: { seq, isNull in
                     ObjectVersion(
                         bucketId: b.id, key: u.key, seq: seq, isNullVersion: isNull, isDeleteMarker: false,
@@ -959,6 +977,34 @@ public final class WorkspaceService: Sendable {
             try await tx.deleteMultipartUpload(id: u.id, tenant: tenant, keepParts: false)
             return result
         }
+    }
+
+    /// Wakes the delivery service after a change to a bucket that has notifications (a wake-up
+    /// that finds nothing due costs one query; one that is missed, half a second).
+    func wakeDeliveries(_ bucket: WorkspaceBucket) {
+        if bucket.notificationsJSON != nil { deliveriesRecorded() }
+    }
+
+    /// Sets (or with nil clears) the bucket's object notifications.
+    public func setNotifications(tenant: TenantID, bucket name: String, settings: ObjectNotificationSettings?)
+        async throws
+    {
+        let found = try await bucket(tenant: tenant, name: name)
+        try await store.write { tx in
+            guard var b = try await tx.workspaceBucketForUpdate(id: found.id), b.deletedAt == nil else {
+                throw Self.noSuchBucket(name)
+            }
+            b.notificationsJSON = settings?.storedJSON
+            try await tx.updateWorkspaceBucket(b)
+        }
+    }
+
+    /// The bucket's notification deliveries, newest first: the delivery log.
+    public func notificationDeliveries(tenant: TenantID, bucket name: String, limit: Int) async throws
+        -> [ChannelDelivery]
+    {
+        let b = try await bucket(tenant: tenant, name: name)
+        return try await store.read { tx in try await tx.deliveries(channelId: b.id, limit: limit) }
     }
 
     static func hexBytes(_ hex: String) -> [UInt8] {

@@ -31,13 +31,16 @@ enum S3Operation: Sendable, Equatable {
     case abortUpload(String, String)
     case listParts(String, String)
     case bucketMetadata(String)
+    /// `GET /{bucket}?notification-deliveries`: the object notifications' delivery log (Cairn's own).
+    case notificationDeliveries(String)
     case patchBucket(String)
     case bundle(String)
 
     var scope: Scope {
         switch self {
         case .listBuckets, .headBucket, .getVersioning, .getLifecycle, .getLocation, .listObjects, .listObjectsV2,
-            .listVersions, .listUploads, .getObject, .headObject, .listParts, .bundle, .bucketMetadata:
+            .listVersions, .listUploads, .getObject, .headObject, .listParts, .bundle, .bucketMetadata,
+            .notificationDeliveries:
             .read
         case .createBucket, .deleteBucket, .putVersioning, .putLifecycle, .deleteLifecycle, .deleteObjects,
             .putObject, .copyObject, .deleteObject, .createUpload, .uploadPart, .completeUpload, .abortUpload,
@@ -70,6 +73,13 @@ enum S3Operation: Sendable, Equatable {
             }
             guard method == .get else { throw methodNotAllowed() }
             return .bucketMetadata(bucket)
+        }
+        if call.has("notification-deliveries") {
+            guard let bucket = call.bucket, call.key == nil else {
+                throw S3Error.invalidArgument("?notification-deliveries is a bucket's sub-resource.")
+            }
+            guard method == .get else { throw methodNotAllowed() }
+            return .notificationDeliveries(bucket)
         }
         guard let bucket = call.bucket else {
             guard method == .get else { throw methodNotAllowed() }
@@ -181,6 +191,7 @@ extension S3Listener {
         case .listParts(let b, let k): return try await listParts(b, k, x)
         case .bundle(let b): return try await bundle(b, x)
         case .bucketMetadata(let b): return try await bucketMetadata(b, x)
+        case .notificationDeliveries(let b): return try await notificationDeliveries(b, x)
         case .patchBucket(let b): return try await patchBucket(b, x)
         }
     }

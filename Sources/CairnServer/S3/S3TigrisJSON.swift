@@ -7,8 +7,8 @@ import NIOCore
 /// JSON bucket listings (`GET /` with `Accept: application/json`, or `X-Tigris-Fork`) and bucket
 /// settings (`PATCH /{bucket}`).
 ///
-/// Only what Cairn has is reported: no storage class, regions, visibility, ACLs, website or
-/// notifications (Tigris' client reads those as absent). Sizes and stats are exact counts of a
+/// Only what Cairn has is reported: no storage class, regions, visibility, ACLs or website
+/// (Tigris' client reads those as absent); object notifications with their credentials masked. Sizes and stats are exact counts of a
 /// bucket's own versions, not of the versions a fork reads through its parents.
 extension S3Listener {
     /// The largest settings document a PATCH may carry.
@@ -18,7 +18,6 @@ extension S3Listener {
 
     /// Settings Tigris' PATCH knows that Cairn does not implement: refused, never stored.
     static let unsupportedSettings: [String: String] = [
-        "object_notifications": "Object notifications are not implemented yet.",
         "soft_delete": "Soft delete is not supported.",
         "storage_class": "Storage classes are not supported.",
         "object_regions": "Object placement regions are not supported.",
@@ -127,12 +126,57 @@ extension S3Listener {
         w.field("type", bucket.snapshotsEnabled ? 1 : 0)
         Self.writeForkInfo(&w, hasChildren: hasChildren, parents: parents)
         w.object("soft_delete") { $0.field("enabled", false) }
+        if let text = bucket.notificationsJSON, let notifications = ObjectNotificationSettings(storedJSON: text) {
+            w.key("object_notifications")
+            notifications.write(to: &w, masked: true)
+        }
         if let size {
             // Exact counts of the bucket's own versions (a fork's inherited objects are not counted).
             w.field("estimated_rows", Int(size.versions))
             w.field("estimated_unique_rows", Int(size.currentObjects))
             w.field("estimated_size", Int(size.versionBytes))
         }
+        w.endObject()
+        return Self.json(w)
+    }
+
+    // MARK: GET /{bucket}?notification-deliveries
+
+    static let maxListedDeliveries = 1000
+
+    /// The delivery log of the bucket's object notifications, newest first: each POST attempt's
+    /// outcome per event (`max-deliveries`, 1–1000, default 100).
+    func notificationDeliveries(_ name: String, _ x: S3Exchange) async throws -> Response {
+        var limit = 100
+        if let text = x.call["max-deliveries"] {
+            guard let n = Int(S3Text.trimmed(text)), (1...Self.maxListedDeliveries).contains(n) else {
+                throw S3Error.invalidArgument(
+                    "max-deliveries must be an integer from 1 to \(Self.maxListedDeliveries).")
+            }
+            limit = n
+        }
+        let deliveries = try await workspaces.notificationDeliveries(tenant: x.tenant, bucket: name, limit: limit)
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("Bucket", name)
+        w.key("Deliveries")
+        w.beginArrayValue()
+        for d in deliveries {
+            w.beginObject()
+            w.field("id", d.id)
+            w.field("url", d.url)
+            w.field("eventName", d.eventType)
+            w.field("status", d.status)
+            w.field("attempts", d.attempts)
+            w.field("httpStatus", d.httpStatus)
+            w.field("error", d.errorText)
+            w.field("createdAt", timestamp: d.createdAt)
+            w.field("nextAttemptAt", timestamp: d.status == "pending" ? d.nextAttemptAt : nil)
+            w.field("completedAt", timestamp: d.completedAt)
+            w.field("event", raw: d.payload)
+            w.endObject()
+        }
+        w.endArray()
         w.endObject()
         return Self.json(w)
     }
@@ -248,8 +292,12 @@ extension S3Listener {
             throw malformed
         }
         var snapshots: Bool?
+        // Double optional: absent, or set (to settings, or to nil: cleared).
+        var notifications: ObjectNotificationSettings??
         for (key, value) in settings.pairs {
-            if key == "type" {
+            if key == "object_notifications" {
+                notifications = .some(try ObjectNotificationSettings.parse(value))
+            } else if key == "type" {
                 switch value.intValue {
                 case 1: snapshots = true
                 case 0: snapshots = false
@@ -261,10 +309,13 @@ extension S3Listener {
                 throw S3Error.invalidArgument("Unknown bucket setting: \(key)")
             }
         }
+        // Everything was validated above; now applied.
+        _ = try await workspaces.bucket(tenant: x.tenant, name: name)
         if let snapshots {
             try await workspaces.setSnapshotsEnabled(tenant: x.tenant, bucket: name, enabled: snapshots)
-        } else {
-            _ = try await workspaces.bucket(tenant: x.tenant, name: name)
+        }
+        if let notifications {
+            try await workspaces.setNotifications(tenant: x.tenant, bucket: name, settings: notifications)
         }
         var w = JSONWriter()
         w.beginObject()

@@ -55,19 +55,45 @@ struct DeliveryService: Service {
             if due.isEmpty { return }
             await withTaskGroup(of: Void.self) { group in
                 var inFlight = 0
-                for delivery in due {
+                for batch in Self.batches(due) {
                     if inFlight >= concurrency {
                         await group.next()
                         inFlight -= 1
                     }
-                    group.addTask { await self.attempt(delivery) }
+                    group.addTask { await self.attempt(batch) }
                     inFlight += 1
                 }
             }
         }
     }
 
-    func attempt(_ delivery: ChannelDelivery) async {
+    /// The most object notifications one POST carries.
+    static let maxEventsPerPost = 100
+
+    /// What one POST sends: object notifications due for the same bucket and receiver go together
+    /// (`{"events": [...]}`, in the order they were recorded), everything else alone.
+    static func batches(_ due: [ChannelDelivery]) -> [[ChannelDelivery]] {
+        var batches: [[ChannelDelivery]] = []
+        var open: [String: Int] = [:]
+        for delivery in due {
+            guard delivery.kind == .objectNotification else {
+                batches.append([delivery])
+                continue
+            }
+            let receiver = "\(delivery.channelId ?? "")\u{0}\(delivery.url)\u{0}\(delivery.secret ?? "")"
+            if let i = open[receiver], batches[i].count < maxEventsPerPost {
+                batches[i].append(delivery)
+            } else {
+                open[receiver] = batches.count
+                batches.append([delivery])
+            }
+        }
+        return batches
+    }
+
+    /// Sends one batch (see `batches`) in one POST and records the outcome for each of its deliveries.
+    func attempt(_ batch: [ChannelDelivery]) async {
+        let delivery = batch[0]
         let outcome: DeliveryOutcome
         switch guardrail.decision(for: delivery.url) {
         case .refused(let refusal):
@@ -75,7 +101,7 @@ struct DeliveryService: Service {
         case .allowed(let target):
             var request = HTTPClientRequest(url: delivery.url)
             request.method = .POST
-            let body = delivery.body
+            let body = delivery.kind == .objectNotification ? ChannelDelivery.eventsBody(batch) : delivery.body
             request.headers.add(name: "content-type", value: "application/json")
             // Each protocol's receivers know their own agent string and signature header.
             switch delivery.kind {
@@ -91,6 +117,11 @@ struct DeliveryService: Service {
                     request.headers.add(
                         name: "X-Checkpoint-Signature", value: RecoveryDispatcher.signature(body: body, secret: secret))
                 }
+            case .objectNotification:
+                request.headers.add(name: "user-agent", value: "cairn-notifications/\(CairnVersion.string)")
+                if let authorization = delivery.secret {
+                    request.headers.add(name: "authorization", value: authorization)
+                }
             }
             request.body = .bytes(ByteBuffer(string: body))
             do {
@@ -100,6 +131,10 @@ struct DeliveryService: Service {
                 outcome = .unreachable(String(describing: error))
             }
         }
+        for delivery in batch { await record(delivery, outcome: outcome) }
+    }
+
+    func record(_ delivery: ChannelDelivery, outcome: DeliveryOutcome) async {
         do {
             let logged = try await runs.recordDeliveryAttempt(delivery, outcome: outcome)
             logger.debug(

@@ -27,6 +27,14 @@ extension SQLRunTransaction {
             """, Self.decodeDelivery)
     }
 
+    func deliveries(channelId: String, limit: Int) async throws -> [ChannelDelivery] {
+        try await connection.all(
+            """
+            SELECT \(unsafeRaw: Self.deliveryColumns) FROM deliveries WHERE channel_id = \(channelId) \
+            ORDER BY created_at DESC, \(.insertionOrder) DESC LIMIT \(limit)
+            """, Self.decodeDelivery)
+    }
+
     func dueDeliveries(now: Timestamp, limit: Int) async throws -> [ChannelDelivery] {
         try await connection.all(
             """

@@ -5,7 +5,7 @@ import CairnCore
 /// (the table artifacts count theirs in), so the blob sweeper keeps bytes any of them needs.
 extension SQLRunTransaction {
     private static var bucketColumns: String {
-        "id, tenant_id, name, created_at, snapshots_enabled, versioning, parent_id, parent_name, parent_point, last_seq, lifecycle_xml, deleted_at"
+        "id, tenant_id, name, created_at, snapshots_enabled, versioning, parent_id, parent_name, parent_point, last_seq, lifecycle_xml, deleted_at, notifications_json"
     }
 
     private static func decodeBucket<R: SQLRow>(_ r: inout R) -> WorkspaceBucket {
@@ -19,7 +19,7 @@ extension SQLRunTransaction {
         return WorkspaceBucket(
             id: id, tenant: tenant, name: name, createdAt: createdAt, snapshotsEnabled: snapshots,
             versioning: versioning, parent: parent, lastSeq: r.int64(), lifecycleXML: r.optionalString(),
-            deletedAt: r.optionalTimestamp())
+            deletedAt: r.optionalTimestamp(), notificationsJSON: r.optionalString())
     }
 
     private static var objectColumns: String {
@@ -278,7 +278,8 @@ extension SQLRunTransaction {
             """
             INSERT INTO workspace_buckets (\(unsafeRaw: Self.bucketColumns)) VALUES (\(b.id), \(b.tenant.rawValue), \
             \(b.name), \(b.createdAt), \(b.snapshotsEnabled), \(b.versioning.rawValue), \(b.parent?.bucketId), \
-            \(b.parent?.name), \(b.parent.map { Int($0.point) }), \(b.lastSeq), \(b.lifecycleXML), \(b.deletedAt))
+            \(b.parent?.name), \(b.parent.map { Int($0.point) }), \(b.lastSeq), \(b.lifecycleXML), \(b.deletedAt), \
+            \(b.notificationsJSON))
             """)
     }
 
@@ -286,8 +287,8 @@ extension SQLRunTransaction {
         try await connection.run(
             """
             UPDATE workspace_buckets SET versioning = \(b.versioning.rawValue), last_seq = \(b.lastSeq), \
-            lifecycle_xml = \(b.lifecycleXML), deleted_at = \(b.deletedAt), snapshots_enabled = \(b.snapshotsEnabled) \
-            WHERE id = \(b.id)
+            lifecycle_xml = \(b.lifecycleXML), deleted_at = \(b.deletedAt), snapshots_enabled = \(b.snapshotsEnabled), \
+            notifications_json = \(b.notificationsJSON) WHERE id = \(b.id)
             """)
     }
 

@@ -134,3 +134,20 @@ def test_duplicate_rule_ids_are_refused(s3, bucket):
             rule(ID="same", Expiration={"Days": 1}), rule(ID="same", Expiration={"Days": 2})]})
     with pytest.raises(ClientError):
         s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+
+
+def test_expiry_is_notified(s3, bucket):
+    import json
+    from cairncompat import WebhookReceiver
+    tigris = pytest.importorskip("tigris_boto3_ext")
+    from tigris_boto3_ext._transport import signed_request
+    with WebhookReceiver() as receiver:
+        signed_request(s3, "PATCH", bucket, headers={"Content-Type": "application/json"},
+                       body=json.dumps({"object_notifications": {"enabled": True, "web_hook": receiver.url}}))
+        put(s3, bucket, "old", b"1")
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [
+            rule(Expiration={"Date": PAST})]})
+        eventually(lambda: len(receiver.received()) == 2)
+        names = [e["eventName"] for c in receiver.received() for e in c["json"]["events"]]
+        assert names == ["OBJECT_CREATED_PUT", "OBJECT_EXPIRED"]
+    assert tigris is not None

@@ -28,7 +28,6 @@ from tigris_boto3_ext import (  # noqa: E402
     list_forks,
     list_snapshots,
     set_bucket_migration,
-    set_bucket_notifications,
     set_bucket_soft_delete,
     update_bucket,
 )
@@ -480,8 +479,6 @@ def test_enable_allowed_with_lifecycle_without_expiration(s3, bucket):
     (lambda s3, b: update_bucket(s3, b, custom_domain="assets.example.com"), "website"),
     (lambda s3, b: update_bucket(s3, b, allow_object_acl=True), "acl_settings"),
     (lambda s3, b: update_bucket(s3, b, nosniff=True), "additional_http_headers"),
-    (lambda s3, b: set_bucket_notifications(s3, b, "https://hooks.example.com/x", token="t"),
-     "object_notifications"),
     (lambda s3, b: set_bucket_soft_delete(s3, b, True, retention_days=7), "soft_delete"),
     (lambda s3, b: set_bucket_migration(s3, b, "old", endpoint="https://s3.example.com", region="us-east-1",
                                         access_key="a", secret_key="s"), "shadow_bucket"),
