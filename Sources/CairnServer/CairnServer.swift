@@ -285,7 +285,7 @@ public struct CairnServer: Sendable {
         if let s3 = makeS3Application() {
             services.append(BoundedGracefulShutdown(wrapped: s3, grace: grace, connections: s3Connections))
         }
-        services.append(EventStreamShutdown(broker: broker))
+        services.append(EventStreamShutdown(broker: broker, workspaceChanges: workspaces.changes))
         var group = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A backstop: whatever still runs well after the grace period is cancelled.
@@ -301,9 +301,11 @@ public struct CairnServer: Sendable {
 /// waiting by clients that would stay connected forever.
 struct EventStreamShutdown: Service {
     let broker: EventBroker
+    let workspaceChanges: WorkspaceChangeFeed
     func run() async throws {
         try? await gracefulShutdown()
         broker.shutdown()
+        workspaceChanges.shutdown()
     }
 }
 

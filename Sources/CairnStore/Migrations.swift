@@ -32,13 +32,22 @@ enum Migrations {
             postgres: workspacesV11),
         Migration(
             version: 13, name: "object notifications", sqlite: objectNotificationsV13,
-            postgres: objectNotificationsV13.replacing(" TEXT;", with: #" TEXT COLLATE "C";"#)),
+            postgres: objectNotificationsV13),
     ]
 
-    /// A workspace's notification setting, and its deliveries by channel (the bucket) for the log.
+    /// A workspace's notification setting, its deliveries by channel (the bucket) for the log,
+    /// and its change events for the event stream, numbered per bucket.
     static let objectNotificationsV13 = """
         ALTER TABLE workspace_buckets ADD COLUMN notifications_json TEXT;
         CREATE INDEX deliveries_channel ON deliveries (channel_id, created_at) WHERE channel_id IS NOT NULL;
+        CREATE TABLE workspace_events (
+            bucket_id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            payload_json TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (bucket_id, seq)
+        );
+        CREATE INDEX workspace_events_created ON workspace_events (created_at);
         """
 
     /// The Postgres schema as of version 8 (Postgres support began there, so its history starts

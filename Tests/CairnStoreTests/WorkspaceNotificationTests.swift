@@ -41,6 +41,31 @@ import Testing
     }
 }
 
+extension WorkspaceNotificationTests {
+    @Test(arguments: StoreEngine.available) func streamEventsAreNumberedAndPrunedWithoutRenumbering(
+        engine: StoreEngine
+    ) async throws {
+        let f = try await Fixture(engine)
+        let b = try await f.workspaces.createBucket(tenant: tenant, name: "streamed", snapshotsEnabled: false)
+        try await f.workspaces.setNotifications(
+            tenant: tenant, bucket: "streamed", settings: ObjectNotificationSettings(enabled: true, webHook: nil))
+        let watched = try await f.workspaces.bucket(tenant: tenant, name: "streamed")
+        try await f.put("streamed", "a", "1")
+        try await f.put("streamed", "b", "1")
+        #expect(try await f.workspaces.events(of: watched, after: 0, limit: 10).map(\.seq) == [1, 2])
+        #expect(try await f.workspaces.events(of: watched, after: 1, limit: 10).map(\.seq) == [2])
+        // Without a web hook nothing is queued for delivery.
+        #expect(try await f.workspaces.notificationDeliveries(tenant: tenant, bucket: "streamed", limit: 10).isEmpty)
+        f.clock.advance(milliseconds: WorkspaceService.eventRetentionMilliseconds + 1)
+        try await f.workspaces.pruneEvents()
+        // The newest stays, so the next event is 3, not 1 again.
+        #expect(try await f.workspaces.events(of: watched, after: 0, limit: 10).map(\.seq) == [2])
+        try await f.put("streamed", "c", "1")
+        #expect(try await f.workspaces.events(of: watched, after: 0, limit: 10).map(\.seq) == [2, 3])
+        _ = b
+    }
+}
+
 extension JSONValue {
     fileprivate static func parseOrNull(_ text: String) -> JSONValue { (try? JSONParser.parse(text)) ?? .null }
 }

@@ -10,11 +10,12 @@ public struct ObjectNotificationSettings: Sendable, Equatable {
     }
 
     public var enabled: Bool
-    public var webHook: String
+    /// Where events are POSTed; nil keeps them for the event stream only (Cairn's extension).
+    public var webHook: String?
     public var filter: String
     public var auth: Auth
 
-    public init(enabled: Bool, webHook: String, filter: String = "", auth: Auth = .none) {
+    public init(enabled: Bool, webHook: String?, filter: String = "", auth: Auth = .none) {
         self.enabled = enabled
         self.webHook = webHook
         self.filter = filter
@@ -41,15 +42,19 @@ public struct ObjectNotificationSettings: Sendable, Equatable {
         case .bool(let b)?: enabled = b
         default: throw invalid("object_notifications.enabled must be true or false.")
         }
-        guard let url = object["web_hook"]?.stringValue, !url.isEmpty else {
-            throw invalid("object_notifications.web_hook must be an http or https URL.")
-        }
-        let lower = url.lowercased()
-        guard lower.hasPrefix("http://") || lower.hasPrefix("https://"), url.utf8.count <= maxURLLength,
-            !url.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F })
-        else {
-            throw invalid(
-                "object_notifications.web_hook must be an http or https URL of at most \(maxURLLength) bytes.")
+        var url: String?
+        switch object["web_hook"] {
+        case nil, .null?: break
+        case .string(let text)?:
+            let lower = text.lowercased()
+            guard lower.hasPrefix("http://") || lower.hasPrefix("https://"), text.utf8.count <= maxURLLength,
+                !text.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F })
+            else {
+                throw invalid(
+                    "object_notifications.web_hook must be an http or https URL of at most \(maxURLLength) bytes.")
+            }
+            url = text
+        default: throw invalid("object_notifications.web_hook must be an http or https URL.")
         }
         var filter = ""
         switch object["filter"] {
@@ -120,7 +125,7 @@ public struct ObjectNotificationSettings: Sendable, Equatable {
     public func write(to w: inout JSONWriter, masked: Bool) {
         w.beginObjectValue()
         w.field("enabled", enabled)
-        w.field("web_hook", webHook)
+        if let webHook { w.field("web_hook", webHook) }
         w.field("filter", filter)
         switch auth {
         case .none: break
@@ -188,15 +193,16 @@ extension WorkspaceService {
         let subject = NotificationFilter.Subject(key: key, eventType: name.rawValue, size: version?.size ?? 0)
         // Checked when it was set; a filter that no longer parses delivers nothing rather than everything.
         guard let filter = try? NotificationFilter(settings.filter), filter.matches(subject) else { return }
+        let payload = eventJSON(
+            name, bucket: bucket.name, key: key, version: version,
+            // As the S3 responses show it: none where the bucket has never been versioned.
+            versionId: bucket.versioning == .unversioned ? nil : version?.versionId, sourceKey: sourceKey, at: now)
+        try await tx.appendWorkspaceEvent(bucketId: bucket.id, payload: payload, at: now)
+        guard let url = settings.webHook else { return }
         try await tx.insertDelivery(
             ChannelDelivery(
                 id: Identifier.make("del_"), kind: .objectNotification, runId: nil, channelId: bucket.id, gateId: nil,
-                url: settings.webHook, secret: settings.authorizationHeader, eventType: name.rawValue,
-                payload: eventJSON(
-                    name, bucket: bucket.name, key: key, version: version,
-                    // As the S3 responses show it: none where the bucket has never been versioned.
-                    versionId: bucket.versioning == .unversioned ? nil : version?.versionId, sourceKey: sourceKey,
-                    at: now),
+                url: url, secret: settings.authorizationHeader, eventType: name.rawValue, payload: payload,
                 status: "pending", attempts: 0, nextAttemptAt: now, createdAt: now))
     }
 }

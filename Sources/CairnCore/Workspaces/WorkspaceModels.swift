@@ -276,3 +276,15 @@ public struct WriteConditions: Sendable, Equatable {
 
     public var isEmpty: Bool { !mustNotExist && ifMatch == nil }
 }
+
+/// One change event of a bucket with notifications, as its event stream sends it.
+public struct WorkspaceEvent: Sendable, Equatable {
+    /// Numbered from 1 per bucket, without gaps, in commit order.
+    public var seq: Int64
+    public var payload: String
+
+    public init(seq: Int64, payload: String) {
+        self.seq = seq
+        self.payload = payload
+    }
+}

@@ -27,6 +27,8 @@ public final class WorkspaceService: Sendable {
     public let clock: any WallClock
     /// Called after a commit that may have recorded object notifications (wakes the delivery service).
     let deliveriesRecorded: @Sendable () -> Void
+    /// Wakes the event streams of buckets whose changes committed.
+    public let changes = WorkspaceChangeFeed()
     /// Each bucket's ancestors as (bucket id, point), nearest first. A fork's parent never
     /// changes, so this is cached for good.
     private let ancestors = Mutex<[String: [Level]]>([:])
@@ -982,7 +984,28 @@ public final class WorkspaceService: Sendable {
     /// Wakes the delivery service after a change to a bucket that has notifications (a wake-up
     /// that finds nothing due costs one query; one that is missed, half a second).
     func wakeDeliveries(_ bucket: WorkspaceBucket) {
-        if bucket.notificationsJSON != nil { deliveriesRecorded() }
+        guard bucket.notificationsJSON != nil else { return }
+        deliveriesRecorded()
+        changes.signal(bucketId: bucket.id)
+    }
+
+    /// How long change events are kept for the event stream (each bucket's newest is kept).
+    public static let eventRetentionMilliseconds: Int64 = 7 * 86_400_000
+
+    /// The bucket's change events after `after` (its event stream), in order.
+    public func events(of bucket: WorkspaceBucket, after: Int64, limit: Int) async throws -> [WorkspaceEvent] {
+        try await store.read { tx in
+            guard try await tx.workspaceBucket(id: bucket.id)?.deletedAt == nil else {
+                throw Self.noSuchBucket(bucket.name)
+            }
+            return try await tx.workspaceEvents(bucketId: bucket.id, after: after, limit: limit)
+        }
+    }
+
+    /// Drops change events older than the retention.
+    public func pruneEvents() async throws {
+        let cutoff = clock.now().adding(milliseconds: -Self.eventRetentionMilliseconds)
+        try await store.write { tx in try await tx.pruneWorkspaceEvents(before: cutoff) }
     }
 
     /// Sets (or with nil clears) the bucket's object notifications.

@@ -51,6 +51,8 @@ public protocol WorkspaceReadTransaction: Sendable {
     /// Live buckets of every tenant that have a lifecycle configuration, by id after `afterId`;
     /// at most `limit`.
     func workspaceBucketsWithLifecycle(afterId: String?, limit: Int) async throws -> [WorkspaceBucket]
+    /// The bucket's change events after `after`, in order; at most `limit`.
+    func workspaceEvents(bucketId: String, after: Int64, limit: Int) async throws -> [WorkspaceEvent]
     /// How many buckets, live or deleted, are forks of this one.
     func workspaceForkCount(bucketId: String) async throws -> Int
     /// The live forks of a bucket, by name.
@@ -94,6 +96,11 @@ public protocol WorkspaceWriteTransaction: WorkspaceReadTransaction {
     func insertWorkspaceBucket(_ bucket: WorkspaceBucket) async throws
     /// Saves versioning, lifecycle, the version clock and the deletion time.
     func updateWorkspaceBucket(_ bucket: WorkspaceBucket) async throws
+    /// Appends a change event numbered one past the bucket's last; call under the bucket's lock,
+    /// so events commit in the order of their numbers.
+    func appendWorkspaceEvent(bucketId: String, payload: String, at: Timestamp) async throws
+    /// Removes events written before `before`, except each bucket's newest.
+    func pruneWorkspaceEvents(before: Timestamp) async throws
     func insertWorkspaceSnapshot(_ snapshot: WorkspaceSnapshot) async throws
     func deleteWorkspaceSnapshot(bucketId: String, seq: Int64) async throws -> Bool
     func insertObjectVersion(_ version: ObjectVersion, tenant: TenantID) async throws

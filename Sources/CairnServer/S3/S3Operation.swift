@@ -33,6 +33,8 @@ enum S3Operation: Sendable, Equatable {
     case bucketMetadata(String)
     /// `GET /{bucket}?notification-deliveries`: the object notifications' delivery log (Cairn's own).
     case notificationDeliveries(String)
+    /// `GET /{bucket}?notification-events`: the change events as server-sent events (Cairn's own).
+    case notificationEvents(String)
     case patchBucket(String)
     case bundle(String)
 
@@ -40,7 +42,7 @@ enum S3Operation: Sendable, Equatable {
         switch self {
         case .listBuckets, .headBucket, .getVersioning, .getLifecycle, .getLocation, .listObjects, .listObjectsV2,
             .listVersions, .listUploads, .getObject, .headObject, .listParts, .bundle, .bucketMetadata,
-            .notificationDeliveries:
+            .notificationDeliveries, .notificationEvents:
             .read
         case .createBucket, .deleteBucket, .putVersioning, .putLifecycle, .deleteLifecycle, .deleteObjects,
             .putObject, .copyObject, .deleteObject, .createUpload, .uploadPart, .completeUpload, .abortUpload,
@@ -73,6 +75,13 @@ enum S3Operation: Sendable, Equatable {
             }
             guard method == .get else { throw methodNotAllowed() }
             return .bucketMetadata(bucket)
+        }
+        if call.has("notification-events") {
+            guard let bucket = call.bucket, call.key == nil else {
+                throw S3Error.invalidArgument("?notification-events is a bucket's sub-resource.")
+            }
+            guard method == .get else { throw methodNotAllowed() }
+            return .notificationEvents(bucket)
         }
         if call.has("notification-deliveries") {
             guard let bucket = call.bucket, call.key == nil else {
@@ -192,6 +201,7 @@ extension S3Listener {
         case .bundle(let b): return try await bundle(b, x)
         case .bucketMetadata(let b): return try await bucketMetadata(b, x)
         case .notificationDeliveries(let b): return try await notificationDeliveries(b, x)
+        case .notificationEvents(let b): return try await notificationEvents(b, x)
         case .patchBucket(let b): return try await patchBucket(b, x)
         }
     }

@@ -3,7 +3,7 @@ import Logging
 import ServiceLifecycle
 
 /// Enforces workspace lifecycle rules at start-up and then every `interval` (see
-/// `WorkspaceService.applyLifecycle`). Safe on several replicas at once: every change is checked
+/// `WorkspaceService.applyLifecycle`), and drops change events past their retention. Safe on several replicas at once: every change is checked
 /// again under the bucket's lock before it is made.
 struct WorkspaceLifecycleSweeper: Service {
     let workspaces: WorkspaceService
@@ -29,6 +29,11 @@ struct WorkspaceLifecycleSweeper: Service {
             }
         } catch {
             logger.error("workspace lifecycle pass failed", metadata: ["error": "\(error)"])
+        }
+        do {
+            try await workspaces.pruneEvents()
+        } catch {
+            logger.error("pruning workspace change events failed", metadata: ["error": "\(error)"])
         }
     }
 }

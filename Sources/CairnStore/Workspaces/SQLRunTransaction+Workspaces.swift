@@ -109,6 +109,15 @@ extension SQLRunTransaction {
             """, Self.decodeBucket)
     }
 
+    func workspaceEvents(bucketId: String, after: Int64, limit: Int) async throws -> [WorkspaceEvent] {
+        try await connection.all(
+            """
+            SELECT seq, payload_json FROM workspace_events WHERE bucket_id = \(bucketId) AND seq > \(after) \
+            ORDER BY seq LIMIT \(limit)
+            """
+        ) { WorkspaceEvent(seq: $0.int64(), payload: $0.string()) }
+    }
+
     func workspaceForkCount(bucketId: String) async throws -> Int {
         try await connection.first("SELECT COUNT(*) FROM workspace_buckets WHERE parent_id = \(bucketId)") {
             $0.int()
@@ -292,6 +301,24 @@ extension SQLRunTransaction {
             """)
     }
 
+    func appendWorkspaceEvent(bucketId: String, payload: String, at: Timestamp) async throws {
+        try await connection.run(
+            """
+            INSERT INTO workspace_events (bucket_id, seq, payload_json, created_at) \
+            SELECT \(bucketId), COALESCE(MAX(seq), 0) + 1, \(payload), \(at) FROM workspace_events \
+            WHERE bucket_id = \(bucketId)
+            """)
+    }
+
+    func pruneWorkspaceEvents(before: Timestamp) async throws {
+        // The newest event of each bucket stays, so its numbering never starts over.
+        try await connection.run(
+            """
+            DELETE FROM workspace_events WHERE created_at < \(before) AND seq < \
+            (SELECT MAX(e.seq) FROM workspace_events e WHERE e.bucket_id = workspace_events.bucket_id)
+            """)
+    }
+
     func insertWorkspaceSnapshot(_ s: WorkspaceSnapshot) async throws {
         try await connection.run(
             """
@@ -357,6 +384,7 @@ extension SQLRunTransaction {
             (SELECT id FROM workspace_uploads WHERE bucket_id = \(b.id))
             """)
         try await connection.run("DELETE FROM workspace_uploads WHERE bucket_id = \(b.id)")
+        try await connection.run("DELETE FROM workspace_events WHERE bucket_id = \(b.id)")
         try await connection.run("DELETE FROM workspace_objects WHERE bucket_id = \(b.id)")
         try await connection.run("DELETE FROM workspace_snapshots WHERE bucket_id = \(b.id)")
         try await connection.run("DELETE FROM workspace_buckets WHERE id = \(b.id)")

@@ -171,7 +171,7 @@ def test_events_that_pile_up_share_a_post(s3, bucket):
 
 
 @pytest.mark.parametrize("settings, fragment", [
-    ({"enabled": True}, "web_hook"),
+    ({"enabled": True, "web_hook": 5}, "web_hook"),
     ({"enabled": True, "web_hook": "ftp://x"}, "web_hook"),
     ({"enabled": "yes", "web_hook": "https://x"}, "enabled"),
     ({"web_hook": "https://x", "filter": "WHERE `key` REGEXP \"(\""}, "filter"),
@@ -205,3 +205,82 @@ def test_another_tenant_sees_nothing(server, bucket):
     with pytest.raises(tigris.TigrisAPIError) as e:
         deliveries(other, bucket)
     assert e.value.status_code == 404
+
+
+# --- the event stream ---------------------------------------------------------------
+
+
+class EventStream:
+    """A SigV4-signed `GET /bucket?notification-events` read line by line."""
+
+    def __init__(self, server, creds, bucket, after=None, last_event_id=None):
+        import http.client
+        from urllib.parse import urlsplit
+        from botocore.auth import S3SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        query = "notification-events=" + (f"&after={after}" if after is not None else "")
+        url = f"{server.s3_url}/{bucket}?{query}"
+        request = AWSRequest(method="GET", url=url, headers={"Accept": "text/event-stream"})
+        if last_event_id is not None:
+            request.headers["Last-Event-ID"] = str(last_event_id)
+        S3SigV4Auth(Credentials(*creds), "s3", "us-east-1").add_auth(request)
+        parts = urlsplit(url)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
+        self.conn.request("GET", parts.path + "?" + parts.query, headers=dict(request.headers.items()))
+        self.response = self.conn.getresponse()
+
+    def next_event(self):
+        """(id, event) of the next event, skipping comments."""
+        seq, data = None, None
+        while True:
+            line = self.response.fp.readline().decode().rstrip("\n")
+            if line.startswith("id: "):
+                seq = int(line[4:])
+            elif line.startswith("data: "):
+                data = json.loads(line[6:])
+            elif line == "" and data is not None:
+                return seq, data
+
+    def close(self):
+        self.conn.close()
+
+
+def test_the_event_stream_replays_then_follows_and_resumes(server, creds, s3, bucket):
+    # No web hook: the events are kept for the stream only.
+    patch(s3, bucket, {"enabled": True, "filter": "WHERE `key` NOT LIKE 'skip%'"})
+    put(s3, bucket, "a", b"1")
+    put(s3, bucket, "skipped", b"1")
+    put(s3, bucket, "b", b"1")
+    stream = EventStream(server, creds, bucket)
+    try:
+        assert stream.response.status == 200
+        assert stream.response.getheader("content-type") == "text/event-stream"
+        assert [stream.next_event()[0] for _ in range(2)] == [1, 2]
+        s3.delete_object(Bucket=bucket, Key="a")
+        seq, event = stream.next_event()
+        assert seq == 3 and event["eventName"] == "OBJECT_DELETED" and event["object"]["key"] == "a"
+    finally:
+        stream.close()
+    resumed = EventStream(server, creds, bucket, last_event_id=2)
+    try:
+        assert resumed.next_event()[0] == 3
+    finally:
+        resumed.close()
+    after = EventStream(server, creds, bucket, after=1)
+    try:
+        seq, event = after.next_event()
+        assert seq == 2 and event["object"]["key"] == "b"
+    finally:
+        after.close()
+    assert deliveries(s3, bucket) == []  # nothing to POST without a web hook
+
+
+def test_the_event_stream_refuses_bad_input_and_other_tenants(server, creds, bucket):
+    bad = EventStream(server, creds, bucket, after="-1")
+    assert bad.response.status == 400
+    bad.close()
+    other = EventStream(server, s3_keys(server, "s3-other-stream", "admin"), bucket)
+    assert other.response.status == 404
+    other.close()
