@@ -33,7 +33,22 @@ enum Migrations {
         Migration(
             version: 13, name: "object notifications", sqlite: objectNotificationsV13,
             postgres: objectNotificationsV13),
+        Migration(
+            version: 14, name: "run forks", sqlite: runForksV14.replacing(#" COLLATE "C""#, with: ""),
+            postgres: runForksV14),
     ]
+
+    /// Where a forked run came from (the parent's rows are read, never copied).
+    static let runForksV14 = """
+        CREATE TABLE run_forks (
+            run_id TEXT COLLATE "C" PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+            parent_run_id TEXT COLLATE "C" NOT NULL,
+            step_name TEXT COLLATE "C" NOT NULL,
+            point BIGINT NOT NULL,
+            created_at BIGINT NOT NULL
+        );
+        CREATE INDEX run_forks_parent ON run_forks (parent_run_id);
+        """
 
     /// A workspace's notification setting, its deliveries by channel (the bucket) for the log,
     /// and its change events for the event stream, numbered per bucket.

@@ -420,12 +420,16 @@ public struct RunDetail: Sendable {
     public var gates: [Gate]
     public var usage: [UsageRecord]
     public var events: [RunEvent]
+    /// Where the run was forked from, if it is a fork.
+    public var fork: RunFork?
 
     public init(
         run: Run, steps: [Step], state: RunState? = nil, stateStreams: [StateStream], stateVersions: [StateVersion],
         runEdges: [RunEdge], childRuns: [Run], recoveryAttempts: [RecoveryAttempt], channels: [Channel],
-        channelDeliveries: [ChannelDelivery], gates: [Gate], usage: [UsageRecord], events: [RunEvent]
+        channelDeliveries: [ChannelDelivery], gates: [Gate], usage: [UsageRecord], events: [RunEvent],
+        fork: RunFork? = nil
     ) {
+        self.fork = fork
         self.run = run
         self.steps = steps
         self.state = state

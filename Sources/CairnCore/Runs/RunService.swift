@@ -17,6 +17,8 @@ public struct RunService: Sendable {
     public let configuration: Configuration
     /// What leases, delays, deadlines, schedules and sweeps measure time by.
     public let clock: any WallClock
+    /// Which runs are forks (see `forkRun`), looked up once per run.
+    let forks = RunForkCache()
 
     public init(store: any RunStore, configuration: Configuration, clock: any WallClock = SystemClock()) {
         self.store = store
@@ -107,7 +109,8 @@ public struct RunService: Sendable {
                 channelDeliveries: try await tx.deliveries(runId: id, limit: 100),
                 gates: try await tx.gates(runId: id),
                 usage: try await tx.usage(runId: id),
-                events: try await tx.events(runId: id, after: 0, limit: Int.max))
+                events: try await tx.events(runId: id, after: 0, limit: Int.max),
+                fork: try await tx.runFork(runId: id))
         }
     }
 
@@ -257,6 +260,13 @@ public struct RunService: Sendable {
             let options = request.options ?? JSONObject()
             let contract = ResumeContract.normalize(options)
             let contractText = JSONValue.object(contract).jsonText
+            // A fork replays its parent's completed steps up to its point, read where they are.
+            if let fork = try await forks.fork(of: runId, tx),
+                try await tx.step(runId: runId, name: request.name) == nil,
+                let inherited = try await Self.inheritedStep(tx, fork, name: request.name, inputHash: request.inputHash)
+            {
+                return .alreadyCompleted(inherited)
+            }
             var step = Step(
                 id: Identifier.make("step_"), runId: runId, name: request.name, inputHash: request.inputHash,
                 input: inputText, options: JSONValue.object(options).jsonText, resumeContract: contractText,

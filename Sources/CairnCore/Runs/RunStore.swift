@@ -31,6 +31,10 @@ public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransact
     func recoveryAttempts(runId: String) async throws -> [RecoveryAttempt]
     /// Events with `seq > after`, in seq order, at most `limit`.
     func events(runId: String, after: Int64, limit: Int) async throws -> [RunEvent]
+    /// Where the run was forked from; nil if it is not a fork.
+    func runFork(runId: String) async throws -> RunFork?
+    /// The value of the run's state stream `stream` as of `at`: its newest version written by then.
+    func runStateValue(runId: String, stream: String, at: Timestamp) async throws -> RawJSON?
 }
 
 /// Writes inside one transaction. A read-modify-write through one transaction is atomic on
@@ -58,6 +62,7 @@ public protocol RunWriteTransaction: RunReadTransaction, QueueWriteTransaction, 
     /// lock on Postgres, nothing on SQLite, whose single writer already serializes.
     func lock(_ key: String) async throws
     func insertRun(_ run: Run) async throws
+    func insertRunFork(_ fork: RunFork) async throws
     func updateRun(_ run: Run) async throws
     /// Inserts the step unless its run already has a step of that name (one statement, so
     /// a run's first begin of a step needs no read first); whether it did.

@@ -36,6 +36,7 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
         group.get("/runs/:runId/gates/:gateId", use: getGate)
         group.post("/runs/:runId/gates/:gateId/resolve", use: resolveGate)
         group.post("/runs/:runId/children", use: createChild)
+        group.post("/runs/:runId/fork", use: forkRun)
         group.put("/runs/:runId/state", use: putState)
         group.patch("/runs/:runId/state", use: patchState)
         group.post("/runs/:runId/state/save", use: saveState)
@@ -188,6 +189,10 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
             w.array("events", detail.events) { $0.event($1) }
             // Cairn extension: nothing will move this run on its own (Run.isStalled).
             w.field("stalled", detail.run.isStalled(at: runs.clock.now()))
+            // Cairn extension: the run and step a fork was made from.
+            if let fork = detail.fork {
+                w.key("forkedFrom"); w.runFork(fork)
+            }
         }
     }
 
@@ -404,6 +409,21 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
             w.key("run"); w.run(run)
             w.key("edge"); w.edge(edge)
             w.field("created", created)
+        }
+    }
+
+    /// `POST /runs/:runId/fork` `{"step": NAME}`: a new run that replays this run's steps up to
+    /// NAME (Cairn's extension, see `RunService.forkRun`).
+    @Sendable func forkRun(_ request: Request, context: Context) async throws -> Response {
+        var request = request
+        let runId = try request.pathParameter("runId", context)
+        var body = try await BodyReader.read(&request, limit: bodyLimit)
+        let step = body.requiredString("step")
+        try body.validate()
+        let (run, fork) = try await runs.forkRun(id: runId, atStep: step, tenant: context.principal.tenant)
+        return JSONResponse.object(.created) { w in
+            w.key("run"); w.run(run)
+            w.key("forkedFrom"); w.runFork(fork)
         }
     }
 

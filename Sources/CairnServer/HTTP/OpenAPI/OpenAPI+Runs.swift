@@ -201,6 +201,19 @@ extension OpenAPI {
                 }
               }
             },
+            "/runs/{runId}/fork": {
+              "post": {
+                "operationId": "forkRun", "summary": "Fork the run at a completed step (Cairn extension)",
+                "description": "A new pending run with this run's workflow, input and metadata. Executed by id, it replays this run's steps completed up to the step (read from this run, not copied) and runs the rest; it starts with the value of this run's state stream `run` as of that step.",
+                "tags": ["runs"],
+                "parameters": [\(runId)],
+                \(jsonRequest(body(required: ["step"], ["step": nonEmptyString]))),
+                "responses": {
+                  "201": \(json("The new run and where it was forked from", record(["run": ref("Run"), "forkedFrom": record(["runId": nonEmptyString, "step": nonEmptyString, "at": nonEmptyString])]), links: link("GetFork", "getRun", ["runId": "$response.body#/run/id"]))),
+                  \(runErrors(400, 401, 403, 404, 413))
+                }
+              }
+            },
             "/runs/{runId}/state": {
               "put": {
                 "operationId": "putState", "summary": "Replace the run's state (a new version)", "tags": ["state"],

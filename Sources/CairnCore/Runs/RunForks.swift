@@ -1,0 +1,137 @@
+import Synchronization
+
+/// Where a forked run came from: run `parentRunId` as of the completion of its step `stepName`.
+/// The fork replays the parent's steps that had completed by `point` from the parent's own rows
+/// (nothing is copied), so making a fork costs the same whatever the parent holds.
+public struct RunFork: Sendable, Equatable {
+    public var runId: String
+    public var parentRunId: String
+    public var stepName: String
+    /// The completion time of the step forked at: the parent's steps completed by then replay.
+    public var point: Timestamp
+    public var createdAt: Timestamp
+
+    public init(runId: String, parentRunId: String, stepName: String, point: Timestamp, createdAt: Timestamp) {
+        self.runId = runId
+        self.parentRunId = parentRunId
+        self.stepName = stepName
+        self.point = point
+        self.createdAt = createdAt
+    }
+}
+
+/// Which runs are forks (and of what). A run is a fork from its creation or never, so answers,
+/// negative ones included, are kept; the bound makes the cache start over rather than grow.
+final class RunForkCache: Sendable {
+    private let entries = Mutex<[String: RunFork?]>([:])
+    static let limit = 100_000
+
+    func fork(of runId: String, _ tx: any RunReadTransaction) async throws -> RunFork? {
+        if let known = entries.withLock({ $0[runId] }) { return known }
+        let found = try await tx.runFork(runId: runId)
+        entries.withLock { e in
+            if e.count >= Self.limit { e.removeAll(keepingCapacity: true) }
+            e[runId] = .some(found)
+        }
+        return found
+    }
+
+    func remember(_ fork: RunFork) { entries.withLock { $0[fork.runId] = .some(fork) } }
+}
+
+extension RunService {
+    /// How deep forks of forks may nest (each level is one more lookup for a replayed step).
+    public static let maxForkDepth = 32
+
+    /// Creates a run that replays run `id`'s steps up to and including `stepName` (completed)
+    /// and starts with the value of its state stream `run` as of that step. The new run is
+    /// pending, with the parent's workflow, input, metadata and recovery webhook, and records
+    /// where it came from (`RunDetail.fork`). Cairn's extension; Tidebase has no fork.
+    public func forkRun(id: String, atStep stepName: String, tenant: TenantID) async throws -> (Run, RunFork) {
+        guard !stepName.isEmpty, stepName.utf8.count <= 1024 else {
+            throw RunError.invalid("step must be a step name of 1 to 1024 bytes")
+        }
+        let (run, fork) = try await store.write { tx in
+            guard let parent = try await tx.runForUpdate(id: id, tenant: tenant) else { throw RunError.runNotFound }
+            let now = clock.now()
+            // The step may be the parent's own, or one it replays from its own parent.
+            var step = try await tx.step(runId: id, name: stepName)
+            var depth = 0
+            if step == nil, let parentFork = try await forks.fork(of: id, tx) {
+                step = try await Self.inheritedStep(tx, parentFork, name: stepName, inputHash: nil)
+                depth = try await Self.forkDepth(tx, parentFork)
+            }
+            guard let step else { throw RunError.invalid("run \(id) has no step named \(stepName)") }
+            guard step.status == .completed, let point = step.completedAt else {
+                throw RunError.invalid(
+                    "step \(stepName) of run \(id) has not completed; only a completed step can be forked at")
+            }
+            guard depth < Self.maxForkDepth else {
+                throw RunError.invalid("forks may be nested at most \(Self.maxForkDepth) deep")
+            }
+            let run = Run(
+                id: Identifier.make("run_"), tenant: tenant, workflowName: parent.workflowName, input: parent.input,
+                metadata: parent.metadata, status: .pending, recoveryWebhook: parent.recoveryWebhook, now: now)
+            try await tx.insertRun(run)
+            let fork = RunFork(runId: run.id, parentRunId: id, stepName: stepName, point: point, createdAt: now)
+            try await tx.insertRunFork(fork)
+            if let value = try await tx.runStateValue(runId: id, stream: "run", at: point) {
+                try await tx.upsertState(RunState(runId: run.id, value: value, version: 1, updatedAt: now))
+            }
+            _ = try await tx.appendEvent(
+                runId: run.id, type: "run.created",
+                payload: jsonObject { w in
+                    w.field("workflowName", run.workflowName)
+                    w.field("input", raw: run.input)
+                    w.key("forkedFrom"); w.runFork(fork)
+                    w.array("channels", [Int]()) { _, _ in }
+                }, at: now)
+            return (run, fork)
+        }
+        forks.remember(fork)
+        return (run, fork)
+    }
+
+    /// The completed step `name` a fork replays from its ancestors: the nearest ancestor that has
+    /// the step decides; it must have completed by the fork's point (the smallest point along the
+    /// chain) and, when `inputHash` is given, with that input.
+    static func inheritedStep(_ tx: any RunReadTransaction, _ fork: RunFork, name: String, inputHash: String?)
+        async throws -> Step?
+    {
+        var current: RunFork? = fork
+        var point = fork.point
+        var depth = 0
+        while let f = current, depth <= maxForkDepth {
+            if let step = try await tx.step(runId: f.parentRunId, name: name) {
+                guard step.status == .completed, let done = step.completedAt, done <= point else { return nil }
+                if let inputHash, step.inputHash != inputHash { return nil }
+                return step
+            }
+            current = try await tx.runFork(runId: f.parentRunId)
+            if let next = current { point = min(point, next.point) }
+            depth += 1
+        }
+        return nil
+    }
+
+    static func forkDepth(_ tx: any RunReadTransaction, _ fork: RunFork) async throws -> Int {
+        var depth = 1
+        var current = try await tx.runFork(runId: fork.parentRunId)
+        while let f = current, depth <= maxForkDepth {
+            depth += 1
+            current = try await tx.runFork(runId: f.parentRunId)
+        }
+        return depth
+    }
+}
+
+extension JSONWriter {
+    /// `{runId, step, at}`: where a forked run came from.
+    public mutating func runFork(_ fork: RunFork) {
+        beginObjectValue()
+        field("runId", fork.parentRunId)
+        field("step", fork.stepName)
+        field("at", timestamp: fork.point)
+        endObject()
+    }
+}
