@@ -193,10 +193,9 @@ public struct KeyService: Sendable {
         return key
     }
 
-    /// The active S3 key with this id, if any.
+    /// The active S3 key with this id (not revoked, not deactivated), if any.
     public func activeS3Key(accessKeyId: String) async throws -> S3Key? {
-        guard accessKeyId.utf8.count <= 128, let key = try await store.s3Key(accessKeyId: accessKeyId),
-            key.revokedAt == nil
+        guard accessKeyId.utf8.count <= 128, let key = try await store.s3Key(accessKeyId: accessKeyId), key.isUsable
         else { return nil }
         return key
     }
