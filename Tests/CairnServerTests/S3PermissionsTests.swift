@@ -40,7 +40,8 @@ import Testing
         Row(method: .get, target: "/b?list-type=2", expected: ["s3:ListBucket arn:aws:s3:::b"]),
         Row(method: .get, target: "/b?versions", expected: ["s3:ListBucketVersions arn:aws:s3:::b"]),
         Row(method: .get, target: "/b?uploads", expected: ["s3:ListBucketMultipartUploads arn:aws:s3:::b"]),
-        Row(method: .post, target: "/b?delete", expected: ["s3:DeleteObject arn:aws:s3:::b/*"]),
+        // Checked per key once the body is read (compat: test_iam.py).
+        Row(method: .post, target: "/b?delete", expected: []),
         Row(method: .put, target: "/b/k", expected: ["s3:PutObject arn:aws:s3:::b/k"]),
         Row(
             method: .put, target: "/b/k", headers: ["x-amz-copy-source": "/src/a%20b?versionId=1"],
@@ -64,7 +65,7 @@ import Testing
         Row(method: .get, target: "/b/k?uploadId=u", expected: ["s3:ListMultipartUploadParts arn:aws:s3:::b/k"]),
         Row(method: .get, target: "/b?metadata", expected: ["s3:ListBucket arn:aws:s3:::b"]),
         Row(method: .patch, target: "/b", expected: ["s3:PutBucketVersioning arn:aws:s3:::b"]),
-        Row(method: .post, target: "/b?bundle", expected: ["s3:GetObject arn:aws:s3:::b/*"]),
+        Row(method: .post, target: "/b?bundle", expected: []),
     ]
 
     static func route(_ row: Row) throws -> (S3Operation, [IAMRequest]) {

@@ -128,24 +128,12 @@ public struct S3Listener: Sendable {
         guard key.principal.allows(operation.scope) else {
             throw S3Error.accessDenied("The key does not have the \(operation.scope.rawValue) scope.")
         }
-        let exchange = S3Exchange(call: call, request: request, tenant: key.principal.tenant, auth: key.auth)
-        try await authorizeByPolicies(operation, exchange, key: key.principal)
+        var exchange = S3Exchange(call: call, request: request, tenant: key.principal.tenant, auth: key.auth)
+        // A key with policies attached may do only what they allow (within its scopes). They are
+        // read on every request, so a change applies to the next one.
+        if let iam { exchange.policies = try await iam.policyDocuments(for: key.principal) }
+        for wanted in try operation.iamRequests(header: { exchange.header($0) }) { try exchange.authorize(wanted) }
         return try await perform(operation, exchange)
-    }
-
-    /// A key with policies attached may do only what they allow (within its scopes); the policies
-    /// are read on every request, so a change applies to the next one.
-    func authorizeByPolicies(_ operation: S3Operation, _ x: S3Exchange, key: S3Key) async throws {
-        guard let iam else { return }
-        let policies = try await iam.policyDocuments(for: key)
-        guard !policies.isEmpty else { return }
-        for wanted in try operation.iamRequests(header: { x.header($0) }) {
-            switch IAMPolicyDocument.decision(for: wanted, under: policies) {
-            case .allowed: continue
-            case .denied: throw S3Error.accessDenied("A policy attached to the key denies \(wanted).")
-            case .notAllowed: throw S3Error.accessDenied("No policy attached to the key allows \(wanted).")
-            }
-        }
     }
 
     struct Authenticated {

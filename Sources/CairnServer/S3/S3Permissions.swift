@@ -46,10 +46,9 @@ extension S3Operation {
         case .getLocation(let b): return [on("s3:GetBucketLocation", bucket: b)]
         case .listVersions(let b): return [on("s3:ListBucketVersions", bucket: b)]
         case .listUploads(let b): return [on("s3:ListBucketMultipartUploads", bucket: b)]
-        // The keys are in the body, read later: every key of the bucket must be deletable.
-        case .deleteObjects(let b): return [on("s3:DeleteObject", b, "*")]
-        // A bundle's keys are in its body too.
-        case .bundle(let b): return [on("s3:GetObject", b, "*")]
+        // Their keys are in the body: each is checked once read (`s3:DeleteObject` on each key of
+        // a DeleteObjects, `s3:GetObject` on each key of a bundle).
+        case .deleteObjects, .bundle: return []
         case .putObject(let b, let k), .copyObject(let b, let k):
             return [on("s3:PutObject", b, k)] + (try copySource(rename: renames))
         case .createUpload(let b, let k), .completeUpload(let b, let k):

@@ -363,6 +363,9 @@ def test_read_only_role_reads_its_bucket_and_writes_nothing(server, iam, own_buc
         s3.list_buckets()
     with s3_error("AccessDenied", 403):
         s3.delete_bucket(Bucket=own_bucket)
+    result = s3.delete_objects(Bucket=own_bucket, Delete={"Objects": [{"Key": "seed.txt"}]})
+    assert [(e["Key"], e["Code"]) for e in result.get("Errors", [])] == [("seed.txt", "AccessDenied")]
+    assert s3.get_object(Bucket=own_bucket, Key="seed.txt")["Body"].read() == b"seed"
     teardown(iam, akid, arn)
 
 
@@ -390,8 +393,12 @@ def test_explicit_deny_wins_and_wildcards_match(server, iam, admin_s3, own_bucke
     s3.delete_object(Bucket=own_bucket, Key="pub/p.txt")
     with s3_error("AccessDenied", 403):
         s3.put_object(Bucket=own_bucket, Key="new.txt", Body=b"n")
+    # DeleteObjects is checked key by key: the denied one is an error entry, the other goes.
+    result = s3.delete_objects(Bucket=own_bucket, Delete={"Objects": [{"Key": "keep/k.txt"}, {"Key": "tmp/t.txt"}]})
+    assert [e["Key"] for e in result.get("Deleted", [])] == ["tmp/t.txt"]
+    assert [(e["Key"], e["Code"]) for e in result.get("Errors", [])] == [("keep/k.txt", "AccessDenied")]
     keys = [o["Key"] for o in admin_s3.list_objects_v2(Bucket=own_bucket)["Contents"]]
-    assert "keep/k.txt" in keys and "pub/p.txt" not in keys and "new.txt" not in keys
+    assert "keep/k.txt" in keys and "pub/p.txt" not in keys and "new.txt" not in keys and "tmp/t.txt" not in keys
     teardown(iam, akid, arn)
 
 
@@ -421,3 +428,21 @@ def test_attach_detach_deactivate_and_delete_apply_to_the_next_request(server, i
     # Deleting the key dropped its attachment, so the policy can go.
     assert iam.get_policy(PolicyArn=arn)["Policy"]["AttachmentCount"] == 0
     iam.delete_policy(PolicyArn=arn)
+
+
+def test_bundles_are_checked_key_by_key(server, iam, admin_s3, own_bucket):
+    tigris = pytest.importorskip("tigris_boto3_ext", reason="bundles need tigris-boto3-ext==0.8.0")
+    from tigris_boto3_ext._transport import TigrisAPIError
+
+    admin_s3.put_object(Bucket=own_bucket, Key="pub/a.txt", Body=b"a")
+    admin_s3.put_object(Bucket=own_bucket, Key="priv/b.txt", Body=b"b")
+    document = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{own_bucket}/pub/*"}]})
+    akid, secret, arn = scoped_key(iam, own_bucket, document)
+    s3 = s3_client(server, akid, secret)
+    with tigris.bundle_objects(s3, own_bucket, ["pub/a.txt"]) as response:
+        assert response.status_code == 200
+    with pytest.raises(TigrisAPIError) as info:
+        tigris.bundle_objects(s3, own_bucket, ["pub/a.txt", "priv/b.txt"])
+    assert info.value.status_code == 403
+    teardown(iam, akid, arn)
