@@ -26,6 +26,11 @@ extension S3Listener {
             return iamError(error.code, error.message, status: error.status, requestId: requestId)
         } catch let error as S3Error {
             return iamError(error.code, error.message, status: error.status, requestId: requestId)
+        } catch let error as StorageFullError {
+            logger.error("IAM write refused: storage full", metadata: ["detail": "\(error.detail)"])
+            return iamError(
+                "ServiceUnavailable", "The server is out of storage space; nothing was stored.", status: 503,
+                requestId: requestId, type: "Receiver")
         } catch {
             logger.error(
                 "IAM request failed", metadata: ["request-id": "\(requestId)", "error": "\(String(reflecting: error))"])
