@@ -117,6 +117,7 @@ import Testing
         try await f.iam.attachPolicy(tenant: tenant, userName: key.accessKeyId, arn: policy.arn)
         try await f.iam.attachPolicy(tenant: tenant, userName: key.accessKeyId, arn: policy.arn)
         #expect(try await f.iam.policy(tenant: tenant, arn: policy.arn).attachmentCount == 1)
+        #expect(try await f.t.store.s3Key(accessKeyId: key.accessKeyId)?.hasPolicies == true)
         let attached = try await f.iam.attachedPolicies(
             tenant: tenant, userName: key.accessKeyId, marker: nil, maxItems: 10)
         #expect(attached.policies.map(\.name) == ["b1-key-policy"])
@@ -144,6 +145,7 @@ import Testing
             await code { try await f.iam.detachPolicy(tenant: tenant, userName: key.accessKeyId, arn: policy.arn) }
                 == "NoSuchEntity")
         #expect(try await f.iam.policyDocuments(for: key).isEmpty)
+        #expect(try await f.t.store.s3Key(accessKeyId: key.accessKeyId)?.hasPolicies == false)
         try await f.iam.deletePolicy(tenant: tenant, arn: policy.arn)
         #expect(await code { _ = try await f.iam.policy(tenant: tenant, arn: policy.arn) } == "NoSuchEntity")
         #expect(

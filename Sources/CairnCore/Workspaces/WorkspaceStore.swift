@@ -10,10 +10,13 @@ public struct S3Key: Sendable, Equatable {
     public var revokedAt: Timestamp?
     /// Deactivated through IAM's UpdateAccessKey: refused like a revoked key, but can be reactivated.
     public var inactive: Bool
+    /// Whether IAM policies were attached to the key when it was read: only then does a request
+    /// load them (so a key without any costs no second read).
+    public var hasPolicies: Bool
 
     public init(
         accessKeyId: String, tenant: TenantID, secret: String, scopes: [Scope], name: String?, createdAt: Timestamp,
-        revokedAt: Timestamp?, inactive: Bool = false
+        revokedAt: Timestamp?, inactive: Bool = false, hasPolicies: Bool = false
     ) {
         self.accessKeyId = accessKeyId
         self.tenant = tenant
@@ -23,6 +26,7 @@ public struct S3Key: Sendable, Equatable {
         self.createdAt = createdAt
         self.revokedAt = revokedAt
         self.inactive = inactive
+        self.hasPolicies = hasPolicies
     }
 
     /// Whether the key may sign requests: neither revoked nor deactivated.

@@ -129,9 +129,9 @@ public struct S3Listener: Sendable {
             throw S3Error.accessDenied("The key does not have the \(operation.scope.rawValue) scope.")
         }
         var exchange = S3Exchange(call: call, request: request, tenant: key.principal.tenant, auth: key.auth)
-        // A key with policies attached may do only what they allow (within its scopes). They are
-        // read on every request, so a change applies to the next one.
-        if let iam { exchange.policies = try await iam.policyDocuments(for: key.principal) }
+        // A key with policies attached may do only what they allow (within its scopes). The key,
+        // whether it has policies and they are read on every request: a change applies to the next.
+        if let iam, key.principal.hasPolicies { exchange.policies = try await iam.policyDocuments(for: key.principal) }
         for wanted in try operation.iamRequests(header: { exchange.header($0) }) { try exchange.authorize(wanted) }
         return try await perform(operation, exchange)
     }

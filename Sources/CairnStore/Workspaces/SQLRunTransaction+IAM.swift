@@ -54,7 +54,7 @@ extension SQLRunTransaction {
 
     func liveS3Keys(tenant: TenantID, after: String?, limit: Int) async throws -> [S3Key] {
         var sql: SQL = """
-            SELECT \(unsafeRaw: Self.s3KeyColumns) FROM s3_keys \
+            SELECT \(unsafeRaw: Self.s3KeySelect) FROM s3_keys \
             WHERE tenant_id = \(tenant.rawValue) AND revoked_at IS NULL
             """
         if let after { sql = sql + " AND access_key_id > \(after)" }
