@@ -14,9 +14,11 @@ extension S3Listener {
     /// short parameters fit with room to spare.
     static let maxIAMFormBytes = 64 << 10
 
-    /// Whether a request is for IAM: S3 itself has no `POST /`.
-    static func isIAMQuery(_ call: S3Call, method: HTTPRequest.Method) -> Bool {
-        method == .post && call.bucket == nil
+    /// Whether a request is for IAM: a `POST /` (S3 itself has none) whose credential scope names
+    /// the `iam` service. Anything else is left to S3's routing (and its errors), unchanged.
+    static func isIAMQuery(_ call: S3Call, request: Request) -> Bool {
+        guard request.method == .post, call.bucket == nil, call.rawQuery.isEmpty else { return false }
+        return request.headers[values: .authorization].contains { $0.contains("/iam/aws4_request") }
     }
 
     func handleIAM(_ call: S3Call, request: Request, requestId: String, iam: IAMService) async -> Response {
@@ -76,6 +78,7 @@ extension S3Listener {
         guard let action = form["Action"] else { throw IAMError.invalidAction("The request names no Action.") }
         let tenant = key.principal.tenant
         var xml = S3XMLWriter()
+        // Only the known actions below get past the switch, so only they name an element.
         xml.open(action + "Response", xmlns: Self.iamNamespace)
         switch action {
         case "CreateAccessKey":

@@ -67,7 +67,7 @@ public struct S3Listener: Sendable {
         do {
             let parsed = try S3Call(request: request)
             call = parsed
-            if let iam, Self.isIAMQuery(parsed, method: request.method) {
+            if let iam, Self.isIAMQuery(parsed, request: request) {
                 response = await handleIAM(parsed, request: request, requestId: requestId, iam: iam)
             } else {
                 response = try await run(parsed, request: request)
