@@ -172,10 +172,7 @@ public struct IAMService: Sendable {
 
     /// A new key of the tenant with `createdKeyScopes`; its secret is in the returned key.
     public func createAccessKey(tenant: TenantID) async throws -> S3Key {
-        let key = S3Key(
-            accessKeyId: "CK" + String(Identifier.randomHex().uppercased().prefix(18)), tenant: tenant,
-            secret: String((Identifier.randomHex() + Identifier.randomHex()).prefix(40)),
-            scopes: Self.createdKeyScopes, name: "iam", createdAt: clock.now(), revokedAt: nil)
+        let key = KeyService.newS3Key(tenant: tenant, name: "iam", scopes: Self.createdKeyScopes, at: clock.now())
         let limit = limits.maxKeysPerTenant
         try await store.write { tx in
             guard try await tx.liveS3KeyCount(tenant: tenant) < limit else {
