@@ -30,6 +30,7 @@ enum Migrations {
         Migration(
             version: 11, name: "workspaces", sqlite: workspacesV11.replacing(#" COLLATE "C""#, with: ""),
             postgres: workspacesV11),
+        Migration(version: 12, name: "iam", sqlite: iamV12.replacing(#" COLLATE "C""#, with: ""), postgres: iamV12),
         Migration(
             version: 13, name: "object notifications", sqlite: objectNotificationsV13,
             postgres: objectNotificationsV13),
@@ -981,5 +982,28 @@ enum Migrations {
             created_at BIGINT NOT NULL,
             revoked_at BIGINT
         );
+        """
+
+    /// IAM for S3 keys: a key can be deactivated (and reactivated), a tenant's managed policies by
+    /// name, and which keys have which policies attached (the access key id is IAM's user name).
+    static let iamV12 = """
+        ALTER TABLE s3_keys ADD COLUMN inactive INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE iam_policies (
+            tenant_id TEXT COLLATE "C" NOT NULL,
+            name TEXT COLLATE "C" NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            document TEXT COLLATE "C" NOT NULL,
+            description TEXT COLLATE "C",
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (tenant_id, name)
+        );
+        CREATE TABLE iam_attachments (
+            access_key_id TEXT COLLATE "C" NOT NULL,
+            tenant_id TEXT COLLATE "C" NOT NULL,
+            policy_name TEXT COLLATE "C" NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (access_key_id, policy_name)
+        );
+        CREATE INDEX iam_attachments_policy ON iam_attachments (tenant_id, policy_name);
         """
 }

@@ -2,7 +2,7 @@
 public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransaction, ScheduleReadTransaction,
     CheckpointReadTransaction,
     DeliveryReadTransaction, PushQueueReadTransaction, StoreFiguresReadTransaction, ArtifactReadTransaction,
-    KeyReadTransaction, WorkspaceReadTransaction
+    KeyReadTransaction, WorkspaceReadTransaction, IAMReadTransaction
 {
     func run(id: String, tenant: TenantID) async throws -> Run?
     /// Runs newest first (`created_at DESC, id DESC`) matching `query`, at most `query.limit`;
@@ -53,7 +53,8 @@ public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransact
 ///   reads and writes through `tx`, and publishes nothing until commit).
 public protocol RunWriteTransaction: RunReadTransaction, QueueWriteTransaction, ScheduleWriteTransaction,
     CheckpointWriteTransaction,
-    DeliveryWriteTransaction, ArtifactWriteTransaction, KeyWriteTransaction, WorkspaceWriteTransaction
+    DeliveryWriteTransaction, ArtifactWriteTransaction, KeyWriteTransaction, WorkspaceWriteTransaction,
+    IAMWriteTransaction
 {
     /// Reads the run and locks it against other writers until commit.
     func runForUpdate(id: String, tenant: TenantID) async throws -> Run?

@@ -178,25 +178,28 @@ public struct KeyService: Sendable {
 
     public func list(tenant: TenantID?) async throws -> [APIKey] { try await store.keys(tenant: tenant) }
 
-    /// Creates an S3 access key: a 20-character id (`CK` and 18 upper-case hex digits) and a
-    /// 40-character secret, which SigV4 needs on the server too, so it is stored as it is.
+    /// Creates an S3 access key (see `newS3Key`).
     public func createS3Key(tenant: String, name: String?, scopes: [Scope]) async throws -> S3Key {
         guard Self.isValidTenant(tenant) else { throw KeyError.invalidTenant(tenant) }
         guard !scopes.isEmpty else { throw KeyError.noScopes }
-        let key = S3Key(
-            accessKeyId: "CK" + String(Identifier.randomHex().uppercased().prefix(18)),
-            tenant: TenantID(rawValue: tenant),
-            secret: String((Identifier.randomHex() + Identifier.randomHex()).prefix(40)),
-            scopes: Array(Set(scopes)).sorted(),
-            name: name, createdAt: clock.now(), revokedAt: nil)
+        let key = Self.newS3Key(tenant: TenantID(rawValue: tenant), name: name, scopes: scopes, at: clock.now())
         try await store.insertS3Key(key)
         return key
     }
 
-    /// The active S3 key with this id, if any.
+    /// A fresh S3 access key, not yet stored: a 20-character id (`CK` and 18 upper-case hex
+    /// digits) and a 40-character secret, which SigV4 needs on the server too, so it is stored as
+    /// it is.
+    public static func newS3Key(tenant: TenantID, name: String?, scopes: [Scope], at now: Timestamp) -> S3Key {
+        S3Key(
+            accessKeyId: "CK" + String(Identifier.randomHex().uppercased().prefix(18)), tenant: tenant,
+            secret: String((Identifier.randomHex() + Identifier.randomHex()).prefix(40)),
+            scopes: Array(Set(scopes)).sorted(), name: name, createdAt: now, revokedAt: nil)
+    }
+
+    /// The active S3 key with this id (not revoked, not deactivated), if any.
     public func activeS3Key(accessKeyId: String) async throws -> S3Key? {
-        guard accessKeyId.utf8.count <= 128, let key = try await store.s3Key(accessKeyId: accessKeyId),
-            key.revokedAt == nil
+        guard accessKeyId.utf8.count <= 128, let key = try await store.s3Key(accessKeyId: accessKeyId), key.isUsable
         else { return nil }
         return key
     }

@@ -8,10 +8,15 @@ public struct S3Key: Sendable, Equatable {
     public var name: String?
     public var createdAt: Timestamp
     public var revokedAt: Timestamp?
+    /// Deactivated through IAM's UpdateAccessKey: refused like a revoked key, but can be reactivated.
+    public var inactive: Bool
+    /// Whether IAM policies were attached to the key when it was read: only then does a request
+    /// load them (so a key without any costs no second read).
+    public var hasPolicies: Bool
 
     public init(
         accessKeyId: String, tenant: TenantID, secret: String, scopes: [Scope], name: String?, createdAt: Timestamp,
-        revokedAt: Timestamp?
+        revokedAt: Timestamp?, inactive: Bool = false, hasPolicies: Bool = false
     ) {
         self.accessKeyId = accessKeyId
         self.tenant = tenant
@@ -20,7 +25,12 @@ public struct S3Key: Sendable, Equatable {
         self.name = name
         self.createdAt = createdAt
         self.revokedAt = revokedAt
+        self.inactive = inactive
+        self.hasPolicies = hasPolicies
     }
+
+    /// Whether the key may sign requests: neither revoked nor deactivated.
+    public var isUsable: Bool { revokedAt == nil && !inactive }
 
     public func allows(_ scope: Scope) -> Bool { scopes.contains { $0 >= scope } }
 }

@@ -56,6 +56,9 @@ extension S3Listener {
         // A missing bucket is refused before the body is read.
         _ = try await workspaces.bucket(tenant: x.tenant, name: bucket)
         let keys = try await readBundleKeys(x)
+        for key in keys {
+            try x.authorize(IAMRequest(action: "s3:GetObject", resource: IAMRequest.objectARN(bucket, key)))
+        }
 
         let versions = try await lookUpBundle(bucket, keys, x)
         var entries: [BundleEntry] = []

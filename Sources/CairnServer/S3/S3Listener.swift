@@ -24,6 +24,8 @@ public struct S3RequestContext: RequestContext {
 public struct S3Listener: Sendable {
     let workspaces: WorkspaceService
     let keys: @Sendable (String) async throws -> S3Key?
+    /// IAM (scoped keys and their policies); nil leaves `POST /` unrouted and no policy applies.
+    let iam: IAMService?
     let clock: any WallClock
     let logger: Logger
     /// The largest object body one PUT may carry.
@@ -31,10 +33,11 @@ public struct S3Listener: Sendable {
 
     public init(
         workspaces: WorkspaceService, keys: @escaping @Sendable (String) async throws -> S3Key?, clock: any WallClock,
-        logger: Logger, maxBodyBytes: Int64? = nil
+        logger: Logger, maxBodyBytes: Int64? = nil, iam: IAMService? = nil
     ) {
         self.workspaces = workspaces
         self.keys = keys
+        self.iam = iam
         self.clock = clock
         self.logger = logger
         self.maxObjectBytes = maxBodyBytes ?? workspaces.limits.maxObjectBytes
@@ -64,7 +67,11 @@ public struct S3Listener: Sendable {
         do {
             let parsed = try S3Call(request: request)
             call = parsed
-            response = try await run(parsed, request: request)
+            if let iam, Self.isIAMQuery(parsed, request: request) {
+                response = await handleIAM(parsed, request: request, requestId: requestId, iam: iam)
+            } else {
+                response = try await run(parsed, request: request)
+            }
         } catch let failure as S3Failure {
             response = errorResponse(failure.error, extra: failure.headers, call: call, request: request, id: requestId)
         } catch let error as S3Error {
@@ -121,7 +128,11 @@ public struct S3Listener: Sendable {
         guard key.principal.allows(operation.scope) else {
             throw S3Error.accessDenied("The key does not have the \(operation.scope.rawValue) scope.")
         }
-        let exchange = S3Exchange(call: call, request: request, tenant: key.principal.tenant, auth: key.auth)
+        var exchange = S3Exchange(call: call, request: request, tenant: key.principal.tenant, auth: key.auth)
+        // A key with policies attached may do only what they allow (within its scopes). The key,
+        // whether it has policies and they are read on every request: a change applies to the next.
+        if let iam, key.principal.hasPolicies { exchange.policies = try await iam.policyDocuments(for: key.principal) }
+        for wanted in try operation.iamRequests(header: { exchange.header($0) }) { try exchange.authorize(wanted) }
         return try await perform(operation, exchange)
     }
 
@@ -130,25 +141,31 @@ public struct S3Listener: Sendable {
         var auth: S3Authentication
     }
 
-    func authenticate(_ call: S3Call, request: Request) async throws -> Authenticated {
+    /// Verifies the request's signature for `service` (IAM's form posts carry no
+    /// `x-amz-content-sha256`, so their body's hash is passed in).
+    func authenticate(_ call: S3Call, request: Request, service: String = "s3", bodySHA256: String? = nil)
+        async throws -> Authenticated
+    {
         var headers: [(name: String, value: String)] = request.headers.map { ($0.name.rawName, $0.value) }
         if !headers.contains(where: { $0.name.lowercased() == "host" }), let authority = request.head.authority {
             headers.append(("host", authority))
         }
         let signed = S3SignedRequest(
             method: request.method.rawValue, rawPath: call.rawPath, rawQuery: call.rawQuery, headers: headers,
-            now: clock.now().milliseconds / 1000)
+            now: clock.now().milliseconds / 1000, bodySHA256: bodySHA256)
         guard signed.carriesCredentials else { throw S3Error.accessDenied("The request carries no credentials.") }
         let found = KeyBox()
         let lookup = keys
         let verifier = SigV4Verifier { id in
-            guard let key = try await lookup(id), key.revokedAt == nil else { return nil }
+            guard let key = try await lookup(id), key.isUsable else { return nil }
             found.value.withLock { $0 = key }
             return key.secret
         }
         let auth = try await verifier.verify(signed)
-        guard auth.service == "s3" else {
-            throw S3Error.authorizationHeaderMalformed("The credential scope names service \(auth.service), not s3.")
+        guard auth.service == service else {
+            throw S3Error.authorizationHeaderMalformed(
+                "The credential scope names service \(auth.service), not \(service)"
+                    + (service == "s3" && auth.service == "iam" ? " (IAM's API is POST /)." : "."))
         }
         guard let key = found.value.withLock({ $0 }), key.accessKeyId == auth.accessKeyId else {
             throw S3Error.invalidAccessKeyId()

@@ -198,6 +198,8 @@ extension S3Listener {
         xml.open("DeleteResult", xmlns: S3XML.namespace)
         for target in targets {
             do {
+                try x.authorize(
+                    IAMRequest(action: "s3:DeleteObject", resource: IAMRequest.objectARN(bucket, target.key)))
                 let result = try await workspaces.deleteObject(
                     tenant: x.tenant, bucket: bucket, key: target.key, versionId: target.versionId)
                 if quiet { continue }

@@ -146,6 +146,19 @@ struct S3Exchange: Sendable {
     var request: Request
     var tenant: TenantID
     var auth: S3Authentication
+    /// The policies attached to the request's key; none means only its scopes apply.
+    var policies: [IAMPolicyDocument] = []
+
+    /// Refuses what the key's policies (when it has any) do not allow: an explicit deny in any of
+    /// them wins, otherwise one must allow it.
+    func authorize(_ wanted: IAMRequest) throws {
+        guard !policies.isEmpty else { return }
+        switch IAMPolicyDocument.decision(for: wanted, under: policies) {
+        case .allowed: return
+        case .denied: throw S3Error.accessDenied("A policy attached to the key denies \(wanted).")
+        case .notAllowed: throw S3Error.accessDenied("No policy attached to the key allows \(wanted).")
+        }
+    }
 
     /// A request header (name compared case-insensitively).
     func header(_ name: String) -> String? { request.headers.value(name) }

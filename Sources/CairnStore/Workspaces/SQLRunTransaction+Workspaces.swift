@@ -53,14 +53,23 @@ extension SQLRunTransaction {
             createdAt: r.timestamp())
     }
 
-    private static var keyColumns: String { "access_key_id, tenant_id, secret, scopes, name, created_at, revoked_at" }
+    static var s3KeyColumns: String {
+        "access_key_id, tenant_id, secret, scopes, name, created_at, revoked_at, inactive"
+    }
 
-    private static func decodeKey<R: SQLRow>(_ r: inout R) -> S3Key {
+    /// The columns `decodeS3Key` reads: the stored ones and whether policies are attached.
+    static var s3KeySelect: String {
+        s3KeyColumns
+            + ", CASE WHEN EXISTS (SELECT 1 FROM iam_attachments a WHERE a.access_key_id = s3_keys.access_key_id) "
+            + "THEN 1 ELSE 0 END"
+    }
+
+    static func decodeS3Key<R: SQLRow>(_ r: inout R) -> S3Key {
         let id = r.string(), tenant = TenantID(rawValue: r.string()), secret = r.string()
         let scopes = r.string().split(separator: ",").compactMap { Scope(rawValue: String($0)) }
         return S3Key(
             accessKeyId: id, tenant: tenant, secret: secret, scopes: scopes, name: r.optionalString(),
-            createdAt: r.timestamp(), revokedAt: r.optionalTimestamp())
+            createdAt: r.timestamp(), revokedAt: r.optionalTimestamp(), inactive: r.bool(), hasPolicies: r.bool())
     }
 
     /// Versions seen at `point`: written by then and not removed by then.
@@ -265,13 +274,14 @@ extension SQLRunTransaction {
 
     func s3Key(accessKeyId: String) async throws -> S3Key? {
         try await connection.first(
-            "SELECT \(unsafeRaw: Self.keyColumns) FROM s3_keys WHERE access_key_id = \(accessKeyId)", Self.decodeKey)
+            "SELECT \(unsafeRaw: Self.s3KeySelect) FROM s3_keys WHERE access_key_id = \(accessKeyId)",
+            Self.decodeS3Key)
     }
 
     func s3Keys(tenant: TenantID?) async throws -> [S3Key] {
-        var sql: SQL = "SELECT \(unsafeRaw: Self.keyColumns) FROM s3_keys"
+        var sql: SQL = "SELECT \(unsafeRaw: Self.s3KeySelect) FROM s3_keys"
         if let tenant { sql = sql + " WHERE tenant_id = \(tenant.rawValue)" }
-        return try await connection.all(sql + " ORDER BY created_at, access_key_id", Self.decodeKey)
+        return try await connection.all(sql + " ORDER BY created_at, access_key_id", Self.decodeS3Key)
     }
 
     // MARK: Writes
@@ -431,8 +441,9 @@ extension SQLRunTransaction {
     func insertS3Key(_ k: S3Key) async throws {
         try await connection.run(
             """
-            INSERT INTO s3_keys (\(unsafeRaw: Self.keyColumns)) VALUES (\(k.accessKeyId), \(k.tenant.rawValue), \
-            \(k.secret), \(k.scopes.map(\.rawValue).joined(separator: ",")), \(k.name), \(k.createdAt), \(k.revokedAt))
+            INSERT INTO s3_keys (\(unsafeRaw: Self.s3KeyColumns)) VALUES (\(k.accessKeyId), \(k.tenant.rawValue), \
+            \(k.secret), \(k.scopes.map(\.rawValue).joined(separator: ",")), \(k.name), \(k.createdAt), \
+            \(k.revokedAt), \(k.inactive))
             """)
     }
 
