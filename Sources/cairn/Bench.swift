@@ -12,7 +12,7 @@ struct Bench: AsyncParsableCommand {
         abstract: "Measure a running server end to end (prints figures; not a test).",
         subcommands: [
             StepsBench.self, ClaimsBench.self, SDKBench.self, CheckpointsBench.self, ArtifactsBench.self,
-            PostgresBench.self, JSONBench.self, WorkspacesBench.self,
+            PostgresBench.self, JSONBench.self, WorkspacesBench.self, ForksBench.self, PoliciesBench.self,
         ])
 }
 

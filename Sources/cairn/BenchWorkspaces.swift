@@ -264,7 +264,7 @@ struct S3BenchClient: Sendable {
     @discardableResult
     func send(
         _ method: HTTPMethod, _ path: String, query: [(name: String, value: String)] = [],
-        headers: [(name: String, value: String)] = [], body: [UInt8] = []
+        headers: [(name: String, value: String)] = [], body: [UInt8] = [], service: String = "s3"
     ) async throws -> Reply {
         let payloadHash: String
         if body.isEmpty {
@@ -277,7 +277,7 @@ struct S3BenchClient: Sendable {
         let signed = [(name: "host", value: host)] + headers
         let added = SigV4.sign(
             method: method.rawValue, path: path, query: query, headers: signed, payloadHash: payloadHash,
-            credentials: credentials, region: region, service: "s3", time: Date())
+            credentials: credentials, region: region, service: service, time: Date())
         let queryString = SigV4.canonicalQuery(query)
         var request = HTTPClientRequest(
             url: base + SigV4.canonicalURI(path: path) + (queryString.isEmpty ? "" : "?" + queryString))

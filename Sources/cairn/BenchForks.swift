@@ -1,0 +1,94 @@
+import ArgumentParser
+import CairnCore
+import Foundation
+
+/// Forking a run: `POST /runs/:id/fork` latency for parents of different lengths (a fork reads
+/// its parent's steps where they are, so the cost should not grow with them), and the first
+/// replayed step of a fork, which is read through to the parent.
+struct ForksBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "forks")
+
+    @Option(help: "Server host.") var host = "127.0.0.1"
+    @Option(help: "Server port.") var port = 7373
+    @Option(name: .customLong("api-key")) var apiKey: String?
+    @Option(help: "Parent run lengths in completed steps, comma-separated.") var steps = "10,100000"
+    @Option(help: "Forks timed per parent.") var forks = 200
+    @Option(help: "Connections filling a parent's steps.") var writers = 16
+
+    func run() async throws {
+        for length in steps.split(separator: ",").compactMap({ Int($0) }) where length > 0 {
+            let runId = try await fill(length)
+            let c = try await BenchConnection.connect(host: host, port: port, apiKey: apiKey)
+            var forkTimes: [Duration] = []
+            var replayTimes: [Duration] = []
+            // Forked in the middle of the parent; each fork's step 0 replays from the parent.
+            let at = "s\(length / 2)"
+            for _ in 0..<forks {
+                let t0 = ContinuousClock.now
+                let reply = try await c.post("/runs/\(runId)/fork", #"{"step":"\#(at)"}"#)
+                forkTimes.append(ContinuousClock.now - t0)
+                guard let fork = reply["run"]?["id"]?.stringValue else {
+                    throw BenchClient.Failure(description: "fork failed: \(reply.jsonText)")
+                }
+                let begun = try await c.post("/runs/\(fork)/begin", "{}")
+                guard let owner = begun["leaseOwner"]?.stringValue else {
+                    throw BenchClient.Failure(description: "no lease owner")
+                }
+                let t1 = ContinuousClock.now
+                let step = try await c.post(
+                    "/runs/\(fork)/steps/begin", #"{"name":"s0","inputHash":"h0","leaseOwner":"\#(owner)"}"#)
+                replayTimes.append(ContinuousClock.now - t1)
+                guard step["action"]?.stringValue == "return"
+                else { throw BenchClient.Failure(description: "step s0 was not replayed: \(step.jsonText)") }
+            }
+            await c.close()
+            print("parent of \(length) completed steps, \(forks) forks at \(at):")
+            print("  fork: \(Self.percentiles(forkTimes))")
+            print("  first step of a fork (replayed from the parent): \(Self.percentiles(replayTimes))")
+        }
+    }
+
+    static func percentiles(_ times: [Duration]) -> String {
+        let ms = times.map(\.milliseconds).sorted()
+        func pct(_ p: Double) -> Double { ms.isEmpty ? 0 : ms[min(ms.count - 1, Int(Double(ms.count) * p))] }
+        return String(format: "p50 %.3f ms, p99 %.3f ms", pct(0.5), pct(0.99))
+    }
+
+    /// A run with `length` completed steps `s0`…, written by `writers` connections.
+    func fill(_ length: Int) async throws -> String {
+        let c = try await BenchConnection.connect(host: host, port: port, apiKey: apiKey)
+        defer { Task { await c.close() } }
+        let created = try await c.post("/runs/bench-forks-\(length)", #"{"input":{"bench":true}}"#)
+        guard let runId = created["run"]?["id"]?.stringValue else {
+            throw BenchClient.Failure(description: "no run id")
+        }
+        let begun = try await c.post("/runs/\(runId)/begin", "{}")
+        guard let owner = begun["leaseOwner"]?.stringValue else {
+            throw BenchClient.Failure(description: "no lease owner")
+        }
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for w in 0..<min(writers, length) {
+                group.addTask {
+                    let writer = try await BenchConnection.connect(host: host, port: port, apiKey: apiKey)
+                    for i in stride(from: w, to: length, by: writers) {
+                        let step = try await writer.post(
+                            "/runs/\(runId)/steps/begin",
+                            #"{"name":"s\#(i)","inputHash":"h\#(i)","leaseOwner":"\#(owner)"}"#)
+                        guard let stepId = step["step"]?["id"]?.stringValue else {
+                            throw BenchClient.Failure(description: "unexpected step begin: \(step.jsonText)")
+                        }
+                        _ = try await writer.post(
+                            "/runs/\(runId)/steps/\(stepId)/complete",
+                            #"{"leaseOwner":"\#(owner)","output":{"ok":\#(i)}}"#)
+                    }
+                    await writer.close()
+                }
+            }
+            try await group.waitForAll()
+        }
+        let wall = ContinuousClock.now - start
+        print(String(format: "filled a run with %d completed steps in %.1f s", length, wall.seconds))
+        return runId
+    }
+}
