@@ -129,6 +129,44 @@ extension WorkspaceService {
                 due.append(Removal(version: g.newest, loneMarker: true))
             }
         }
+        var removed = (versions: 0, markers: 0)
+        // Removals are made page by page, so memory stays bounded however many versions are due.
+        func flush() async throws {
+            for batch in due.chunked(Self.lifecycleBatch) {
+                let counts = try await store.write { tx -> (Int, Int) in
+                    guard try await tx.workspaceBucketForUpdate(id: bucket.id)?.deletedAt == nil else { return (0, 0) }
+                    var counts = (0, 0)
+                    for removal in batch {
+                        let v = removal.version
+                        guard try await tx.objectVersion(bucketId: bucket.id, key: v.key, seq: v.seq) != nil,
+                            let newest = try await tx.newestObjectVersion(bucketId: bucket.id, key: v.key, point: .max)
+                        else { continue }
+                        if removal.loneMarker {
+                            // Still the key's only own version, and no inherited object would reappear.
+                            guard newest.seq == v.seq,
+                                try await tx.objectVersions(
+                                    bucketId: bucket.id, prefix: v.key, keyMarker: v.key, versionMarker: v.seq, limit: 1
+                                ).first?.key != v.key,
+                                try await Self.resolve(tx, levels: Array(levels.dropFirst()), key: v.key)?
+                                    .isDeleteMarker
+                                    ?? true
+                            else { continue }
+                        } else {
+                            // Still noncurrent: a delete of the newer versions could have made it current again.
+                            guard newest.seq != v.seq else { continue }
+                        }
+                        _ = try await Self.delete(
+                            tx, bucketId: bucket.id, name: bucket.name, key: v.key, versionId: v.versionId, now: now,
+                            event: .expired)
+                        if removal.loneMarker { counts.1 += 1 } else { counts.0 += 1 }
+                    }
+                    return counts
+                }
+                removed.versions += counts.0
+                removed.markers += counts.1
+            }
+            due.removeAll(keepingCapacity: true)
+        }
         while true {
             let page = try await store.read { [keyMarker, versionMarker] tx in
                 try await tx.objectVersions(
@@ -152,45 +190,14 @@ extension WorkspaceService {
                     group = (version.key, 1, version, version)
                 }
             }
+            if due.count >= Self.lifecyclePage { try await flush() }
             guard page.count == Self.lifecyclePage, let last = page.last else { break }
             keyMarker = last.key
             versionMarker = last.seq
         }
         endGroup()
+        try await flush()
 
-        var removed = (versions: 0, markers: 0)
-        for batch in due.chunked(Self.lifecycleBatch) {
-            let counts = try await store.write { tx -> (Int, Int) in
-                guard try await tx.workspaceBucketForUpdate(id: bucket.id)?.deletedAt == nil else { return (0, 0) }
-                var counts = (0, 0)
-                for removal in batch {
-                    let v = removal.version
-                    guard try await tx.objectVersion(bucketId: bucket.id, key: v.key, seq: v.seq) != nil,
-                        let newest = try await tx.newestObjectVersion(bucketId: bucket.id, key: v.key, point: .max)
-                    else { continue }
-                    if removal.loneMarker {
-                        // Still the key's only own version, and no inherited object would reappear.
-                        guard newest.seq == v.seq,
-                            try await tx.objectVersions(
-                                bucketId: bucket.id, prefix: v.key, keyMarker: v.key, versionMarker: v.seq, limit: 1
-                            ).first?.key != v.key,
-                            try await Self.resolve(tx, levels: Array(levels.dropFirst()), key: v.key)?.isDeleteMarker
-                                ?? true
-                        else { continue }
-                    } else {
-                        // Still noncurrent: a delete of the newer versions could have made it current again.
-                        guard newest.seq != v.seq else { continue }
-                    }
-                    _ = try await Self.delete(
-                        tx, bucketId: bucket.id, name: bucket.name, key: v.key, versionId: v.versionId, now: now,
-                        event: .expired)
-                    if removal.loneMarker { counts.1 += 1 } else { counts.0 += 1 }
-                }
-                return counts
-            }
-            removed.versions += counts.0
-            removed.markers += counts.1
-        }
         return (removed.versions, removed.markers)
     }
 
