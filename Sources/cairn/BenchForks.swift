@@ -43,15 +43,9 @@ struct ForksBench: AsyncParsableCommand {
             }
             await c.close()
             print("parent of \(length) completed steps, \(forks) forks at \(at):")
-            print("  fork: \(Self.percentiles(forkTimes))")
-            print("  first step of a fork (replayed from the parent): \(Self.percentiles(replayTimes))")
+            print(WorkspacesBench.line("  fork", forkTimes))
+            print(WorkspacesBench.line("  first step of a fork (replayed from the parent)", replayTimes))
         }
-    }
-
-    static func percentiles(_ times: [Duration]) -> String {
-        let ms = times.map(\.milliseconds).sorted()
-        func pct(_ p: Double) -> Double { ms.isEmpty ? 0 : ms[min(ms.count - 1, Int(Double(ms.count) * p))] }
-        return String(format: "p50 %.3f ms, p99 %.3f ms", pct(0.5), pct(0.99))
     }
 
     /// A run with `length` completed steps `s0`…, written by `writers` connections.
