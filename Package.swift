@@ -141,8 +141,9 @@ let package = Package(
         .testTarget(
             name: "CairnSDKTests",
             dependencies: [
-                "Cairn", "CairnCore", "CairnServer", .product(name: "Logging", package: "swift-log"),
+                "Cairn", "CairnCore", "CairnServer", "CairnStore", .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

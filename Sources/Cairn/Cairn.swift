@@ -69,7 +69,8 @@ public struct Cairn: Sendable {
         configuration.synchronous = durability == .full ? "FULL" : "NORMAL"
         let store = try SQLiteStore(configuration: configuration, broker: broker, logger: logger)
         let runs = RunService(store: store, configuration: .init(leaseMilliseconds: leaseMilliseconds), clock: clock)
-        var transport = EmbeddedTransport(runs: runs, broker: broker)
+        let services = try EmbeddedServices(store: store, dataDirectory: dataDirectory, clock: clock)
+        var transport = EmbeddedTransport(runs: runs, broker: broker, services: services)
         if let backgroundInterval {
             transport.background = EmbeddedBackground(
                 runs: runs, interval: backgroundInterval, missedFires: missedFires, logger: logger)

@@ -334,17 +334,10 @@ struct HTTPTransport: RunTransport {
                 guard response.status == .ok else {
                     throw CairnError.server(status: Int(response.status.code), body: "event stream refused")
                 }
-                var pending: [UInt8] = []
+                var parser = ServerSentEventParser()
                 for try await chunk in response.body {
-                    pending.append(contentsOf: chunk.readableBytesView)
-                    // Frames end with a blank line; `data:` lines carry the event JSON.
-                    while let end = Self.frameEnd(in: pending) {
-                        let frame = String(decoding: pending[..<end], as: UTF8.self)
-                        pending.removeSubrange(..<(end + 2))
-                        for line in frame.split(separator: "\n") where line.hasPrefix("data:") {
-                            let json = line.dropFirst(5).drop(while: { $0 == " " })
-                            continuation.yield(try RunEvent(wire: try JSONParser.parse(String(json))))
-                        }
+                    for event in try parser.feed(chunk.readableBytesView) {
+                        continuation.yield(try RunEvent(wire: try JSONParser.parse(event.data)))
                     }
                 }
                 continuation.finish()
@@ -354,11 +347,5 @@ struct HTTPTransport: RunTransport {
         }
         continuation.onTermination = { _ in task.cancel() }
         return stream
-    }
-
-    private static func frameEnd(in bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 2 else { return nil }
-        for i in 0..<(bytes.count - 1) where bytes[i] == 0x0A && bytes[i + 1] == 0x0A { return i }
-        return nil
     }
 }

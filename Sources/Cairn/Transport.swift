@@ -46,6 +46,8 @@ public protocol RunTransport: Sendable {
 struct EmbeddedTransport: RunTransport {
     let runs: RunService
     let broker: EventBroker
+    /// Workspaces and credentials on the same store and data directory.
+    let services: EmbeddedServices
     let tenant = TenantID.default
     /// The reconciler's work for this store, while any copy of this transport lives.
     var background: EmbeddedBackground?

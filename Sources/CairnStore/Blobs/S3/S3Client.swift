@@ -85,7 +85,7 @@ public final class S3Client: Sendable {
     /// The largest object S3 stores (5 TiB); sizes from the wire beyond it are refused.
     static let maxObjectBytes: Int64 = 5 << 40
     /// The largest XML answer read (a full listing page of 1000 long keys is far below it).
-    static let maxXMLBytes = 8 << 20
+    public static let maxXMLBytes = 8 << 20
     /// The most of an error answer read.
     static let maxErrorBytes = 64 << 10
 
@@ -373,6 +373,30 @@ public final class S3Client: Sendable {
         return page
     }
 
+    /// An answer to `call`: its 2xx status, headers and body.
+    public struct Answer: Sendable {
+        public var status: Int
+        public var headers: HTTPHeaders
+        public var body: ByteBuffer
+    }
+
+    /// Any other S3 call (bucket settings, Tigris' headers, the IAM Query API with `service`
+    /// `iam`), with this client's signing, timeout and retries: `bucket` empty for `/`. A non-2xx
+    /// answer throws `S3ErrorResponse`; at most `maxBodyBytes` of a 2xx body are read.
+    public func call(
+        _ operation: String, _ method: HTTPMethod, bucket: String = "", key: String? = nil,
+        query: [(name: String, value: String)] = [], headers: [(name: String, value: String)] = [],
+        body: ByteBuffer = ByteBuffer(), service: String = "s3", idempotent: Bool = false,
+        maxBodyBytes: Int = S3Client.maxXMLBytes
+    ) async throws -> Answer {
+        var request = Request(
+            operation, method, bucket: bucket, key: key, query: query, headers: headers, body: body,
+            idempotent: idempotent)
+        request.service = service
+        let response = try await send(request, maxBodyBytes: maxBodyBytes)
+        return Answer(status: response.status, headers: response.headers, body: response.body)
+    }
+
     // MARK: Sending
 
     struct Request: Sendable {
@@ -385,6 +409,8 @@ public final class S3Client: Sendable {
         var body: ByteBuffer
         /// Whether a repeat after a failure has the same effect (so it may be retried).
         var idempotent: Bool
+        /// The SigV4 service the request is signed for (`s3`, or `iam` for the IAM Query API).
+        var service = "s3"
 
         init(
             _ operation: String, _ method: HTTPMethod, bucket: String, key: String? = nil,
@@ -401,7 +427,7 @@ public final class S3Client: Sendable {
             self.idempotent = idempotent
         }
 
-        /// The path, decoded: `/bucket` or `/bucket/key`.
+        /// The path, decoded: `/bucket` or `/bucket/key` (`/` without a bucket).
         var path: String { "/" + bucket + (key.map { "/" + $0 } ?? "") }
     }
 
@@ -467,17 +493,29 @@ public final class S3Client: Sendable {
         !(error is NIOTooManyBytesError) && !(error is S3XML.Malformed)
     }
 
-    private func attempt(_ request: Request, payloadHash: String, maxBodyBytes: Int) async throws -> Response {
-        var headers = [(name: "host", value: host)] + request.headers
-        headers += SigV4.sign(
-            method: request.method.rawValue, path: request.path, query: request.query, headers: headers,
-            payloadHash: payloadHash, credentials: configuration.credentials, region: configuration.region,
-            service: "s3", time: now())
-        let query = SigV4.canonicalQuery(request.query)
+    /// A request to `path` (decoded: `/bucket/key`) signed with this client's credentials, for
+    /// the caller to send; its body, if any, must hash to `payloadHash`.
+    public func signedRequest(
+        _ method: HTTPMethod, path: String, query: [(name: String, value: String)] = [],
+        headers: [(name: String, value: String)] = [], payloadHash: String = SigV4.emptyPayloadHash,
+        service: String = "s3"
+    ) -> HTTPClientRequest {
+        var signed = [(name: "host", value: host)] + headers
+        signed += SigV4.sign(
+            method: method.rawValue, path: path, query: query, headers: signed, payloadHash: payloadHash,
+            credentials: configuration.credentials, region: configuration.region, service: service, time: now())
+        let canonicalQuery = SigV4.canonicalQuery(query)
         var httpRequest = HTTPClientRequest(
-            url: origin + SigV4.canonicalURI(path: request.path) + (query.isEmpty ? "" : "?" + query))
-        httpRequest.method = request.method
-        for (name, value) in headers { httpRequest.headers.add(name: name, value: value) }
+            url: origin + SigV4.canonicalURI(path: path) + (canonicalQuery.isEmpty ? "" : "?" + canonicalQuery))
+        httpRequest.method = method
+        for (name, value) in signed { httpRequest.headers.add(name: name, value: value) }
+        return httpRequest
+    }
+
+    private func attempt(_ request: Request, payloadHash: String, maxBodyBytes: Int) async throws -> Response {
+        var httpRequest = signedRequest(
+            request.method, path: request.path, query: request.query, headers: request.headers,
+            payloadHash: payloadHash, service: request.service)
         if request.body.readableBytes > 0 || request.method == .PUT || request.method == .POST {
             httpRequest.body = .bytes(request.body)
         }
@@ -536,7 +574,8 @@ public final class S3Client: Sendable {
 
     static func s3Error(_ operation: String, _ response: Response, root: S3XMLElement? = nil) -> S3ErrorResponse {
         let parsed = root ?? (try? S3XML.parse(Array(buffer: response.body)))
-        let error = parsed?.name == "Error" ? parsed : nil
+        // S3 answers `<Error>`; the IAM Query API wraps it: `<ErrorResponse><Error>`.
+        let error = parsed?.name == "Error" ? parsed : parsed?.name == "ErrorResponse" ? parsed?.child("Error") : nil
         let code = error?.text(of: "Code") ?? Self.codeFromStatus(response.status)
         return S3ErrorResponse(
             operation: operation, status: response.status, code: code, message: error?.text(of: "Message") ?? "",
