@@ -159,9 +159,6 @@ public struct WorkspaceChange: Sendable, Equatable {
     }
 }
 
-/// Progress of a workspace transfer: bytes so far and in all.
-public typealias WorkspaceProgress = @Sendable (_ bytes: Int64, _ total: Int64) -> Void
-
 /// Workspaces, over HTTP (S3) or embedded. Every call names its workspace (bucket).
 public struct Workspaces: Sendable {
     let transport: any WorkspaceTransport
@@ -261,7 +258,7 @@ public struct Workspaces: Sendable {
     @discardableResult
     public func put(
         _ bucket: String, key: String, file path: String, contentType: String? = nil, resume: Bool = false,
-        progress: WorkspaceProgress? = nil
+        progress: TransferProgress? = nil
     ) async throws -> String {
         try await transport.putFile(
             bucket, key: key, path: path, contentType: contentType, resume: resume, progress: progress)
@@ -285,7 +282,7 @@ public struct Workspaces: Sendable {
     /// renamed into place. On failure nothing is left at `path`.
     public func download(
         _ bucket: String, key: String, to path: String, at checkpoint: String? = nil,
-        progress: WorkspaceProgress? = nil
+        progress: TransferProgress? = nil
     ) async throws {
         try await AtomicFile.write(path) { fd, temporary in
             try await transport.getFile(
@@ -440,12 +437,12 @@ protocol WorkspaceTransport: Sendable {
     func deleteBucket(_ name: String, force: Bool) async throws
     func buckets() async throws -> [String]
     func putFile(
-        _ bucket: String, key: String, path: String, contentType: String?, resume: Bool, progress: WorkspaceProgress?
+        _ bucket: String, key: String, path: String, contentType: String?, resume: Bool, progress: TransferProgress?
     ) async throws -> String
     func putBytes(_ bucket: String, key: String, bytes: [UInt8], contentType: String?) async throws -> String
     func getBytes(_ bucket: String, key: String, snapshot: String?, limit: Int) async throws -> [UInt8]
     func getFile(
-        _ bucket: String, key: String, snapshot: String?, fd: Int32, describedAs: String, progress: WorkspaceProgress?
+        _ bucket: String, key: String, snapshot: String?, fd: Int32, describedAs: String, progress: TransferProgress?
     ) async throws
     func list(_ bucket: String, prefix: String, snapshot: String?, after: String?) async throws -> WorkspaceObjectPage
     func deleteObject(_ bucket: String, key: String) async throws

@@ -138,7 +138,7 @@ struct EmbeddedWorkspaceTransport: WorkspaceTransport {
 
     /// Streamed in 1 MiB reads; `resume` has nothing to continue here (a write is one commit).
     func putFile(
-        _ bucket: String, key: String, path: String, contentType: String?, resume: Bool, progress: WorkspaceProgress?
+        _ bucket: String, key: String, path: String, contentType: String?, resume: Bool, progress: TransferProgress?
     ) async throws -> String {
         let size = try FileIO.regularFileSize(path)
         let fd = try FileIO.openForReading(path)
@@ -198,7 +198,7 @@ struct EmbeddedWorkspaceTransport: WorkspaceTransport {
 
     func getFile(
         _ bucket: String, key: String, snapshot: String?, fd: Int32, describedAs description: String,
-        progress: WorkspaceProgress?
+        progress: TransferProgress?
     ) async throws {
         let version = try await current(bucket, key: key, snapshot: snapshot)
         var written: Int64 = 0

@@ -158,7 +158,7 @@ struct S3WorkspaceTransport: WorkspaceTransport {
     }
 
     func putFile(
-        _ bucket: String, key: String, path: String, contentType: String?, resume: Bool, progress: WorkspaceProgress?
+        _ bucket: String, key: String, path: String, contentType: String?, resume: Bool, progress: TransferProgress?
     ) async throws -> String {
         let size = try FileIO.regularFileSize(path)
         let fd = try FileIO.openForReading(path)
@@ -306,7 +306,7 @@ struct S3WorkspaceTransport: WorkspaceTransport {
 
     func getFile(
         _ bucket: String, key: String, snapshot: String?, fd: Int32, describedAs description: String,
-        progress: WorkspaceProgress?
+        progress: TransferProgress?
     ) async throws {
         let request = client.signedRequest(.GET, path: "/\(bucket)/\(key)", headers: Self.snapshotHeader(snapshot))
         let response = try await Self.http.execute(request, deadline: .distantFuture)
@@ -482,9 +482,9 @@ struct S3WorkspaceTransport: WorkspaceTransport {
 final class ProgressCounter: Sendable {
     private let state = Mutex<Int64>(0)
     let total: Int64
-    let progress: WorkspaceProgress?
+    let progress: TransferProgress?
 
-    init(total: Int64, progress: WorkspaceProgress?) {
+    init(total: Int64, progress: TransferProgress?) {
         self.total = total
         self.progress = progress
     }

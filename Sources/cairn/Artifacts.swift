@@ -205,7 +205,10 @@ final class ProgressBar: Sendable {
 
     init(total: Int64) { self.total = total }
 
-    var callback: TransferProgress { { bytes, _ in self.update(bytes) } }
+    var callback: TransferProgress { callback(after: 0) }
+
+    /// Progress of one transfer of several, `done` bytes into the whole.
+    func callback(after done: Int64) -> TransferProgress { { bytes, _ in self.update(done + bytes) } }
 
     func update(_ bytes: Int64) {
         let now = ContinuousClock.now

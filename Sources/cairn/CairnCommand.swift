@@ -18,7 +18,7 @@ struct CairnCommand: AsyncParsableCommand {
         version: CairnVersion.string,
         subcommands: [
             Serve.self, RunsCommand.self, QueuesCommand.self, SchedulesCommand.self, CheckpointsCommand.self,
-            ArtifactsCommand.self, Keys.self, Backup.self, Restore.self, Bench.self,
+            ArtifactsCommand.self, WorkspacesCommand.self, Keys.self, Backup.self, Restore.self, Bench.self,
         ])
 
     /// Parses and runs like ArgumentParser's own `main`, but reports failures as sentences:
@@ -49,6 +49,7 @@ struct CairnCommand: AsyncParsableCommand {
         case let error as DataBackup.Failure: return CLIError(error.description)
         case let error as CairnError: return CLIError(describe(error))
         case let error as ArtifactClientError: return CLIError(describe(error))
+        case let error as WorkspaceError: return CLIError(error.description)
         case let error as HTTPClientError: return CLIError("HTTP request failed: \(APIClient.describe(error))")
         case let error as CocoaError:
             let path = (error.userInfo[NSFilePathErrorKey] as? String).map { "\($0): " } ?? ""
