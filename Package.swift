@@ -128,6 +128,9 @@ let package = Package(
         .executableTarget(
             name: "example-worker", dependencies: ["Cairn"], path: "Examples/QueueWorker", swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "example-workspaces", dependencies: ["Cairn"], path: "Examples/AgentWorkspaces",
+            swiftSettings: strictSettings),
         .testTarget(
             name: "CairnCoreTests",
             dependencies: ["CairnCore"],
