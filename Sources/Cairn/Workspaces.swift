@@ -290,6 +290,11 @@ public struct Workspaces: Sendable {
         }
     }
 
+    /// What `key` is (as of checkpoint `at`): its size, ETag and modification time.
+    public func info(_ bucket: String, key: String, at checkpoint: String? = nil) async throws -> WorkspaceObject {
+        try await transport.head(bucket, key: key, snapshot: checkpoint)
+    }
+
     /// Every object under `prefix` (as of checkpoint `at`), in key order.
     public func objects(_ bucket: String, prefix: String = "", at checkpoint: String? = nil) async throws
         -> [WorkspaceObject]
@@ -441,6 +446,7 @@ protocol WorkspaceTransport: Sendable {
     ) async throws -> String
     func putBytes(_ bucket: String, key: String, bytes: [UInt8], contentType: String?) async throws -> String
     func getBytes(_ bucket: String, key: String, snapshot: String?, limit: Int) async throws -> [UInt8]
+    func head(_ bucket: String, key: String, snapshot: String?) async throws -> WorkspaceObject
     func getFile(
         _ bucket: String, key: String, snapshot: String?, fd: Int32, describedAs: String, progress: TransferProgress?
     ) async throws

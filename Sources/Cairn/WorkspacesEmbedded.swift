@@ -196,6 +196,13 @@ struct EmbeddedWorkspaceTransport: WorkspaceTransport {
         return bytes
     }
 
+    func head(_ bucket: String, key: String, snapshot: String?) async throws -> WorkspaceObject {
+        let version = try await current(bucket, key: key, snapshot: snapshot)
+        return WorkspaceObject(
+            key: key, size: version.size, eTag: String(version.etag.filter { $0 != "\"" }),
+            lastModified: version.createdAt)
+    }
+
     func getFile(
         _ bucket: String, key: String, snapshot: String?, fd: Int32, describedAs description: String,
         progress: TransferProgress?

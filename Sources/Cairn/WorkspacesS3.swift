@@ -304,6 +304,17 @@ struct S3WorkspaceTransport: WorkspaceTransport {
         return Array(answer.body.readableBytesView)
     }
 
+    func head(_ bucket: String, key: String, snapshot: String?) async throws -> WorkspaceObject {
+        let answer = try await call(
+            "HeadObject", .HEAD, bucket: bucket, key: key, headers: Self.snapshotHeader(snapshot), idempotent: true)
+        guard let size = answer.headers.first(name: "content-length").flatMap(Int64.init) else {
+            throw WorkspaceError.malformed("HeadObject: no Content-Length in the answer")
+        }
+        return WorkspaceObject(
+            key: key, size: size, eTag: Self.unquoted(answer.headers.first(name: "etag") ?? ""),
+            lastModified: answer.headers.first(name: "last-modified").flatMap(Timestamp.init(httpDate:)))
+    }
+
     func getFile(
         _ bucket: String, key: String, snapshot: String?, fd: Int32, describedAs description: String,
         progress: TransferProgress?

@@ -338,9 +338,7 @@ struct WorkspacesCommand: AsyncParsableCommand {
                 let target =
                     Self.isDirectory(destination)
                     ? LocalPath.join(destination, LocalPath.lastComponent(from.key)) : destination
-                let size =
-                    try await workspaces.objects(from.bucket, prefix: from.key, at: at)
-                    .first { $0.key == from.key }?.size ?? 0
+                let size = try await workspaces.info(from.bucket, key: from.key, at: at).size
                 let bar = progress.bar(total: size)
                 try await workspaces.download(from.bucket, key: from.key, to: target, at: at, progress: bar?.callback)
                 bar?.finish()

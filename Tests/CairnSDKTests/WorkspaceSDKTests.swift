@@ -95,6 +95,8 @@ func refusal(_ error: any Error) -> (status: Int, code: String)? {
             let listed = try await workspaces.objects(workspace.name)
             #expect(listed.map(\.key) == ["data/big.bin", "plan.md"])
             #expect(listed.first?.size == Int64(bytes.count))
+            let info = try await workspaces.info(workspace.name, key: "data/big.bin")
+            #expect(info.size == Int64(bytes.count) && info.eTag == eTag && info.lastModified != nil)
             #expect(try await workspaces.objects(workspace.name, prefix: "data/").map(\.key) == ["data/big.bin"])
 
             let copy = path + ".copy"
