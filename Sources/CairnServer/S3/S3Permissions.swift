@@ -39,7 +39,10 @@ extension S3Operation {
         case .headBucket(let b), .listObjects(let b), .listObjectsV2(let b), .bucketMetadata(let b):
             return [on("s3:ListBucket", bucket: b)]
         case .deleteBucket(let b): return [on("s3:DeleteBucket", bucket: b)]
-        case .putVersioning(let b), .patchBucket(let b): return [on("s3:PutBucketVersioning", bucket: b)]
+        case .putVersioning(let b): return [on("s3:PutBucketVersioning", bucket: b)]
+        // What a settings PATCH asks for depends on the settings it carries: checked once the
+        // body is read (`patchBucketRequests`).
+        case .patchBucket: return []
         case .getVersioning(let b): return [on("s3:GetBucketVersioning", bucket: b)]
         case .putLifecycle(let b), .deleteLifecycle(let b): return [on("s3:PutLifecycleConfiguration", bucket: b)]
         case .getLifecycle(let b): return [on("s3:GetLifecycleConfiguration", bucket: b)]
@@ -62,4 +65,11 @@ extension S3Operation {
         case .listParts(let b, let k): return [on("s3:ListMultipartUploadParts", b, k)]
         }
     }
+}
+
+extension S3Listener {
+    /// The IAM action each bucket setting of a `PATCH /{bucket}` body needs.
+    static let patchSettingActions = [
+        "object_notifications": "s3:PutBucketNotification", "type": "s3:PutBucketVersioning",
+    ]
 }

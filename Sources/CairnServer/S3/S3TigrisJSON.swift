@@ -309,7 +309,12 @@ extension S3Listener {
                 throw S3Error.invalidArgument("Unknown bucket setting: \(key)")
             }
         }
-        // Everything was validated above; now applied.
+        // Everything was validated above; the key's policies must allow each setting it changes.
+        for key in settings.pairs.map(\.0) {
+            if let action = Self.patchSettingActions[key] {
+                try x.authorize(IAMRequest(action: action, resource: IAMRequest.bucketARN(name)))
+            }
+        }
         _ = try await workspaces.bucket(tenant: x.tenant, name: name)
         if let snapshots {
             try await workspaces.setSnapshotsEnabled(tenant: x.tenant, bucket: name, enabled: snapshots)

@@ -450,3 +450,44 @@ def test_bundles_are_checked_key_by_key(server, iam, admin_s3, own_bucket):
         tigris.bundle_objects(s3, own_bucket, ["pub/a.txt", "priv/b.txt"])
     assert info.value.status_code == 403
     teardown(iam, akid, arn)
+
+
+def test_bucket_settings_need_the_action_of_each_setting_changed(server, iam, admin_s3, own_bucket):
+    """`PATCH /b`: notifications need s3:PutBucketNotification, snapshots (`type`) s3:PutBucketVersioning."""
+    transport = pytest.importorskip("tigris_boto3_ext._transport", reason="needs tigris-boto3-ext")
+
+    def patch(s3, settings):
+        r = transport.signed_request(s3, "PATCH", own_bucket, headers={"Content-Type": "application/json"},
+                                     body=json.dumps(settings))
+        return r
+
+    def refused(block):
+        with pytest.raises(transport.TigrisAPIError) as e:
+            block()
+        assert "403" in str(e.value) and "AccessDenied" in str(e.value)
+
+    def allowing(action):
+        return json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": action, "Resource": f"arn:aws:s3:::{own_bucket}"}]})
+
+    notify = {"object_notifications": {"enabled": True, "filter": ""}}
+    snapshots_on = {"type": 1}
+    akid, secret, arn = scoped_key(iam, own_bucket, allowing("s3:PutBucketNotification"))
+    notifier = s3_client(server, akid, secret)
+    patch(notifier, notify)
+    metadata = transport.signed_request(admin_s3, "GET", own_bucket, query={"metadata": None},
+                                        headers={"Accept": "application/json"}).body
+    assert "object_notifications" in json.dumps(json.loads(metadata))
+    refused(lambda: patch(notifier, snapshots_on))
+    # A PATCH changing both needs both: refused whole, nothing applied.
+    patch(admin_s3, {"object_notifications": {}})
+    refused(lambda: patch(notifier, {**notify, **snapshots_on}))
+    assert "object_notifications" not in json.dumps(
+        json.loads(transport.signed_request(admin_s3, "GET", own_bucket, query={"metadata": None},
+                                            headers={"Accept": "application/json"}).body))
+    teardown(iam, akid, arn)
+
+    akid, secret, arn = scoped_key(iam, own_bucket, allowing("s3:PutBucketVersioning"))
+    versioner = s3_client(server, akid, secret)
+    refused(lambda: patch(versioner, notify))
+    teardown(iam, akid, arn)
