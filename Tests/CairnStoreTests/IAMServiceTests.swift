@@ -193,4 +193,38 @@ import Testing
         let rest = try await f.iam.listPolicies(tenant: tenant, marker: "p2", onlyAttached: false, maxItems: 2)
         #expect(rest.policies.map(\.name) == ["p3"] && !rest.truncated)
     }
+
+    /// Concurrent creates must not together pass a limit (on Postgres they run in parallel).
+    @Test(arguments: StoreEngine.available) func concurrentCreatesStopAtTheLimit(engine: StoreEngine) async throws {
+        var limits = IAMService.Limits()
+        limits.maxKeysPerTenant = 5
+        limits.maxPoliciesPerTenant = 5
+        limits.maxPoliciesPerKey = 3
+        let f = try await Fixture(engine, limits: limits)
+        let iam = f.iam
+        let tenant = self.tenant
+        let keys = await withTaskGroup(of: S3Key?.self) { group in
+            for _ in 0..<16 { group.addTask { try? await iam.createAccessKey(tenant: tenant) } }
+            return await group.reduce(into: [S3Key]()) { if let key = $1 { $0.append(key) } }
+        }
+        #expect(keys.count == 5)
+        let policies = await withTaskGroup(of: IAMPolicy?.self) { group in
+            for index in 0..<16 {
+                group.addTask {
+                    try? await iam.createPolicy(
+                        tenant: tenant, name: "c\(index)", document: Self.editor, description: nil)
+                }
+            }
+            return await group.reduce(into: [IAMPolicy]()) { if let policy = $1 { $0.append(policy) } }
+        }
+        #expect(policies.count == 5)
+        let user = keys[0].accessKeyId
+        await withTaskGroup(of: Void.self) { group in
+            for policy in policies {
+                group.addTask { try? await iam.attachPolicy(tenant: tenant, userName: user, arn: policy.arn) }
+            }
+        }
+        let attached = try await iam.attachedPolicies(tenant: tenant, userName: user, marker: nil, maxItems: 100)
+        #expect(attached.policies.count == 3)
+    }
 }

@@ -175,6 +175,8 @@ public struct IAMService: Sendable {
         let key = KeyService.newS3Key(tenant: tenant, name: "iam", scopes: Self.createdKeyScopes, at: clock.now())
         let limit = limits.maxKeysPerTenant
         try await store.write { tx in
+            // Counted under a lock: concurrent creates on Postgres must not both pass the limit.
+            try await tx.lock("iam-keys/" + tenant.rawValue)
             guard try await tx.liveS3KeyCount(tenant: tenant) < limit else {
                 throw IAMError.limitExceeded("The tenant already has \(limit) access keys.")
             }
@@ -234,6 +236,7 @@ public struct IAMService: Sendable {
             document: document, description: description, createdAt: clock.now())
         let limit = limits.maxPoliciesPerTenant
         try await store.write { tx in
+            try await tx.lock("iam-policies/" + tenant.rawValue)
             guard try await tx.iamPolicyCount(tenant: tenant) < limit else {
                 throw IAMError.limitExceeded("The tenant already has \(limit) policies.")
             }
@@ -283,6 +286,7 @@ public struct IAMService: Sendable {
         let limit = limits.maxPoliciesPerKey
         let now = clock.now()
         try await store.write { tx in
+            try await tx.lock("iam-attachments/" + userName)
             _ = try await Self.liveKey(tx, id: userName, tenant: tenant)
             guard try await tx.iamPolicy(tenant: tenant, name: name) != nil else {
                 throw IAMError.noSuchEntity("Policy \(arn) does not exist.")
