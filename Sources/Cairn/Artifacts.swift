@@ -39,16 +39,21 @@ public struct Artifacts: Sendable {
 
     /// What an upload says about the artifact beyond its bytes and name.
     public struct UploadOptions: Sendable {
+        /// The `Content-Type` the artifact is served with.
         public var contentType = "application/octet-stream"
+        /// The agent the artifact belongs to: a label to filter listings by.
         public var owner: String?
         /// Seconds until the artifact expires.
         public var ttlSeconds: Int64?
+        /// When the artifact expires (give this or `ttlSeconds`, not both).
         public var expiresAt: Timestamp?
+        /// String labels, shown with the artifact (`X-Cairn-Meta-*` headers over HTTP).
         public var metadata: [String: String] = [:]
         /// The SHA-256 the server must find. When nil, `upload(file:)` hashes the file first
         /// (one extra read) so the server verifies the bytes end to end; set `verify` to false
         /// to skip that.
         public var sha256: String?
+        /// Whether `upload(file:)` hashes the file first when `sha256` is nil.
         public var verify = true
         /// Sent as `Idempotency-Key` (1–255 printable ASCII characters). Retrying an upload with
         /// the same key returns the artifact the first attempt created instead of storing a

@@ -58,8 +58,9 @@ public enum CairnError: Error, Equatable, Sendable {
 }
 
 extension CairnError {
-    /// A refusal of the checkpoint domain as the HTTP transport reports the server's answer.
-    /// `etagMismatch` names no checkpoint: callers that know it map it themselves.
+    /// A refusal of the checkpoint domain (embedded mode), as the HTTP transport reports the
+    /// server's answer to it. `etagMismatch` names no checkpoint: callers that know it map it
+    /// themselves.
     init(_ error: CheckpointError) {
         switch error {
         case .invalid(let message): self = .invalidRequest(code: "VALIDATION_ERROR", message: message)

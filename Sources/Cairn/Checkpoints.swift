@@ -27,7 +27,10 @@ public struct Checkpoints: Sendable {
     /// original save (the stored checkpoint is returned and nothing is written).
     ///
     /// - Parameters:
-    ///   - label: a name for the step (at most 256 bytes).
+    ///   - workflowId: the workflow's id (1 to 128 characters).
+    ///   - step: the step's number (0 or more), unique within the workflow.
+    ///   - state: what the step leaves behind; it must encode as a JSON object (at most 1 MiB).
+    ///   - label: a name for the step (at most 256 characters).
     ///   - metadata: anything that encodes as a JSON object; `status` (`completed`, `failed`)
     ///     and `error` feed the workflow's status and failure analytics.
     ///   - agentId: the agent that saved it (also recorded as `metadata.agent_id`).
@@ -176,21 +179,28 @@ public struct Checkpoints: Sendable {
 public struct SavedCheckpoint: Sendable, Equatable {
     /// `cp_<workflow>_<step>`.
     public var id: String
+    /// The workflow the checkpoint belongs to.
     public var workflowId: String
+    /// The step it saved.
     public var step: Int
     /// Pass as `ifMatch` to make a retry of this save idempotent.
     public var etag: String
+    /// When it was stored.
     public var createdAt: Timestamp
+    /// What changed against the workflow's previous save.
     public var diff: CheckpointDiff
     /// Bytes of the state as compact JSON.
     public var sizeBytes: Int
 }
 
 /// The leaf paths (`a.b[2].c`) of a state that a save added, removed or changed against the
-/// workflow's previous save.
+/// workflow's previous save. (A very large diff lists whole top-level keys instead.)
 public struct CheckpointDiff: Sendable, Equatable {
+    /// Paths present now and not before.
     public var added: [String]
+    /// Paths present before and not now.
     public var removed: [String]
+    /// Paths whose value changed.
     public var changed: [String]
 }
 
@@ -198,15 +208,21 @@ public struct CheckpointDiff: Sendable, Equatable {
 public struct WorkflowCheckpoint: Sendable, Equatable {
     /// `cp_<workflow>_<step>`.
     public var id: String
+    /// The workflow the checkpoint belongs to.
     public var workflowId: String
+    /// The step it saved.
     public var step: Int
+    /// The save's label, if it had one.
     public var label: String?
     /// The state as compact JSON text; ``state(as:)`` decodes it.
     public var state: RawJSON
     /// A JSON object (`{}` when the save carried none).
     public var metadata: RawJSON
+    /// The first 16 hex digits of the state's SHA-256, in quotes: what `ifMatch` compares.
     public var etag: String
+    /// Bytes of the state as compact JSON.
     public var sizeBytes: Int
+    /// When it was stored.
     public var createdAt: Timestamp
     /// Against the previous save; given by ``Checkpoints/get(_:)``, nil in resume and replay.
     public var diff: CheckpointDiff?
@@ -221,10 +237,15 @@ public struct WorkflowCheckpoint: Sendable, Equatable {
 
 /// Where a workflow stands: its latest checkpoint and totals.
 public struct ResumePoint: Sendable, Equatable {
+    /// The workflow resumed.
     public var workflowId: String
+    /// Its most recent save.
     public var latest: WorkflowCheckpoint
+    /// Saves so far.
     public var totalCheckpoints: Int
+    /// When its first save was made.
     public var startedAt: Timestamp
+    /// When its latest save was made.
     public var lastActivityAt: Timestamp
     /// The latest checkpoint's etag.
     public var etag: String { latest.etag }
@@ -232,6 +253,7 @@ public struct ResumePoint: Sendable, Equatable {
 
 /// One page of a replay.
 public struct ReplayPage: Sendable, Equatable {
+    /// The page's checkpoints, in save order.
     public var checkpoints: [WorkflowCheckpoint]
     /// More checkpoints match than the page holds.
     public var hasMore: Bool
@@ -239,18 +261,27 @@ public struct ReplayPage: Sendable, Equatable {
 
 /// A live workflow, as the listing shows it.
 public struct WorkflowSummary: Sendable, Equatable {
+    /// The workflow's id.
     public var workflowId: String
+    /// The step of its latest save.
     public var latestStep: Int
+    /// Saves so far.
     public var totalCheckpoints: Int
+    /// Bytes of all its states.
     public var totalSizeBytes: Int
+    /// As its latest save's metadata says (`completed`, `failed`), else `active`.
     public var status: WorkflowStatus
+    /// When its first save was made.
     public var startedAt: Timestamp
+    /// When its latest save was made.
     public var lastActivityAt: Timestamp
+    /// When the whole workflow goes, unless another save extends it.
     public var expiresAt: Timestamp
 }
 
 /// One page of workflows.
 public struct WorkflowPage: Sendable, Equatable {
+    /// Most recently active first.
     public var workflows: [WorkflowSummary]
     /// Pass as `cursor` for the next page; nil on the last.
     public var nextCursor: String?
@@ -259,6 +290,7 @@ public struct WorkflowPage: Sendable, Equatable {
 /// A workflow's checkpoints, fetched a page at a time as they are iterated (see
 /// ``Checkpoints/replay(workflowId:fromStep:toStep:pageSize:)``).
 public struct CheckpointReplay: AsyncSequence, Sendable {
+    /// Each checkpoint in turn.
     public typealias Element = WorkflowCheckpoint
     let transport: any CheckpointTransport
     let workflowId: String
@@ -266,12 +298,14 @@ public struct CheckpointReplay: AsyncSequence, Sendable {
     let toStep: Int?
     let pageSize: Int
 
+    /// Holds one page and fetches the next when it runs out.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let replay: CheckpointReplay
         var nextFrom: Int?
         var buffered: [WorkflowCheckpoint] = []
         var more = true
 
+        /// The next checkpoint, fetching a page when needed; nil after the last.
         public mutating func next() async throws -> WorkflowCheckpoint? {
             while buffered.isEmpty {
                 guard more else { return nil }
@@ -287,6 +321,7 @@ public struct CheckpointReplay: AsyncSequence, Sendable {
         }
     }
 
+    /// Starts at the first page.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(replay: self, nextFrom: fromStep) }
 }
 
