@@ -1,6 +1,11 @@
 import Cairn
 import CairnCore
 import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -153,6 +158,46 @@ struct Tally: Codable, Sendable, Equatable {
             }
             let hooks = try await cairn.checkpoints.webhooks()
             #expect(hooks.isEmpty)
+        }
+    }
+
+    /// A real delivery: the server posts `checkpoint.saved` to a receiver on loopback, and the
+    /// SDK verifies the signature it arrives with.
+    @Test(.timeLimit(.minutes(1))) func aDeliveredWebhookVerifies() async throws {
+        let (received, receive) = AsyncStream<(body: String, signature: String?)>.makeStream()
+        let router = Router()
+        router.post("/hook") { request, _ -> HTTPResponse.Status in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            receive.yield((String(buffer: body), request.headers[HTTPField.Name("X-Checkpoint-Signature")!]))
+            return .ok
+        }
+        let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await receiver.test(.live) { client in
+            let hookURL = "http://127.0.0.1:\(try #require(client.port))/hook"
+            let directory = NSTemporaryDirectory() + "cairn-sdk-" + UUID().uuidString
+            var configuration = ServerConfiguration()
+            configuration.dataDirectory = directory
+            configuration.allowLoopbackOutbound = true
+            let server = try CairnServer(configuration: configuration, registry: nil, logger: .init(label: "sdk-test"))
+            let sender = Task { try await server.deliveries.run() }
+            defer { sender.cancel() }
+            let app = Application(
+                router: server.makeRouter(), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+            try await app.test(.live) { serverClient in
+                let cairn = Cairn.http(url: "http://127.0.0.1:\(try #require(serverClient.port))")
+                _ = try await cairn.checkpoints.registerWebhook(
+                    url: hookURL, events: [.checkpointSaved], secret: "s3cret")
+                try await cairn.checkpoints.save(workflowId: "hooked", step: 1, state: ["a": 1])
+                var deliveries = received.makeAsyncIterator()
+                let delivery = try #require(await deliveries.next())
+                #expect(delivery.body.contains(#""event":"checkpoint.saved""#))
+                #expect(
+                    Checkpoints.verifyWebhookSignature(
+                        body: Array(delivery.body.utf8), header: delivery.signature, secret: "s3cret"))
+                #expect(
+                    !Checkpoints.verifyWebhookSignature(
+                        body: Array(delivery.body.utf8), header: delivery.signature, secret: "other"))
+            }
         }
     }
 
