@@ -62,10 +62,9 @@ public struct Cairn: Sendable {
     /// does for this store every `backgroundInterval` (default 1 s): it requeues queued runs
     /// whose worker's lease expired, cancels runs past their deadline and fires due schedules.
     /// It also deletes checkpointed workflows past their TTL and, every five minutes, expired
-    /// artifacts and unreferenced blobs.
-    /// It stops when the last copy of the returned value is released. Recovery webhooks,
-    /// checkpoint webhooks and push queues need a server. `clock` is the time the store and that task read (tests pass
-    /// a `ManualClock`).
+    /// artifacts and unreferenced blobs. It stops when the last copy of the returned value is
+    /// released. Recovery webhooks, checkpoint webhooks and push queues need a server. `clock`
+    /// is the time the store and that task read (tests pass a `ManualClock`).
     public static func embedded(
         dataDirectory: String, leaseMilliseconds: Int64 = 60_000, durability: Durability = .full,
         backgroundInterval: Duration? = .seconds(1), missedFires: MissedFirePolicy = .once,
@@ -171,8 +170,9 @@ public struct Runs: Sendable {
     /// Forks a run at one of its completed steps: a new pending run of the same workflow and
     /// input, whose steps up to and including `atStep` replay the parent's recorded outputs
     /// without running, and whose state starts as the parent's was at that step. Run it with
-    /// `cairn.run(workflow, input:, runId: fork.id)` (or let a worker claim it) to execute the
-    /// rest. `RunDetail.fork` of the new run says where it came from.
+    /// `cairn.run(workflow, input:, runId: fork.id)` to execute the rest (the input given there
+    /// is ignored: the fork keeps the parent's). `RunDetail.fork` of the new run says where it
+    /// came from.
     public func fork(_ id: String, atStep: String) async throws -> Run {
         try await transport.forkRun(id: id, atStep: atStep)
     }

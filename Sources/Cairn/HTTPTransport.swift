@@ -45,6 +45,7 @@ struct HTTPTransport: RunTransport {
             let reply = Reply(
                 status: response.status, headers: response.headers,
                 body: try await response.body.collect(upTo: 64 * 1024 * 1024))
+            // A 429 is refused before any work is done, so even a POST is safe to send again.
             guard reply.status == .tooManyRequests else { return reply }
             let seconds = reply.headers.first(name: "retry-after").flatMap { Int($0) }
             // A missing or unreadable Retry-After (an HTTP date) waits one second.
