@@ -1,8 +1,6 @@
-import AsyncHTTPClient
 import CairnCore
 import Foundation
 import NIOCore
-import NIOHTTP1
 
 #if canImport(Glibc)
     import Glibc
@@ -11,16 +9,17 @@ import NIOHTTP1
 #endif
 
 extension Cairn {
-    /// The server's artifact store: streamed uploads and downloads, checksummed end to end.
-    /// Available on HTTP clients (`Cairn.http`); an embedded client throws
-    /// `ArtifactClientError.unsupported`.
-    public var artifacts: Artifacts { Artifacts(http: transport as? HTTPTransport) }
+    /// The artifact store: streamed uploads and downloads, checksummed end to end. Over HTTP,
+    /// the server's; embedded, the same service on the embedded store, with the bytes under
+    /// the data directory.
+    public var artifacts: Artifacts { Artifacts(transport: artifactTransport) }
 }
 
-/// Why an artifact call failed on the client side (the server's refusals are
-/// `CairnError.server(status:body:)`).
+/// Why an artifact call failed on the client side (refusals of the artifact service are
+/// `CairnError.server(status:body:)`, with the server's status and JSON body, in both modes).
 public enum ArtifactClientError: Error, Equatable, Sendable {
-    /// Artifacts need a server: the embedded mode does not keep them.
+    /// No longer thrown: the embedded mode keeps artifacts too. Kept so that exhaustive
+    /// switches over this type still compile.
     case unsupported
     /// The downloaded bytes do not match the artifact's size or SHA-256: nothing was written.
     case integrity(String)
@@ -31,132 +30,63 @@ public enum ArtifactClientError: Error, Equatable, Sendable {
 /// Progress of a transfer: bytes so far and, when known, in all.
 public typealias TransferProgress = @Sendable (_ bytes: Int64, _ total: Int64?) -> Void
 
+/// Artifacts: immutable, content-addressed files with a name, labels and an optional expiry,
+/// uploaded and downloaded with their SHA-256 checked end to end.
 public struct Artifacts: Sendable {
-    let http: HTTPTransport?
-
-    /// Transfers may take long: no overall deadline, but a connection that stays silent this
-    /// long fails.
-    static let client = HTTPClient(
-        eventLoopGroupProvider: .singleton,
-        configuration: .init(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(300))))
+    let transport: any ArtifactTransport
 
     static let chunkSize = 1 << 20
 
+    /// What an upload says about the artifact beyond its bytes and name.
     public struct UploadOptions: Sendable {
+        /// The `Content-Type` the artifact is served with.
         public var contentType = "application/octet-stream"
+        /// The agent the artifact belongs to: a label to filter listings by.
         public var owner: String?
         /// Seconds until the artifact expires.
         public var ttlSeconds: Int64?
+        /// When the artifact expires (give this or `ttlSeconds`, not both).
         public var expiresAt: Timestamp?
+        /// String labels, shown with the artifact (`X-Cairn-Meta-*` headers over HTTP).
         public var metadata: [String: String] = [:]
         /// The SHA-256 the server must find. When nil, `upload(file:)` hashes the file first
         /// (one extra read) so the server verifies the bytes end to end; set `verify` to false
         /// to skip that.
         public var sha256: String?
+        /// Whether `upload(file:)` hashes the file first when `sha256` is nil.
         public var verify = true
         /// Sent as `Idempotency-Key` (1–255 printable ASCII characters). Retrying an upload with
         /// the same key returns the artifact the first attempt created instead of storing a
         /// second one; the server answers a reuse of the key for other bytes with 409
         /// `idempotency_key_reused`. Use a fresh key (e.g. a UUID) per logical upload.
         public var idempotencyKey: String?
+        /// The defaults: `application/octet-stream`, no owner, labels or expiry, verified.
         public init() {}
     }
 
-    private func transport() throws -> HTTPTransport {
-        guard let http else { throw ArtifactClientError.unsupported }
-        return http
-    }
-
-    private func request(_ method: HTTPMethod, _ path: String) throws -> HTTPClientRequest {
-        let http = try transport()
-        var request = HTTPClientRequest(url: http.baseURL + path)
-        request.method = method
-        if let apiKey = http.apiKey { request.headers.add(name: "authorization", value: "Bearer \(apiKey)") }
-        return request
-    }
-
-    private static func query(_ value: String) -> String {
-        value.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~")))
-            ?? value
-    }
-
-    /// Sends a request and returns its JSON body, or throws the server's refusal.
-    private func json(_ request: HTTPClientRequest) async throws -> JSONValue {
-        let response = try await Self.client.execute(request, timeout: try transport().timeout)
-        let body = try await response.body.collect(upTo: 64 * 1024 * 1024)
-        guard (200..<300).contains(response.status.code) else {
-            throw CairnError.server(status: Int(response.status.code), body: String(buffer: body))
-        }
-        return (try? JSONParser.parse(bytes: Array(body.readableBytesView))) ?? .null
-    }
-
-    private static func artifact(_ wire: JSONValue?) throws -> Artifact {
-        guard let w = wire, let id = w["id"]?.stringValue, let sha = w["sha256"]?.stringValue,
-            let size = w["size"]?.intValue
-        else { throw CairnError.encoding("malformed artifact: \(wire?.jsonText ?? "nothing")") }
-        var metadata: [String: String] = [:]
-        for (key, value) in w["metadata"]?.objectValue?.pairs.map({ ($0, $1) }) ?? [] {
-            metadata[key] = value.stringValue
-        }
-        return Artifact(
-            id: id, tenant: TenantID(rawValue: w["tenant"]?.stringValue ?? "default"),
-            name: w["name"]?.stringValue ?? "",
-            contentType: w["contentType"]?.stringValue ?? "application/octet-stream",
-            size: Int64(size), sha256: sha, owner: w["owner"]?.stringValue, metadata: metadata,
-            createdAt: w["createdAt"]?.stringValue.flatMap(Timestamp.init(iso8601:)) ?? Timestamp(milliseconds: 0),
-            expiresAt: w["expiresAt"]?.stringValue.flatMap(Timestamp.init(iso8601:)))
-    }
-
-    private func uploadRequest(name: String, size: Int64, sha256: String?, _ o: UploadOptions) throws
-        -> HTTPClientRequest
-    {
-        var path = "/artifacts?name=" + Self.query(name)
-        if let owner = o.owner { path += "&owner=" + Self.query(owner) }
-        if let ttl = o.ttlSeconds { path += "&ttl=\(ttl)" }
-        if let at = o.expiresAt { path += "&expiresAt=" + Self.query(at.iso8601) }
-        if let sha256 { path += "&sha256=" + sha256 }
-        var request = try self.request(.POST, path)
-        request.headers.add(name: "content-type", value: o.contentType)
-        if let key = o.idempotencyKey { request.headers.add(name: "idempotency-key", value: key) }
-        for (key, value) in o.metadata.sorted(by: { $0.key < $1.key }) {
-            request.headers.add(name: "x-cairn-meta-" + key, value: value)
-        }
-        return request
-    }
-
     /// Uploads a file, streamed in 1 MiB chunks with its length declared; returns the stored
-    /// artifact once the server has made it durable. `name` defaults to the file's name. With
-    /// `options.idempotencyKey`, a retry returns the artifact an earlier attempt stored (the
-    /// server answers 200 with it and stores nothing new).
+    /// artifact once it is durable. `name` defaults to the file's name. With
+    /// `options.idempotencyKey`, a retry returns the artifact an earlier attempt stored (and
+    /// stores nothing new).
     public func upload(
         file path: String, name: String? = nil, options: UploadOptions = UploadOptions(),
         progress: TransferProgress? = nil
     ) async throws -> Artifact {
         let size = try Self.fileSize(path)
         let sha256 = try options.sha256 ?? (options.verify ? Self.sha256(file: path) : nil)
-        var request = try uploadRequest(
-            name: name ?? LocalPath.lastComponent(path), size: size, sha256: sha256, options)
-        request.body = .stream(FileChunks(path: path, size: size, progress: progress), length: .known(size))
-        let response = try await Self.client.execute(request, deadline: .distantFuture)
-        let body = try await response.body.collect(upTo: 1024 * 1024)
-        // 201: stored now; 200: an earlier attempt with the same idempotency key stored it.
-        guard response.status == .created || response.status == .ok else {
-            throw CairnError.server(status: Int(response.status.code), body: String(buffer: body))
-        }
-        return try Self.artifact((try? JSONParser.parse(bytes: Array(body.readableBytesView)))?["artifact"])
+        return try await transport.upload(
+            file: path, size: size, name: name ?? LocalPath.lastComponent(path), sha256: sha256, options: options,
+            progress: progress)
     }
 
-    /// Uploads bytes held in memory (small artifacts); the server checks their SHA-256.
+    /// Uploads bytes held in memory (small artifacts); their SHA-256 is checked on arrival.
     public func upload(bytes: [UInt8], name: String, options: UploadOptions = UploadOptions()) async throws
         -> Artifact
     {
         var hasher = SHA256Hasher()
         hasher.update(bytes)
-        var request = try uploadRequest(
-            name: name, size: Int64(bytes.count), sha256: options.sha256 ?? hasher.finalize(), options)
-        request.body = .bytes(ByteBuffer(bytes: bytes))
-        return try Self.artifact(try await json(request)["artifact"])
+        return try await transport.upload(
+            bytes: bytes, name: name, sha256: options.sha256 ?? hasher.finalize(), options: options)
     }
 
     /// Downloads an artifact into `path`: streamed to a temporary file beside it, checked
@@ -195,78 +125,26 @@ public struct Artifacts: Sendable {
     public func download(
         _ id: String, into fd: Int32, describedAs description: String = "output", progress: TransferProgress? = nil
     ) async throws -> Artifact {
-        let artifact = try await info(id)
-        let response = try await Self.client.execute(
-            try request(.GET, "/artifacts/\(Self.query(id))"), deadline: .distantFuture)
-        guard response.status == .ok else {
-            let body = try await response.body.collect(upTo: 1024 * 1024)
-            throw CairnError.server(status: Int(response.status.code), body: String(buffer: body))
-        }
-        var hasher = SHA256Hasher()
-        var received: Int64 = 0
-        for try await buffer in response.body {
-            try buffer.withUnsafeReadableBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                    if n < 0, errno == EINTR { continue }
-                    guard n > 0 else { throw ArtifactClientError.file("cannot write \(description)") }
-                    offset += n
-                }
-                hasher.update(raw)
-            }
-            received += Int64(buffer.readableBytes)
-            progress?(received, artifact.size)
-        }
-        let digest = hasher.finalize()
-        guard received == artifact.size, digest == artifact.sha256,
-            response.headers.first(name: "x-cairn-sha256").map({ $0 == digest }) ?? true
-        else {
-            throw ArtifactClientError.integrity(
-                "received \(received) bytes with SHA-256 \(digest); expected \(artifact.size) with \(artifact.sha256)"
-            )
-        }
-        return artifact
+        try await transport.download(id, into: fd, describedAs: description, progress: progress)
     }
 
-    /// The bytes of a (small) artifact, checked against the SHA-256 the server sends.
+    /// The bytes of a (small) artifact, at most `limit`, checked against its SHA-256.
     public func bytes(_ id: String, limit: Int = 64 * 1024 * 1024) async throws -> [UInt8] {
-        let response = try await Self.client.execute(
-            try request(.GET, "/artifacts/\(Self.query(id))"), timeout: try transport().timeout)
-        let body = try await response.body.collect(upTo: limit)
-        guard response.status == .ok else {
-            throw CairnError.server(status: Int(response.status.code), body: String(buffer: body))
-        }
-        let bytes = Array(body.readableBytesView)
-        var hasher = SHA256Hasher()
-        hasher.update(bytes)
-        if let expected = response.headers.first(name: "x-cairn-sha256"), expected != hasher.finalize() {
-            throw ArtifactClientError.integrity("the bytes do not match their SHA-256 \(expected)")
-        }
-        return bytes
+        try await transport.bytes(id, limit: limit)
     }
 
-    public func info(_ id: String) async throws -> Artifact {
-        try Self.artifact(try await json(try request(.GET, "/artifacts/\(Self.query(id))/metadata"))["artifact"])
-    }
+    /// The artifact's record (name, size, SHA-256, labels, expiry).
+    public func info(_ id: String) async throws -> Artifact { try await transport.info(id) }
 
     /// A page of the tenant's artifacts, by name then id; pass `nextCursor` back for the next.
     public func list(owner: String? = nil, prefix: String? = nil, limit: Int = 100, cursor: String? = nil)
         async throws -> ArtifactPage
     {
-        var path = "/artifacts?limit=\(limit)"
-        if let owner { path += "&owner=" + Self.query(owner) }
-        if let prefix { path += "&prefix=" + Self.query(prefix) }
-        if let cursor { path += "&cursor=" + Self.query(cursor) }
-        let page = try await json(try request(.GET, path))
-        return ArtifactPage(
-            artifacts: try (page["artifacts"]?.arrayValue ?? []).map { try Self.artifact($0) },
-            nextCursor: page["nextCursor"]?.stringValue)
+        try await transport.list(owner: owner, prefix: prefix, limit: limit, cursor: cursor)
     }
 
-    public func delete(_ id: String) async throws {
-        _ = try await json(try request(.DELETE, "/artifacts/\(Self.query(id))"))
-    }
+    /// Deletes an artifact; its bytes go once nothing else refers to them.
+    public func delete(_ id: String) async throws { try await transport.delete(id) }
 
     static func fileSize(_ path: String) throws -> Int64 {
         var st = stat()
@@ -290,6 +168,65 @@ public struct Artifacts: Sendable {
             buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
         return hasher.finalize()
+    }
+}
+
+/// The artifact operations the SDK needs; implemented over HTTP and in-process. Uploads get
+/// the SHA-256 to insist on (nil: not checked) and, for files, the size read beforehand.
+protocol ArtifactTransport: Sendable {
+    func upload(
+        file path: String, size: Int64, name: String, sha256: String?, options: Artifacts.UploadOptions,
+        progress: TransferProgress?
+    ) async throws -> Artifact
+    func upload(bytes: [UInt8], name: String, sha256: String, options: Artifacts.UploadOptions) async throws
+        -> Artifact
+    func download(_ id: String, into fd: Int32, describedAs description: String, progress: TransferProgress?)
+        async throws -> Artifact
+    func bytes(_ id: String, limit: Int) async throws -> [UInt8]
+    func info(_ id: String) async throws -> Artifact
+    func list(owner: String?, prefix: String?, limit: Int, cursor: String?) async throws -> ArtifactPage
+    func delete(_ id: String) async throws
+}
+
+/// Where a download goes: written to a file descriptor as it arrives, hashed, and checked
+/// against the artifact's record at the end.
+struct DownloadSink {
+    let fd: Int32
+    let description: String
+    let artifact: Artifact
+    let progress: TransferProgress?
+    private var hasher = SHA256Hasher()
+    private(set) var received: Int64 = 0
+
+    init(fd: Int32, description: String, artifact: Artifact, progress: TransferProgress?) {
+        self.fd = fd
+        self.description = description
+        self.artifact = artifact
+        self.progress = progress
+    }
+
+    mutating func append(_ raw: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < raw.count {
+            let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { throw ArtifactClientError.file("cannot write \(description)") }
+            offset += n
+        }
+        hasher.update(raw)
+        received += Int64(raw.count)
+        progress?(received, artifact.size)
+    }
+
+    /// Checks the bytes received against the record's size and SHA-256 and, when the sender
+    /// named one, the digest it sent them under.
+    func finish(sentDigest: String? = nil) throws {
+        let digest = hasher.finalize()
+        guard received == artifact.size, digest == artifact.sha256, sentDigest.map({ $0 == digest }) ?? true else {
+            throw ArtifactClientError.integrity(
+                "received \(received) bytes with SHA-256 \(digest); expected \(artifact.size) with \(artifact.sha256)"
+            )
+        }
     }
 }
 

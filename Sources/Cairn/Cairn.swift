@@ -18,13 +18,15 @@ import NIOCore
 /// ```
 public struct Cairn: Sendable {
     let transport: any RunTransport
-
-    init(transport: any RunTransport) { self.transport = transport }
+    let checkpointTransport: any CheckpointTransport
+    let artifactTransport: any ArtifactTransport
 
     /// A client of the server at `url`; without one, `CAIRN_URL`, else a local `cairn serve`
     /// (`http://127.0.0.1:7373`). Without `apiKey`, `CAIRN_API_KEY` if it is set.
+    /// `rateLimitRetry` says how a 429 answer is waited out and retried.
     public static func http(
-        url: String? = nil, apiKey: String? = nil, timeout: Duration = .seconds(60)
+        url: String? = nil, apiKey: String? = nil, timeout: Duration = .seconds(60),
+        rateLimitRetry: RateLimitRetry = RateLimitRetry()
     )
         -> Cairn
     {
@@ -35,7 +37,11 @@ public struct Cairn: Sendable {
         let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
         let ms =
             Int64(timeout.components.seconds) * 1000 + Int64(timeout.components.attoseconds / 1_000_000_000_000_000)
-        return Cairn(transport: HTTPTransport(baseURL: trimmed, apiKey: apiKey, timeout: .milliseconds(ms)))
+        let http = HTTPTransport(
+            baseURL: trimmed, apiKey: apiKey, timeout: .milliseconds(ms), rateLimitRetry: rateLimitRetry)
+        return Cairn(
+            transport: http, checkpointTransport: HTTPCheckpointTransport(http: http),
+            artifactTransport: HTTPArtifactTransport(http: http))
     }
 
     /// How much an acknowledged write of the embedded store survives.
@@ -49,14 +55,16 @@ public struct Cairn: Sendable {
     }
 
     /// The same API in-process, on the embedded store in `dataDirectory`: no server, no HTTP.
-    /// Open one per directory per process.
+    /// Open one per directory per process. Artifacts' bytes are kept under
+    /// `dataDirectory/blobs`, where `cairn serve --data-dir` on the same directory finds them.
     ///
     /// Unless `backgroundInterval` is nil, a background task does what the server's reconciler
     /// does for this store every `backgroundInterval` (default 1 s): it requeues queued runs
     /// whose worker's lease expired, cancels runs past their deadline and fires due schedules.
-    /// It stops when the last copy of the returned value is released. Recovery webhooks and
-    /// push queues need a server. `clock` is the time the store and that task read (tests pass
-    /// a `ManualClock`).
+    /// It also deletes checkpointed workflows past their TTL and, every five minutes, expired
+    /// artifacts and unreferenced blobs. It stops when the last copy of the returned value is
+    /// released. Recovery webhooks, checkpoint webhooks and push queues need a server. `clock`
+    /// is the time the store and that task read (tests pass a `ManualClock`).
     public static func embedded(
         dataDirectory: String, leaseMilliseconds: Int64 = 60_000, durability: Durability = .full,
         backgroundInterval: Duration? = .seconds(1), missedFires: MissedFirePolicy = .once,
@@ -69,13 +77,19 @@ public struct Cairn: Sendable {
         configuration.synchronous = durability == .full ? "FULL" : "NORMAL"
         let store = try SQLiteStore(configuration: configuration, broker: broker, logger: logger)
         let runs = RunService(store: store, configuration: .init(leaseMilliseconds: leaseMilliseconds), clock: clock)
-        let services = try EmbeddedServices(store: store, dataDirectory: dataDirectory, clock: clock)
+        let services = try EmbeddedServices(
+            store: store, dataDirectory: dataDirectory, clock: clock, logger: logger)
+        let checkpoints = CheckpointService(store: store, clock: clock)
+        let artifacts = services.artifacts
         var transport = EmbeddedTransport(runs: runs, broker: broker, services: services)
         if let backgroundInterval {
             transport.background = EmbeddedBackground(
-                runs: runs, interval: backgroundInterval, missedFires: missedFires, logger: logger)
+                runs: runs, checkpoints: checkpoints, artifacts: artifacts, interval: backgroundInterval,
+                missedFires: missedFires, logger: logger)
         }
-        return Cairn(transport: transport)
+        return Cairn(
+            transport: transport, checkpointTransport: EmbeddedCheckpointTransport(checkpoints: checkpoints),
+            artifactTransport: EmbeddedArtifactTransport(artifacts: artifacts))
     }
 
     /// Reading and managing runs.
@@ -151,6 +165,15 @@ public struct Runs: Sendable {
     /// iterating (or cancel the task) to end the stream.
     public func events(_ id: String, after: Int64 = 0) -> AsyncThrowingStream<RunEvent, any Error> {
         transport.events(runId: id, after: after)
+    }
+    /// Forks a run at one of its completed steps: a new pending run of the same workflow and
+    /// input, whose steps up to and including `atStep` replay the parent's recorded outputs
+    /// without running, and whose state starts as the parent's was at that step. Run it with
+    /// `cairn.run(workflow, input:, runId: fork.id)` to execute the rest (the input given there
+    /// is ignored: the fork keeps the parent's). `RunDetail.fork` of the new run says where it
+    /// came from.
+    public func fork(_ id: String, atStep: String) async throws -> Run {
+        try await transport.forkRun(id: id, atStep: atStep)
     }
     /// Cancels a run: one-way; its worker sees `CairnError.runCancelled` at its next step or gate.
     public func cancel(_ id: String, reason: String? = nil, actor: String? = nil) async throws -> Run {

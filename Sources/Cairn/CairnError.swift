@@ -23,6 +23,20 @@ public enum CairnError: Error, Equatable, Sendable {
     case invalidCron(String, field: String?)
     /// A value could not be encoded or decoded as JSON.
     case encoding(String)
+    /// The checkpoint, workflow, agent or webhook with this id does not exist (a workflow past
+    /// its TTL no longer does).
+    case notFound(String)
+    /// The step is saved already, and a checkpoint never changes. `currentETag` is its stored
+    /// etag when the save had no `ifMatch` (the server says it); nil when an `ifMatch` did not
+    /// match it.
+    case checkpointConflict(checkpointId: String, currentETag: String?)
+    /// The checkpoint protocol refused the request as invalid: its code (`VALIDATION_ERROR`,
+    /// `PAYLOAD_TOO_LARGE`, `MAX_AGENTS_REACHED`) and message.
+    case invalidRequest(code: String, message: String)
+    /// The server answered 429 Too Many Requests, and ``RateLimitRetry`` allowed no further
+    /// attempt (they ran out, or the wait asked for was longer than its `maxWait`).
+    /// `retryAfterSeconds` is the server's last `Retry-After`.
+    case rateLimited(retryAfterSeconds: Int?)
     /// Any other refusal by the server, with its status and body.
     case server(status: Int, body: String)
 
@@ -39,6 +53,28 @@ public enum CairnError: Error, Equatable, Sendable {
         case .noRecoveryWebhook: self = .server(status: 422, body: "\(error)")
         case .invalidCron(let message, let field): self = .invalidCron(message, field: field)
         case .invalid: self = .server(status: 400, body: "\(error)")
+        }
+    }
+}
+
+extension CairnError {
+    /// A refusal of the checkpoint domain (embedded mode), as the HTTP transport reports the
+    /// server's answer to it. `etagMismatch` names no checkpoint: callers that know it map it
+    /// themselves.
+    init(_ error: CheckpointError) {
+        switch error {
+        case .invalid(let message): self = .invalidRequest(code: "VALIDATION_ERROR", message: message)
+        case .stateTooLarge(let limit):
+            self = .invalidRequest(code: "PAYLOAD_TOO_LARGE", message: "State payload exceeds \(limit) bytes")
+        case .checkpointExists(let id, let etag): self = .checkpointConflict(checkpointId: id, currentETag: etag)
+        case .etagMismatch: self = .checkpointConflict(checkpointId: "", currentETag: nil)
+        case .checkpointNotFound(let id), .workflowNotFound(let id), .webhookNotFound(let id),
+            .agentNotFound(let id):
+            self = .notFound(id)
+        case .maxAgentsReached(let limit):
+            self = .invalidRequest(code: "MAX_AGENTS_REACHED", message: "Maximum of \(limit) agents allowed")
+        case .noUpdatableFields:
+            self = .invalidRequest(code: "VALIDATION_ERROR", message: "No updatable fields provided")
         }
     }
 }

@@ -9,27 +9,66 @@ struct HTTPTransport: RunTransport {
     let baseURL: String
     let apiKey: String?
     let timeout: TimeAmount
+    /// What a 429 answer leads to (the checkpoint routes are rate limited per key).
+    var rateLimitRetry = RateLimitRetry()
 
     /// One client for the process; it lives as long as the process does.
     static let client = HTTPClient(
         eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
 
+    /// A reply read whole: status, headers and body.
+    struct Reply {
+        let status: HTTPResponseStatus
+        let headers: HTTPHeaders
+        let body: ByteBuffer
+
+        /// The body as JSON; `null` when it is empty or not JSON.
+        var json: JSONValue { (try? JSONParser.parse(bytes: Array(body.readableBytesView))) ?? .null }
+        var text: String { String(buffer: body) }
+    }
+
+    /// Sends one JSON request and reads its reply, whatever its status. A 429 is retried as
+    /// `rateLimitRetry` allows, after the `Retry-After` seconds it names; when it allows no more,
+    /// `CairnError.rateLimited` is thrown.
+    func send(_ method: HTTPMethod, _ path: String, _ body: RawJSON? = nil, headers: [(String, String)] = [])
+        async throws -> Reply
+    {
+        var attempt = 1
+        while true {
+            var request = HTTPClientRequest(url: baseURL + path)
+            request.method = method
+            request.headers.add(name: "content-type", value: "application/json")
+            if let apiKey { request.headers.add(name: "authorization", value: "Bearer \(apiKey)") }
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            if let body { request.body = .bytes(ByteBuffer(string: body)) }
+            let response = try await Self.client.execute(request, timeout: timeout)
+            let reply = Reply(
+                status: response.status, headers: response.headers,
+                body: try await response.body.collect(upTo: 64 * 1024 * 1024))
+            // A 429 is refused before any work is done, so even a POST is safe to send again.
+            guard reply.status == .tooManyRequests else { return reply }
+            let seconds = reply.headers.first(name: "retry-after").flatMap { Int($0) }
+            // A missing or unreadable Retry-After (an HTTP date) waits one second.
+            let wait = Duration.seconds(max(1, seconds ?? 1))
+            guard attempt < rateLimitRetry.maxAttempts, wait <= rateLimitRetry.maxWait else {
+                throw CairnError.rateLimited(retryAfterSeconds: seconds)
+            }
+            try await rateLimitRetry.sleep(wait)
+            attempt += 1
+        }
+    }
+
     private func call(_ method: HTTPMethod, _ path: String, _ body: RawJSON? = nil) async throws -> JSONValue {
-        var request = HTTPClientRequest(url: baseURL + path)
-        request.method = method
-        request.headers.add(name: "content-type", value: "application/json")
-        if let apiKey { request.headers.add(name: "authorization", value: "Bearer \(apiKey)") }
-        if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await Self.client.execute(request, timeout: timeout)
-        let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
-        let parsed = (try? JSONParser.parse(bytes: Array(bytes.readableBytesView))) ?? .null
-        guard response.status == .ok else {
+        let reply = try await send(method, path, body)
+        let parsed = reply.json
+        // 200, or 201 for what creates (a fork).
+        guard (200..<300).contains(reply.status.code) else {
             let code = parsed["code"]?.stringValue
             if code == "run_cancelled" {
                 throw CairnError.runCancelled(
                     runId: path.split(separator: "/").dropFirst().first.map(String.init) ?? "")
             }
-            switch (response.status.code, code) {
+            switch (reply.status.code, code) {
             case (404, _) where parsed["error"]?.stringValue?.contains("run not found") == true:
                 throw CairnError.runNotFound
             case (400, "invalid_cron"):
@@ -41,13 +80,13 @@ struct HTTPTransport: RunTransport {
                 throw CairnError.leaseLost
             case (409, _) where parsed["error"]?.stringValue == "run already completed":
                 throw CairnError.runAlreadyCompleted
-            default: throw CairnError.server(status: Int(response.status.code), body: String(buffer: bytes))
+            default: throw CairnError.server(status: Int(reply.status.code), body: reply.text)
             }
         }
         return parsed
     }
 
-    private static func path(_ segment: String) -> String {
+    static func path(_ segment: String) -> String {
         segment.addingPercentEncoding(
             withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
     }
@@ -75,9 +114,13 @@ struct HTTPTransport: RunTransport {
             next: reply["nextCursor"]?.stringValue.flatMap(ListCursor.init(text:)))
     }
 
-    private static func queryValue(_ s: String) -> String {
+    static func queryValue(_ s: String) -> String {
         s.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+#")))
             ?? s
+    }
+
+    func forkRun(id: String, atStep step: String) async throws -> Run {
+        try Run(wire: try await call(.POST, "/runs/\(id)/fork", jsonObject { $0.field("step", step) })["run"])
     }
 
     func beginRun(id: String) async throws -> (run: Run, leaseOwner: String) {

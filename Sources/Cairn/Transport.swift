@@ -14,6 +14,8 @@ public protocol RunTransport: Sendable {
     func createRun(workflow: String, input: JSONValue, recoveryWebhook: String?) async throws -> Run
     func run(id: String) async throws -> RunDetail
     func listRuns(_ query: RunListQuery) async throws -> RunPage
+    /// A new pending run that replays run `id`'s steps up to and including `atStep`.
+    func forkRun(id: String, atStep: String) async throws -> Run
     func beginRun(id: String) async throws -> (run: Run, leaseOwner: String)
     func completeRun(id: String, result: JSONValue) async throws -> Run
     func failRun(id: String, error: JSONValue) async throws -> Run
@@ -95,6 +97,10 @@ struct EmbeddedTransport: RunTransport {
     }
     func listRuns(_ query: RunListQuery) async throws -> RunPage {
         try await mapped { try await runs.listRuns(tenant: tenant, query) }
+    }
+
+    func forkRun(id: String, atStep step: String) async throws -> Run {
+        try await mapped { try await runs.forkRun(id: id, atStep: step, tenant: tenant).0 }
     }
 
     func beginRun(id: String) async throws -> (run: Run, leaseOwner: String) {

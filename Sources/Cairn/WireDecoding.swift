@@ -158,6 +158,13 @@ extension RunDetail {
             channelDeliveries: [], gates: try o.list("gates").map { try Gate(wire: $0) },
             usage: try o.list("usage").map { try UsageRecord(wire: $0) },
             events: try o.list("events").map { try RunEvent(wire: $0) })
+        // Cairn's extension: `forkedFrom {runId, step, at}` names the parent of a fork.
+        if let from = value["forkedFrom"], !from.isNull {
+            let f = try WireObject(from)
+            fork = RunFork(
+                runId: run.id, parentRunId: try f.string("runId"), stepName: try f.string("step"),
+                point: f.requiredTimestamp("at"), createdAt: run.createdAt)
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 import CairnCore
 import CairnStore
 import Foundation
+import Logging
 
 #if canImport(Glibc)
     import Glibc
@@ -9,21 +10,24 @@ import Foundation
 #endif
 
 /// What the embedded client keeps besides runs: the blob directory a server on the same data
-/// directory uses (`<data-dir>/blobs`), and the services over it. Opened once per client.
+/// directory uses (`<data-dir>/blobs`), and the services over it, which share its per-digest
+/// locks as the server's do. Opened once per client.
 final class EmbeddedServices: Sendable {
     let store: any RecordStore
     let blobs: any BlobStore
     let locks = BlobLocks()
+    let artifacts: ArtifactService
     let workspaces: WorkspaceService
     let iam: IAMService
     let tenant = TenantID.default
 
-    init(store: any RecordStore, dataDirectory: String, clock: any WallClock) throws {
+    init(store: any RecordStore, dataDirectory: String, clock: any WallClock, logger: Logger) throws {
         self.store = store
         let blobs = try LocalBlobStore(root: dataDirectory + "/blobs")
         // Nothing is writing yet: whatever is unfinished was left by a process that ended.
         _ = try blobs.removeUnfinishedWrites()
         self.blobs = blobs
+        artifacts = ArtifactService(store: store, blobs: blobs, locks: locks, logger: logger, clock: clock)
         workspaces = WorkspaceService(store: store, blobs: blobs, locks: locks, clock: clock)
         iam = IAMService(store: store, clock: clock)
     }

@@ -79,6 +79,11 @@ struct CairnCommand: AsyncParsableCommand {
         case .stepLocked(let step): return "another worker holds step \(step)"
         case .gateTimedOut(let gate): return "gate \(gate) did not resolve in time"
         case .workflowMismatch(let run, let requested): return "the run belongs to workflow \(run), not \(requested)"
+        case .notFound(let id): return "\(id) was not found"
+        case .checkpointConflict(let id, _): return "checkpoint \(id) is saved already, with other contents"
+        case .invalidRequest(let code, let message): return "refused (\(code)): \(message)"
+        case .rateLimited(let seconds):
+            return "rate limited" + (seconds.map { "; retry in \($0) s" } ?? "")
         }
     }
 

@@ -4,8 +4,9 @@ import Foundation
 import Testing
 
 @Suite struct ArtifactSDKTests {
-    @Test func uploadsWithAnIdempotencyKeyReturnTheFirstArtifact() async throws {
-        try await withCairn(.http) { cairn in
+    @Test(arguments: TransportKind.allCases)
+    func uploadsWithAnIdempotencyKeyReturnTheFirstArtifact(_ kind: TransportKind) async throws {
+        try await withCairn(kind) { cairn in
             let artifacts = cairn.artifacts
             let bytes = (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
             let path = NSTemporaryDirectory() + "cairn-sdk-idem-" + UUID().uuidString
@@ -32,11 +33,68 @@ import Testing
     }
 }
 
+@Suite struct ArtifactRoundTripTests {
+    @Test(arguments: TransportKind.allCases)
+    func uploadListDownloadAndDelete(_ kind: TransportKind) async throws {
+        try await withCairn(kind) { cairn in
+            let artifacts = cairn.artifacts
+            var options = Artifacts.UploadOptions()
+            options.owner = "agent-7"
+            options.metadata = ["run": "r1"]
+            options.contentType = "text/plain"
+            options.ttlSeconds = 3_600
+            let report = try await artifacts.upload(
+                bytes: Array("report body".utf8), name: "out/report.txt", options: options)
+            #expect(report.size == 11 && report.owner == "agent-7" && report.metadata == ["run": "r1"])
+            #expect(report.contentType == "text/plain" && report.expiresAt != nil)
+            for i in 0..<3 { _ = try await artifacts.upload(bytes: [UInt8(i)], name: "out/part-\(i)") }
+            _ = try await artifacts.upload(bytes: [9], name: "other")
+
+            #expect(try await artifacts.info(report.id) == report)
+            #expect(try await artifacts.bytes(report.id) == Array("report body".utf8))
+            #expect(try await artifacts.list(owner: "agent-7").artifacts == [report])
+            var names: [String] = []
+            var cursor: String?
+            repeat {
+                let page = try await artifacts.list(prefix: "out/", limit: 2, cursor: cursor)
+                names += page.artifacts.map(\.name)
+                cursor = page.nextCursor
+            } while cursor != nil
+            #expect(names == ["out/part-0", "out/part-1", "out/part-2", "out/report.txt"])
+
+            let path = NSTemporaryDirectory() + "cairn-sdk-rt-" + UUID().uuidString
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            #expect(try await artifacts.download(report.id, to: path) == report)
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == "report body")
+
+            // Bytes that do not match the SHA-256 given are refused, and nothing is stored.
+            var wrong = Artifacts.UploadOptions()
+            wrong.sha256 = String(repeating: "0", count: 64)
+            do {
+                _ = try await artifacts.upload(bytes: [1, 2], name: "bad", options: wrong)
+                Issue.record("a wrong SHA-256 was accepted")
+            } catch CairnError.server(let status, let body) {
+                #expect(status == 400 && body.contains("checksum_mismatch"))
+            }
+            #expect(try await artifacts.list(prefix: "bad").artifacts.isEmpty)
+
+            try await artifacts.delete(report.id)
+            do {
+                _ = try await artifacts.info(report.id)
+                Issue.record("a deleted artifact was found")
+            } catch CairnError.server(let status, _) {
+                #expect(status == 404)
+            }
+        }
+    }
+}
+
 @Suite struct ArtifactDownloadPathTests {
     /// A one-character file name in the current directory used to trap inside Foundation's
     /// path handling; a name with a directory part lands in that directory.
-    @Test func downloadsToShortAndNestedPaths() async throws {
-        try await withCairn(.http) { cairn in
+    @Test(arguments: TransportKind.allCases)
+    func downloadsToShortAndNestedPaths(_ kind: TransportKind) async throws {
+        try await withCairn(kind) { cairn in
             let artifacts = cairn.artifacts
             let stored = try await artifacts.upload(bytes: Array("hello".utf8), name: "r/a")
             let directory = NSTemporaryDirectory() + "cairn-sdk-dl-" + UUID().uuidString

@@ -24,13 +24,17 @@ func withCairn(_ kind: TransportKind, _ body: @escaping @Sendable (Cairn) async 
 }
 
 /// A fresh server on a loopback port, for the duration of `body`, which gets its URL.
+/// `configure` changes its settings; `clock` is the time it reads.
 func withLiveServer(
     directory: String = NSTemporaryDirectory() + "cairn-sdk-" + UUID().uuidString,
+    configure: (inout ServerConfiguration) -> Void = { _ in }, clock: any WallClock = SystemClock(),
     _ body: @escaping @Sendable (String) async throws -> Void
 ) async throws {
     var configuration = ServerConfiguration()
     configuration.dataDirectory = directory
-    let server = try CairnServer(configuration: configuration, registry: nil, logger: Logger(label: "sdk-test"))
+    configure(&configuration)
+    let server = try CairnServer(
+        configuration: configuration, registry: nil, logger: Logger(label: "sdk-test"), clock: clock)
     let app = Application(
         router: server.makeRouter(sseKeepalive: .milliseconds(100)),
         configuration: .init(address: .hostname("127.0.0.1", port: 0)))

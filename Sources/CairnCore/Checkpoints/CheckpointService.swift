@@ -70,6 +70,14 @@ public struct CheckpointService: Sendable {
     /// Saves a step. A step is immutable: saving it again is a conflict, unless `If-Match`
     /// carries its etag, which makes the call an idempotent replay of the original save.
     public func save(_ request: SaveRequest, tenant: TenantID) async throws -> SavedCheckpoint {
+        // The protocol's bounds on a save, which its routes check field by field; checked here
+        // too for callers without them (the SDK's embedded mode).
+        guard (1...128).contains(request.workflowId.count), request.step >= 0,
+            (request.label?.count ?? 0) <= 256, (request.agentId?.count ?? 0) <= 255
+        else {
+            throw CheckpointError.invalid(
+                "workflow_id must be 1 to 128 characters, step >= 0, label at most 256 and agent_id at most 255")
+        }
         let stateText = request.state.jsonText
         let size = stateText.utf8.count
         guard size <= configuration.maxStateBytes else {
