@@ -72,7 +72,7 @@ public struct Artifacts: Sendable {
         file path: String, name: String? = nil, options: UploadOptions = UploadOptions(),
         progress: TransferProgress? = nil
     ) async throws -> Artifact {
-        let size = try Self.fileSize(path)
+        let size = try FileIO.regularFileSize(path, failure: ArtifactClientError.file)
         let sha256 = try options.sha256 ?? (options.verify ? Self.sha256(file: path) : nil)
         return try await transport.upload(
             file: path, size: size, name: name ?? LocalPath.lastComponent(path), sha256: sha256, options: options,
@@ -94,27 +94,9 @@ public struct Artifacts: Sendable {
     /// nothing is left at `path` or beside it.
     @discardableResult
     public func download(_ id: String, to path: String, progress: TransferProgress? = nil) async throws -> Artifact {
-        let name = LocalPath.lastComponent(path)
-        guard !name.isEmpty, name != "/", name != ".", name != ".." else {
-            throw ArtifactClientError.file("\(path) names a directory, not a file")
+        try await AtomicFile.write(path, failure: ArtifactClientError.file) { fd, temporary in
+            try await download(id, into: fd, describedAs: temporary, progress: progress)
         }
-        let temporary = LocalPath.join(
-            LocalPath.directory(path), "." + name + "." + UUID().uuidString.lowercased() + ".part")
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ArtifactClientError.file("cannot create \(temporary)") }
-        var renamed = false
-        defer {
-            if !renamed { unlink(temporary) }
-        }
-        let artifact: Artifact
-        do {
-            defer { close(fd) }
-            artifact = try await download(id, into: fd, describedAs: temporary, progress: progress)
-            guard fsync(fd) == 0 else { throw ArtifactClientError.file("cannot sync \(temporary)") }
-        }
-        guard rename(temporary, path) == 0 else { throw ArtifactClientError.file("cannot rename to \(path)") }
-        renamed = true
-        return artifact
     }
 
     /// Streams an artifact into an open file descriptor (standard output, a pipe), then checks
@@ -145,14 +127,6 @@ public struct Artifacts: Sendable {
 
     /// Deletes an artifact; its bytes go once nothing else refers to them.
     public func delete(_ id: String) async throws { try await transport.delete(id) }
-
-    static func fileSize(_ path: String) throws -> Int64 {
-        var st = stat()
-        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw ArtifactClientError.file("\(path) is not a readable regular file")
-        }
-        return Int64(st.st_size)
-    }
 
     /// The SHA-256 of a file, read in 1 MiB chunks.
     public static func sha256(file path: String) throws -> String {
@@ -206,13 +180,7 @@ struct DownloadSink {
     }
 
     mutating func append(_ raw: UnsafeRawBufferPointer) throws {
-        var offset = 0
-        while offset < raw.count {
-            let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { throw ArtifactClientError.file("cannot write \(description)") }
-            offset += n
-        }
+        try FileIO.writeAll(fd, raw, describedAs: description, failure: ArtifactClientError.file)
         hasher.update(raw)
         received += Int64(raw.count)
         progress?(received, artifact.size)
