@@ -1,6 +1,8 @@
 import CairnCore
 import Testing
 
+@testable import CairnStore
+
 /// Forks of checkpoint workflows on both engines: a fork reads its parent's saves up to the
 /// step forked at where they are stored, continues after them, nests, and keeps its history
 /// when a parent expires.
@@ -224,6 +226,20 @@ import Testing
         #expect(try await f.states("a") == [#"{"old":1}"#, #"{"old":2}"#])
         #expect(try await f.states("b") == [#"{"old":1}"#])
         #expect(try await f.service.expireWorkflows(limit: 10).isEmpty)
+    }
+
+    @Test func savesFromBeforeTheRunningTotalsAreSummedWhenForkedAt() async throws {
+        let f = try await Fixture(.sqlite)
+        for step in 1...3 {
+            try await f.save("old", step, #"{"n":\#(step)}"#, metadata: step == 2 ? #"{"error":"boom"}"# : nil)
+        }
+        // As migration 15 leaves the saves made before it.
+        try await f.store.sqlite.writeSQLite { tx in
+            try tx.connection.execute(
+                script: "UPDATE checkpoints SET running_size_bytes = NULL, running_error_count = NULL")
+        }
+        let forked = try await f.fork("old", at: 3)
+        #expect(forked.workflow.totalSizeBytes == 3 * #"{"n":1}"#.utf8.count && forked.workflow.errorCount == 1)
     }
 
     @Test(arguments: StoreEngine.available) func aForkCostsTheSameWhateverThePointHolds(engine: StoreEngine)
