@@ -37,7 +37,30 @@ enum Migrations {
         Migration(
             version: 14, name: "run forks", sqlite: runForksV14.replacing(#" COLLATE "C""#, with: ""),
             postgres: runForksV14),
+        Migration(
+            version: 15, name: "checkpoint forks",
+            sqlite: checkpointForksV15.replacing(#" COLLATE "C""#, with: ""), postgres: checkpointForksV15),
     ]
+
+    /// Where a forked checkpoint workflow reads its history up to the fork point: the parent's
+    /// saves with a sequence at most `parent_sequence` (nothing is copied). Each save also
+    /// records the workflow's running size and error totals through it, so a fork at any
+    /// step takes its totals from one row; saves made before this migration have NULL there
+    /// and the totals are summed when such a save is forked at.
+    static let checkpointForksV15 = """
+        CREATE TABLE checkpoint_forks (
+            tenant_id TEXT COLLATE "C" NOT NULL,
+            workflow_id TEXT COLLATE "C" NOT NULL,
+            parent_workflow_id TEXT COLLATE "C" NOT NULL,
+            step BIGINT NOT NULL,
+            parent_sequence BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (tenant_id, workflow_id)
+        );
+        CREATE INDEX checkpoint_forks_parent ON checkpoint_forks (tenant_id, parent_workflow_id);
+        ALTER TABLE checkpoints ADD COLUMN running_size_bytes BIGINT;
+        ALTER TABLE checkpoints ADD COLUMN running_error_count BIGINT;
+        """
 
     /// Where a forked run came from (the parent's rows are read, never copied).
     static let runForksV14 = """

@@ -1,10 +1,13 @@
 import ArgumentParser
 import CairnCore
 import Foundation
+import NIOCore
+import NIOHTTP1
 
 /// Forking a run: `POST /runs/:id/fork` latency for parents of different lengths (a fork reads
 /// its parent's steps where they are, so the cost should not grow with them), and the first
-/// replayed step of a fork, which is read through to the parent.
+/// replayed step of a fork, which is read through to the parent. The same for a checkpoint
+/// workflow: `POST /workflows/:id/fork` and the fork's first resume, read through to the parent.
 struct ForksBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "forks")
 
@@ -45,7 +48,51 @@ struct ForksBench: AsyncParsableCommand {
             print("parent of \(length) completed steps, \(forks) forks at \(at):")
             print(WorkspacesBench.line("  fork", forkTimes))
             print(WorkspacesBench.line("  first step of a fork (replayed from the parent)", replayTimes))
+            try await benchWorkflowForks(length)
         }
+    }
+
+    /// A checkpoint workflow of `length` saves, forked `forks` times at its middle step; each
+    /// fork then resumes once, at the parent's save it was forked at.
+    func benchWorkflowForks(_ length: Int) async throws {
+        let workflow = "bench-forks-\(Identifier.randomHex().prefix(8))-\(length)"
+        var options = ["--host", host, "--port", String(port)]
+        if let apiKey { options += ["--api-key", apiKey] }
+        let saver = try CheckpointsBench.parse(options)
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for w in 0..<min(writers, length) {
+                group.addTask {
+                    _ = try await saver.saveSeries(
+                        workflow: workflow, steps: Array(stride(from: w, to: length, by: writers)), stateBytes: 100)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let wall = ContinuousClock.now - start
+        print(String(format: "filled a checkpoint workflow with %d saves in %.1f s", length, wall.seconds))
+        let c = try await BenchConnection.connect(host: host, port: port, apiKey: apiKey)
+        var forkTimes: [Duration] = []
+        var resumeTimes: [Duration] = []
+        let at = length / 2
+        for _ in 0..<forks {
+            let t0 = ContinuousClock.now
+            let reply = try await c.post("/workflows/\(workflow)/fork", #"{"step":\#(at)}"#)
+            forkTimes.append(ContinuousClock.now - t0)
+            guard let fork = reply["workflow_id"]?.stringValue else {
+                throw BenchClient.Failure(description: "fork failed: \(reply.jsonText)")
+            }
+            let t1 = ContinuousClock.now
+            let (status, body) = try await c.send(.GET, "/workflows/\(fork)/resume")
+            resumeTimes.append(ContinuousClock.now - t1)
+            guard status == .ok, String(buffer: body).contains(#""step":\#(at)"#) else {
+                throw BenchClient.Failure(description: "resume of a fork: \(status) \(String(buffer: body))")
+            }
+        }
+        await c.close()
+        print("checkpoint workflow of \(length) saves, \(forks) forks at step \(at):")
+        print(WorkspacesBench.line("  fork", forkTimes))
+        print(WorkspacesBench.line("  first resume of a fork (read through the parent)", resumeTimes))
     }
 
     /// A run with `length` completed steps `s0`…, written by `writers` connections.

@@ -43,6 +43,43 @@ import Testing
         }
     }
 
+    @Test func aForkAnswersTheResumeShapeAndRefusesBadInputInTheEnvelope() async throws {
+        try await TestServer().test { (http: HTTP) async throws -> Void in
+            for step in 1...3 {
+                let saved = try await http.post(
+                    "/checkpoints", #"{"workflow_id":"p","step":\#(step),"state":{"n":\#(step)}}"#)
+                #expect(saved.status == .created)
+            }
+            let etag = try await http.get("/checkpoints/cp_p_002").json["etag"]
+            let fork = try await http.post("/workflows/p/fork", #"{"step":2,"workflow_id":"f"}"#)
+            #expect(fork.status == .created)
+            #expect(fork.json["workflow_id"] == .string("f") && fork.json["etag"] == etag)
+            #expect(
+                fork.json["forked_from"]
+                    == .object(JSONObject([("workflow_id", .string("p")), ("step", .number("2"))])))
+            #expect(fork.json["latest_checkpoint"]?["checkpoint_id"] == .string("cp_f_002"))
+            #expect(try await http.get("/workflows/f/resume").json["total_checkpoints"] == .number("2"))
+            let cases: [(String, String, HTTPResponse.Status, String)] = [
+                ("p", #"{"step":2,"workflow_id":"f"}"#, .conflict, "CONFLICT"),
+                ("p", #"{"step":9}"#, .notFound, "NOT_FOUND"),
+                ("nope", #"{"step":1}"#, .notFound, "NOT_FOUND"),
+                ("p", #"{"step":-1}"#, .badRequest, "VALIDATION_ERROR"),
+                ("p", #"{"step":"2"}"#, .badRequest, "VALIDATION_ERROR"),
+                ("p", #"{"step":99999999999999999999}"#, .badRequest, "VALIDATION_ERROR"),
+                ("p", #"{"workflow_id":"g"}"#, .badRequest, "VALIDATION_ERROR"),
+                ("p", #"{"step":2,"workflow_id":""}"#, .badRequest, "VALIDATION_ERROR"),
+                ("p", #"{"step":2,"workflowId":"g"}"#, .badRequest, "VALIDATION_ERROR"),
+                ("p", #"{"step":2"#, .badRequest, "VALIDATION_ERROR"),
+                ("p", "", .badRequest, "VALIDATION_ERROR"),
+            ]
+            for (parent, body, status, code) in cases {
+                let reply = try await http.post("/workflows/\(parent)/fork", body)
+                #expect(reply.status == status && envelope(reply).code == code, "\(body): \(reply.text)")
+            }
+            #expect(try await http.get("/workflows/g/resume").status == .notFound)
+        }
+    }
+
     @Test func badInputIsRefusedWithItsReasonAndStoresNothing() async throws {
         try await TestServer().test { (http: HTTP) async throws -> Void in
             let cases: [(String, HTTPResponse.Status, String)] = [

@@ -89,11 +89,14 @@ public struct CheckpointWorkflow: Sendable, Equatable {
     public var lastActivityAt: Timestamp
     /// The latest save's creation plus its TTL; the whole workflow goes at this instant.
     public var expiresAt: Timestamp
+    /// True when part of the history is read through another workflow (`CheckpointFork`);
+    /// read with the head, so a workflow that is no fork costs no lookup of one. Not written.
+    public var isFork: Bool
 
     public init(
         tenant: TenantID, workflowId: String, latestStep: Int, totalCheckpoints: Int, totalSizeBytes: Int,
         errorCount: Int, status: WorkflowStatus, resumed: Bool, startedAt: Timestamp, lastActivityAt: Timestamp,
-        expiresAt: Timestamp
+        expiresAt: Timestamp, isFork: Bool = false
     ) {
         self.tenant = tenant
         self.workflowId = workflowId
@@ -106,6 +109,7 @@ public struct CheckpointWorkflow: Sendable, Equatable {
         self.startedAt = startedAt
         self.lastActivityAt = lastActivityAt
         self.expiresAt = expiresAt
+        self.isFork = isFork
     }
 
     public func isExpired(at now: Timestamp) -> Bool { expiresAt <= now }
@@ -183,6 +187,8 @@ public enum CheckpointError: Error, Equatable, Sendable {
     case etagMismatch
     case checkpointNotFound(String)
     case workflowNotFound(String)
+    /// A fork's new workflow id names a live workflow.
+    case workflowExists(String)
     case webhookNotFound(String)
     case agentNotFound(String)
     case maxAgentsReached(Int)

@@ -91,12 +91,7 @@ public struct CheckpointService: Sendable {
         let metadataText = metadata.map { JSONValue.object($0).jsonText }
         let failure = Self.failure(in: metadata)
         let status = Self.status(metadata: metadata, failed: failure != nil)
-        let ttlSeconds = request.ttlSeconds ?? configuration.defaultTTLSeconds
-        guard (1...Configuration.maxTTLSeconds).contains(ttlSeconds) else {
-            throw CheckpointError.invalid(
-                "X-Checkpoint-TTL must be a whole number of seconds from 1 to \(Configuration.maxTTLSeconds)")
-        }
-        let ttlMs = ttlSeconds * 1000
+        let ttlMs = try ttlMilliseconds(request.ttlSeconds)
 
         // The diff is computed before the write transaction, against the latest save seen
         // then (from the cache of recent states, else read), so the single writer does not
@@ -114,9 +109,8 @@ public struct CheckpointService: Sendable {
                 guard let head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: request.workflowId),
                     !head.isExpired(at: seenAt)
                 else { return (nil, nil, nil) }
-                let latest = try await tx.checkpoint(
-                    tenant: tenant, workflowId: head.workflowId, step: head.latestStep)
-                return (head.totalCheckpoints, head.lastActivityAt, latest?.state)
+                let latest = try await CheckpointHistory.of(head, tx).checkpoint(step: head.latestStep, tx)
+                return (head.totalCheckpoints, head.lastActivityAt, latest?.checkpoint.state)
             }
             seen = (read.total, read.savedAt, read.latestState.flatMap { try? JSONParser.parse($0) })
         }
@@ -131,9 +125,10 @@ public struct CheckpointService: Sendable {
                 recorded += try await Self.expire(expired, tx: tx, at: now)
                 head = nil
             }
-            if let head,
-                let existing = try await tx.checkpoint(tenant: tenant, workflowId: head.workflowId, step: request.step)
-            {
+            // A fork sees (and may not save again) the steps it reads through its parent.
+            var history: CheckpointHistory?
+            if let head { history = try await CheckpointHistory.of(head, tx) }
+            if let head, let (existing, _) = try await history?.checkpoint(step: request.step, tx) {
                 guard let ifMatch = request.ifMatch else {
                     throw CheckpointError.checkpointExists(id: existing.id, etag: existing.etag)
                 }
@@ -143,9 +138,8 @@ public struct CheckpointService: Sendable {
             var diff = precomputedDiff
             if head?.totalCheckpoints != seen.total || head?.lastActivityAt != seen.savedAt {
                 var latestState: RawJSON?
-                if let head {
-                    latestState = try await tx.checkpoint(
-                        tenant: tenant, workflowId: head.workflowId, step: head.latestStep)?.state
+                if let head, let history {
+                    latestState = try await history.checkpoint(step: head.latestStep, tx)?.checkpoint.state
                 }
                 diff = Self.diff(previous: latestState, next: request.state, budgetBytes: diffBudget)
             }
@@ -155,13 +149,16 @@ public struct CheckpointService: Sendable {
                 label: request.label, state: stateText, metadata: metadataText,
                 agentId: request.agentId, etag: etag, diff: diff, sizeBytes: size, errorType: failure?.type,
                 errorMessage: failure?.message, createdAt: now)
-            try await tx.insertCheckpoint(checkpoint)
             let workflow = CheckpointWorkflow(
                 tenant: tenant, workflowId: request.workflowId, latestStep: request.step, totalCheckpoints: sequence,
                 totalSizeBytes: (head?.totalSizeBytes ?? 0) + size,
                 errorCount: (head?.errorCount ?? 0) + (failure == nil ? 0 : 1), status: status,
                 resumed: head?.resumed ?? false, startedAt: head?.startedAt ?? now, lastActivityAt: now,
                 expiresAt: now.adding(milliseconds: ttlMs))
+            try await tx.insertCheckpoint(
+                checkpoint,
+                runningTotals: CheckpointRunningTotals(
+                    sizeBytes: workflow.totalSizeBytes, errorCount: workflow.errorCount))
             try await tx.upsertCheckpointWorkflow(workflow)
             if let agentId = request.agentId {
                 try await tx.recordWorkflowAgent(
@@ -195,7 +192,7 @@ public struct CheckpointService: Sendable {
         return try await store.read { tx in
             guard let head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: workflowId),
                 !head.isExpired(at: now),
-                let checkpoint = try await tx.checkpoint(tenant: tenant, workflowId: workflowId, step: step)
+                let (checkpoint, _) = try await CheckpointHistory.of(head, tx).checkpoint(step: step, tx)
             else { throw CheckpointError.checkpointNotFound(id) }
             return (checkpoint, head.expiresAt)
         }
@@ -224,11 +221,20 @@ public struct CheckpointService: Sendable {
     public func resume(workflowId: String, tenant: TenantID) async throws -> (CheckpointWorkflow, Checkpoint) {
         let now = clock.now()
         let (head, latest, needsWrite) = try await store.read { tx in
-            guard
-                let (head, latest, notify) = try await tx.resumePoint(
-                    tenant: tenant, workflowId: workflowId, webhookEvent: .workflowResumed),
-                !head.isExpired(at: now)
+            if let (head, latest, notify) = try await tx.resumePoint(
+                tenant: tenant, workflowId: workflowId, webhookEvent: .workflowResumed)
+            {
+                guard !head.isExpired(at: now) else { throw CheckpointError.workflowNotFound(workflowId) }
+                return (head, latest, !head.resumed || notify)
+            }
+            // A fork that has not saved yet: its latest save is read through its parent.
+            guard let head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: workflowId), head.isFork,
+                !head.isExpired(at: now),
+                let (latest, _) = try await CheckpointHistory.of(head, tx).checkpoint(step: head.latestStep, tx)
             else { throw CheckpointError.workflowNotFound(workflowId) }
+            let notify = try await tx.checkpointWebhooks(tenant: tenant).contains {
+                $0.events.contains(CheckpointEvent.workflowResumed.rawValue)
+            }
             return (head, latest, !head.resumed || notify)
         }
         if needsWrite {
@@ -263,8 +269,8 @@ public struct CheckpointService: Sendable {
             guard let head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: workflowId),
                 !head.isExpired(at: now)
             else { return ([], false) }
-            var page = try await tx.checkpoints(
-                tenant: tenant, workflowId: workflowId, fromStep: fromStep, toStep: toStep, limit: limit + 1)
+            var page = try await CheckpointHistory.of(head, tx).checkpoints(
+                fromStep: fromStep, toStep: toStep, limit: limit + 1, tx)
             let hasMore = page.count > limit
             if hasMore { page.removeLast() }
             return (page, hasMore)
@@ -285,9 +291,10 @@ public struct CheckpointService: Sendable {
         return expired
     }
 
-    private static func expire(_ workflow: CheckpointWorkflow, tx: any RunWriteTransaction, at now: Timestamp)
+    static func expire(_ workflow: CheckpointWorkflow, tx: any RunWriteTransaction, at now: Timestamp)
         async throws -> Int
     {
+        try await detachForks(of: workflow, tx: tx)
         try await tx.deleteCheckpointWorkflow(tenant: workflow.tenant, workflowId: workflow.workflowId)
         return try await recordWebhookDeliveries(
             tx: tx, tenant: workflow.tenant, event: .workflowExpired,
@@ -440,10 +447,10 @@ public struct CheckpointService: Sendable {
             guard let head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: workflowId),
                 !head.isExpired(at: now)
             else { throw CheckpointError.workflowNotFound(workflowId) }
+            let history = try await CheckpointHistory.of(head, tx)
             return WorkflowTimeline(
-                workflow: head, agents: try await tx.workflowAgents(tenant: tenant, workflowId: workflowId),
-                checkpoints: try await tx.checkpoints(
-                    tenant: tenant, workflowId: workflowId, fromStep: nil, toStep: nil, limit: 1000))
+                workflow: head, agents: try await history.agents(tx),
+                checkpoints: try await history.checkpoints(fromStep: nil, toStep: nil, limit: 1000, tx))
         }
     }
 
@@ -479,6 +486,16 @@ public struct CheckpointService: Sendable {
     }
 
     // MARK: Helpers
+
+    /// A TTL from the wire (nil: the default) in milliseconds, once checked against the bounds.
+    func ttlMilliseconds(_ seconds: Int64?) throws -> Int64 {
+        let ttlSeconds = seconds ?? configuration.defaultTTLSeconds
+        guard (1...Configuration.maxTTLSeconds).contains(ttlSeconds) else {
+            throw CheckpointError.invalid(
+                "X-Checkpoint-TTL must be a whole number of seconds from 1 to \(Configuration.maxTTLSeconds)")
+        }
+        return ttlSeconds * 1000
+    }
 
     static func diff(previous: RawJSON?, next: JSONValue, budgetBytes: Int) -> RawJSON {
         let before = previous.flatMap { try? JSONParser.parse($0) }

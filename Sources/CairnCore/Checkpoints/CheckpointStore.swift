@@ -31,17 +31,40 @@ public protocol CheckpointReadTransaction: Sendable {
         -> [Checkpoint]
     /// Failure counts since `since`: in total, by step and by agent (most first).
     func failureCounts(tenant: TenantID, since: Timestamp) async throws -> FailureCounts
+
+    // Forks (`CheckpointFork`): a fork's history is segments of stored saves.
+
+    func checkpointFork(tenant: TenantID, workflowId: String) async throws -> CheckpointFork?
+    /// The forks that read through `parentWorkflowId` directly.
+    func checkpointForks(tenant: TenantID, parentWorkflowId: String) async throws -> [CheckpointFork]
+    /// Saves in the segments (sequences disjoint), in sequence order, steps within the
+    /// inclusive range, at most `limit`; each as stored, under the workflow id that holds it.
+    func checkpoints(tenant: TenantID, segments: [CheckpointSegment], fromStep: Int?, toStep: Int?, limit: Int)
+        async throws -> [Checkpoint]
+    /// The workflow's size and error totals through the save of `step` (its own save).
+    func checkpointRunningTotals(tenant: TenantID, workflowId: String, step: Int) async throws
+        -> CheckpointRunningTotals?
+    /// Agents that saved checkpoints in the segments, in order of first appearance.
+    func segmentAgents(tenant: TenantID, segments: [CheckpointSegment]) async throws -> [String]
 }
 
 public protocol CheckpointWriteTransaction: CheckpointReadTransaction {
     /// Reads the workflow's head and locks it until commit.
     func checkpointWorkflowForUpdate(tenant: TenantID, workflowId: String) async throws -> CheckpointWorkflow?
-    func insertCheckpoint(_ checkpoint: Checkpoint) async throws
+    /// Stores a save with the workflow's totals through it (what a fork at it starts from).
+    func insertCheckpoint(_ checkpoint: Checkpoint, runningTotals: CheckpointRunningTotals) async throws
     func upsertCheckpointWorkflow(_ workflow: CheckpointWorkflow) async throws
     /// Counts one more checkpoint of `agentId` in the workflow.
     func recordWorkflowAgent(tenant: TenantID, workflowId: String, agentId: String, at: Timestamp) async throws
-    /// Deletes the workflow with all its checkpoints.
+    /// Deletes the workflow with all its checkpoints and its own fork record (forks of it
+    /// must have been detached first: `copyCheckpoints`, `upsertCheckpointFork`).
     func deleteCheckpointWorkflow(tenant: TenantID, workflowId: String) async throws
+    /// Records or replaces where a fork reads through.
+    func upsertCheckpointFork(_ fork: CheckpointFork) async throws
+    func deleteCheckpointFork(tenant: TenantID, workflowId: String) async throws
+    /// Copies the saves of `segment` (and their agents' counts) to workflow `workflowId`,
+    /// unchanged but for the id: what a fork keeps of a parent that goes.
+    func copyCheckpoints(tenant: TenantID, segment: CheckpointSegment, to workflowId: String) async throws
     func insertCheckpointWebhook(_ webhook: CheckpointWebhook) async throws
     func deleteCheckpointWebhook(tenant: TenantID, id: String) async throws -> Bool
     /// Inserts or replaces by (tenant, agentId), keeping `serial`, `createdAt` and

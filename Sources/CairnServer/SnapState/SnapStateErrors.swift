@@ -71,6 +71,8 @@ enum SnapStateErrors {
             return response(.notFound, code: "NOT_FOUND", message: "Checkpoint \(id) not found")
         case .workflowNotFound(let id):
             return response(.notFound, code: "NOT_FOUND", message: "Workflow \(id) not found: no checkpoints")
+        case .workflowExists(let id):
+            return response(.conflict, code: "CONFLICT", message: "Workflow \(id) already exists")
         case .webhookNotFound(let id):
             return response(.notFound, code: "NOT_FOUND", message: "Webhook \(id) not found")
         case .agentNotFound(let id):

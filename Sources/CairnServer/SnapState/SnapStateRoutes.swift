@@ -23,6 +23,7 @@ struct SnapStateRoutes<Context: PrincipalContext>: Sendable {
         limited.get("/workflows", use: listWorkflows)
         limited.get("/workflows/:workflowId/resume", use: resume)
         limited.get("/workflows/:workflowId/replay", use: replay)
+        limited.post("/workflows/:workflowId/fork", use: fork)
         limited.post("/webhooks", use: registerWebhook)
         limited.get("/webhooks", use: listWebhooks)
         limited.delete("/webhooks/:webhookId", use: deleteWebhook)
@@ -49,14 +50,7 @@ struct SnapStateRoutes<Context: PrincipalContext>: Sendable {
         let label = body.string("label", maxLength: 256)
         let agentId = body.string("agent_id", maxLength: 255)
         let metadata = body.object("metadata")
-        var ttl: Int64?
-        if let header = request.headers[.checkpointTTL] {
-            let limit = CheckpointService.Configuration.maxTTLSeconds
-            guard let seconds = Int64(header.trimmingCharacters(in: .whitespaces)), seconds > 0, seconds <= limit else {
-                throw CheckpointError.invalid("X-Checkpoint-TTL must be a whole number of seconds from 1 to \(limit)")
-            }
-            ttl = seconds
-        }
+        let ttl = try Self.ttlSeconds(request)
         try body.validate()
         let saved = try await checkpoints.save(
             .init(
@@ -75,6 +69,16 @@ struct SnapStateRoutes<Context: PrincipalContext>: Sendable {
             w.field("diff_from_previous", raw: c.diff)
             w.field("size_bytes", c.sizeBytes)
         }
+    }
+
+    /// `X-Checkpoint-TTL`, when sent: whole seconds within the protocol's bounds.
+    static func ttlSeconds(_ request: Request) throws -> Int64? {
+        guard let header = request.headers[.checkpointTTL] else { return nil }
+        let limit = CheckpointService.Configuration.maxTTLSeconds
+        guard let seconds = Int64(header.trimmingCharacters(in: .whitespaces)), seconds > 0, seconds <= limit else {
+            throw CheckpointError.invalid("X-Checkpoint-TTL must be a whole number of seconds from 1 to \(limit)")
+        }
+        return seconds
     }
 
     @Sendable func getCheckpoint(_ request: Request, context: Context) async throws -> Response {
@@ -116,14 +120,42 @@ struct SnapStateRoutes<Context: PrincipalContext>: Sendable {
     @Sendable func resume(_ request: Request, context: Context) async throws -> Response {
         let workflowId = try request.pathParameter("workflowId", context)
         let (workflow, latest) = try await checkpoints.resume(workflowId: workflowId, tenant: context.principal.tenant)
-        return JSONResponse.object { w in
-            w.field("workflow_id", workflow.workflowId)
-            w.key("latest_checkpoint")
-            Self.listedCheckpoint(&w, latest)
-            w.field("total_checkpoints", workflow.totalCheckpoints)
-            w.field("workflow_started_at", timestamp: workflow.startedAt)
-            w.field("last_activity_at", timestamp: workflow.lastActivityAt)
+        return JSONResponse.object { w in Self.resumeFields(&w, workflow, latest) }
+    }
+
+    static func resumeFields(_ w: inout JSONWriter, _ workflow: CheckpointWorkflow, _ latest: Checkpoint) {
+        w.field("workflow_id", workflow.workflowId)
+        w.key("latest_checkpoint")
+        listedCheckpoint(&w, latest)
+        w.field("total_checkpoints", workflow.totalCheckpoints)
+        w.field("workflow_started_at", timestamp: workflow.startedAt)
+        w.field("last_activity_at", timestamp: workflow.lastActivityAt)
+    }
+
+    /// `POST /workflows/:id/fork` with `{"step", "workflow_id"?}` (a Cairn extension): a new
+    /// workflow whose history is this one's up to its save of `step`, read through, not copied.
+    /// Answers like resume of the new workflow, with `forked_from`, `etag` and `expires_at`.
+    @Sendable func fork(_ request: Request, context: Context) async throws -> Response {
+        let workflowId = try request.pathParameter("workflowId", context)
+        var request = request
+        var body = try await BodyReader.read(&request, limit: bodyLimit)
+        body.rejectUnknownFields(allowed: SnapStateFields.fork)
+        let step = Self.requiredInt(&body, "step", min: 0)
+        let newWorkflowId = body.string("workflow_id", minLength: 1, maxLength: 128)
+        let ttl = try Self.ttlSeconds(request)
+        try body.validate()
+        let forked = try await checkpoints.forkWorkflow(
+            id: workflowId, atStep: step ?? 0, newWorkflowId: newWorkflowId, ttlSeconds: ttl,
+            tenant: context.principal.tenant)
+        Counter(label: "cairn_checkpoint_forks_total").increment()
+        var response = JSONResponse.object(.created) { w in
+            Self.resumeFields(&w, forked.workflow, forked.latest)
+            w.key("forked_from"); w.checkpointFork(forked.fork)
+            w.field("etag", forked.latest.etag)
+            w.field("expires_at", timestamp: forked.workflow.expiresAt)
         }
+        response.headers[.eTag] = forked.latest.etag
+        return response
     }
 
     /// `GET /workflows?limit=&cursor=`: the tenant's live workflows, most recently active
@@ -491,6 +523,7 @@ struct SnapStateRoutes<Context: PrincipalContext>: Sendable {
 /// The keys each body may carry (the reference's schemas are closed).
 enum SnapStateFields {
     static let save: Set<String> = ["workflow_id", "step", "state", "label", "agent_id", "metadata"]
+    static let fork: Set<String> = ["step", "workflow_id"]
     static let webhook: Set<String> = ["url", "events", "secret"]
     static let agent: Set<String> = ["agent_id", "name", "description", "capabilities", "metadata"]
 }

@@ -8,12 +8,20 @@ extension SQLRunTransaction {
         """
     }
 
+    /// The head's columns of `table` (a name or an alias) and whether the workflow is a fork,
+    /// as `decodeWorkflow` reads them.
+    private static func workflowSelect(_ table: String) -> String {
+        prefixed(workflowColumns, table)
+            + ", EXISTS (SELECT 1 FROM checkpoint_forks f WHERE f.tenant_id = \(table).tenant_id "
+            + "AND f.workflow_id = \(table).workflow_id)"
+    }
+
     private static func decodeWorkflow<R: SQLRow>(_ r: inout R) -> CheckpointWorkflow {
         CheckpointWorkflow(
             tenant: TenantID(rawValue: r.string()), workflowId: r.string(), latestStep: r.int(),
             totalCheckpoints: r.int(), totalSizeBytes: r.int(), errorCount: r.int(),
             status: WorkflowStatus(rawValue: r.string()) ?? .active, resumed: r.bool(), startedAt: r.timestamp(),
-            lastActivityAt: r.timestamp(), expiresAt: r.timestamp())
+            lastActivityAt: r.timestamp(), expiresAt: r.timestamp(), isFork: r.bool())
     }
 
     private static var checkpointColumns: String {
@@ -49,7 +57,7 @@ extension SQLRunTransaction {
     func checkpointWorkflow(tenant: TenantID, workflowId: String) async throws -> CheckpointWorkflow? {
         try await connection.first(
             """
-            SELECT \(unsafeRaw: Self.workflowColumns) FROM checkpoint_workflows \
+            SELECT \(unsafeRaw: Self.workflowSelect("w")) FROM checkpoint_workflows w \
             WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(workflowId)
             """, Self.decodeWorkflow)
     }
@@ -57,7 +65,7 @@ extension SQLRunTransaction {
     func checkpointWorkflowForUpdate(tenant: TenantID, workflowId: String) async throws -> CheckpointWorkflow? {
         try await connection.first(
             """
-            SELECT \(unsafeRaw: Self.workflowColumns) FROM checkpoint_workflows \
+            SELECT \(unsafeRaw: Self.workflowSelect("w")) FROM checkpoint_workflows w \
             WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(workflowId)\(SQL.Hook.forUpdate)
             """, Self.decodeWorkflow)
     }
@@ -66,7 +74,7 @@ extension SQLRunTransaction {
         -> [CheckpointWorkflow]
     {
         var sql: SQL = """
-            SELECT \(unsafeRaw: Self.workflowColumns) FROM checkpoint_workflows \
+            SELECT \(unsafeRaw: Self.workflowSelect("w")) FROM checkpoint_workflows w \
             WHERE tenant_id = \(tenant.rawValue) AND expires_at > \(now)
             """
         if let after {
@@ -92,13 +100,74 @@ extension SQLRunTransaction {
     func checkpoints(tenant: TenantID, workflowId: String, fromStep: Int?, toStep: Int?, limit: Int) async throws
         -> [Checkpoint]
     {
-        try await connection.all(
+        try await checkpoints(
+            tenant: tenant, segments: [CheckpointSegment(workflowId: workflowId, after: 0, through: Int.max)],
+            fromStep: fromStep, toStep: toStep, limit: limit)
+    }
+
+    func checkpoints(tenant: TenantID, segments: [CheckpointSegment], fromStep: Int?, toStep: Int?, limit: Int)
+        async throws -> [Checkpoint]
+    {
+        // One ordered, limited scan of the sequence index per segment, merged: a page costs
+        // the same whatever the segments hold.
+        var sql: SQL = ""
+        for (index, segment) in segments.enumerated() {
+            if index > 0 { sql = sql + " UNION ALL " }
+            sql =
+                sql
+                    + """
+                    SELECT * FROM (SELECT \(unsafeRaw: Self.checkpointColumns) FROM checkpoints \
+                    WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(segment.workflowId) \
+                    AND sequence > \(segment.after) AND sequence <= \(segment.through) \
+                    AND step >= \(fromStep ?? 0) AND step <= \(toStep ?? Int.max) \
+                    ORDER BY sequence LIMIT \(limit)) s\(unsafeRaw: String(index))
+                    """
+        }
+        guard !segments.isEmpty else { return [] }
+        return try await connection.all(sql + " ORDER BY sequence LIMIT \(limit)", Self.decodeCheckpoint)
+    }
+
+    func checkpointRunningTotals(tenant: TenantID, workflowId: String, step: Int) async throws
+        -> CheckpointRunningTotals?
+    {
+        guard
+            let (sizeBytes, errorCount, sequence) = try await connection.first(
+                """
+                SELECT running_size_bytes, running_error_count, sequence FROM checkpoints \
+                WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(workflowId) AND step = \(step)
+                """, { r in (r.optionalInt(), r.optionalInt(), r.int()) })
+        else { return nil }
+        if let sizeBytes, let errorCount {
+            return CheckpointRunningTotals(sizeBytes: sizeBytes, errorCount: errorCount)
+        }
+        // Saved before the totals were recorded (migration 15): sum them.
+        return try await connection.first(
             """
-            SELECT \(unsafeRaw: Self.checkpointColumns) FROM checkpoints \
-            WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(workflowId) \
-            AND step >= \(fromStep ?? 0) AND step <= \(toStep ?? Int.max) \
-            ORDER BY sequence LIMIT \(limit)
-            """, Self.decodeCheckpoint)
+            SELECT COALESCE(SUM(size_bytes), 0), COALESCE(SUM(CASE WHEN error_type IS NULL THEN 0 ELSE 1 END), 0) \
+            FROM checkpoints WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(workflowId) \
+            AND sequence <= \(sequence)
+            """
+        ) { r in CheckpointRunningTotals(sizeBytes: r.int(), errorCount: r.int()) }
+    }
+
+    func segmentAgents(tenant: TenantID, segments: [CheckpointSegment]) async throws -> [String] {
+        guard !segments.isEmpty else { return [] }
+        var inSegments: SQL = ""
+        for (index, segment) in segments.enumerated() {
+            inSegments =
+                inSegments + (index > 0 ? " OR " : "")
+                    + """
+                    (workflow_id = \(segment.workflowId) AND sequence > \(segment.after) \
+                    AND sequence <= \(segment.through))
+                    """
+        }
+        return try await connection.all(
+            """
+            SELECT agent_id FROM (SELECT agent_id, MIN(sequence) AS first_sequence FROM checkpoints \
+            WHERE tenant_id = \(tenant.rawValue) AND agent_id IS NOT NULL AND (\(inSegments)) \
+            GROUP BY agent_id) a ORDER BY first_sequence, agent_id
+            """
+        ) { $0.string() }
     }
 
     func resumePoint(tenant: TenantID, workflowId: String, webhookEvent: CheckpointEvent) async throws
@@ -109,7 +178,7 @@ extension SQLRunTransaction {
         let quoted = "%\"" + webhookEvent.rawValue + "\"%"
         return try await connection.first(
             """
-            SELECT \(unsafeRaw: Self.prefixed(Self.workflowColumns, "w")), \
+            SELECT \(unsafeRaw: Self.workflowSelect("w")), \
             \(unsafeRaw: Self.prefixed(Self.checkpointColumns, "c")), \
             EXISTS (SELECT 1 FROM checkpoint_webhooks h WHERE h.tenant_id = w.tenant_id AND h.events_json LIKE \(quoted)) \
             FROM checkpoint_workflows w JOIN checkpoints c ON c.tenant_id = w.tenant_id \
@@ -161,7 +230,7 @@ extension SQLRunTransaction {
     func expiredCheckpointWorkflows(now: Timestamp, limit: Int) async throws -> [CheckpointWorkflow] {
         try await connection.all(
             """
-            SELECT \(unsafeRaw: Self.workflowColumns) FROM checkpoint_workflows WHERE expires_at <= \(now) \
+            SELECT \(unsafeRaw: Self.workflowSelect("w")) FROM checkpoint_workflows w WHERE expires_at <= \(now) \
             ORDER BY expires_at LIMIT \(limit)\(SQL.Hook.forUpdateSkipLocked)
             """, Self.decodeWorkflow)
     }
@@ -244,12 +313,13 @@ extension SQLRunTransaction {
 
     // MARK: Writes
 
-    func insertCheckpoint(_ c: Checkpoint) async throws {
+    func insertCheckpoint(_ c: Checkpoint, runningTotals: CheckpointRunningTotals) async throws {
         try await connection.run(
             """
-            INSERT INTO checkpoints (\(unsafeRaw: Self.checkpointColumns)) VALUES (\(c.tenant.rawValue), \
-            \(c.workflowId), \(c.step), \(c.sequence), \(c.label), \(c.state), \(c.metadata), \(c.agentId), \(c.etag), \
-            \(c.diff), \(c.sizeBytes), \(c.errorType), \(c.errorMessage), \(c.createdAt))
+            INSERT INTO checkpoints (\(unsafeRaw: Self.checkpointColumns), running_size_bytes, running_error_count) \
+            VALUES (\(c.tenant.rawValue), \(c.workflowId), \(c.step), \(c.sequence), \(c.label), \(c.state), \
+            \(c.metadata), \(c.agentId), \(c.etag), \(c.diff), \(c.sizeBytes), \(c.errorType), \(c.errorMessage), \
+            \(c.createdAt), \(runningTotals.sizeBytes), \(runningTotals.errorCount))
             """)
     }
 
@@ -277,7 +347,7 @@ extension SQLRunTransaction {
     }
 
     func deleteCheckpointWorkflow(tenant: TenantID, workflowId: String) async throws {
-        for table in ["checkpoints", "checkpoint_workflow_agents", "checkpoint_workflows"] {
+        for table in ["checkpoints", "checkpoint_workflow_agents", "checkpoint_forks", "checkpoint_workflows"] {
             try await connection.run(
                 """
                 DELETE FROM \(unsafeRaw: table) WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(workflowId)

@@ -114,6 +114,34 @@ extension OpenAPI {
                 }
               }
             },
+            "/workflows/{workflowId}/fork": {
+              "post": {
+                "operationId": "forkWorkflow", "summary": "Fork the workflow at a step into a new workflow (Cairn extension)",
+                "description": "A new workflow whose history is this one's up to and including its save of `step`, read through (nothing is copied): resume answers that save until the fork saves its own, replay and get-by-id list the inherited saves under the new workflow's id, and its saves continue after it. Omit workflow_id for a generated one.",
+                "tags": ["checkpoints"],
+                "parameters": [
+                  \(pathParameter("workflowId", "The workflow to fork")),
+                  {"name": "X-Checkpoint-TTL", "in": "header", "schema": {"type": "integer", "minimum": 1, "maximum": 3155760000}, "description": "Seconds until the new workflow expires"}
+                ],
+                \(jsonRequest(body(required: ["step"], closed: true, [
+                    "step": #"{"type": "integer", "maximum": 9223372036854775807, "minimum": 0}"#,
+                    "workflow_id": #"{"type": "string", "minLength": 1, "maxLength": 128}"#,
+                ]))),
+                "responses": {
+                  "201": \(json("The new workflow, where to resume it, and where it was forked from", record([
+                      "workflow_id": string, "latest_checkpoint": record(checkpointFields), "total_checkpoints": integer,
+                      "workflow_started_at": timestamp, "last_activity_at": timestamp,
+                      "forked_from": record(["workflow_id": string, "step": integer]), "etag": string,
+                      "expires_at": timestamp,
+                    ]), links: [
+                      link("ResumeFork", "resumeWorkflow", ["workflowId": "$response.body#/workflow_id"]),
+                      link("ReplayFork", "replayWorkflow", ["workflowId": "$response.body#/workflow_id"]),
+                    ].joined(separator: ", "))),
+                  "409": {"description": "A live workflow has the new workflow_id", "headers": {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckpointError"}}}},
+                  \(checkpointErrors(400, 401, 403, 404, 413, 429))
+                }
+              }
+            },
             "/webhooks": {
               "post": {
                 "operationId": "registerWebhook", "summary": "Register a webhook for checkpoint events", "tags": ["webhooks"],
