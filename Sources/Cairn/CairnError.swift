@@ -37,6 +37,8 @@ public enum CairnError: Error, Equatable, Sendable {
     /// attempt (they ran out, or the wait asked for was longer than its `maxWait`).
     /// `retryAfterSeconds` is the server's last `Retry-After`.
     case rateLimited(retryAfterSeconds: Int?)
+    /// A fork's new workflow id names a live workflow.
+    case workflowExists(String)
     /// Any other refusal by the server, with its status and body.
     case server(status: Int, body: String)
 
@@ -67,6 +69,7 @@ extension CairnError {
         case .stateTooLarge(let limit):
             self = .invalidRequest(code: "PAYLOAD_TOO_LARGE", message: "State payload exceeds \(limit) bytes")
         case .checkpointExists(let id, let etag): self = .checkpointConflict(checkpointId: id, currentETag: etag)
+        case .workflowExists(let id): self = .workflowExists(id)
         case .etagMismatch: self = .checkpointConflict(checkpointId: "", currentETag: nil)
         case .checkpointNotFound(let id), .workflowNotFound(let id), .webhookNotFound(let id),
             .agentNotFound(let id):

@@ -65,6 +65,19 @@ public struct Checkpoints: Sendable {
         try await transport.resume(workflowId: workflowId)
     }
 
+    /// Forks the workflow at its save of `step` into a new workflow (`into`, else a generated
+    /// `wf_…` id) and returns the new workflow's resume point: its history is the parent's up to
+    /// that save, read through without copying, so a fork costs the same whatever the parent
+    /// holds; saves on it continue after `step`. `ttlSeconds` is the fork's own TTL. Throws
+    /// ``CairnError/notFound(_:)`` when the workflow has no save of `step`, and
+    /// ``CairnError/workflowExists(_:)`` when `into` names a live workflow. Cairn's extension.
+    public func fork(workflowId: String, atStep step: Int, into newWorkflowId: String? = nil, ttlSeconds: Int64? = nil)
+        async throws -> ResumePoint
+    {
+        try await transport.fork(
+            workflowId: workflowId, step: step, newWorkflowId: newWorkflowId, ttlSeconds: ttlSeconds)
+    }
+
     /// One page of the workflow's checkpoints in save order, with steps in
     /// `fromStep...toStep`, at most `limit` (1 to 1000); `hasMore` says whether more match.
     /// An unknown workflow is an empty page.
@@ -330,6 +343,7 @@ protocol CheckpointTransport: Sendable {
     func save(_ request: CheckpointService.SaveRequest) async throws -> SavedCheckpoint
     func checkpoint(id: String) async throws -> WorkflowCheckpoint
     func resume(workflowId: String) async throws -> ResumePoint
+    func fork(workflowId: String, step: Int, newWorkflowId: String?, ttlSeconds: Int64?) async throws -> ResumePoint
     func replay(workflowId: String, fromStep: Int?, toStep: Int?, limit: Int) async throws -> ReplayPage
     func workflows(limit: Int, cursor: String?) async throws -> WorkflowPage
     func upsertAgent(agentId: String, fields: CheckpointService.AgentFields) async throws -> Agent

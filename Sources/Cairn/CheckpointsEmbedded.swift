@@ -40,6 +40,17 @@ struct EmbeddedCheckpointTransport: CheckpointTransport {
             lastActivityAt: workflow.lastActivityAt)
     }
 
+    func fork(workflowId: String, step: Int, newWorkflowId: String?, ttlSeconds: Int64?) async throws -> ResumePoint {
+        let forked = try await mapped {
+            try await checkpoints.forkWorkflow(
+                id: workflowId, atStep: step, newWorkflowId: newWorkflowId, ttlSeconds: ttlSeconds, tenant: tenant)
+        }
+        return ResumePoint(
+            workflowId: forked.workflow.workflowId, latest: WorkflowCheckpoint(forked.latest),
+            totalCheckpoints: forked.workflow.totalCheckpoints, startedAt: forked.workflow.startedAt,
+            lastActivityAt: forked.workflow.lastActivityAt)
+    }
+
     func replay(workflowId: String, fromStep: Int?, toStep: Int?, limit: Int) async throws -> ReplayPage {
         // The server's bounds on these parameters, so both transports refuse the same input.
         guard (1...1000).contains(limit) else { throw CairnError(CheckpointError.invalid("limit must be 1...1000")) }

@@ -61,12 +61,34 @@ struct HTTPCheckpointTransport: CheckpointTransport {
     }
 
     func resume(workflowId: String) async throws -> ResumePoint {
-        let reply = try await call(.GET, "/workflows/\(Self.path(workflowId))/resume", subject: workflowId)
+        try Self.resumePoint(
+            try await call(.GET, "/workflows/\(Self.path(workflowId))/resume", subject: workflowId))
+    }
+
+    /// The resume shape (a resume's answer, and a fork's).
+    private static func resumePoint(_ reply: JSONValue) throws -> ResumePoint {
         let o = try WireObject(reply)
         return ResumePoint(
             workflowId: try o.string("workflow_id"), latest: try WorkflowCheckpoint(wire: reply["latest_checkpoint"]),
             totalCheckpoints: o.int("total_checkpoints"), startedAt: o.requiredTimestamp("workflow_started_at"),
             lastActivityAt: o.requiredTimestamp("last_activity_at"))
+    }
+
+    func fork(workflowId: String, step: Int, newWorkflowId: String?, ttlSeconds: Int64?) async throws -> ResumePoint {
+        let body = jsonObject { w in
+            w.field("step", step)
+            if let newWorkflowId { w.field("workflow_id", newWorkflowId) }
+        }
+        let headers = ttlSeconds.map { [("x-checkpoint-ttl", String($0))] } ?? []
+        let reply: JSONValue
+        do {
+            reply = try await call(
+                .POST, "/workflows/\(Self.path(workflowId))/fork", body, headers: headers, subject: workflowId)
+        } catch CairnError.checkpointConflict {
+            // A fork's 409 is its new id in use (it names no checkpoint).
+            throw CairnError.workflowExists(newWorkflowId ?? "")
+        }
+        return try Self.resumePoint(reply)
     }
 
     func replay(workflowId: String, fromStep: Int?, toStep: Int?, limit: Int) async throws -> ReplayPage {

@@ -82,6 +82,7 @@ struct CairnCommand: AsyncParsableCommand {
         case .notFound(let id): return "\(id) was not found"
         case .checkpointConflict(let id, _): return "checkpoint \(id) is saved already, with other contents"
         case .invalidRequest(let code, let message): return "refused (\(code)): \(message)"
+        case .workflowExists(let id): return "a workflow \(id) exists already"
         case .rateLimited(let seconds):
             return "rate limited" + (seconds.map { "; retry in \($0) s" } ?? "")
         }

@@ -56,6 +56,39 @@ struct Tally: Codable, Sendable, Equatable {
     }
 
     @Test(arguments: TransportKind.allCases)
+    func aForkInheritsTheHistoryUpToItsStepAndGoesOnAlone(_ kind: TransportKind) async throws {
+        try await withCairn(kind) { cairn in
+            let checkpoints = cairn.checkpoints
+            var etags: [Int: String] = [:]
+            for step in 1...5 {
+                etags[step] = try await checkpoints.save(
+                    workflowId: "parent", step: step, state: Tally(done: step, items: [])
+                ).etag
+            }
+            let fork = try await checkpoints.fork(workflowId: "parent", atStep: 3, into: "attempt-2")
+            #expect(fork.workflowId == "attempt-2" && fork.latest.step == 3 && fork.totalCheckpoints == 3)
+            #expect(fork.etag == etags[3] && fork.latest.workflowId == "attempt-2")
+            #expect(try fork.latest.state(as: Tally.self) == Tally(done: 3, items: []))
+            #expect(try await checkpoints.replayPage(workflowId: "attempt-2").checkpoints.map(\.step) == [1, 2, 3])
+
+            // The fork saves after its step with the inherited head's etag; the parent is untouched.
+            let next = try await checkpoints.save(
+                workflowId: "attempt-2", step: 4, state: Tally(done: 40, items: ["other path"]), ifMatch: fork.etag)
+            #expect(next.workflowId == "attempt-2")
+            #expect(try await checkpoints.resume(workflowId: "attempt-2").latest.step == 4)
+            #expect(try await checkpoints.resume(workflowId: "parent").etag == etags[5])
+            let generated = try await checkpoints.fork(workflowId: "attempt-2", atStep: 4)
+            #expect(generated.workflowId.hasPrefix("wf_") && generated.totalCheckpoints == 4)
+
+            await #expect(throws: CairnError.workflowExists("attempt-2")) {
+                _ = try await checkpoints.fork(workflowId: "parent", atStep: 2, into: "attempt-2")
+            }
+            await #expect(throws: CairnError.self) { _ = try await checkpoints.fork(workflowId: "parent", atStep: 9) }
+            await #expect(throws: CairnError.self) { _ = try await checkpoints.fork(workflowId: "nobody", atStep: 1) }
+        }
+    }
+
+    @Test(arguments: TransportKind.allCases)
     func aSavedStepConflictsUnlessItsETagMatches(_ kind: TransportKind) async throws {
         try await withCairn(kind) { cairn in
             let checkpoints = cairn.checkpoints
