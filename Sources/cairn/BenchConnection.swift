@@ -37,7 +37,9 @@ final class BenchConnection: @unchecked Sendable {
     /// POSTs JSON, expects 200 (or 201, for a creation) and returns the parsed body.
     func post(_ path: String, _ body: String) async throws -> JSONValue {
         let (status, bytes) = try await send(.POST, path, body)
-        guard status == .ok || status == .created else { throw Failure(description: "\(path): \(status) \(String(buffer: bytes))") }
+        guard status == .ok || status == .created else {
+            throw Failure(description: "\(path): \(status) \(String(buffer: bytes))")
+        }
         return try JSONParser.parse(bytes: Array(bytes.readableBytesView))
     }
 
