@@ -108,21 +108,23 @@ struct ForksBench: AsyncParsableCommand {
             throw BenchClient.Failure(description: "no lease owner")
         }
         let start = ContinuousClock.now
+        @Sendable func complete(_ i: Int, on writer: BenchConnection) async throws {
+            let step = try await writer.post(
+                "/runs/\(runId)/steps/begin", #"{"name":"s\#(i)","inputHash":"h\#(i)","leaseOwner":"\#(owner)"}"#)
+            guard let stepId = step["step"]?["id"]?.stringValue else {
+                throw BenchClient.Failure(description: "unexpected step begin: \(step.jsonText)")
+            }
+            _ = try await writer.post(
+                "/runs/\(runId)/steps/\(stepId)/complete", #"{"leaseOwner":"\#(owner)","output":{"ok":\#(i)}}"#)
+        }
+        // s0 first: a fork replays the steps completed by the step it forks at, and each fork's
+        // first step (s0) must be one of them whatever order the writers finish in.
+        try await complete(0, on: c)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for w in 0..<min(writers, length) {
+            for w in 0..<min(writers, length - 1) {
                 group.addTask {
                     let writer = try await BenchConnection.connect(host: host, port: port, apiKey: apiKey)
-                    for i in stride(from: w, to: length, by: writers) {
-                        let step = try await writer.post(
-                            "/runs/\(runId)/steps/begin",
-                            #"{"name":"s\#(i)","inputHash":"h\#(i)","leaseOwner":"\#(owner)"}"#)
-                        guard let stepId = step["step"]?["id"]?.stringValue else {
-                            throw BenchClient.Failure(description: "unexpected step begin: \(step.jsonText)")
-                        }
-                        _ = try await writer.post(
-                            "/runs/\(runId)/steps/\(stepId)/complete",
-                            #"{"leaseOwner":"\#(owner)","output":{"ok":\#(i)}}"#)
-                    }
+                    for i in stride(from: 1 + w, to: length, by: writers) { try await complete(i, on: writer) }
                     await writer.close()
                 }
             }
