@@ -95,15 +95,9 @@ struct EmbeddedWorkspaceTransport: WorkspaceTransport {
     }
 
     func setNotifications(_ bucket: String, _ settings: ObjectNotificationSettings?) async throws {
-        if let filter = settings?.filter {
-            // The S3 listener checks the filter when the setting arrives; so does this side.
-            do {
-                _ = try NotificationFilter(filter)
-            } catch {
-                throw WorkspaceError.refused(status: 400, code: "InvalidArgument", message: "\(error)")
-            }
-        }
         _ = try await mapped {
+            // Checked as the S3 listener checks a PATCH: the setting's wire form, parsed.
+            if let settings { _ = try ObjectNotificationSettings.parse(try JSONParser.parse(settings.storedJSON)) }
             try await workspaces.setNotifications(tenant: tenant, bucket: bucket, settings: settings)
         }
     }

@@ -69,6 +69,16 @@ struct S3WorkspaceTransport: WorkspaceTransport {
         return root
     }
 
+    /// A streamed request's non-2xx answer as a refusal, with S3's code and message when its
+    /// (bounded) body has them.
+    private static func refusal(_ response: HTTPClientResponse) async -> WorkspaceError {
+        let body = try? await response.body.collect(upTo: 64 << 10)
+        let root = body.flatMap { try? S3XML.parse(Array($0.readableBytesView)) }
+        return WorkspaceError.refused(
+            status: Int(response.status.code), code: root?.childText("Code") ?? "HTTP\(response.status.code)",
+            message: root?.childText("Message") ?? "")
+    }
+
     private static func snapshotHeader(_ snapshot: String?) -> [(name: String, value: String)] {
         snapshot.map { [("x-tigris-snapshot-version", $0)] } ?? []
     }
@@ -321,13 +331,7 @@ struct S3WorkspaceTransport: WorkspaceTransport {
     ) async throws {
         let request = client.signedRequest(.GET, path: "/\(bucket)/\(key)", headers: Self.snapshotHeader(snapshot))
         let response = try await Self.http.execute(request, deadline: .distantFuture)
-        guard response.status == .ok else {
-            let body = try await response.body.collect(upTo: 64 << 10)
-            let root = try? S3XML.parse(Array(body.readableBytesView))
-            throw WorkspaceError.refused(
-                status: Int(response.status.code), code: root?.childText("Code") ?? "HTTP\(response.status.code)",
-                message: root?.childText("Message") ?? "")
-        }
+        guard response.status == .ok else { throw await Self.refusal(response) }
         let expected = response.headers.first(name: "content-length").flatMap(Int64.init)
         let eTag = Self.unquoted(response.headers.first(name: "etag") ?? "")
         var digest = ObjectDigest(.md5)
@@ -388,14 +392,7 @@ struct S3WorkspaceTransport: WorkspaceTransport {
                 let request = client.signedRequest(
                     .GET, path: "/\(bucket)", query: [("after", String(after)), ("notification-events", "")])
                 let response = try await Self.http.execute(request, deadline: .distantFuture)
-                guard response.status == .ok else {
-                    let body = try await response.body.collect(upTo: 64 << 10)
-                    let root = try? S3XML.parse(Array(body.readableBytesView))
-                    throw WorkspaceError.refused(
-                        status: Int(response.status.code),
-                        code: root?.childText("Code") ?? "HTTP\(response.status.code)",
-                        message: root?.childText("Message") ?? "")
-                }
+                guard response.status == .ok else { throw await Self.refusal(response) }
                 var parser = ServerSentEventParser()
                 for try await buffer in response.body {
                     for event in try parser.feed(buffer.readableBytesView) {
