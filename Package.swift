@@ -37,9 +37,12 @@ let package = Package(
     ],
     targets: [
         // The domain: runs, steps, gates, state, events. No HTTP, no SQL.
+        // The few Linux calls Swift's Glibc module leaves out (GNU extensions), for sandboxes.
+        .target(name: "CCairnSystem", path: "Sources/CCairnSystem"),
         .target(
             name: "CairnCore",
             dependencies: [
+                "CCairnSystem",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

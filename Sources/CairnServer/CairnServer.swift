@@ -24,6 +24,8 @@ public struct CairnServer: Sendable {
     public let artifacts: ArtifactService
     /// Workspaces (the S3 listener's buckets), on the same blob store and blob locks as artifacts.
     public let workspaces: WorkspaceService
+    /// Sandboxes: probed and prepared when the server runs (or on first use).
+    public let sandboxes: SandboxService
     let openMode: OpenMode
     let registry: PrometheusCollectorRegistry?
     let logger: Logger
@@ -137,6 +139,7 @@ public struct CairnServer: Sendable {
         workspaces = WorkspaceService(
             store: store, blobs: blobs, locks: blobLocks, clock: clock, deliveriesRecorded: { wake() })
         self.clock = clock
+        sandboxes = SandboxService(configuration: configuration.sandboxConfiguration, clock: clock)
         runs = RunService(
             store: store,
             configuration: .init(
@@ -221,6 +224,7 @@ public struct CairnServer: Sendable {
             checkpoints: checkpoints, bodyLimit: configuration.maxBodyBytes, limiter: rateLimiter
         ).register(on: router)
         ArtifactRoutes<CairnRequestContext>(artifacts: artifacts).register(on: router)
+        SandboxRoutes<CairnRequestContext>(sandboxes: sandboxes, artifacts: artifacts).register(on: router)
         return router
     }
 
@@ -276,7 +280,9 @@ public struct CairnServer: Sendable {
         let app = BoundedGracefulShutdown(wrapped: makeApplication(), grace: grace, connections: connections)
         // Graceful shutdown goes through the services in reverse order, each ending before the
         // next is told: streams end, then the listener drains, then the background services stop.
+        sandboxes.start()
         var services: [any Service] = [
+            SandboxReaper(sandboxes: sandboxes, interval: .milliseconds(configuration.sandboxReapMilliseconds)),
             deliveries, checkpointExpiry, artifactSweeper, workspaceLifecycleSweeper,
             StoreGauges(runs: runs, interval: .seconds(5), logger: Logger(label: "cairn.gauges")),
         ]
@@ -294,6 +300,18 @@ public struct CairnServer: Sendable {
         try await ServiceGroup(configuration: group).run()
         if let s3 = blobs as? S3BlobStore { try? await s3.shutdown() }
         (store as? PostgresStore)?.shutdown()
+    }
+}
+
+/// Removes sandboxes past their TTL or idle TTL; when the server stops, removes every sandbox
+/// with its processes and cgroups (it stops after the listener has drained).
+struct SandboxReaper: Service {
+    let sandboxes: SandboxService
+    let interval: Duration
+
+    func run() async throws {
+        await PeriodicService(interval: interval) { await sandboxes.reap() }.run()
+        await sandboxes.shutdown()
     }
 }
 

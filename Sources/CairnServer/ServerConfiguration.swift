@@ -89,6 +89,15 @@ public struct ServerConfiguration: Sendable {
     public var eventStreamBufferBytes: Int = 4 << 20
     /// How often an event stream checks that the API key that opened it is still valid.
     public var eventStreamKeyCheckMilliseconds: Int64 = 2_000
+    /// Where sandbox directories live (nil: under the temporary directory, named after the
+    /// data directory; it must be traversable by the sandbox user, so not the data directory).
+    public var sandboxDirectory: String?
+    /// The sandbox backend used when a request names none (nil: linux when its probe passes).
+    public var sandboxBackend: String?
+    /// Sandboxes alive at once on this server.
+    public var maxSandboxes: Int = 64
+    /// Pause between sweeps of sandboxes past their TTL or idle TTL.
+    public var sandboxReapMilliseconds: Int64 = 1_000
 
     public init() {}
 
@@ -106,6 +115,16 @@ public struct ServerConfiguration: Sendable {
     }
 
     public var databasePath: String { dataDirectory + "/cairn.sqlite" }
+
+    /// The sandbox service's settings.
+    public var sandboxConfiguration: SandboxService.Configuration {
+        var c = SandboxService.Configuration.forDataDirectory(dataDirectory)
+        if let sandboxDirectory { c.root = sandboxDirectory }
+        c.defaultBackend = sandboxBackend
+        c.maxSandboxes = maxSandboxes
+        c.maxPerTenant = max(1, maxSandboxes / 2)
+        return c
+    }
 
     public var blobDirectory: String { dataDirectory + "/blobs" }
 
@@ -135,6 +154,11 @@ public struct ServerConfiguration: Sendable {
             throw Invalid(
                 description: "checkpoint-ttl must be 1...\(CheckpointService.Configuration.maxTTLSeconds) seconds")
         }
+        guard (1...10_000).contains(maxSandboxes) else { throw Invalid(description: "max-sandboxes must be 1...10000") }
+        if let backend = sandboxBackend, !["linux", "process"].contains(backend) {
+            throw Invalid(description: "sandbox-backend must be linux or process, got \(backend)")
+        }
+        guard sandboxReapMilliseconds >= 1 else { throw Invalid(description: "sandbox-reap-ms must be >= 1") }
         guard leaseMilliseconds >= 1000 else { throw Invalid(description: "lease must be at least 1000 ms") }
         if apiKey == nil, !Self.isLoopback(host), !allowUnauthenticated {
             throw Invalid(
@@ -219,6 +243,8 @@ public struct ServerConfiguration: Sendable {
             ("max-connections", String(maxConnections)), ("shutdown-grace-ms", String(shutdownGraceMilliseconds)),
             ("sse-buffer-bytes", String(eventStreamBufferBytes)),
             ("sse-key-check-ms", String(eventStreamKeyCheckMilliseconds)),
+            ("sandbox-dir", sandboxConfiguration.root), ("sandbox-backend", sandboxBackend ?? "linux if it works"),
+            ("max-sandboxes", String(maxSandboxes)),
         ]
     }
 }

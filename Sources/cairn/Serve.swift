@@ -94,6 +94,16 @@ struct Serve: AsyncParsableCommand {
         help: "Seconds a checkpointed workflow lives after its latest save by default (CAIRN_CHECKPOINT_TTL; 604800).")
     var checkpointTTL: Int64?
     @Option(
+        name: .customLong("sandbox-dir"),
+        help: "Where sandbox directories live (CAIRN_SANDBOX_DIR; $TMPDIR/cairn-sandboxes-<data-dir hash>).")
+    var sandboxDir: String?
+    @Option(
+        name: .customLong("sandbox-backend"),
+        help: "The sandbox backend when a request names none: linux or process (CAIRN_SANDBOX_BACKEND; linux if it works).")
+    var sandboxBackend: String?
+    @Option(name: .customLong("max-sandboxes"), help: "Sandboxes alive at once (CAIRN_MAX_SANDBOXES; 64).")
+    var maxSandboxes: Int?
+    @Option(
         name: .customLong("checkpoint-sweep-ms"),
         help: "Pause between sweeps of expired checkpoint workflows (CAIRN_CHECKPOINT_SWEEP_MS; 1000).")
     var checkpointSweepMs: Int64?
@@ -217,6 +227,9 @@ struct Serve: AsyncParsableCommand {
         c.checkpointSweepMilliseconds =
             try checkpointSweepMs ?? envInt("CAIRN_CHECKPOINT_SWEEP_MS").map(Int64.init)
             ?? c.checkpointSweepMilliseconds
+        c.sandboxDirectory = sandboxDir ?? env("CAIRN_SANDBOX_DIR")
+        c.sandboxBackend = sandboxBackend ?? env("CAIRN_SANDBOX_BACKEND")
+        c.maxSandboxes = try maxSandboxes ?? envInt("CAIRN_MAX_SANDBOXES") ?? c.maxSandboxes
         c.maxArtifactBytes =
             try maxArtifactBytes ?? envInt("CAIRN_MAX_ARTIFACT_BYTES").map(Int64.init) ?? c.maxArtifactBytes
         c.tenantQuotaBytes =

@@ -1,0 +1,213 @@
+import CCairnSystem
+@preconcurrency import Dispatch
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How a child process ended, as `waitpid` reports it.
+public struct ProcessTermination: Sendable, Equatable {
+    public var exitCode: Int32?
+    public var signal: Int32?
+    /// CPU time of the child and the descendants it waited for (user + system), from `wait4`.
+    public var cpuMicroseconds: Int64
+    /// The largest resident set of the child or a waited-for descendant, from `wait4`.
+    public var peakResidentBytes: Int64
+}
+
+/// A child process started with `posix_spawn`: no shell, an explicit environment, only the
+/// descriptors it is given (everything else is closed in the child), default signal handling
+/// and mask, and optionally its own session so its process group can be killed as one.
+public final class ChildProcess: Sendable {
+    public let pid: pid_t
+    private let ended: Mutex<(termination: ProcessTermination?, waiters: [CheckedContinuation<ProcessTermination, Never>])>
+
+    /// Descriptor `target` in the child is `source` in this process (closed here by the caller).
+    public struct DescriptorMapping: Sendable {
+        public var source: Int32
+        public var target: Int32
+        public init(_ source: Int32, as target: Int32) {
+            self.source = source
+            self.target = target
+        }
+    }
+
+    public struct SpawnError: Error, Sendable, CustomStringConvertible {
+        public var executable: String
+        public var errno: Int32
+        public var description: String { "cannot start \(executable): \(String(cString: strerror(errno)))" }
+    }
+
+    /// Starts `argv[0]` (an absolute path) with `environment` and the given descriptors.
+    public init(
+        argv: [String], environment: [String: String], descriptors: [DescriptorMapping], newSession: Bool,
+        workingDirectory: String? = nil
+    ) throws {
+        precondition(!argv.isEmpty)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // A source may sit on another mapping's target number: move every source above the
+        // targets first, then into place, so no dup2 overwrites a descriptor still to be copied.
+        let highest = (descriptors.map(\.target).max() ?? 2) + 1
+        for (i, mapping) in descriptors.enumerated() {
+            posix_spawn_file_actions_adddup2(&actions, mapping.source, highest + Int32(i))
+        }
+        for (i, mapping) in descriptors.enumerated() {
+            posix_spawn_file_actions_adddup2(&actions, highest + Int32(i), mapping.target)
+        }
+        ccairn_spawn_addclosefrom(&actions, highest)
+        if let workingDirectory { ccairn_spawn_addchdir(&actions, workingDirectory) }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        // Dispositions the server ignores (SIGPIPE) would otherwise be inherited through exec.
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var flags = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
+        if newSession { flags |= 0x80 }  // POSIX_SPAWN_SETSID (glibc)
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+
+        let cArgs = argv.map { strdup($0) } + [nil]
+        let cEnv = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            cArgs.forEach { free($0) }
+            cEnv.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
+        guard result == 0 else { throw SpawnError(executable: argv[0], errno: result) }
+        self.pid = pid
+        ended = Mutex((nil, []))
+        let thread = Thread { [self] in self.reap() }
+        thread.stackSize = 64 * 1024
+        thread.start()
+    }
+
+    /// Waits for the child on a small thread of its own (Linux has no process event source).
+    private func reap() {
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 {
+            guard errno == EINTR else { break }
+        }
+        let exited = (status & 0x7f) == 0
+        let termination = ProcessTermination(
+            exitCode: exited ? (status >> 8) & 0xff : nil, signal: exited ? nil : status & 0x7f,
+            cpuMicroseconds: Int64(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000
+                + Int64(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec),
+            peakResidentBytes: Int64(usage.ru_maxrss) * 1024)
+        let waiters = ended.withLock { state in
+            state.termination = termination
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: termination) }
+    }
+
+    /// How the child ended, once it has.
+    public var termination: ProcessTermination? { ended.withLock { $0.termination } }
+
+    public func wait() async -> ProcessTermination {
+        await withCheckedContinuation { continuation in
+            let done = ended.withLock { state -> ProcessTermination? in
+                if let termination = state.termination { return termination }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let done { continuation.resume(returning: done) }
+        }
+    }
+
+    /// Sends `signal` to the child (and, with `group`, to its whole process group). A child
+    /// already reaped is not signalled, so a reused pid is never hit.
+    public func kill(_ signal: Int32 = SIGKILL, group: Bool = false) {
+        ended.withLock { state in
+            guard state.termination == nil else { return }
+            _ = Glibc.kill(group ? -pid : pid, signal)
+        }
+    }
+}
+
+/// A pipe whose ends are closed when dropped unless taken.
+public struct Pipe2: ~Copyable {
+    public private(set) var read: Int32
+    public private(set) var write: Int32
+
+    public init() throws {
+        var fds: [Int32] = [0, 0]
+        guard ccairn_pipe_cloexec(&fds) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        read = fds[0]
+        write = fds[1]
+    }
+
+    public mutating func takeRead() -> Int32 {
+        defer { read = -1 }
+        return read
+    }
+
+    public mutating func takeWrite() -> Int32 {
+        defer { write = -1 }
+        return write
+    }
+
+    deinit {
+        if read >= 0 { close(read) }
+        if write >= 0 { close(write) }
+    }
+}
+
+/// Reads one descriptor as data arrives (a dispatch read source, no thread of its own) and
+/// hands each chunk to `onData`; `onEnd` runs once at end of file or after `cancel()`.
+public final class DescriptorReader: Sendable {
+    private let source: any DispatchSourceRead
+    private let fd: Int32
+
+    public init(
+        fd: Int32, queue: DispatchQueue, onData: @escaping @Sendable ([UInt8]) -> Void,
+        onEnd: @escaping @Sendable () -> Void
+    ) {
+        self.fd = fd
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        self.source = source
+        let ended = Mutex(false)
+        let finish: @Sendable () -> Void = {
+            guard ended.withLock({ done in defer { done = true }; return !done }) else { return }
+            source.cancel()
+        }
+        source.setEventHandler {
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    onData(Array(buffer[0..<n]))
+                    continue
+                }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+                finish()
+                return
+            }
+        }
+        source.setCancelHandler {
+            close(fd)
+            onEnd()
+        }
+        source.resume()
+    }
+
+    public func cancel() { source.cancel() }
+}
+
+extension POSIXError {
+    static func current() -> POSIXError { POSIXError(.init(rawValue: errno) ?? .EIO) }
+}
