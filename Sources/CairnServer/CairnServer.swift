@@ -205,6 +205,8 @@ public struct CairnServer: Sendable {
         // Public routes: registered before authentication is added, so it never runs for them.
         router.get("/health") { _, _ in JSONResponse.make(.ok, #"{"ok":true}"#) }
         router.get("/openapi.json") { _, _ in JSONResponse.make(.ok, OpenAPI.document) }
+        let codeMode = CodeModeRoutes<CairnRequestContext>(codeMode: CodeMode(sandboxes: sandboxes, artifacts: artifacts))
+        codeMode.registerPublic(on: router)
         if configuration.metricsPublic { registerMetrics(on: router) }
         router.add(middleware: AuthMiddleware(apiKey: configuration.apiKey, keys: keys, openMode: openMode))
         // Metrics describe every tenant: the root key's (or an open server's) unless public.
@@ -225,6 +227,7 @@ public struct CairnServer: Sendable {
         ).register(on: router)
         ArtifactRoutes<CairnRequestContext>(artifacts: artifacts).register(on: router)
         SandboxRoutes<CairnRequestContext>(sandboxes: sandboxes, artifacts: artifacts).register(on: router)
+        codeMode.register(on: router)
         return router
     }
 
