@@ -139,7 +139,8 @@ public struct CairnServer: Sendable {
         workspaces = WorkspaceService(
             store: store, blobs: blobs, locks: blobLocks, clock: clock, deliveriesRecorded: { wake() })
         self.clock = clock
-        sandboxes = SandboxService(configuration: configuration.sandboxConfiguration, clock: clock)
+        sandboxes = SandboxService(
+            configuration: configuration.sandboxConfiguration, clock: clock, workspaces: workspaces)
         runs = RunService(
             store: store,
             configuration: .init(

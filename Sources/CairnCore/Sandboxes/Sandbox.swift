@@ -227,6 +227,16 @@ public actor Sandbox {
         return "SandboxError: \(why); the interpreter was stopped and its variables are gone"
     }
 
+    /// Runs `body` while no execution runs (and none may start).
+    func exclusive<T: Sendable>(now: Timestamp, _ body: @Sendable () async throws -> T) async throws -> T {
+        guard !destroyed else { throw SandboxError.notFound }
+        guard !busy else { throw SandboxError.busy }
+        busy = true
+        touch(now)
+        defer { busy = false }
+        return try await body()
+    }
+
     // MARK: Reset and removal
 
     /// Ends every process of the sandbox; the next Python execution starts a fresh interpreter.

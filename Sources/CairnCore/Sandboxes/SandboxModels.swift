@@ -178,4 +178,6 @@ public enum SandboxError: Error, Sendable, Equatable {
     case busy
     case notWritable
     case setupFailed(String)
+    /// The workspace could not be read or written (an S3 refusal: status and message).
+    case workspace(status: Int, code: String, message: String)
 }

@@ -36,6 +36,8 @@ public final class SandboxService: Sendable {
         public var defaultProcesses = 512
         /// Applied when a request sets no temp space limit and the backend enforces one.
         public var defaultTmpBytes: Int64 = 256 << 20
+        /// The most a workspace copied into a sandbox may hold.
+        public var maxWorkspaceBytes: Int64 = 1 << 30
 
         public init(root: String, cgroupName: String) {
             self.root = root
@@ -56,6 +58,8 @@ public final class SandboxService: Sendable {
 
     public let configuration: Configuration
     public let clock: any WallClock
+    /// Where mounted workspaces come from (nil: sandboxes cannot mount one).
+    let workspaces: WorkspaceService?
     private let makeBackends: @Sendable () -> [any SandboxBackend]
     private let prepared = Mutex<Task<Prepared, Never>?>(nil)
     private let sandboxes = Mutex<[String: Sandbox]>([:])
@@ -70,10 +74,12 @@ public final class SandboxService: Sendable {
 
     /// Cheap: nothing is created or probed until `start()` or the first sandbox request.
     public init(
-        configuration: Configuration, clock: any WallClock, backends: (@Sendable () -> [any SandboxBackend])? = nil
+        configuration: Configuration, clock: any WallClock, workspaces: WorkspaceService? = nil,
+        backends: (@Sendable () -> [any SandboxBackend])? = nil
     ) {
         self.configuration = configuration
         self.clock = clock
+        self.workspaces = workspaces
         let cgroupName = configuration.cgroupName
         makeBackends = backends ?? { [LinuxSandboxBackend(cgroupName: cgroupName), ProcessSandboxBackend()] }
     }
@@ -174,8 +180,46 @@ public final class SandboxService: Sendable {
             idleExpiresAt: spec.idleTTLSeconds.map { now.adding(milliseconds: $0 * 1000) }, status: "ready",
             ttlSeconds: spec.ttlSeconds, idleTTLSeconds: spec.idleTTLSeconds)
         let sandbox = Sandbox(info: info, directory: directory, enclosure: enclosure)
+        if let mount = spec.workspace {
+            do {
+                guard let workspaces else { throw SandboxError.invalid("this server has no workspaces to mount") }
+                try await Self.mapped {
+                    try await SandboxWorkspaces(workspaces: workspaces, maxBytes: configuration.maxWorkspaceBytes)
+                        .materialize(mount, tenant: tenant, into: SandboxFiles(root: directory))
+                }
+            } catch {
+                await sandbox.destroy()
+                try? FileManager.default.removeItem(atPath: directory)
+                throw error
+            }
+        }
         sandboxes.withLock { $0[id] = sandbox }
         return info
+    }
+
+    /// Workspace refusals (S3 errors) as sandbox errors with their status.
+    static func mapped<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as S3Error {
+            throw SandboxError.workspace(status: error.status, code: error.code, message: error.message)
+        }
+    }
+
+    /// Writes `/work` back into the sandbox's workspace and snapshots it; no execution runs
+    /// meanwhile. Returns the bucket and the snapshot's version.
+    public func snapshot(_ id: String, tenant: TenantID) async throws -> (bucket: String, version: String) {
+        let sandbox = try sandbox(id, tenant: tenant)
+        guard let mount = await sandbox.info.workspace else { throw SandboxError.invalid("the sandbox has no workspace") }
+        guard let workspaces else { throw SandboxError.invalid("this server has no workspaces") }
+        let maxBytes = configuration.maxWorkspaceBytes
+        let version = try await sandbox.exclusive(now: clock.now()) {
+            try await Self.mapped {
+                try await SandboxWorkspaces(workspaces: workspaces, maxBytes: maxBytes)
+                    .writeBack(mount, tenant: tenant, from: SandboxFiles(root: sandbox.directory))
+            }
+        }
+        return (mount.bucket, version)
     }
 
     /// Counts a sandbox against the server's and the tenant's limits before it exists.

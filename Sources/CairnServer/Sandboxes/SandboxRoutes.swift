@@ -26,6 +26,17 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
         group.put(":sandboxId/files", use: writeFile)
         group.delete(":sandboxId/files", use: deleteFile)
         group.post(":sandboxId/artifacts", use: saveArtifact)
+        group.post(":sandboxId/snapshot", use: snapshot)
+    }
+
+    /// Writes /work back into the mounted workspace and snapshots it.
+    @Sendable func snapshot(_ request: Request, context: Context) async throws -> Response {
+        let (bucket, version) = try await sandboxes.snapshot(
+            try request.pathParameter("sandboxId", context), tenant: context.principal.tenant)
+        return JSONResponse.object(.created) { w in
+            w.field("bucket", bucket)
+            w.field("snapshot", version)
+        }
     }
 
     // MARK: Capabilities and lifecycle
@@ -408,6 +419,12 @@ extension SandboxError: APIErrorConvertible {
             return APIError(.conflict, "the sandbox is running another execution") { $0.field("code", "busy") }
         case .notWritable:
             return APIError(.conflict, "the sandbox's workspace is mounted read-only") { $0.field("code", "read_only") }
+        case .workspace(let status, let code, let message):
+            // The workspace's own refusal (no such bucket, no such snapshot...); its server-side
+            // failures stay 5xx.
+            return APIError(HTTPResponse.Status(code: status), "workspace: \(message)") { w in
+                w.field("code", "workspace_" + code)
+            }
         case .setupFailed(let message):
             return APIError(.serviceUnavailable, "the sandbox could not be set up: \(message)") {
                 $0.field("code", "setup_failed")

@@ -9,11 +9,11 @@ enum OpenAPI {
           "info": {
             "title": "Cairn API",
             "version": "1",
-            "description": "Durable runs (Tidebase run protocol), checkpoints (SnapState protocol), artifacts and API keys. Runs, queues, schedules, artifacts and keys refuse with {\\"error\\": message, ...}; the checkpoint routes (/checkpoints, /workflows, /webhooks, /agents, /analytics) with {\\"error\\": {\\"code\\", \\"message\\"}}. See docs/api/."
+            "description": "Durable runs (Tidebase run protocol), checkpoints (SnapState protocol), artifacts, sandboxes (and py-code-mode's session protocol under /codemode, which refuses with {\\"detail\\": message}) and API keys. Runs, queues, schedules, artifacts and keys refuse with {\\"error\\": message, ...}; the checkpoint routes (/checkpoints, /workflows, /webhooks, /agents, /analytics) with {\\"error\\": {\\"code\\", \\"message\\"}}. See docs/api/."
           },
           "security": [{"bearer": []}],
           "paths": {
-        \([servicePaths, runPaths, queuePaths, checkpointPaths, artifactPaths].joined(separator: ",\n"))
+        \([servicePaths, runPaths, queuePaths, checkpointPaths, artifactPaths, sandboxPaths].joined(separator: ",\n"))
           },
           "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "The server's --api-key (root) or an API key from /admin/keys. Reads need the read scope, other methods write, /admin routes admin. An open server (no key configured or stored, loopback only) needs none."}},
@@ -21,10 +21,10 @@ enum OpenAPI {
         \([artifactHeaders, checkpointHeaders].joined(separator: ",\n"))
             },
             "responses": {
-        \([serviceResponses, checkpointResponses, artifactResponses].joined(separator: ",\n"))
+        \([serviceResponses, checkpointResponses, artifactResponses, sandboxResponses].joined(separator: ",\n"))
             },
             "schemas": {
-        \([serviceSchemas, runSchemas, checkpointSchemas, artifactSchemas].joined(separator: ",\n"))
+        \([serviceSchemas, runSchemas, checkpointSchemas, artifactSchemas, sandboxSchemas].joined(separator: ",\n"))
             }
           }
         }
