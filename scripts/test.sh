@@ -41,6 +41,18 @@ if ! command -v aws >/dev/null 2>&1; then
     fi
 fi
 
+# Sandboxes' linux backend confines code with bubblewrap; without it only the process backend
+# runs, and the tests that prove the linux backend's limits are skipped.
+if ! command -v bwrap >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "== installing bubblewrap (apt-get install bubblewrap)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q bubblewrap || { apt-get update -q && apt-get install -y -q bubblewrap; }
+    else
+        echo "bubblewrap is missing and this is not root: the linux sandbox backend's tests are skipped" >&2
+    fi
+fi
+
 echo "== swift build (debug, with tests)"
 swift build --build-tests
 bin="$(swift build --show-bin-path)/cairn"
@@ -91,12 +103,14 @@ echo "== fuzz: Schemathesis over every operation of /openapi.json (fixed budget 
 CAIRN_BIN="$bin" Tests/compat/run.sh -k test_fuzz_openapi -s -o faulthandler_timeout=1800
 
 echo "== compatibility suites on Postgres (a database per server; blobs: $blobs)"
-# What the store changes: the three protocols, artifacts and the CLI, keys and auth, event streams.
+# What the store changes: the three protocols, artifacts and the CLI, keys and auth, event streams,
+# py-code-mode's skills and artifacts (kept as the tenant's artifacts).
 # Not again: the fuzz stage, the crash-point, memory and slow-reader tests (long, and about
 # the process, not the store), and the tests of the embedded store's own files (skipped by
 # Tests/compat/conftest.py).
 CAIRN_BIN="$bin" CAIRN_COMPAT_DATABASE=postgres CAIRN_COMPAT_BLOBS="$blobs" Tests/compat/run.sh \
     Tests/compat/tidebase Tests/compat/snapstate Tests/compat/cli Tests/compat/s3 \
+    Tests/compat/sandbox/test_codemode_protocol.py \
     Tests/compat/hardening/test_auth_hardening.py \
     Tests/compat/hardening/test_streams.py::test_a_stream_ends_soon_after_its_key_is_revoked
 
