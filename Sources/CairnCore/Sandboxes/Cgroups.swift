@@ -43,8 +43,11 @@ public struct CgroupTree: Sendable {
                 // Controllers must be enabled on the way down; a cgroup that holds processes
                 // cannot delegate them (the "no internal processes" rule), which the probe reports.
                 for directory in [own, parent] {
-                    let available = (try? String(contentsOfFile: directory + "/cgroup.controllers", encoding: .utf8)) ?? ""
-                    let wanted = ["memory", "cpu", "pids"].filter { available.split(separator: " ").map(String.init).contains($0) }
+                    let available =
+                        (try? String(contentsOfFile: directory + "/cgroup.controllers", encoding: .utf8)) ?? ""
+                    let wanted = ["memory", "cpu", "pids"].filter {
+                        available.split(separator: " ").map(String.init).contains($0)
+                    }
                     let line = wanted.map { "+" + $0 }.joined(separator: " ")
                     if !line.isEmpty { try? write(line, to: directory + "/cgroup.subtree_control") }
                 }
@@ -144,7 +147,8 @@ public struct CgroupTree: Sendable {
             case .unified(let parent): directories = ["unified": parent + "/" + name]
             case .v1(let parents): directories = parents.mapValues { $0 + "/" + name }
             }
-            let group = Cgroup(directories: directories, unified: { if case .unified = layout { true } else { false } }())
+            let group = Cgroup(
+                directories: directories, unified: { if case .unified = layout { true } else { false } }())
             group.killAll()
             group.remove()
         }
@@ -252,7 +256,8 @@ public struct Cgroup: Sendable {
     }
 
     public func counters() -> Counters {
-        var counters = Counters(cpuMicroseconds: nil, peakMemoryBytes: nil, oomKills: 0, pidsLimitHits: 0, throttledPeriods: 0)
+        var counters = Counters(
+            cpuMicroseconds: nil, peakMemoryBytes: nil, oomKills: 0, pidsLimitHits: 0, throttledPeriods: 0)
         func read(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
         func field(_ text: String?, _ key: String) -> Int64? {
             guard let text else { return nil }
@@ -266,7 +271,9 @@ public struct Cgroup: Sendable {
             let cpu = read(d + "/cpu.stat")
             counters.cpuMicroseconds = field(cpu, "usage_usec")
             counters.throttledPeriods = field(cpu, "nr_throttled") ?? 0
-            counters.peakMemoryBytes = read(d + "/memory.peak").flatMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            counters.peakMemoryBytes = read(d + "/memory.peak").flatMap {
+                Int64($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
             counters.oomKills = field(read(d + "/memory.events"), "oom_kill") ?? 0
             counters.pidsLimitHits = field(read(d + "/pids.events"), "max") ?? 0
             return counters

@@ -22,7 +22,8 @@ public struct ProcessTermination: Sendable, Equatable {
 /// and mask, and optionally its own session so its process group can be killed as one.
 public final class ChildProcess: Sendable {
     public let pid: pid_t
-    private let ended: Mutex<(termination: ProcessTermination?, waiters: [CheckedContinuation<ProcessTermination, Never>])>
+    private let ended:
+        Mutex<(termination: ProcessTermination?, waiters: [CheckedContinuation<ProcessTermination, Never>])>
 
     /// Descriptor `target` in the child is `source` in this process (closed here by the caller).
     public struct DescriptorMapping: Sendable {
@@ -49,9 +50,10 @@ public final class ChildProcess: Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        // A source may sit on another mapping's target number: move every source above the
-        // targets first, then into place, so no dup2 overwrites a descriptor still to be copied.
-        let highest = (descriptors.map(\.target).max() ?? 2) + 1
+        // A source may sit on another mapping's target number: move every source above every
+        // source and target first, then into place, so no dup2 overwrites a descriptor still
+        // to be copied.
+        let highest = (descriptors.flatMap { [$0.target, $0.source] }.max() ?? 2) + 1
         for (i, mapping) in descriptors.enumerated() {
             posix_spawn_file_actions_adddup2(&actions, mapping.source, highest + Int32(i))
         }
@@ -181,7 +183,11 @@ public final class DescriptorReader: Sendable {
         self.source = source
         let ended = Mutex(false)
         let finish: @Sendable () -> Void = {
-            guard ended.withLock({ done in defer { done = true }; return !done }) else { return }
+            guard
+                ended.withLock({ done in
+                    defer { done = true }; return !done
+                })
+            else { return }
             source.cancel()
         }
         source.setEventHandler {

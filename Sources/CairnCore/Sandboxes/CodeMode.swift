@@ -188,7 +188,8 @@ public final class CodeMode: Sendable {
             case "bool": type = "boolean"
             case "list": type = "array"
             case "dict": type = "object"
-            default: type = annotation.hasPrefix("list[") ? "array" : annotation.hasPrefix("dict[") ? "object" : "string"
+            default:
+                type = annotation.hasPrefix("list[") ? "array" : annotation.hasPrefix("dict[") ? "object" : "string"
             }
             parameters.append(
                 SkillParameter(
@@ -234,7 +235,8 @@ public final class CodeMode: Sendable {
         var after: (name: String, id: String)?
         while true {
             let page = try await artifacts.list(
-                tenant: tenant, query: ArtifactListQuery(owner: Self.owner, namePrefix: prefix, limit: 1000, after: after))
+                tenant: tenant,
+                query: ArtifactListQuery(owner: Self.owner, namePrefix: prefix, limit: 1000, after: after))
             for artifact in page.artifacts {
                 let name = String(artifact.name.dropFirst(prefix.count))
                 if let seen = latest[name], !(seen.createdAt < artifact.createdAt) { continue }
@@ -301,7 +303,9 @@ public final class CodeMode: Sendable {
         var skills: [Skill] = []
         for (name, artifact) in try await newest(Self.skillPrefix, tenant: tenant).sorted(by: { $0.key < $1.key }) {
             let source = String(decoding: try await bytes(of: artifact, tenant: tenant), as: UTF8.self)
-            if let skill = try? Self.skill(name: name, source: source, description: artifact.metadata["description"] ?? "") {
+            if let skill = try? Self.skill(
+                name: name, source: source, description: artifact.metadata["description"] ?? "")
+            {
                 skills.append(skill)
             }
         }
@@ -333,7 +337,9 @@ public final class CodeMode: Sendable {
     public func saveArtifact(
         name: String, data: JSONValue, description: String, metadataJSON: String?, tenant: TenantID
     ) async throws -> NamedArtifact {
-        if let problem = ArtifactNames.problem(name: Self.artifactPrefix + name) { throw Refusal.invalid("name \(problem)") }
+        if let problem = ArtifactNames.problem(name: Self.artifactPrefix + name) {
+            throw Refusal.invalid("name \(problem)")
+        }
         let bytes: [UInt8]
         var metadata = ["description": description]
         if let text = data.stringValue {
@@ -359,7 +365,10 @@ public final class CodeMode: Sendable {
 
     /// The artifact's data as JSON (text comes back as a JSON string).
     public func loadArtifact(_ name: String, tenant: TenantID) async throws -> JSONValue {
-        guard let artifact = try await all(Self.artifactPrefix + name, tenant: tenant).max(by: { $0.createdAt < $1.createdAt })
+        guard
+            let artifact = try await all(Self.artifactPrefix + name, tenant: tenant).max(by: {
+                $0.createdAt < $1.createdAt
+            })
         else { throw Refusal.notFound("Artifact not found: \(name)") }
         let bytes = try await bytes(of: artifact, tenant: tenant)
         if artifact.metadata["data-type"] == "text" { return .string(String(decoding: bytes, as: UTF8.self)) }

@@ -73,7 +73,9 @@ public actor Sandbox {
         close(input.takeRead())
         close(out.takeWrite())
         close(err.takeWrite())
-        let execution = Execution(limit: info.limits.outputBytes, forward: output) { process.kill(SIGKILL, group: true) }
+        let execution = Execution(limit: info.limits.outputBytes, forward: output) {
+            process.kill(SIGKILL, group: true)
+        }
         let queue = DispatchQueue(label: "cairn.sandbox.output")
         let readers = [
             DescriptorReader(
@@ -280,7 +282,9 @@ final class Execution: Sendable {
         var stopReason: SandboxExitReason?
     }
 
-    private let state = Mutex<(state: State, waiter: (predicate: @Sendable (State) -> Bool, continuation: CheckedContinuation<Void, Never>)?)>((State(), nil))
+    private let state = Mutex<
+        (state: State, waiter: (predicate: @Sendable (State) -> Bool, continuation: CheckedContinuation<Void, Never>)?)
+    >((State(), nil))
     let limit: Int
     let forward: @Sendable (SandboxOutput) -> Void
     let overLimit: @Sendable () -> Void
@@ -432,7 +436,10 @@ final class InterpreterProcess: Sendable {
     func begin(_ execution: Execution, code: String) {
         let nonce = Identifier.randomHex()
         let marker = PythonSession.endMarker(nonce: nonce)
-        routing.current.withLock { $0 = Current(execution: execution, stdout: MarkerScanner(marker: marker), stderr: MarkerScanner(marker: marker)) }
+        routing.current.withLock {
+            $0 = Current(
+                execution: execution, stdout: MarkerScanner(marker: marker), stderr: MarkerScanner(marker: marker))
+        }
         if process.termination != nil { execution.update { $0.processEnded = true } }
         let line = makeJSON { w in
             w.beginObject()

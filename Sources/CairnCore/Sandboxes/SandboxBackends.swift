@@ -193,7 +193,8 @@ final class LinuxEnclosure: SandboxEnclosure {
         // sandbox runs for a moment outside its limits.
         let join =
             #"while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@""#
-        let full = ["/bin/sh", "-c", join, "sh"] + (cgroup?.procsFiles ?? []) + ["--"] + privileges + bwrapArguments + argv
+        let full =
+            ["/bin/sh", "-c", join, "sh"] + (cgroup?.procsFiles ?? []) + ["--"] + privileges + bwrapArguments + argv
         return try ChildProcess(
             argv: full, environment: SandboxTools.environment, descriptors: descriptors, newSession: true)
     }

@@ -29,7 +29,9 @@ public struct SandboxFiles: Sendable {
 
     /// The path's components: relative, no `.` or `..`, no empty components, no NUL.
     public static func components(_ path: String) throws -> [String] {
-        if path.utf8.count > maxPathBytes { throw SandboxError.invalidPath("the path is longer than \(maxPathBytes) bytes") }
+        if path.utf8.count > maxPathBytes {
+            throw SandboxError.invalidPath("the path is longer than \(maxPathBytes) bytes")
+        }
         if path.hasPrefix("/") { throw SandboxError.invalidPath("the path must be relative to /work") }
         if path.utf8.contains(0) { throw SandboxError.invalidPath("the path contains a NUL byte") }
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
@@ -89,7 +91,8 @@ public struct SandboxFiles: Sendable {
         case S_IFREG:
             defer { close(fd) }
             guard info.st_size <= Self.maxFileBytes else {
-                throw SandboxError.invalid("the file is larger than \(Self.maxFileBytes) bytes; save it as an artifact instead")
+                throw SandboxError.invalid(
+                    "the file is larger than \(Self.maxFileBytes) bytes; save it as an artifact instead")
             }
             return .file(try Self.readAll(fd, limit: Self.maxFileBytes))
         default:

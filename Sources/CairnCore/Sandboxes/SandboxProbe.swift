@@ -108,7 +108,8 @@ enum SandboxProbe {
         try await once(backend, root: root, limits: SandboxLimits()) { sandbox in
             _ = try await sandbox.exec(.code("probe = 1"), timeoutMilliseconds: 20_000, now: .now(), output: { _ in })
             try await sandbox.reset(now: .now())
-            let after = try await sandbox.exec(.code("probe"), timeoutMilliseconds: 20_000, now: .now(), output: { _ in })
+            let after = try await sandbox.exec(
+                .code("probe"), timeoutMilliseconds: 20_000, now: .now(), output: { _ in })
             return after.error?.contains("NameError") == true ? nil : "a variable survived the reset"
         }
     }
@@ -179,7 +180,9 @@ enum SandboxProbe {
                 os.kill(pid, 9)
             print(len(started), refused)
             """
-        let result = try await once(backend, root: root, limits: SandboxLimits(processes: 8)) { try await python($0, code) }
+        let result = try await once(backend, root: root, limits: SandboxLimits(processes: 8)) {
+            try await python($0, code)
+        }
         let counts = String(decoding: result.stdout, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
         guard counts.count == 2, let started = Int(counts[0]), started < 8 else {
             return "20 forks under a limit of 8 gave: \(String(decoding: result.stdout.prefix(100), as: UTF8.self))"
@@ -198,7 +201,9 @@ enum SandboxProbe {
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && listen(listener, 8) == 0 && getsockname(listener, $0, &length) == 0 }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && listen(listener, 8) == 0 && getsockname(listener, $0, &length) == 0
+            }
         }
         guard bound else { return "the probe could not open a listener" }
         let port = UInt16(bigEndian: address.sin_port)
@@ -227,7 +232,8 @@ enum SandboxProbe {
     /// Files outside the sandbox are invisible and system directories are read-only.
     static func filesystem(_ backend: any SandboxBackend, _ root: String) async throws -> String? {
         let canary = root + "/canary-" + Identifier.randomHex()
-        guard FileManager.default.createFile(atPath: canary, contents: Array("secret".utf8).withUnsafeBytes { Data($0) })
+        guard
+            FileManager.default.createFile(atPath: canary, contents: Array("secret".utf8).withUnsafeBytes { Data($0) })
         else { return "the probe could not write its canary" }
         _ = chmod(canary, 0o644)
         defer { unlink(canary) }
@@ -264,7 +270,9 @@ enum SandboxProbe {
             except OSError as e:
                 print("full" if e.errno == errno.ENOSPC else "error")
             """
-        let result = try await once(backend, root: root, limits: SandboxLimits(tmpBytes: 1 << 20)) { try await python($0, code) }
+        let result = try await once(backend, root: root, limits: SandboxLimits(tmpBytes: 1 << 20)) {
+            try await python($0, code)
+        }
         let answer = String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return answer == "full" ? nil : "4 MiB in /tmp under a 1 MiB limit: \(answer)"
     }

@@ -154,9 +154,15 @@ public final class SandboxService: Sendable {
         if limits.timeoutMilliseconds == nil && enforced.contains(.timeout) {
             limits.timeoutMilliseconds = configuration.defaultTimeoutMilliseconds
         }
-        if limits.memoryBytes == nil && enforced.contains(.memoryLimit) { limits.memoryBytes = configuration.defaultMemoryBytes }
-        if limits.processes == nil && enforced.contains(.processLimit) { limits.processes = configuration.defaultProcesses }
-        if limits.tmpBytes == nil && enforced.contains(.tempSpaceLimit) { limits.tmpBytes = configuration.defaultTmpBytes }
+        if limits.memoryBytes == nil && enforced.contains(.memoryLimit) {
+            limits.memoryBytes = configuration.defaultMemoryBytes
+        }
+        if limits.processes == nil && enforced.contains(.processLimit) {
+            limits.processes = configuration.defaultProcesses
+        }
+        if limits.tmpBytes == nil && enforced.contains(.tempSpaceLimit) {
+            limits.tmpBytes = configuration.defaultTmpBytes
+        }
 
         try reserveSlot(tenant: tenant)
         defer { creating.withLock { $0[tenant, default: 1] -= 1 } }
@@ -210,7 +216,9 @@ public final class SandboxService: Sendable {
     /// meanwhile. Returns the bucket and the snapshot's version.
     public func snapshot(_ id: String, tenant: TenantID) async throws -> (bucket: String, version: String) {
         let sandbox = try sandbox(id, tenant: tenant)
-        guard let mount = await sandbox.info.workspace else { throw SandboxError.invalid("the sandbox has no workspace") }
+        guard let mount = await sandbox.info.workspace else {
+            throw SandboxError.invalid("the sandbox has no workspace")
+        }
         guard let workspaces else { throw SandboxError.invalid("this server has no workspaces") }
         let maxBytes = configuration.maxWorkspaceBytes
         let version = try await sandbox.exclusive(now: clock.now()) {
@@ -227,7 +235,9 @@ public final class SandboxService: Sendable {
         let live = sandboxes.withLock { all in (all.count, all.values.filter { $0.tenant == tenant }.count) }
         try creating.withLock { pending in
             let pendingAll = pending.values.reduce(0, +)
-            if live.0 + pendingAll >= configuration.maxSandboxes { throw SandboxError.tooMany(limit: configuration.maxSandboxes) }
+            if live.0 + pendingAll >= configuration.maxSandboxes {
+                throw SandboxError.tooMany(limit: configuration.maxSandboxes)
+            }
             if live.1 + pending[tenant, default: 0] >= configuration.maxPerTenant {
                 throw SandboxError.tooMany(limit: configuration.maxPerTenant)
             }
@@ -237,7 +247,9 @@ public final class SandboxService: Sendable {
 
     /// The tenant's sandbox; another tenant's is not found.
     public func sandbox(_ id: String, tenant: TenantID) throws -> Sandbox {
-        guard let sandbox = sandboxes.withLock({ $0[id] }), sandbox.tenant == tenant else { throw SandboxError.notFound }
+        guard let sandbox = sandboxes.withLock({ $0[id] }), sandbox.tenant == tenant else {
+            throw SandboxError.notFound
+        }
         return sandbox
     }
 
@@ -264,10 +276,13 @@ public final class SandboxService: Sendable {
         output: @escaping @Sendable (SandboxOutput) -> Void = { _ in }
     ) async throws -> SandboxExecResult {
         let sandbox = try sandbox(id, tenant: tenant)
-        if let timeoutMilliseconds, let limit = await sandbox.info.limits.timeoutMilliseconds, timeoutMilliseconds > limit {
+        if let timeoutMilliseconds, let limit = await sandbox.info.limits.timeoutMilliseconds,
+            timeoutMilliseconds > limit
+        {
             throw SandboxError.invalid("timeout_ms may not exceed the sandbox's timeout (\(limit) ms)")
         }
-        return try await sandbox.exec(command, timeoutMilliseconds: timeoutMilliseconds, now: clock.now(), output: output)
+        return try await sandbox.exec(
+            command, timeoutMilliseconds: timeoutMilliseconds, now: clock.now(), output: output)
     }
 
     public func reset(_ id: String, tenant: TenantID) async throws -> SandboxInfo {

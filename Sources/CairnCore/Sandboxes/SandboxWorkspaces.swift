@@ -88,7 +88,9 @@ struct SandboxWorkspaces: Sendable {
             guard page.isTruncated, let last = page.objects.last?.key else { break }
             query.after = last
         }
-        for key in gone { _ = try await workspaces.deleteObject(tenant: tenant, bucket: mount.bucket, key: key, versionId: nil) }
+        for key in gone {
+            _ = try await workspaces.deleteObject(tenant: tenant, bucket: mount.bucket, key: key, versionId: nil)
+        }
         return try await workspaces.snapshot(tenant: tenant, bucket: mount.bucket, snapshotName: nil).version
     }
 }

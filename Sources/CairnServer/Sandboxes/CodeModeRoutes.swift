@@ -55,7 +55,9 @@ struct CodeModeRoutes<Context: PrincipalContext>: Sendable {
 
     static func session(_ request: Request) throws -> String? {
         guard let id = request.headers[sessionHeader] else { return nil }
-        guard !id.isEmpty, id.utf8.count <= 256 else { throw CodeModeRefusal(.badRequest, "X-Session-ID must be 1 to 256 characters") }
+        guard !id.isEmpty, id.utf8.count <= 256 else {
+            throw CodeModeRefusal(.badRequest, "X-Session-ID must be 1 to 256 characters")
+        }
         return id
     }
 
@@ -77,7 +79,9 @@ struct CodeModeRoutes<Context: PrincipalContext>: Sendable {
         let code = body.requiredString("code", minLength: 0, maxLength: SandboxRoutes<Context>.maxCodeBytes)
         let timeout = body.number("timeout", min: 0.001, max: Double(SandboxLimits.maxTimeoutMilliseconds) / 1000)
         if body.issues.isEmpty, code.utf8.contains(0) { body.fail("code", "the code contains a NUL byte") }
-        guard body.issues.isEmpty else { throw CodeModeRefusal(.unprocessableContent, APIError.invalidBody(body.issues).detailedMessage) }
+        guard body.issues.isEmpty else {
+            throw CodeModeRefusal(.unprocessableContent, APIError.invalidBody(body.issues).detailedMessage)
+        }
         let id = try await codeMode.sandbox(tenant: tenant, session: session)
         let limit = try await codeMode.sandboxes.sandbox(id, tenant: tenant).info.limits.timeoutMilliseconds
         var milliseconds = timeout.map { Int(($0 * 1000).rounded(.up)) }
@@ -233,7 +237,9 @@ struct CodeModeRoutes<Context: PrincipalContext>: Sendable {
         let name = body.requiredString("name", maxLength: 128)
         let source = body.requiredString("source", minLength: 0, maxLength: 256 * 1024)
         let description = body.string("description", maxLength: 2048) ?? ""
-        guard body.issues.isEmpty else { throw CodeModeRefusal(.unprocessableContent, APIError.invalidBody(body.issues).detailedMessage) }
+        guard body.issues.isEmpty else {
+            throw CodeModeRefusal(.unprocessableContent, APIError.invalidBody(body.issues).detailedMessage)
+        }
         let skill = try CodeMode.skill(name: name, source: source, description: description)
         try await codeMode.saveSkill(skill, tenant: context.principal.tenant)
         return JSONResponse.make(.ok, makeJSON { w in Self.write(skill, source: true, into: &w) })
@@ -309,13 +315,17 @@ struct CodeModeRoutes<Context: PrincipalContext>: Sendable {
         guard let data = body.object["data"] else { throw CodeModeRefusal(.unprocessableContent, "data: required") }
         var metadataJSON: String?
         if let metadata = body.object["metadata"], !metadata.isNull {
-            guard metadata.objectValue != nil else { throw CodeModeRefusal(.unprocessableContent, "metadata: expected an object") }
+            guard metadata.objectValue != nil else {
+                throw CodeModeRefusal(.unprocessableContent, "metadata: expected an object")
+            }
             metadataJSON = makeJSON { $0.value(metadata) }
             guard metadataJSON!.utf8.count <= 4096 else {
                 throw CodeModeRefusal(.unprocessableContent, "metadata: at most 4096 bytes of JSON")
             }
         }
-        guard body.issues.isEmpty else { throw CodeModeRefusal(.unprocessableContent, APIError.invalidBody(body.issues).detailedMessage) }
+        guard body.issues.isEmpty else {
+            throw CodeModeRefusal(.unprocessableContent, APIError.invalidBody(body.issues).detailedMessage)
+        }
         let saved = try await codeMode.saveArtifact(
             name: name, data: data, description: description, metadataJSON: metadataJSON,
             tenant: context.principal.tenant)
@@ -339,11 +349,13 @@ struct CodeModeRefusal: Error, Sendable {
     }
 
     var response: Response {
-        JSONResponse.make(status, makeJSON { w in
-            w.beginObject()
-            w.field("detail", detail)
-            w.endObject()
-        })
+        JSONResponse.make(
+            status,
+            makeJSON { w in
+                w.beginObject()
+                w.field("detail", detail)
+                w.endObject()
+            })
     }
 }
 

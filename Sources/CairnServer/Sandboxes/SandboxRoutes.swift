@@ -166,7 +166,8 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
     }
 
     @Sendable func get(_ request: Request, context: Context) async throws -> Response {
-        let sandbox = try sandboxes.sandbox(try request.pathParameter("sandboxId", context), tenant: context.principal.tenant)
+        let sandbox = try sandboxes.sandbox(
+            try request.pathParameter("sandboxId", context), tenant: context.principal.tenant)
         let info = await sandbox.info
         return JSONResponse.object { $0.sandbox(info) }
     }
@@ -218,7 +219,9 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
         let streaming = request.headers[.accept]?.contains("text/event-stream") == true
         guard streaming else {
             let result = try await sandboxes.exec(id, tenant: tenant, command: command, timeoutMilliseconds: timeout)
-            return JSONResponse.object(capacity: result.stdout.count + result.stderr.count + 512) { $0.execResult(result) }
+            return JSONResponse.object(capacity: result.stdout.count + result.stderr.count + 512) {
+                $0.execResult(result)
+            }
         }
         // Check what can be refused before the 200 goes out; the execution runs in a task of
         // its own and its events are written as they come.
@@ -256,7 +259,8 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
     }
 
     @Sendable func readFile(_ request: Request, context: Context) async throws -> Response {
-        let files = try await sandboxes.files(try request.pathParameter("sandboxId", context), tenant: context.principal.tenant)
+        let files = try await sandboxes.files(
+            try request.pathParameter("sandboxId", context), tenant: context.principal.tenant)
         let path = try Self.path(request)
         switch try files.read(path) {
         case .directory(let entries):
@@ -278,7 +282,8 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
     }
 
     @Sendable func writeFile(_ request: Request, context: Context) async throws -> Response {
-        let files = try await sandboxes.files(try request.pathParameter("sandboxId", context), tenant: context.principal.tenant)
+        let files = try await sandboxes.files(
+            try request.pathParameter("sandboxId", context), tenant: context.principal.tenant)
         let path = try Self.path(request)
         _ = try SandboxFiles.components(path)
         let buffer: ByteBuffer
@@ -298,7 +303,8 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
     }
 
     @Sendable func deleteFile(_ request: Request, context: Context) async throws -> Response {
-        let files = try await sandboxes.files(try request.pathParameter("sandboxId", context), tenant: context.principal.tenant)
+        let files = try await sandboxes.files(
+            try request.pathParameter("sandboxId", context), tenant: context.principal.tenant)
         try files.delete(try Self.path(request))
         return Response(status: .noContent)
     }
@@ -374,7 +380,8 @@ enum SandboxStreamEvent: Sendable {
             }
         case .failed(let error):
             name = "error"
-            let refusal = (error as? any APIErrorConvertible)?.apiError ?? APIError(.internalServerError, "execution failed")
+            let refusal =
+                (error as? any APIErrorConvertible)?.apiError ?? APIError(.internalServerError, "execution failed")
             data = refusal.body
         }
         return ByteBuffer(string: "event: \(name)\ndata: \(data)\n\n")
