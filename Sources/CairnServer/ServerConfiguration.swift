@@ -244,7 +244,7 @@ public struct ServerConfiguration: Sendable {
             ("sse-buffer-bytes", String(eventStreamBufferBytes)),
             ("sse-key-check-ms", String(eventStreamKeyCheckMilliseconds)),
             ("sandbox-dir", sandboxConfiguration.root), ("sandbox-backend", sandboxBackend ?? "linux if it works"),
-            ("max-sandboxes", String(maxSandboxes)),
+            ("max-sandboxes", String(maxSandboxes)), ("sandbox-reap-ms", String(sandboxReapMilliseconds)),
         ]
     }
 }

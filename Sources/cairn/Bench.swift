@@ -13,6 +13,7 @@ struct Bench: AsyncParsableCommand {
         subcommands: [
             StepsBench.self, ClaimsBench.self, SDKBench.self, CheckpointsBench.self, ArtifactsBench.self,
             PostgresBench.self, JSONBench.self, WorkspacesBench.self, ForksBench.self, PoliciesBench.self,
+            SandboxesBench.self,
         ])
 }
 

@@ -104,6 +104,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-sandboxes"), help: "Sandboxes alive at once (CAIRN_MAX_SANDBOXES; 64).")
     var maxSandboxes: Int?
     @Option(
+        name: .customLong("sandbox-reap-ms"),
+        help: "Pause between removals of sandboxes past their TTL or idle TTL (CAIRN_SANDBOX_REAP_MS; 1000).")
+    var sandboxReapMs: Int64?
+    @Option(
         name: .customLong("checkpoint-sweep-ms"),
         help: "Pause between sweeps of expired checkpoint workflows (CAIRN_CHECKPOINT_SWEEP_MS; 1000).")
     var checkpointSweepMs: Int64?
@@ -230,6 +234,8 @@ struct Serve: AsyncParsableCommand {
         c.sandboxDirectory = sandboxDir ?? env("CAIRN_SANDBOX_DIR")
         c.sandboxBackend = sandboxBackend ?? env("CAIRN_SANDBOX_BACKEND")
         c.maxSandboxes = try maxSandboxes ?? envInt("CAIRN_MAX_SANDBOXES") ?? c.maxSandboxes
+        c.sandboxReapMilliseconds =
+            try sandboxReapMs ?? envInt("CAIRN_SANDBOX_REAP_MS").map(Int64.init) ?? c.sandboxReapMilliseconds
         c.maxArtifactBytes =
             try maxArtifactBytes ?? envInt("CAIRN_MAX_ARTIFACT_BYTES").map(Int64.init) ?? c.maxArtifactBytes
         c.tenantQuotaBytes =
