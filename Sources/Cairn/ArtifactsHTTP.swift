@@ -37,7 +37,7 @@ struct HTTPArtifactTransport: ArtifactTransport {
         return (try? JSONParser.parse(bytes: Array(body.readableBytesView))) ?? .null
     }
 
-    private static func artifact(_ wire: JSONValue?) throws -> Artifact {
+    static func artifact(_ wire: JSONValue?) throws -> Artifact {
         guard let w = wire, let id = w["id"]?.stringValue, let sha = w["sha256"]?.stringValue,
             let size = w["size"]?.intValue
         else { throw CairnError.encoding("malformed artifact: \(wire?.jsonText ?? "nothing")") }

@@ -20,6 +20,7 @@ public struct Cairn: Sendable {
     let transport: any RunTransport
     let checkpointTransport: any CheckpointTransport
     let artifactTransport: any ArtifactTransport
+    let sandboxTransport: any SandboxTransport
 
     /// A client of the server at `url`; without one, `CAIRN_URL`, else a local `cairn serve`
     /// (`http://127.0.0.1:7373`). Without `apiKey`, `CAIRN_API_KEY` if it is set.
@@ -41,7 +42,7 @@ public struct Cairn: Sendable {
             baseURL: trimmed, apiKey: apiKey, timeout: .milliseconds(ms), rateLimitRetry: rateLimitRetry)
         return Cairn(
             transport: http, checkpointTransport: HTTPCheckpointTransport(http: http),
-            artifactTransport: HTTPArtifactTransport(http: http))
+            artifactTransport: HTTPArtifactTransport(http: http), sandboxTransport: HTTPSandboxTransport(http: http))
     }
 
     /// How much an acknowledged write of the embedded store survives.
@@ -61,10 +62,11 @@ public struct Cairn: Sendable {
     /// Unless `backgroundInterval` is nil, a background task does what the server's reconciler
     /// does for this store every `backgroundInterval` (default 1 s): it requeues queued runs
     /// whose worker's lease expired, cancels runs past their deadline and fires due schedules.
-    /// It also deletes checkpointed workflows past their TTL and, every five minutes, expired
-    /// artifacts and unreferenced blobs. It stops when the last copy of the returned value is
-    /// released. Recovery webhooks, checkpoint webhooks and push queues need a server. `clock`
-    /// is the time the store and that task read (tests pass a `ManualClock`).
+    /// It also deletes checkpointed workflows past their TTL, sandboxes past theirs and, every
+    /// five minutes, expired artifacts and unreferenced blobs. It stops when the last copy of
+    /// the returned value is released (its sandboxes are then removed). Recovery webhooks,
+    /// checkpoint webhooks and push queues need a server. `clock` is the time the store and
+    /// that task read (tests pass a `ManualClock`).
     public static func embedded(
         dataDirectory: String, leaseMilliseconds: Int64 = 60_000, durability: Durability = .full,
         backgroundInterval: Duration? = .seconds(1), missedFires: MissedFirePolicy = .once,
@@ -87,9 +89,12 @@ public struct Cairn: Sendable {
                 runs: runs, checkpoints: checkpoints, artifacts: artifacts, interval: backgroundInterval,
                 missedFires: missedFires, logger: logger)
         }
+        let sandboxes = EmbeddedSandboxTransport(
+            sandboxes: services.sandboxes, artifacts: artifacts,
+            reaper: backgroundInterval.map { EmbeddedSandboxReaper(sandboxes: services.sandboxes, interval: $0) })
         return Cairn(
             transport: transport, checkpointTransport: EmbeddedCheckpointTransport(checkpoints: checkpoints),
-            artifactTransport: EmbeddedArtifactTransport(artifacts: artifacts))
+            artifactTransport: EmbeddedArtifactTransport(artifacts: artifacts), sandboxTransport: sandboxes)
     }
 
     /// Reading and managing runs.

@@ -23,15 +23,18 @@ public enum CairnError: Error, Equatable, Sendable {
     case invalidCron(String, field: String?)
     /// A value could not be encoded or decoded as JSON.
     case encoding(String)
-    /// The checkpoint, workflow, agent or webhook with this id does not exist (a workflow past
-    /// its TTL no longer does).
+    /// The checkpoint, workflow, agent, webhook or sandbox with this id does not exist (a
+    /// workflow or sandbox past its TTL no longer does), or the sandbox has no file at this path.
     case notFound(String)
     /// The step is saved already, and a checkpoint never changes. `currentETag` is its stored
     /// etag when the save had no `ifMatch` (the server says it); nil when an `ifMatch` did not
     /// match it.
     case checkpointConflict(checkpointId: String, currentETag: String?)
-    /// The checkpoint protocol refused the request as invalid: its code (`VALIDATION_ERROR`,
-    /// `PAYLOAD_TOO_LARGE`, `MAX_AGENTS_REACHED`) and message.
+    /// The request was refused as invalid: its code and message. The checkpoint protocol's
+    /// codes are `VALIDATION_ERROR`, `PAYLOAD_TOO_LARGE` and `MAX_AGENTS_REACHED`; the sandbox
+    /// API's `invalid_request` (a value out of range, an unknown name), `invalid_path` (absolute,
+    /// `..`, or through a symlink), `unknown_backend`, `backend_unavailable`, `read_only`,
+    /// `too_large`, and the SDK's own `not_a_file` and `not_a_directory`.
     case invalidRequest(code: String, message: String)
     /// The server answered 429 Too Many Requests, and ``RateLimitRetry`` allowed no further
     /// attempt (they ran out, or the wait asked for was longer than its `maxWait`).
@@ -39,6 +42,15 @@ public enum CairnError: Error, Equatable, Sendable {
     case rateLimited(retryAfterSeconds: Int?)
     /// A fork's new workflow id names a live workflow.
     case workflowExists(String)
+    /// The sandbox backend cannot enforce what was asked for: a limit or a required
+    /// capability (`memory_limit`, `network_off`, ...). Nothing was created; `missing` names
+    /// each capability, as ``SandboxCapability`` raw values.
+    case capabilityUnavailable(missing: [String])
+    /// The sandbox is running another execution; it runs one at a time.
+    case sandboxBusy
+    /// The server (or, embedded, this process) holds as many sandboxes as it allows, in all
+    /// or for the tenant: delete one first.
+    case tooManySandboxes
     /// Any other refusal by the server, with its status and body.
     case server(status: Int, body: String)
 

@@ -1,11 +1,14 @@
 import Foundation
 
-/// Splits a `text/event-stream` body into events (`id`, `data`); comments and other fields are
-/// skipped. Lines are bounded so a peer cannot grow the buffer without end.
+/// Splits a `text/event-stream` body into events (`id`, `data`, and the `event` name when the
+/// stream names its events); comments and other fields are skipped. Lines are bounded so a
+/// peer cannot grow the buffer without end.
 struct ServerSentEventParser {
     struct Event: Sendable {
         var id: String?
         var data: String
+        /// The `event:` field: the event's type, nil for the default (`message`).
+        var event: String? = nil
     }
 
     static let maxLineBytes = 1 << 20
@@ -15,6 +18,7 @@ struct ServerSentEventParser {
     }
     private var line: [UInt8] = []
     private var id: String?
+    private var event: String?
     private var data: [String] = []
 
     mutating func feed(_ bytes: some Sequence<UInt8>) throws -> [Event] {
@@ -23,13 +27,18 @@ struct ServerSentEventParser {
             if byte == UInt8(ascii: "\n") {
                 if line.last == UInt8(ascii: "\r") { line.removeLast() }
                 if line.isEmpty {
-                    if !data.isEmpty { events.append(Event(id: id, data: data.joined(separator: "\n"))) }
+                    if !data.isEmpty {
+                        events.append(Event(id: id, data: data.joined(separator: "\n"), event: event))
+                    }
                     id = nil
+                    event = nil
                     data = []
                 } else {
                     let text = String(decoding: line, as: UTF8.self)
                     if text.hasPrefix("id:") {
                         id = text.dropFirst(3).trimmingCharacters(in: .whitespaces)
+                    } else if text.hasPrefix("event:") {
+                        event = text.dropFirst(6).trimmingCharacters(in: .whitespaces)
                     } else if text.hasPrefix("data:") {
                         let value = text.dropFirst(5)
                         data.append(String(value.hasPrefix(" ") ? value.dropFirst() : value))

@@ -11,7 +11,7 @@ import Logging
 
 /// What the embedded client keeps besides runs: the blob directory a server on the same data
 /// directory uses (`<data-dir>/blobs`), and the services over it, which share its per-digest
-/// locks as the server's do. Opened once per client.
+/// locks as the server's do, plus the client's sandboxes. Opened once per client.
 final class EmbeddedServices: Sendable {
     let store: any RecordStore
     let blobs: any BlobStore
@@ -19,6 +19,9 @@ final class EmbeddedServices: Sendable {
     let artifacts: ArtifactService
     let workspaces: WorkspaceService
     let iam: IAMService
+    /// Sandboxes of this process: probed on first use; every one is removed when the client
+    /// is released.
+    let sandboxes: SandboxService
     let tenant = TenantID.default
 
     init(store: any RecordStore, dataDirectory: String, clock: any WallClock, logger: Logger) throws {
@@ -30,6 +33,13 @@ final class EmbeddedServices: Sendable {
         artifacts = ArtifactService(store: store, blobs: blobs, locks: locks, logger: logger, clock: clock)
         workspaces = WorkspaceService(store: store, blobs: blobs, locks: locks, clock: clock)
         iam = IAMService(store: store, clock: clock)
+        sandboxes = SandboxService(
+            configuration: .forDataDirectory(dataDirectory), clock: clock, workspaces: workspaces)
+    }
+
+    deinit {
+        let sandboxes = self.sandboxes
+        Task { await sandboxes.shutdown() }
     }
 }
 

@@ -18,7 +18,8 @@ struct CairnCommand: AsyncParsableCommand {
         version: CairnVersion.string,
         subcommands: [
             Serve.self, RunsCommand.self, QueuesCommand.self, SchedulesCommand.self, CheckpointsCommand.self,
-            ArtifactsCommand.self, WorkspacesCommand.self, Keys.self, Backup.self, Restore.self, Bench.self,
+            ArtifactsCommand.self, WorkspacesCommand.self, SandboxesCommand.self, Keys.self, Backup.self, Restore.self,
+            Bench.self,
         ])
 
     /// Parses and runs like ArgumentParser's own `main`, but reports failures as sentences:
@@ -85,6 +86,11 @@ struct CairnCommand: AsyncParsableCommand {
         case .workflowExists(let id): return "a workflow \(id) exists already"
         case .rateLimited(let seconds):
             return "rate limited" + (seconds.map { "; retry in \($0) s" } ?? "")
+        case .capabilityUnavailable(let missing):
+            return "the sandbox backend cannot enforce " + missing.joined(separator: ", ")
+                + " (`cairn sandbox capabilities` shows what each backend enforces)"
+        case .sandboxBusy: return "the sandbox is running another execution; it runs one at a time"
+        case .tooManySandboxes: return "the server holds as many sandboxes as it allows; delete one (cairn sandbox rm)"
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import CairnCore
@@ -34,6 +35,23 @@ import Testing
         out += scanner.flush()
         #expect(out == Array("x".utf8) + prefix)
         #expect(!scanner.found)
+    }
+
+    @Test func aCharacterSplitAcrossReadsIsForwardedWhole() {
+        let text = Array("aé€😀".utf8)
+        for cut in 1..<text.count {
+            let chunks = Mutex<[[UInt8]]>([])
+            let execution = Execution(
+                limit: 1 << 20,
+                forward: { output in if case .stdout(let bytes) = output { chunks.withLock { $0.append(bytes) } } },
+                overLimit: {})
+            execution.output(Array(text[..<cut]), stderr: false)
+            execution.output(Array(text[cut...]), stderr: false)
+            execution.flush()
+            let got = chunks.withLock { $0 }
+            #expect(got.joined().elementsEqual(text), "cut at \(cut)")
+            #expect(got.allSatisfy { String(validating: $0, as: UTF8.self) != nil }, "cut at \(cut)")
+        }
     }
 
     // MARK: Files beneath /work
@@ -83,10 +101,11 @@ import Testing
         #expect(throws: SandboxError.self) { try files.read("dirlink/outside.txt") }
         #expect(throws: SandboxError.self) { try files.write("dirlink/outside.txt", bytes: Array("pwned".utf8)) }
         #expect(throws: SandboxError.self) { try files.openFile("link") }
-        // Writing at the link's own name replaces the link, never the file it points to.
-        try files.write("link", bytes: Array("mine".utf8))
+        #expect(throws: SandboxError.self) { try files.write("link", bytes: Array("pwned".utf8)) }
         #expect(try String(contentsOfFile: outside, encoding: .utf8) == "secret")
-        #expect(try files.regularFiles(limit: 10) == ["link"])
+        #expect(try files.regularFiles(limit: 10) == [], "links are not files to take back")
+        // Removing the link removes the link, not what it points to.
+        try files.delete("link")
         #expect(try String(contentsOfFile: outside, encoding: .utf8) == "secret")
     }
 

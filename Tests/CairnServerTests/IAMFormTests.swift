@@ -8,7 +8,7 @@ import Testing
 @Suite struct IAMFormTests {
     func code(_ body: String) -> String? {
         do {
-            _ = try IAMForm(Array(body.utf8))
+            _ = try URLEncodedForm(Array(body.utf8))
             return nil
         } catch let error as IAMError {
             return error.code
@@ -18,7 +18,7 @@ import Testing
     }
 
     @Test func decodesPlusAsSpaceAndPercentEscapes() throws {
-        let form = try IAMForm(
+        let form = try URLEncodedForm(
             Array("Action=CreatePolicy&PolicyName=p&PolicyDocument=%7B%22a%22%3A+%22b%2Bc%22%7D&Flag".utf8))
         #expect(form["Action"] == "CreatePolicy")
         #expect(form["PolicyDocument"] == #"{"a": "b+c"}"#)
@@ -33,14 +33,14 @@ import Testing
         #expect(code("Action=A&Action=B") == "ValidationError")
         #expect(code("Action=%zz") == "ValidationError")
         #expect(code("Action=%FF") == "ValidationError")
-        #expect(code((0...IAMForm.maxFields).map { "p\($0)=1" }.joined(separator: "&")) == "ValidationError")
+        #expect(code((0...URLEncodedForm.maxFields).map { "p\($0)=1" }.joined(separator: "&")) == "ValidationError")
         #expect(code("") == nil)
     }
 
     @Test func maxItemsIsBounded() throws {
         for bad in ["0", "1001", "-1", "ten", "99999999999999999999"] {
-            #expect(throws: IAMError.self) { try IAMForm(Array("MaxItems=\(bad)".utf8)).maxItems() }
+            #expect(throws: IAMError.self) { try URLEncodedForm(Array("MaxItems=\(bad)".utf8)).maxItems() }
         }
-        #expect(try IAMForm(Array("MaxItems=1000".utf8)).maxItems() == 1000)
+        #expect(try URLEncodedForm(Array("MaxItems=1000".utf8)).maxItems() == 1000)
     }
 }

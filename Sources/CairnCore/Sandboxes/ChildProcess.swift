@@ -1,5 +1,4 @@
 import CCairnSystem
-@preconcurrency import Dispatch
 import Foundation
 import Synchronization
 
@@ -167,51 +166,89 @@ public struct Pipe2: ~Copyable {
     }
 }
 
-/// Reads one descriptor as data arrives (a dispatch read source, no thread of its own) and
-/// hands each chunk to `onData`; `onEnd` runs once at end of file or after `cancel()`.
+/// Reads one descriptor on a small thread of its own (blocking in `poll`) and hands each chunk
+/// to `onData`; `onEnd` runs once, at end of file or after `cancel()` (or when the reader is
+/// released). The thread owns the descriptor and closes it itself, so no other code can close
+/// it while a read is pending or see its number reused under a read.
 public final class DescriptorReader: Sendable {
-    private let source: any DispatchSourceRead
-    private let fd: Int32
+    /// Writing a byte here (or closing it) wakes the thread to stop.
+    private let wake: Int32
 
-    public init(
-        fd: Int32, queue: DispatchQueue, onData: @escaping @Sendable ([UInt8]) -> Void,
-        onEnd: @escaping @Sendable () -> Void
-    ) {
-        self.fd = fd
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-        self.source = source
-        let ended = Mutex(false)
-        let finish: @Sendable () -> Void = {
-            guard
-                ended.withLock({ done in
-                    defer { done = true }; return !done
-                })
-            else { return }
-            source.cancel()
+    public init(fd: Int32, onData: @escaping @Sendable ([UInt8]) -> Void, onEnd: @escaping @Sendable () -> Void) {
+        // A socket pair, not a pipe: `cancel()` sends with MSG_NOSIGNAL, so waking a thread
+        // that has already ended cannot raise SIGPIPE.
+        var fds: [Int32] = [-1, -1]
+        if socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) != 0 {
+            fds = [-1, -1]
         }
-        source.setEventHandler {
+        wake = fds[1]
+        let wakeRead = fds[0]
+        let thread = Thread {
             var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-                if n > 0 {
-                    onData(Array(buffer[0..<n]))
-                    continue
+            var watched = [
+                pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
+            ]
+            reading: while true {
+                watched[0].revents = 0
+                watched[1].revents = 0
+                let ready = poll(&watched, wakeRead >= 0 ? 2 : 1, -1)
+                if ready < 0 {
+                    if errno == EINTR { continue }
+                    break
                 }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
-                finish()
-                return
+                if wakeRead >= 0 && watched[1].revents != 0 { break }
+                guard watched[0].revents != 0 else { continue }
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                    if n > 0 {
+                        onData(Array(buffer[0..<n]))
+                        continue reading
+                    }
+                    if n < 0 && errno == EINTR { continue }
+                    break reading
+                }
             }
-        }
-        source.setCancelHandler {
             close(fd)
+            if wakeRead >= 0 { close(wakeRead) }
             onEnd()
         }
-        source.resume()
+        thread.stackSize = 128 * 1024
+        thread.start()
     }
 
-    public func cancel() { source.cancel() }
+    public func cancel() {
+        var byte: UInt8 = 1
+        _ = send(wake, &byte, 1, Int32(MSG_NOSIGNAL))
+    }
+
+    deinit { if wake >= 0 { close(wake) } }
+}
+
+/// Writes all of `bytes` to `fd` on a thread of its own, then closes `fd`. SIGPIPE is blocked
+/// on that thread, so a reader that has gone makes the write fail (EPIPE) instead of killing
+/// the process, without changing how the rest of the process handles SIGPIPE.
+func writeAllThenClose(_ fd: Int32, _ bytes: [UInt8], close closing: Bool = true) {
+    Thread.detachNewThread {
+        var blocked = sigset_t()
+        sigemptyset(&blocked)
+        sigaddset(&blocked, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &blocked, nil)
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n > 0 {
+                    offset += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+        }
+        if closing { close(fd) }
+    }
 }
 
 extension POSIXError {

@@ -323,6 +323,38 @@ public final class CodeMode: Sendable {
         return !existing.isEmpty
     }
 
+    // MARK: Package specs
+
+    /// Why a package spec is refused, as py-code-mode's deps store refuses it (a name with
+    /// optional extras and a version specifier; no URLs, markers, options or shell
+    /// characters), or nil.
+    public static func packageProblem(_ spec: String) -> String? {
+        if spec.isEmpty { return "the package spec is empty" }
+        if spec.utf8.count > 256 { return "the package spec is longer than 256 characters" }
+        if spec.hasPrefix("-") { return "options are not package specs" }
+        if spec.unicodeScalars.contains(where: {
+            $0.value < 0x20 || $0.value == 0x7F || "@;()|&`$\\".unicodeScalars.contains($0)
+        }) {
+            return "the package spec has a character packages never have (URLs, markers and shell syntax are refused)"
+        }
+        var rest = Substring(spec)
+        let name = rest.prefix { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+        guard let first = name.first, first.isLetter || first.isNumber else { return "the package name is not valid" }
+        rest = rest.dropFirst(name.count)
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { return "the extras are not closed" }
+            let extras = rest[rest.index(after: rest.startIndex)..<close]
+            guard extras.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-, ".contains($0)) }) else {
+                return "the extras are not valid"
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        guard rest.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".*,<>=!~ ".contains($0)) }) else {
+            return "the version specifier is not valid"
+        }
+        return nil
+    }
+
     // MARK: Artifacts (name-addressed, as py-code-mode's store is)
 
     public struct NamedArtifact: Sendable {

@@ -73,40 +73,22 @@ public actor Sandbox {
         close(input.takeRead())
         close(out.takeWrite())
         close(err.takeWrite())
-        let execution = Execution(limit: info.limits.outputBytes, forward: output) {
-            process.kill(SIGKILL, group: true)
-        }
-        let queue = DispatchQueue(label: "cairn.sandbox.output")
+        let enclosure = self.enclosure
+        let execution = Execution(limit: info.limits.outputBytes, forward: output) { enclosure.stop(process) }
         let readers = [
             DescriptorReader(
-                fd: out.takeRead(), queue: queue, onData: { execution.output($0, stderr: false) },
+                fd: out.takeRead(), onData: { execution.output($0, stderr: false) },
                 onEnd: { execution.update { $0.stdoutDone = true } }),
             DescriptorReader(
-                fd: err.takeRead(), queue: queue, onData: { execution.output($0, stderr: true) },
+                fd: err.takeRead(), onData: { execution.output($0, stderr: true) },
                 onEnd: { execution.update { $0.stderrDone = true } }),
         ]
-        let stdinFD = input.takeWrite()
-        Thread.detachNewThread {
-            stdin.withUnsafeBytes { bytes in
-                var offset = 0
-                while offset < bytes.count {
-                    let n = write(stdinFD, bytes.baseAddress! + offset, bytes.count - offset)
-                    if n > 0 {
-                        offset += n
-                    } else if n < 0 && errno == EINTR {
-                        continue
-                    } else {
-                        break
-                    }
-                }
-            }
-            close(stdinFD)
-        }
+        writeAllThenClose(input.takeWrite(), stdin)
         let deadline = timeout.map { ms in
             Task {
                 try await Task.sleep(for: .milliseconds(ms))
                 execution.stop(.timeout)
-                process.kill(SIGKILL, group: true)
+                enclosure.stop(process)
             }
         }
         let termination = await process.wait()
@@ -137,15 +119,14 @@ public actor Sandbox {
         let before = enclosure.counters()
         enclosure.startMeasuring()
         let started = ContinuousClock.now
-        let execution = Execution(limit: info.limits.outputBytes, forward: output) {
-            session.process.kill(SIGKILL, group: true)
-        }
+        let enclosure = self.enclosure
+        let execution = Execution(limit: info.limits.outputBytes, forward: output) { enclosure.stop(session.process) }
         session.begin(execution, code: code)
         let deadline = timeout.map { ms in
             Task {
                 try await Task.sleep(for: .milliseconds(ms))
                 execution.stop(.timeout)
-                session.process.kill(SIGKILL, group: true)
+                enclosure.stop(session.process)
             }
         }
         await execution.wait { ($0.result != nil && $0.stdoutDone && $0.stderrDone) || $0.processEnded }
@@ -167,6 +148,7 @@ public actor Sandbox {
         before: Cgroup.Counters?, code: Bool
     ) -> SandboxExecResult {
         let elapsed = ContinuousClock.now - started
+        execution.flush()
         let state = execution.snapshot
         let after = enclosure.counters()
         var exit = SandboxExit(
@@ -280,6 +262,10 @@ final class Execution: Sendable {
         var stderrDone = false
         var processEnded = false
         var stopReason: SandboxExitReason?
+        /// The start of a UTF-8 character split across reads, held until the rest comes, so
+        /// every forwarded chunk is whole characters.
+        var stdoutCarry: [UInt8] = []
+        var stderrCarry: [UInt8] = []
     }
 
     private let state = Mutex<
@@ -300,19 +286,58 @@ final class Execution: Sendable {
     /// Keeps output up to the limit; past it, the rest is dropped and the execution stopped.
     func output(_ bytes: [UInt8], stderr: Bool) {
         guard !bytes.isEmpty else { return }
-        let (kept, stop) = state.withLock { s -> ([UInt8], Bool) in
+        let (forwarded, stop) = state.withLock { s -> ([UInt8], Bool) in
             let room = max(0, limit - s.state.kept)
             let kept = Array(bytes.prefix(room))
             s.state.kept += kept.count
-            if stderr { s.state.stderr += kept } else { s.state.stdout += kept }
-            guard kept.count < bytes.count else { return (kept, false) }
+            var pending = (stderr ? s.state.stderrCarry : s.state.stdoutCarry) + kept
+            let whole = Self.wholeCharacters(pending)
+            let forwarded = Array(pending[..<whole])
+            pending.removeFirst(whole)
+            if stderr {
+                s.state.stderr += kept
+                s.state.stderrCarry = pending
+            } else {
+                s.state.stdout += kept
+                s.state.stdoutCarry = pending
+            }
+            guard kept.count < bytes.count else { return (forwarded, false) }
             let first = !s.state.truncated
             s.state.truncated = true
             if s.state.stopReason == nil { s.state.stopReason = .outputLimit }
-            return (kept, first)
+            return (forwarded, first)
         }
-        if !kept.isEmpty { forward(stderr ? .stderr(kept) : .stdout(kept)) }
+        if !forwarded.isEmpty { forward(stderr ? .stderr(forwarded) : .stdout(forwarded)) }
         if stop { overLimit() }
+    }
+
+    /// Forwards what was held back at the end of a character split across reads (the
+    /// execution has ended: no more bytes are coming).
+    func flush() {
+        let (out, err) = state.withLock { s -> ([UInt8], [UInt8]) in
+            defer {
+                s.state.stdoutCarry = []
+                s.state.stderrCarry = []
+            }
+            return (s.state.stdoutCarry, s.state.stderrCarry)
+        }
+        if !out.isEmpty { forward(.stdout(out)) }
+        if !err.isEmpty { forward(.stderr(err)) }
+    }
+
+    /// How many leading bytes are whole UTF-8 characters: all but an unfinished multi-byte
+    /// sequence at the end (anything malformed counts as whole; it is decoded as U+FFFD).
+    static func wholeCharacters(_ bytes: [UInt8]) -> Int {
+        var i = bytes.count - 1
+        var continuation = 0
+        while i >= 0 && continuation < 3 && bytes[i] & 0xC0 == 0x80 {
+            continuation += 1
+            i -= 1
+        }
+        guard i >= 0 else { return bytes.count }
+        let lead = bytes[i]
+        let length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1
+        return length > continuation + 1 ? i : bytes.count
     }
 
     func stop(_ reason: SandboxExitReason) {
@@ -389,7 +414,6 @@ final class InterpreterProcess: Sendable {
         close(out.takeWrite())
         close(err.takeWrite())
         requests = requestPipe.takeWrite()
-        let queue = DispatchQueue(label: "cairn.sandbox.session")
         let routing = self.routing
         let process = self.process
         func route(stderr: Bool) -> @Sendable ([UInt8]) -> Void {
@@ -410,10 +434,10 @@ final class InterpreterProcess: Sendable {
             }
         }
         readers = [
-            DescriptorReader(fd: out.takeRead(), queue: queue, onData: route(stderr: false), onEnd: ended),
-            DescriptorReader(fd: err.takeRead(), queue: queue, onData: route(stderr: true), onEnd: ended),
+            DescriptorReader(fd: out.takeRead(), onData: route(stderr: false), onEnd: ended),
+            DescriptorReader(fd: err.takeRead(), onData: route(stderr: true), onEnd: ended),
             DescriptorReader(
-                fd: resultPipe.takeRead(), queue: queue,
+                fd: resultPipe.takeRead(),
                 onData: { chunk in
                     let done = routing.current.withLock { c -> (Execution, JSONValue)? in
                         guard c != nil else { return nil }
@@ -447,16 +471,7 @@ final class InterpreterProcess: Sendable {
             w.field("nonce", nonce)
             w.endObject()
         }
-        let fd = requests
-        Thread.detachNewThread {
-            var bytes = Array(line.utf8) + [0x0A]
-            var offset = 0
-            while offset < bytes.count {
-                let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-                if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { break }
-            }
-            bytes = []
-        }
+        writeAllThenClose(requests, Array(line.utf8) + [0x0A], close: false)
     }
 
     /// Output from now until the next `begin` belongs to no execution and is dropped.

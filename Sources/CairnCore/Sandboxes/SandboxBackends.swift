@@ -21,6 +21,8 @@ public protocol SandboxBackend: Sendable {
 public protocol SandboxEnclosure: Sendable {
     /// Starts `argv` inside, working directory `/work`, with exactly `descriptors`.
     func launch(_ argv: [String], descriptors: [ChildProcess.DescriptorMapping]) throws -> ChildProcess
+    /// Ends an execution at its deadline or limit: `process` and everything it started.
+    func stop(_ process: ChildProcess)
     /// Ends every process of the sandbox, `process` (the one launched) included.
     func killAll(_ process: ChildProcess?)
     /// Resource counters, where the backend measures them.
@@ -66,6 +68,14 @@ enum SandboxTools {
     }
 
     static var environment: [String: String] { ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"] }
+
+    /// `argv` started through a shell that first joins `cgroup`'s hierarchies, so nothing of the
+    /// sandbox runs for a moment outside its cgroup.
+    static func joining(_ cgroup: Cgroup?, _ argv: [String]) -> [String] {
+        guard let cgroup else { return argv }
+        let join = #"while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@""#
+        return ["/bin/sh", "-c", join, "sh"] + cgroup.procsFiles + ["--"] + argv
+    }
 }
 
 // MARK: - linux: bubblewrap + a cgroup per sandbox
@@ -87,13 +97,11 @@ public final class LinuxSandboxBackend: SandboxBackend {
     let setpriv: String?
     let cgroups: Result<CgroupTree, SandboxSetupError>
 
-    /// `cgroupName` names Cairn's parent cgroup; it is unique per data directory, so two
-    /// servers on one machine never touch each other's sandboxes.
-    public init(cgroupName: String) {
+    /// `cgroups` is Cairn's parent cgroup (see `CgroupTree.make`), or why there is none.
+    public init(cgroups: Result<CgroupTree, SandboxSetupError>) {
         bwrap = SandboxTools.find("bwrap")
         setpriv = SandboxTools.find("setpriv")
-        cgroups = CgroupTree.make(name: cgroupName)
-        if case .success(let tree) = cgroups { tree.removeLeftovers() }
+        self.cgroups = cgroups
     }
 
     public var unavailableReason: String? {
@@ -189,15 +197,16 @@ final class LinuxEnclosure: SandboxEnclosure {
     }
 
     func launch(_ argv: [String], descriptors: [ChildProcess.DescriptorMapping]) throws -> ChildProcess {
-        // A shell joins the cgroups first, then becomes setpriv, then bwrap: nothing of the
-        // sandbox runs for a moment outside its limits.
-        let join =
-            #"while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@""#
-        let full =
-            ["/bin/sh", "-c", join, "sh"] + (cgroup?.procsFiles ?? []) + ["--"] + privileges + bwrapArguments + argv
-        return try ChildProcess(
-            argv: full, environment: SandboxTools.environment, descriptors: descriptors, newSession: true)
+        // sh (joins the cgroup) → setpriv (uid 65534) → bwrap → the program.
+        try ChildProcess(
+            argv: SandboxTools.joining(cgroup, privileges + bwrapArguments + argv),
+            environment: SandboxTools.environment, descriptors: descriptors, newSession: true)
     }
+
+    /// Killing bwrap kills its pid namespace's init (`--die-with-parent`), and with it every
+    /// process of that namespace, escaped sessions included; the sandbox's other processes
+    /// (its Python session, when a command timed out) live on.
+    func stop(_ process: ChildProcess) { process.kill(SIGKILL, group: true) }
 
     func killAll(_ process: ChildProcess?) {
         process?.kill(SIGKILL, group: true)
@@ -222,14 +231,21 @@ final class LinuxEnclosure: SandboxEnclosure {
 // MARK: - process: a plain child process
 
 /// A child process in its own session, as nobody when the server is root, dying with the
-/// server. It contains a crash and can be reset; it advertises nothing else unless probed.
+/// server. No namespaces and no limits; when cgroups can be made, a cgroup per sandbox (with no
+/// limit set) tracks every process it starts, so a timeout, a reset and a removal reach
+/// processes that left the session, and a restart after `kill -9` finds what was left.
 public final class ProcessSandboxBackend: SandboxBackend {
     public let name = "process"
-    /// No namespaces and no cgroup: isolation of a crash, a reset, and (if it passes) a timeout.
+    /// What it may pass: a crash is contained, a reset works, and (with a tracking cgroup) a
+    /// timeout ends everything the code started.
     public var candidates: Set<SandboxCapability> { [.processIsolation, .reset, .timeout] }
     let setpriv: String?
+    let cgroups: Result<CgroupTree, SandboxSetupError>
 
-    public init() { setpriv = SandboxTools.find("setpriv") }
+    public init(cgroups: Result<CgroupTree, SandboxSetupError> = .failure(.init("no cgroups"))) {
+        setpriv = SandboxTools.find("setpriv")
+        self.cgroups = cgroups
+    }
 
     public var unavailableReason: String? {
         if geteuid() == 0 && setpriv == nil { return "setpriv is missing: a root server cannot drop to a non-root uid" }
@@ -242,19 +258,24 @@ public final class ProcessSandboxBackend: SandboxBackend {
         guard unavailableReason == nil else {
             throw SandboxError.backendUnavailable(name, reason: unavailableReason ?? "unavailable")
         }
-        return ProcessEnclosure(privileges: SandboxTools.dropPrivileges(setpriv: setpriv), directory: directory)
+        var tracking: Cgroup?
+        if case .success(let tree) = cgroups { tracking = try tree.create(id, limits: SandboxLimits()) }
+        return ProcessEnclosure(
+            privileges: SandboxTools.dropPrivileges(setpriv: setpriv), directory: directory, cgroup: tracking)
     }
 }
 
 final class ProcessEnclosure: SandboxEnclosure {
     let privileges: [String]
     let directory: String
+    let cgroup: Cgroup?
     let launched = ProcessGroups()
     var workPath: String { directory }
 
-    init(privileges: [String], directory: String) {
+    init(privileges: [String], directory: String, cgroup: Cgroup?) {
         self.privileges = privileges
         self.directory = directory
+        self.cgroup = cgroup
     }
 
     func launch(_ argv: [String], descriptors: [ChildProcess.DescriptorMapping]) throws -> ChildProcess {
@@ -262,8 +283,8 @@ final class ProcessEnclosure: SandboxEnclosure {
         environment["HOME"] = directory
         environment["TMPDIR"] = directory
         let process = try ChildProcess(
-            argv: privileges + resolve(argv), environment: environment, descriptors: descriptors, newSession: true,
-            workingDirectory: directory)
+            argv: SandboxTools.joining(cgroup, privileges + resolve(argv)), environment: environment,
+            descriptors: descriptors, newSession: true, workingDirectory: directory)
         launched.add(process)
         return process
     }
@@ -277,14 +298,23 @@ final class ProcessEnclosure: SandboxEnclosure {
         return argv
     }
 
+    /// Without namespaces the only handle on what an execution started is the cgroup (all of
+    /// the sandbox) or, without one, the process group (which a `setsid` escapes).
+    func stop(_ process: ChildProcess) { killAll(process) }
+
     func killAll(_ process: ChildProcess?) {
         process?.kill(SIGKILL, group: true)
         launched.killAll()
+        cgroup?.killAll()
     }
 
-    func counters() -> Cgroup.Counters? { nil }
-    func startMeasuring() {}
-    func destroy() { launched.killAll() }
+    func counters() -> Cgroup.Counters? { cgroup?.counters() }
+    func startMeasuring() { cgroup?.resetPeak() }
+
+    func destroy() {
+        killAll(nil)
+        cgroup?.remove()
+    }
 }
 
 /// The process groups a process enclosure started (each child leads its own session).

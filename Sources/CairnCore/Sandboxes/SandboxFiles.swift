@@ -185,8 +185,9 @@ public struct SandboxFiles: Sendable {
         }
         Self.giveToSandbox(fd)
         close(fd)
-        // renameat replaces a file but never writes through a symlink named `last`: the link
-        // itself is replaced. A directory there makes it fail.
+        // A symlink at the name is refused like one on the way. (renameat would replace the
+        // link itself, never write through it, so a link made after this check is harmless.)
+        if failure == 0 && Self.isSymlink(directory, last) { failure = ELOOP }
         if failure == 0 && renameat(directory, temporary, directory, last) == 0 { return }
         let code = failure == 0 ? errno : failure
         unlinkat(directory, temporary, 0)
@@ -205,8 +206,45 @@ public struct SandboxFiles: Sendable {
         throw Self.error(errno, last)
     }
 
+    static func isSymlink(_ directory: Int32, _ name: String) -> Bool {
+        var info = stat()
+        return fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && info.st_mode & S_IFMT == S_IFLNK
+    }
+
     /// Files the server makes belong to the sandbox's user, so code inside can change them.
     static func giveToSandbox(_ fd: Int32) {
         if geteuid() == 0 { _ = fchown(fd, sandboxUser, sandboxUser) }
+    }
+}
+
+/// A sandbox's file saved as an artifact: streamed from the file into the blob store, under
+/// the artifact limits and the tenant's quota.
+public enum SandboxArtifacts {
+    public static func save(
+        _ path: String, of files: SandboxFiles, name: String?, contentType: String?, owner: String,
+        into artifacts: ArtifactService, tenant: TenantID
+    ) async throws -> Artifact {
+        let (fd, size) = try files.openFile(path)
+        defer { close(fd) }
+        var request = ArtifactUploadRequest(name: name ?? LocalPath.lastComponent(path))
+        request.owner = owner
+        request.declaredLength = size
+        if let contentType { request.contentType = contentType }
+        let upload = try await artifacts.beginUpload(request, tenant: tenant)
+        do {
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+            defer { chunk.deallocate() }
+            while true {
+                let n = read(fd, chunk.baseAddress, chunk.count)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { throw SandboxError.invalidPath("'\(path)' could not be read") }
+                if n == 0 { break }
+                try upload.append(UnsafeRawBufferPointer(rebasing: chunk[..<n]))
+            }
+            return try await upload.commit().artifact
+        } catch {
+            upload.abort()
+            throw error
+        }
     }
 }

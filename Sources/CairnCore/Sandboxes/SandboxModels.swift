@@ -35,6 +35,16 @@ public struct SandboxLimits: Sendable, Equatable {
     public static let defaultOutputBytes = 1 << 20
     public static let maxTimeoutMilliseconds = 3_600_000
 
+    /// What each limit may be set to (the API refuses anything else).
+    public static let timeoutRange = 1...maxTimeoutMilliseconds
+    public static let memoryRange = (16 << 20)...(64 << 30)
+    public static let cpuRange = 10...64_000
+    public static let processRange = 1...4096
+    public static let tmpRange = (1 << 20)...(16 << 30)
+    public static let outputRange = 1024...(64 << 20)
+    /// TTLs and idle TTLs, in seconds: up to 30 days.
+    public static let ttlRange = 1...2_592_000
+
     public init(
         timeoutMilliseconds: Int? = nil, memoryBytes: Int64? = nil, cpuMillicores: Int? = nil, processes: Int? = nil,
         tmpBytes: Int64? = nil, outputBytes: Int = SandboxLimits.defaultOutputBytes

@@ -115,30 +115,50 @@ enum SandboxProbe {
     }
 
     /// A grandchild that left the session (setsid, double fork) still dies at the deadline.
+    /// A machine too busy to start Python and fork before the deadline proves nothing either
+    /// way, so the probe tries again with a longer one (1 s, 2 s, 4 s).
     static func timeout(_ backend: any SandboxBackend, _ root: String) async throws -> String? {
+        var deadline = 1000
+        while true {
+            let outcome = try await timeout(backend, root, deadline: deadline)
+            guard outcome == .notForkedInTime, deadline < 4000 else { return outcome.failure }
+            deadline *= 2
+        }
+    }
+
+    enum TimeoutOutcome: Equatable {
+        case contained, notStopped(SandboxExitReason), escaped, notForkedInTime
+
+        var failure: String? {
+            switch self {
+            case .contained: nil
+            case .notStopped(let reason): "the payload was not stopped: \(reason)"
+            case .escaped: "a setsid grandchild outlived the timeout"
+            case .notForkedInTime: "the payload did not get to fork before the deadline"
+            }
+        }
+    }
+
+    static func timeout(_ backend: any SandboxBackend, _ root: String, deadline: Int) async throws -> TimeoutOutcome {
+        // The grandchild writes its marker half a second after the deadline.
         let code = """
             import os, time
             if os.fork() == 0:
                 os.setsid()
                 if os.fork() == 0:
-                    time.sleep(1.5)
+                    time.sleep(\(Double(deadline) / 1000 + 0.5))
                     open("escaped", "w").write("x")
                 os._exit(0)
             print("forked", flush=True)
-            time.sleep(30)
+            time.sleep(3600)
             """
-        return try await once(backend, root: root, limits: SandboxLimits(timeoutMilliseconds: 1000)) { sandbox in
-            let result = try await python(sandbox, code, timeout: 1000)
-            guard result.exit.reason == .timeout else { return "the payload was not stopped: \(result.exit.reason)" }
-            guard String(decoding: result.stdout, as: UTF8.self).contains("forked") else {
-                return "the payload did not get to fork before the deadline"
-            }
-            // The grandchild would have written its marker 1.5 s after it started; wait past that.
-            try await Task.sleep(for: .milliseconds(1800))
-            if FileManager.default.fileExists(atPath: sandbox.directory + "/escaped") {
-                return "a setsid grandchild outlived the timeout"
-            }
-            return nil
+        return try await once(backend, root: root, limits: SandboxLimits(timeoutMilliseconds: deadline)) { sandbox in
+            let result = try await python(sandbox, code, timeout: deadline)
+            guard result.exit.reason == .timeout else { return .notStopped(result.exit.reason) }
+            guard String(decoding: result.stdout, as: UTF8.self).contains("forked") else { return .notForkedInTime }
+            // Past the moment the grandchild would have written its marker.
+            try await Task.sleep(for: .milliseconds(800))
+            return FileManager.default.fileExists(atPath: sandbox.directory + "/escaped") ? .escaped : .contained
         }
     }
 

@@ -81,7 +81,13 @@ public final class SandboxService: Sendable {
         self.clock = clock
         self.workspaces = workspaces
         let cgroupName = configuration.cgroupName
-        makeBackends = backends ?? { [LinuxSandboxBackend(cgroupName: cgroupName), ProcessSandboxBackend()] }
+        makeBackends =
+            backends ?? {
+                // One parent cgroup for both backends; what a killed server left in it goes first.
+                let cgroups = CgroupTree.make(name: cgroupName)
+                if case .success(let tree) = cgroups { tree.removeLeftovers() }
+                return [LinuxSandboxBackend(cgroups: cgroups), ProcessSandboxBackend(cgroups: cgroups)]
+            }
     }
 
     /// Makes the sandbox root, removes what a killed server left, and probes every backend.
@@ -93,8 +99,6 @@ public final class SandboxService: Sendable {
             let configuration = self.configuration
             let makeBackends = self.makeBackends
             let started = Task {
-                // A pipe to an interpreter that has died must fail the write, not kill the server.
-                signal(SIGPIPE, SIG_IGN)
                 if mkdir(configuration.root, 0o711) != 0 && errno != EEXIST {
                     return Prepared(
                         backends: [:], reports: [:],
@@ -319,6 +323,8 @@ public final class SandboxService: Sendable {
         for sandbox in sandboxes.withLock({ Array($0.values) }) { await remove(sandbox) }
         guard let task = prepared.withLock({ $0 }) else { return }
         for backend in await task.value.backends.values { (backend as? LinuxSandboxBackend)?.removeParent() }
+        // The root is emptied at start-up; an empty one is not left behind.
+        rmdir(configuration.root)
     }
 
     public var count: Int { sandboxes.withLock { $0.count } }

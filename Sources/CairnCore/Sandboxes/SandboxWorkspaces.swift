@@ -125,6 +125,7 @@ extension SandboxFiles {
             Self.giveToSandbox(fd)
             close(fd)
             open = false
+            if Self.isSymlink(directory, last) { throw Self.error(ELOOP, last) }
             guard renameat(directory, temporary, directory, last) == 0 else { throw Self.error(errno, last) }
         } catch {
             if open { close(fd) }

@@ -49,6 +49,11 @@ public struct BodyReader {
         issues.append(ValidationIssue(path: [key], message: message))
     }
 
+    /// Takes a nested object's issues under `key` (their paths start with it).
+    public mutating func adopt(_ nested: BodyReader, under key: String) {
+        issues += nested.issues.map { ValidationIssue(path: [key] + $0.path, message: $0.message) }
+    }
+
     /// Throws the collected issues, if any.
     public func validate() throws { if !issues.isEmpty { throw APIError.invalidBody(issues) } }
 
@@ -112,6 +117,11 @@ public struct BodyReader {
             return nil
         }
         return i
+    }
+
+    /// An integer within `range`.
+    public mutating func int(_ key: String, in range: ClosedRange<Int>) -> Int? {
+        int(key, min: range.lowerBound, max: range.upperBound)
     }
 
     /// A finite number within `min...max`, each defaulting to ±`maxMagnitude`.

@@ -71,7 +71,7 @@ extension S3Listener {
         guard key.principal.allows(.admin) else {
             throw IAMError.accessDenied("Only keys with the admin scope may call IAM.")
         }
-        let form = try IAMForm(body)
+        let form = try URLEncodedForm(body)
         if let version = form["Version"], version != "2010-05-08" {
             throw IAMError.validation("Version must be 2010-05-08.")
         }
@@ -220,7 +220,7 @@ extension S3Listener {
 
 /// An `application/x-www-form-urlencoded` body: `+` is a space, then percent-decoding. Each name
 /// at most once.
-struct IAMForm {
+struct URLEncodedForm {
     private var fields: [String: String] = [:]
     static let maxFields = 100
 

@@ -158,7 +158,10 @@ struct CodeModeRoutes<Context: PrincipalContext>: Sendable {
                 w.stringArray([])
             }
             w.key("failed")
-            w.stringArray(packages.map(Self.noNetwork))
+            w.stringArray(
+                packages.map { package in
+                    CodeMode.packageProblem(package).map { "\(package): \($0)" } ?? Self.noNetwork(package)
+                })
         }
     }
 
@@ -179,8 +182,9 @@ struct CodeModeRoutes<Context: PrincipalContext>: Sendable {
     @Sendable func addDep(_ request: Request, context: Context) async throws -> Response {
         var request = request
         var body = try await Self.body(&request)
-        let package = body.requiredString("package", maxLength: 256)
+        let package = body.requiredString("package", minLength: 0, maxLength: 256)
         guard body.issues.isEmpty else { throw CodeModeRefusal(.badRequest, "package: expected a package name") }
+        if let problem = CodeMode.packageProblem(package) { throw CodeModeRefusal(.badRequest, "package: \(problem)") }
         return JSONResponse.object { w in
             w.key("installed")
             w.stringArray([])
@@ -208,8 +212,12 @@ struct CodeModeRoutes<Context: PrincipalContext>: Sendable {
     /// Substring-ranked, as the reference server's tool search is: an exact name first, then
     /// names that contain the query, then descriptions that do.
     @Sendable func searchSkills(_ request: Request, context: Context) async throws -> Response {
-        let query = (request.uri.queryParameters["query"].map(String.init) ?? "").lowercased()
-        let limit = request.uri.queryParameters["limit"].flatMap { Int($0) } ?? 5
+        // Form-style, as Starlette reads it: `+` is a space.
+        guard let form = try? URLEncodedForm(Array((request.uri.query ?? "").utf8)) else {
+            throw CodeModeRefusal(.unprocessableContent, "the query string is malformed")
+        }
+        let query = (form["query"] ?? "").lowercased()
+        let limit = form["limit"].flatMap { Int($0) } ?? 5
         guard (1...1000).contains(limit) else { throw CodeModeRefusal(.unprocessableContent, "limit must be 1...1000") }
         let all = try await codeMode.skills(tenant: context.principal.tenant)
         let scored = all.compactMap { skill -> (Int, CodeMode.Skill)? in

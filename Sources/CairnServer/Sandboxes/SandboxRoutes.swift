@@ -93,8 +93,8 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
                 body.fail("language", "unknown language; use python or shell")
             }
         }
-        spec.ttlSeconds = body.int("ttl_seconds", min: 1, max: 30 * 86_400).map(Int64.init)
-        spec.idleTTLSeconds = body.int("idle_ttl_seconds", min: 1, max: 30 * 86_400).map(Int64.init)
+        spec.ttlSeconds = body.int("ttl_seconds", in: SandboxLimits.ttlRange).map(Int64.init)
+        spec.idleTTLSeconds = body.int("idle_ttl_seconds", in: SandboxLimits.ttlRange).map(Int64.init)
         if let value = body.object["require"], !value.isNull {
             if let names = value.arrayValue, names.count <= 32 {
                 for name in names {
@@ -118,15 +118,14 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
                 limits.rejectUnknownFields(allowed: [
                     "timeout_ms", "memory_bytes", "cpu_millicores", "processes", "tmp_bytes", "output_bytes",
                 ])
-                spec.limits.timeoutMilliseconds = limits.int(
-                    "timeout_ms", min: 1, max: SandboxLimits.maxTimeoutMilliseconds)
-                spec.limits.memoryBytes = limits.int("memory_bytes", min: 16 << 20, max: 64 << 30).map(Int64.init)
-                spec.limits.cpuMillicores = limits.int("cpu_millicores", min: 10, max: 64_000)
-                spec.limits.processes = limits.int("processes", min: 1, max: 4096)
-                spec.limits.tmpBytes = limits.int("tmp_bytes", min: 1 << 20, max: 16 << 30).map(Int64.init)
+                spec.limits.timeoutMilliseconds = limits.int("timeout_ms", in: SandboxLimits.timeoutRange)
+                spec.limits.memoryBytes = limits.int("memory_bytes", in: SandboxLimits.memoryRange).map(Int64.init)
+                spec.limits.cpuMillicores = limits.int("cpu_millicores", in: SandboxLimits.cpuRange)
+                spec.limits.processes = limits.int("processes", in: SandboxLimits.processRange)
+                spec.limits.tmpBytes = limits.int("tmp_bytes", in: SandboxLimits.tmpRange).map(Int64.init)
                 spec.limits.outputBytes =
-                    limits.int("output_bytes", min: 1024, max: 64 << 20) ?? SandboxLimits.defaultOutputBytes
-                for issue in limits.issues { body.fail("limits." + issue.path.joined(separator: "."), issue.message) }
+                    limits.int("output_bytes", in: SandboxLimits.outputRange) ?? SandboxLimits.defaultOutputBytes
+                body.adopt(limits, under: "limits")
             } else {
                 body.fail("limits", "expected an object")
             }
@@ -142,9 +141,7 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
                 if snapshot != nil && mode == "rw" {
                     workspace.fail("mode", "a snapshot is read-only: mount it with mode ro")
                 }
-                for issue in workspace.issues {
-                    body.fail("workspace." + issue.path.joined(separator: "."), issue.message)
-                }
+                body.adopt(workspace, under: "workspace")
                 spec.workspace = SandboxWorkspaceMount(bucket: bucket, snapshot: snapshot, writable: mode == "rw")
             } else {
                 body.fail("workspace", "expected an object")
@@ -192,9 +189,15 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
         var request = request
         var body = try await BodyReader.read(&request, limit: Self.maxCodeBytes + 64 * 1024)
         body.rejectUnknownFields(allowed: ["code", "command", "timeout_ms", "stdin"])
-        let code = body.string("code", maxLength: Self.maxCodeBytes)
-        let timeout = body.int("timeout_ms", min: 1, max: SandboxLimits.maxTimeoutMilliseconds)
-        let stdin = body.string("stdin", maxLength: Self.maxCodeBytes)
+        let code = body.string("code")
+        let timeout = body.int("timeout_ms", in: SandboxLimits.timeoutRange)
+        let stdin = body.string("stdin")
+        for (field, text) in [("code", code), ("stdin", stdin)] where (text?.utf8.count ?? 0) > Self.maxCodeBytes {
+            throw APIError(.contentTooLarge, "\(field) is larger than \(Self.maxCodeBytes) bytes") { w in
+                w.field("code", "too_large")
+                w.field("limit", Self.maxCodeBytes)
+            }
+        }
         var argv: [String]?
         if let value = body.object["command"], !value.isNull {
             if let items = value.arrayValue, !items.isEmpty, items.count <= 4096,
@@ -321,29 +324,9 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
         let name = body.string("name", minLength: 1, maxLength: 1024)
         let contentType = body.string("content_type", minLength: 1, maxLength: 255)
         try body.validate()
-        let (fd, size) = try files.openFile(path)
-        defer { close(fd) }
-        var upload = ArtifactUploadRequest(name: name ?? (path as NSString).lastPathComponent)
-        upload.owner = id
-        upload.declaredLength = size
-        if let contentType { upload.contentType = contentType }
-        let writer = try await artifacts.beginUpload(upload, tenant: tenant)
-        do {
-            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-            defer { chunk.deallocate() }
-            while true {
-                let n = read(fd, chunk.baseAddress, chunk.count)
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { throw SandboxError.invalidPath("the file could not be read") }
-                if n == 0 { break }
-                try writer.append(UnsafeRawBufferPointer(rebasing: chunk[..<n]))
-            }
-            let outcome = try await writer.commit()
-            return ArtifactRoutes<Context>.created(outcome.artifact, replayed: false)
-        } catch {
-            writer.abort()
-            throw error
-        }
+        let artifact = try await SandboxArtifacts.save(
+            path, of: files, name: name, contentType: contentType, owner: id, into: artifacts, tenant: tenant)
+        return ArtifactRoutes<Context>.created(artifact, replayed: false)
     }
 }
 
