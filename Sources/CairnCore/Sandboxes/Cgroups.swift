@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -301,6 +302,53 @@ public struct Cgroup: Sendable {
             try? CgroupTree.write("0", to: d + "/memory.max_usage_in_bytes")
         }
     }
+}
+
+/// A small process outside every sandbox that outlives the server: it waits for end of file on
+/// a pipe only the server holds open, which the kernel closes when the server dies however it
+/// dies, then kills every process under Cairn's parent cgroup and removes the cgroups. So a
+/// `kill -9` of the server leaves no sandboxed process running, even one that left its session
+/// on a backend without a pid namespace.
+public final class CgroupGuardian: Sendable {
+    private let keepAlive: Mutex<Int32>
+    let process: ChildProcess
+
+    static let script = #"""
+        read -r _
+        for round in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+            found=
+            for parent in "$@"; do
+                for group in "$parent"/*/; do
+                    [ -d "$group" ] || continue
+                    echo 1 > "$group/cgroup.kill" 2>/dev/null
+                    for pid in $(cat "$group/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; found=1; done
+                done
+            done
+            [ -z "$found" ] && break
+            sleep 0.05
+        done
+        for parent in "$@"; do for group in "$parent"/*/; do rmdir "$group" 2>/dev/null; done; done
+        """#
+
+    init(_ tree: CgroupTree) throws {
+        var pipe = try Pipe2()
+        // Its own session: a signal to the server's process group does not reach it.
+        process = try ChildProcess(
+            argv: ["/bin/sh", "-c", Self.script, "cairn-cgroup-guardian"] + tree.parentDirectories,
+            environment: ["PATH": "/usr/bin:/bin"], descriptors: [.init(pipe.read, as: 0)], newSession: true)
+        close(pipe.takeRead())
+        keepAlive = Mutex(pipe.takeWrite())
+    }
+
+    /// The server is stopping cleanly: the guardian finds nothing left and exits.
+    func release() {
+        keepAlive.withLock { fd in
+            if fd >= 0 { close(fd) }
+            fd = -1
+        }
+    }
+
+    deinit { release() }
 }
 
 public struct SandboxSetupError: Error, Sendable, CustomStringConvertible {

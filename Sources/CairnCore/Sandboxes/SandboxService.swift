@@ -60,7 +60,7 @@ public final class SandboxService: Sendable {
     public let clock: any WallClock
     /// Where mounted workspaces come from (nil: sandboxes cannot mount one).
     let workspaces: WorkspaceService?
-    private let makeBackends: @Sendable () -> [any SandboxBackend]
+    private let makeBackends: @Sendable () -> (backends: [any SandboxBackend], guardian: CgroupGuardian?)
     private let prepared = Mutex<Task<Prepared, Never>?>(nil)
     private let sandboxes = Mutex<[String: Sandbox]>([:])
     private let creating = Mutex<[TenantID: Int]>([:])
@@ -70,6 +70,7 @@ public final class SandboxService: Sendable {
         var backends: [String: any SandboxBackend]
         var reports: [String: SandboxBackendReport]
         var setupError: String?
+        var guardian: CgroupGuardian?
     }
 
     /// Cheap: nothing is created or probed until `start()` or the first sandbox request.
@@ -81,13 +82,21 @@ public final class SandboxService: Sendable {
         self.clock = clock
         self.workspaces = workspaces
         let cgroupName = configuration.cgroupName
-        makeBackends =
-            backends ?? {
-                // One parent cgroup for both backends; what a killed server left in it goes first.
+        if let backends {
+            makeBackends = { (backends(), nil) }
+        } else {
+            makeBackends = {
+                // One parent cgroup for both backends; what a killed server left in it goes
+                // first, and a guardian empties it if this server is killed in turn.
                 let cgroups = CgroupTree.make(name: cgroupName)
-                if case .success(let tree) = cgroups { tree.removeLeftovers() }
-                return [LinuxSandboxBackend(cgroups: cgroups), ProcessSandboxBackend(cgroups: cgroups)]
+                var guardian: CgroupGuardian?
+                if case .success(let tree) = cgroups {
+                    tree.removeLeftovers()
+                    guardian = try? CgroupGuardian(tree)
+                }
+                return ([LinuxSandboxBackend(cgroups: cgroups), ProcessSandboxBackend(cgroups: cgroups)], guardian)
             }
+        }
     }
 
     /// Makes the sandbox root, removes what a killed server left, and probes every backend.
@@ -109,7 +118,7 @@ public final class SandboxService: Sendable {
                 for entry in (try? FileManager.default.contentsOfDirectory(atPath: configuration.root)) ?? [] {
                     try? FileManager.default.removeItem(atPath: configuration.root + "/" + entry)
                 }
-                let all = makeBackends()
+                let (all, guardian) = makeBackends()
                 var reports: [String: SandboxBackendReport] = [:]
                 await withTaskGroup(of: SandboxBackendReport.self) { group in
                     for backend in all { group.addTask { await SandboxProbe.run(backend, root: configuration.root) } }
@@ -117,7 +126,7 @@ public final class SandboxService: Sendable {
                 }
                 return Prepared(
                     backends: Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) }), reports: reports,
-                    setupError: nil)
+                    setupError: nil, guardian: guardian)
             }
             task = started
             return started
@@ -322,7 +331,9 @@ public final class SandboxService: Sendable {
     public func shutdown() async {
         for sandbox in sandboxes.withLock({ Array($0.values) }) { await remove(sandbox) }
         guard let task = prepared.withLock({ $0 }) else { return }
-        for backend in await task.value.backends.values { (backend as? LinuxSandboxBackend)?.removeParent() }
+        let prepared = await task.value
+        for backend in prepared.backends.values { (backend as? LinuxSandboxBackend)?.removeParent() }
+        prepared.guardian?.release()
         // The root is emptied at start-up; an empty one is not left behind.
         rmdir(configuration.root)
     }
