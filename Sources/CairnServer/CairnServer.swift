@@ -286,7 +286,6 @@ public struct CairnServer: Sendable {
         // next is told: streams end, then the listener drains, then the background services stop.
         sandboxes.start()
         var services: [any Service] = [
-            SandboxReaper(sandboxes: sandboxes, interval: .milliseconds(configuration.sandboxReapMilliseconds)),
             deliveries, checkpointExpiry, artifactSweeper, workspaceLifecycleSweeper,
             StoreGauges(runs: runs, interval: .seconds(5), logger: Logger(label: "cairn.gauges")),
         ]
@@ -296,6 +295,10 @@ public struct CairnServer: Sendable {
             services.append(BoundedGracefulShutdown(wrapped: s3, grace: grace, connections: s3Connections))
         }
         services.append(EventStreamShutdown(broker: broker, workspaceChanges: workspaces.changes))
+        // Told first when the server stops: executions in flight end (killed) at once, so the
+        // listener does not wait out its grace period for them.
+        services.append(
+            SandboxReaper(sandboxes: sandboxes, interval: .milliseconds(configuration.sandboxReapMilliseconds)))
         var group = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A backstop: whatever still runs well after the grace period is cancelled.
@@ -308,7 +311,7 @@ public struct CairnServer: Sendable {
 }
 
 /// Removes sandboxes past their TTL or idle TTL; when the server stops, removes every sandbox
-/// with its processes and cgroups (it stops after the listener has drained).
+/// with its processes and cgroups (first of all, so no request waits on an execution).
 struct SandboxReaper: Service {
     let sandboxes: SandboxService
     let interval: Duration

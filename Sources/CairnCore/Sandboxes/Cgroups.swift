@@ -327,7 +327,7 @@ public final class CgroupGuardian: Sendable {
             [ -z "$found" ] && break
             sleep 0.05
         done
-        for parent in "$@"; do for group in "$parent"/*/; do rmdir "$group" 2>/dev/null; done; done
+        for parent in "$@"; do for group in "$parent"/*/; do rmdir "$group" 2>/dev/null; done; rmdir "$parent" 2>/dev/null; done
         """#
 
     init(_ tree: CgroupTree) throws {

@@ -234,20 +234,26 @@ func writeAllThenClose(_ fd: Int32, _ bytes: [UInt8], close closing: Bool = true
         sigemptyset(&blocked)
         sigaddset(&blocked, SIGPIPE)
         pthread_sigmask(SIG_BLOCK, &blocked, nil)
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n > 0 {
-                    offset += n
-                } else if n < 0 && errno == EINTR {
-                    continue
-                } else {
-                    break
-                }
+        bytes.withUnsafeBytes { _ = try? FileDescriptors.writeAll(fd, $0) }
+        if closing { close(fd) }
+    }
+}
+
+/// Writing to descriptors.
+public enum FileDescriptors {
+    /// Writes all of `bytes`, again after short writes and interruptions.
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n > 0 {
+                offset += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                throw n < 0 ? POSIXError.current() : POSIXError(.EIO)
             }
         }
-        if closing { close(fd) }
     }
 }
 

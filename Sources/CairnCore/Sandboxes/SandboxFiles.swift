@@ -161,37 +161,70 @@ public struct SandboxFiles: Sendable {
 
     /// Writes `bytes` at `path` (parent directories made), replacing a file atomically.
     public func write(_ path: String, bytes: [UInt8]) throws {
-        let parts = try Self.components(path)
-        guard let last = parts.last else { throw SandboxError.invalidPath("the path names /work itself") }
-        let directory = try openDirectory(parts.dropLast(), create: true)
-        defer { close(directory) }
+        let replacement = try Replacement(self, path)
+        do {
+            try bytes.withUnsafeBytes { try replacement.append($0) }
+            try replacement.commit()
+        } catch {
+            replacement.abort()
+            throw error
+        }
+    }
+
+    /// A file being written beside its final name, then renamed over it: readers of the name
+    /// see the old file or the whole new one.
+    final class Replacement {
+        let directory: Int32
+        let name: String
         let temporary = ".cairn-write-" + Identifier.randomHex()
-        let fd = openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Self.error(errno, last) }
-        var failure: Int32 = 0
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n > 0 {
-                    offset += n
-                } else if n < 0 && errno == EINTR {
-                    continue
-                } else {
-                    failure = n < 0 ? errno : EIO
-                    break
-                }
+        private var fd: Int32
+
+        init(_ files: SandboxFiles, _ path: String) throws {
+            let parts = try SandboxFiles.components(path)
+            guard let last = parts.last else { throw SandboxError.invalidPath("the path names /work itself") }
+            directory = try files.openDirectory(parts.dropLast(), create: true)
+            name = last
+            fd = openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard fd >= 0 else {
+                let failure = errno
+                close(directory)
+                throw SandboxFiles.error(failure, last)
             }
         }
-        Self.giveToSandbox(fd)
-        close(fd)
-        // A symlink at the name is refused like one on the way. (renameat would replace the
-        // link itself, never write through it, so a link made after this check is harmless.)
-        if failure == 0 && Self.isSymlink(directory, last) { failure = ELOOP }
-        if failure == 0 && renameat(directory, temporary, directory, last) == 0 { return }
-        let code = failure == 0 ? errno : failure
-        unlinkat(directory, temporary, 0)
-        throw code == EISDIR ? SandboxError.invalidPath("'\(last)' is a directory") : Self.error(code, last)
+
+        func append(_ bytes: UnsafeRawBufferPointer) throws {
+            do {
+                try FileDescriptors.writeAll(fd, bytes)
+            } catch let error as POSIXError {
+                throw SandboxError.setupFailed("writing '\(name)': \(error.localizedDescription)")
+            }
+        }
+
+        /// Puts the file in place. A symlink at the name is refused like one on the way
+        /// (renameat would replace the link itself, never write through it, so a link made
+        /// after this check is harmless); a directory there is refused too.
+        func commit() throws {
+            SandboxFiles.giveToSandbox(fd)
+            close(fd)
+            fd = -1
+            if SandboxFiles.isSymlink(directory, name) { throw SandboxFiles.error(ELOOP, name) }
+            guard renameat(directory, temporary, directory, name) == 0 else {
+                let failure = errno
+                throw failure == EISDIR
+                    ? SandboxError.invalidPath("'\(name)' is a directory") : SandboxFiles.error(failure, name)
+            }
+        }
+
+        func abort() {
+            if fd >= 0 { close(fd) }
+            fd = -1
+            unlinkat(directory, temporary, 0)
+        }
+
+        deinit {
+            if fd >= 0 { close(fd) }
+            close(directory)
+        }
     }
 
     /// Removes a file, a symlink (not what it points to) or an empty directory.

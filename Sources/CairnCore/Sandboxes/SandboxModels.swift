@@ -191,3 +191,18 @@ public enum SandboxError: Error, Sendable, Equatable {
     /// The workspace could not be read or written (an S3 refusal: status and message).
     case workspace(status: Int, code: String, message: String)
 }
+
+extension JSONWriter {
+    /// The limits as the sandbox API writes them (`timeout_ms`, `memory_bytes`, ...): the set
+    /// ones and `output_bytes`.
+    public mutating func sandboxLimits(_ key: String, _ limits: SandboxLimits) {
+        object(key) { w in
+            if let v = limits.timeoutMilliseconds { w.field("timeout_ms", v) }
+            if let v = limits.memoryBytes { w.field("memory_bytes", Int(v)) }
+            if let v = limits.cpuMillicores { w.field("cpu_millicores", v) }
+            if let v = limits.processes { w.field("processes", v) }
+            if let v = limits.tmpBytes { w.field("tmp_bytes", Int(v)) }
+            w.field("output_bytes", limits.outputBytes)
+        }
+    }
+}

@@ -100,36 +100,12 @@ extension SandboxFiles {
     func writeStreaming(
         _ path: String, _ body: (_ sink: (UnsafeRawBufferPointer) throws -> Void) async throws -> Void
     ) async throws {
-        let parts = try Self.components(path)
-        guard let last = parts.last else { throw SandboxError.invalidPath("the path names /work itself") }
-        let directory = try openDirectory(parts.dropLast(), create: true)
-        defer { close(directory) }
-        let temporary = ".cairn-write-" + Identifier.randomHex()
-        let fd = openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Self.error(errno, last) }
-        var open = true
+        let replacement = try Replacement(self, path)
         do {
-            try await body { chunk in
-                var offset = 0
-                while offset < chunk.count {
-                    let n = Glibc.write(fd, chunk.baseAddress! + offset, chunk.count - offset)
-                    if n > 0 {
-                        offset += n
-                    } else if n < 0 && errno == EINTR {
-                        continue
-                    } else {
-                        throw SandboxError.setupFailed("writing '\(path)': \(String(cString: strerror(errno)))")
-                    }
-                }
-            }
-            Self.giveToSandbox(fd)
-            close(fd)
-            open = false
-            if Self.isSymlink(directory, last) { throw Self.error(ELOOP, last) }
-            guard renameat(directory, temporary, directory, last) == 0 else { throw Self.error(errno, last) }
+            try await body { try replacement.append($0) }
+            try replacement.commit()
         } catch {
-            if open { close(fd) }
-            unlinkat(directory, temporary, 0)
+            replacement.abort()
             throw error
         }
     }

@@ -29,8 +29,11 @@ public struct APIError: Error, Sendable {
         }
     }
 
-    public static func invalidBody(_ issues: [ValidationIssue]) -> APIError {
+    /// A 400 listing each problem; `code`, when given, is added as the refusal's code (the
+    /// run protocol's bodies have none, Cairn's own APIs do).
+    public static func invalidBody(_ issues: [ValidationIssue], code: String? = nil) -> APIError {
         var error = APIError(.badRequest, "invalid request body") { w in
+            if let code { w.field("code", code) }
             w.array("issues", issues) { w, issue in
                 w.beginObjectValue()
                 w.key("path"); w.stringArray(issue.path)

@@ -55,7 +55,9 @@ public struct BodyReader {
     }
 
     /// Throws the collected issues, if any.
-    public func validate() throws { if !issues.isEmpty { throw APIError.invalidBody(issues) } }
+    public func validate(code: String? = nil) throws {
+        if !issues.isEmpty { throw APIError.invalidBody(issues, code: code) }
+    }
 
     /// Present and not null.
     private func present(_ key: String) -> JSONValue? {

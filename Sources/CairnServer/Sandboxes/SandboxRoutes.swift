@@ -39,6 +39,15 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
         }
     }
 
+    /// The JSON body; a malformed one is refused with the API's `invalid_request` code.
+    static func body(_ request: inout Request, limit: Int, allowEmpty: Bool = false) async throws -> BodyReader {
+        do {
+            return try await BodyReader.read(&request, limit: limit, allowEmpty: allowEmpty)
+        } catch let error as APIError where !error.issues.isEmpty {
+            throw APIError.invalidBody(error.issues, code: "invalid_request")
+        }
+    }
+
     // MARK: Capabilities and lifecycle
 
     @Sendable func capabilities(_ request: Request, context: Context) async throws -> Response {
@@ -65,7 +74,7 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
 
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         var request = request
-        var body = try await BodyReader.read(&request, limit: 64 * 1024, allowEmpty: true)
+        var body = try await Self.body(&request, limit: 64 * 1024, allowEmpty: true)
         let spec = try Self.spec(&body)
         let info = try await sandboxes.create(spec, tenant: context.principal.tenant)
         var response = JSONResponse.object(.created) { $0.sandbox(info) }
@@ -147,7 +156,7 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
                 body.fail("workspace", "expected an object")
             }
         }
-        try body.validate()
+        try body.validate(code: "invalid_request")
         return spec
     }
 
@@ -187,7 +196,7 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
         let tenant = context.principal.tenant
         _ = try sandboxes.sandbox(id, tenant: tenant)
         var request = request
-        var body = try await BodyReader.read(&request, limit: Self.maxCodeBytes + 64 * 1024)
+        var body = try await Self.body(&request, limit: Self.maxCodeBytes + 64 * 1024)
         body.rejectUnknownFields(allowed: ["code", "command", "timeout_ms", "stdin"])
         let code = body.string("code")
         let timeout = body.int("timeout_ms", in: SandboxLimits.timeoutRange)
@@ -216,7 +225,7 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
         default: break
         }
         if let code, code.utf8.contains(0) { body.fail("code", "the code contains a NUL byte") }
-        try body.validate()
+        try body.validate(code: "invalid_request")
         let command: SandboxCommand = argv.map { .argv($0, stdin: Array((stdin ?? "").utf8)) } ?? .code(code ?? "")
 
         let streaming = request.headers[.accept]?.contains("text/event-stream") == true
@@ -318,12 +327,12 @@ struct SandboxRoutes<Context: PrincipalContext>: Sendable {
         let id = try request.pathParameter("sandboxId", context)
         let files = try await sandboxes.files(id, tenant: tenant)
         var request = request
-        var body = try await BodyReader.read(&request, limit: 64 * 1024)
+        var body = try await Self.body(&request, limit: 64 * 1024)
         body.rejectUnknownFields(allowed: ["path", "name", "content_type"])
         let path = body.requiredString("path", maxLength: 4096)
         let name = body.string("name", minLength: 1, maxLength: 1024)
         let contentType = body.string("content_type", minLength: 1, maxLength: 255)
-        try body.validate()
+        try body.validate(code: "invalid_request")
         let artifact = try await SandboxArtifacts.save(
             path, of: files, name: name, contentType: contentType, owner: id, into: artifacts, tenant: tenant)
         return ArtifactRoutes<Context>.created(artifact, replayed: false)
@@ -431,15 +440,7 @@ extension JSONWriter {
         field("backend", info.backend)
         field("language", info.language.rawValue)
         field("status", info.status)
-        object("limits") { w in
-            let limits = info.limits
-            if let v = limits.timeoutMilliseconds { w.field("timeout_ms", v) }
-            if let v = limits.memoryBytes { w.field("memory_bytes", Int(v)) }
-            if let v = limits.cpuMillicores { w.field("cpu_millicores", v) }
-            if let v = limits.processes { w.field("processes", v) }
-            if let v = limits.tmpBytes { w.field("tmp_bytes", Int(v)) }
-            w.field("output_bytes", limits.outputBytes)
-        }
+        sandboxLimits("limits", info.limits)
         key("capabilities")
         stringArray(info.capabilities.map(\.rawValue))
         if let workspace = info.workspace {
