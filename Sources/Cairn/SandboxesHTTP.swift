@@ -87,15 +87,7 @@ struct HTTPSandboxTransport: SandboxTransport {
         let body = jsonObject { w in
             if let backend = r.backend { w.field("backend", backend) }
             w.field("language", r.language.rawValue)
-            w.object("limits") { w in
-                let limits = r.limits
-                if let v = limits.timeoutMilliseconds { w.field("timeout_ms", v) }
-                if let v = limits.memoryBytes { w.field("memory_bytes", Int(v)) }
-                if let v = limits.cpuMillicores { w.field("cpu_millicores", v) }
-                if let v = limits.processes { w.field("processes", v) }
-                if let v = limits.tmpBytes { w.field("tmp_bytes", Int(v)) }
-                w.field("output_bytes", limits.outputBytes)
-            }
+            w.sandboxLimits("limits", r.limits)
             if !r.require.isEmpty {
                 w.key("require")
                 w.stringArray(r.require.sorted().map(\.rawValue))
