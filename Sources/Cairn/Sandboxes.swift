@@ -361,9 +361,9 @@ enum SandboxRefusal {
         case "busy": return .sandboxBusy
         case "too_many_sandboxes": return .tooManySandboxes
         case "invalid_request", "invalid_path", "unknown_backend", "backend_unavailable", "read_only", "too_large":
-            return .invalidRequest(code: code ?? "invalid_request", message: message)
+            // A body-validation 400 also lists its `issues`: they go into the message.
+            return .invalidRequest(code: code ?? "invalid_request", message: describeIssues(message, body))
         case nil where status == 400:
-            // A body-validation 400: `{"error": "invalid request body", "issues": [...]}`.
             return .invalidRequest(code: "invalid_request", message: describeIssues(message, body))
         case nil where status == 404: return .notFound(subject)
         case nil where status == 413: return .invalidRequest(code: "too_large", message: message)

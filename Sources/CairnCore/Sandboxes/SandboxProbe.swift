@@ -114,14 +114,15 @@ enum SandboxProbe {
         }
     }
 
-    /// A grandchild that left the session (setsid, double fork) still dies at the deadline.
-    /// A machine too busy to start Python and fork before the deadline proves nothing either
-    /// way, so the probe tries again with a longer one (1 s, 2 s, 4 s).
+    /// A grandchild that left the session (setsid, double fork) still dies at the deadline: its
+    /// heartbeat file stops changing. A machine too busy to start Python and fork before the
+    /// deadline proves nothing either way, so the probe tries again with a longer one (1, 2,
+    /// 4, 8 s).
     static func timeout(_ backend: any SandboxBackend, _ root: String) async throws -> String? {
         var deadline = 1000
         while true {
             let outcome = try await timeout(backend, root, deadline: deadline)
-            guard outcome == .notForkedInTime, deadline < 4000 else { return outcome.failure }
+            guard outcome == .notForkedInTime, deadline < 8000 else { return outcome.failure }
             deadline *= 2
         }
     }
@@ -140,15 +141,21 @@ enum SandboxProbe {
     }
 
     static func timeout(_ backend: any SandboxBackend, _ root: String, deadline: Int) async throws -> TimeoutOutcome {
-        // The grandchild writes its marker half a second after the deadline.
         let code = """
             import os, time
             if os.fork() == 0:
                 os.setsid()
                 if os.fork() == 0:
-                    time.sleep(\(Double(deadline) / 1000 + 0.5))
-                    open("escaped", "w").write("x")
+                    beat = 0
+                    while True:
+                        with open("beat.tmp", "w") as f:
+                            f.write(str(beat))
+                        os.replace("beat.tmp", "beat")
+                        beat += 1
+                        time.sleep(0.02)
                 os._exit(0)
+            while not os.path.exists("beat"):
+                time.sleep(0.01)
             print("forked", flush=True)
             time.sleep(3600)
             """
@@ -156,9 +163,12 @@ enum SandboxProbe {
             let result = try await python(sandbox, code, timeout: deadline)
             guard result.exit.reason == .timeout else { return .notStopped(result.exit.reason) }
             guard String(decoding: result.stdout, as: UTF8.self).contains("forked") else { return .notForkedInTime }
-            // Past the moment the grandchild would have written its marker.
-            try await Task.sleep(for: .milliseconds(800))
-            return FileManager.default.fileExists(atPath: sandbox.directory + "/escaped") ? .escaped : .contained
+            // A living heartbeat changes every 20 ms: read it twice, well apart.
+            let beat = sandbox.directory + "/beat"
+            let first = try? String(contentsOfFile: beat, encoding: .utf8)
+            try await Task.sleep(for: .milliseconds(300))
+            let second = try? String(contentsOfFile: beat, encoding: .utf8)
+            return first == second ? .contained : .escaped
         }
     }
 
