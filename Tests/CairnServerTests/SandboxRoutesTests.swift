@@ -15,6 +15,7 @@ import Testing
 
     @Test func badCreateRequestsAre400AndCreateNothing() async throws {
         let server = try server()
+        defer { Task { await server.server.sandboxes.shutdown() } }
         try await server.test { http in
             let http = http.authorized(root)
             let bad = [
@@ -40,6 +41,7 @@ import Testing
 
     @Test func badExecAndFileRequestsAreRefusedAndAnotherTenantsSandboxIsUnknown() async throws {
         let server = try server()
+        defer { Task { await server.server.sandboxes.shutdown() } }
         try await server.test { http in
             let admin = http.authorized(root)
             let created = try await admin.post("/sandboxes", "{}")
@@ -73,6 +75,7 @@ import Testing
 
     @Test func codeModeRefusesInFastAPIsShapeAndHealthNeedsNoKey() async throws {
         let server = try server()
+        defer { Task { await server.server.sandboxes.shutdown() } }
         try await server.test { http in
             #expect(try await http.get("/codemode/health").json["status"]?.stringValue == "healthy")
             #expect(try await http.post("/codemode/execute", #"{"code":"1"}"#).status == .unauthorized)
