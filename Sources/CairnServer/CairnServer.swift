@@ -206,7 +206,8 @@ public struct CairnServer: Sendable {
         // Public routes: registered before authentication is added, so it never runs for them.
         router.get("/health") { _, _ in JSONResponse.make(.ok, #"{"ok":true}"#) }
         router.get("/openapi.json") { _, _ in JSONResponse.make(.ok, OpenAPI.document) }
-        let codeMode = CodeModeRoutes<CairnRequestContext>(codeMode: CodeMode(sandboxes: sandboxes, artifacts: artifacts))
+        let codeMode = CodeModeRoutes<CairnRequestContext>(
+            codeMode: CodeMode(sandboxes: sandboxes, artifacts: artifacts))
         codeMode.registerPublic(on: router)
         if configuration.metricsPublic { registerMetrics(on: router) }
         router.add(middleware: AuthMiddleware(apiKey: configuration.apiKey, keys: keys, openMode: openMode))

@@ -99,7 +99,9 @@ struct Serve: AsyncParsableCommand {
     var sandboxDir: String?
     @Option(
         name: .customLong("sandbox-backend"),
-        help: "The sandbox backend when a request names none: linux or process (CAIRN_SANDBOX_BACKEND; linux if it works).")
+        help:
+            "The sandbox backend when a request names none: linux or process (CAIRN_SANDBOX_BACKEND; linux if it works)."
+    )
     var sandboxBackend: String?
     @Option(name: .customLong("max-sandboxes"), help: "Sandboxes alive at once (CAIRN_MAX_SANDBOXES; 64).")
     var maxSandboxes: Int?
