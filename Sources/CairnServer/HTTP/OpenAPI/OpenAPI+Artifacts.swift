@@ -63,8 +63,8 @@ extension OpenAPI {
                   {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}
                 ],
                 "responses": {
-                  "200": {"description": "The bytes, with the Content-Type they were uploaded with", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}, "X-Cairn-Sha256": {"$ref": "#/components/headers/X-Cairn-Sha256"}, "Repr-Digest": {"$ref": "#/components/headers/Repr-Digest"}, "Accept-Ranges": {"$ref": "#/components/headers/Accept-Ranges"}, "Last-Modified": {"$ref": "#/components/headers/Last-Modified"}}, "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
-                  "206": {"description": "The requested range, with Content-Range", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+                  "200": {"description": "The bytes, with the Content-Type they were uploaded with", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}, "X-Cairn-Sha256": {"$ref": "#/components/headers/X-Cairn-Sha256"}, "Repr-Digest": {"$ref": "#/components/headers/Repr-Digest"}, "Accept-Ranges": {"$ref": "#/components/headers/Accept-Ranges"}, "Last-Modified": {"$ref": "#/components/headers/Last-Modified"}}, "content": {"*/*": {"schema": {"description": "The stored bytes, served with the Content-Type they were uploaded with: any value of that type (a JSON artifact is any JSON)."}}}},
+                  "206": {"description": "The requested range, with Content-Range", "content": {"*/*": {"schema": {"description": "The stored bytes, served with the Content-Type they were uploaded with: any value of that type (a JSON artifact is any JSON)."}}}},
                   "304": {"description": "If-None-Match matched the ETag"},
                   "416": {"description": "Range not satisfiable; Content-Range: bytes */size", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ArtifactError"}}}},
                   \(artifactErrors(400, 401, 403, 404))
