@@ -312,8 +312,15 @@ public final class CodeMode: Sendable {
         return skills
     }
 
+    /// One skill: only its own artifact is read.
     public func skill(_ name: String, tenant: TenantID) async throws -> Skill? {
-        try await skills(tenant: tenant).first { $0.name == name }
+        guard
+            let artifact = try await all(Self.skillPrefix + name, tenant: tenant).max(by: {
+                $0.createdAt < $1.createdAt
+            })
+        else { return nil }
+        let source = String(decoding: try await bytes(of: artifact, tenant: tenant), as: UTF8.self)
+        return try? Self.skill(name: name, source: source, description: artifact.metadata["description"] ?? "")
     }
 
     /// Whether a skill of that name existed.

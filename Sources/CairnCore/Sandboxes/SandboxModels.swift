@@ -172,7 +172,6 @@ public struct SandboxInfo: Sendable {
     public var expiresAt: Timestamp?
     public var idleExpiresAt: Timestamp?
     public var status: String
-    public var ttlSeconds: Int64?
     public var idleTTLSeconds: Int64?
 }
 

@@ -197,7 +197,7 @@ public final class SandboxService: Sendable {
             capabilities: report.capabilities.sorted(), workspace: spec.workspace, createdAt: now,
             expiresAt: spec.ttlSeconds.map { now.adding(milliseconds: $0 * 1000) },
             idleExpiresAt: spec.idleTTLSeconds.map { now.adding(milliseconds: $0 * 1000) }, status: "ready",
-            ttlSeconds: spec.ttlSeconds, idleTTLSeconds: spec.idleTTLSeconds)
+            idleTTLSeconds: spec.idleTTLSeconds)
         let sandbox = Sandbox(info: info, directory: directory, enclosure: enclosure)
         if let mount = spec.workspace {
             do {

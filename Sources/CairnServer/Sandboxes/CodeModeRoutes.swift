@@ -152,16 +152,22 @@ struct CodeModeRoutes<Context: PrincipalContext>: Sendable {
         var request = request
         var body = try await Self.body(&request)
         let packages = try Self.packages(&body)
-        return JSONResponse.object { w in
-            for empty in ["installed", "already_present", "removed", "not_found"] {
-                w.key(empty)
-                w.stringArray([])
+        let failed = packages.map { package in
+            CodeMode.packageProblem(package).map { "\(package): \($0)" } ?? Self.noNetwork(package)
+        }
+        return Self.depsOutcome(notFound: [], failed: failed)
+    }
+
+    /// The deps routes' answer: nothing is ever installed or removed here.
+    static func depsOutcome(notFound: [String], failed: [String]) -> Response {
+        JSONResponse.object { w in
+            for (key, list) in [
+                ("installed", []), ("already_present", []), ("removed", []), ("not_found", notFound),
+                ("failed", failed),
+            ] {
+                w.key(key)
+                w.stringArray(list)
             }
-            w.key("failed")
-            w.stringArray(
-                packages.map { package in
-                    CodeMode.packageProblem(package).map { "\(package): \($0)" } ?? Self.noNetwork(package)
-                })
         }
     }
 
@@ -169,14 +175,7 @@ struct CodeModeRoutes<Context: PrincipalContext>: Sendable {
         var request = request
         var body = try await Self.body(&request)
         let packages = try Self.packages(&body)
-        return JSONResponse.object { w in
-            for empty in ["installed", "already_present", "removed", "failed"] {
-                w.key(empty)
-                w.stringArray([])
-            }
-            w.key("not_found")
-            w.stringArray(packages)
-        }
+        return Self.depsOutcome(notFound: packages, failed: [])
     }
 
     @Sendable func addDep(_ request: Request, context: Context) async throws -> Response {
