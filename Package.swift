@@ -134,20 +134,25 @@ let package = Package(
         .executableTarget(
             name: "example-workspaces", dependencies: ["Cairn"], path: "Examples/AgentWorkspaces",
             swiftSettings: strictSettings),
+        // What every test target shares: where tests keep their files.
+        .target(name: "CairnTestSupport", path: "Tests/CairnTestSupport", swiftSettings: strictSettings),
         .testTarget(
             name: "CairnCoreTests",
-            dependencies: ["CairnCore"],
+            dependencies: ["CairnCore", "CairnTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "CairnStoreTests",
-            dependencies: ["CairnCore", "CairnStore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CairnCore", "CairnStore", "CairnTestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "CairnSDKTests",
             dependencies: [
-                "Cairn", "CairnCore", "CairnServer", "CairnStore", .product(name: "Logging", package: "swift-log"),
+                "Cairn", "CairnCore", "CairnServer", "CairnStore", "CairnTestSupport",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -156,7 +161,7 @@ let package = Package(
         .testTarget(
             name: "CairnServerTests",
             dependencies: [
-                "CairnServer", "CairnCore", "CairnStore",
+                "CairnServer", "CairnCore", "CairnStore", "CairnTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -76,6 +76,12 @@ trap stop_services EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Everything the tests write to a temporary directory (the Swift suites' data directories,
+# pytest's, the servers' sandboxes) goes beneath the services' directory, so the run leaves
+# nothing behind however it ends. 0755 up the path: sandboxed code runs as another user.
+export TMPDIR="$services/tmp"
+mkdir -m 755 "$TMPDIR"
+
 echo "== services: Postgres (scripts/postgres.sh), S3 (scripts/s3-server.sh)"
 pg_env="$(scripts/postgres.sh start "$services/pg")"
 eval "$pg_env"

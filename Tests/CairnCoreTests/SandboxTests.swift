@@ -1,3 +1,4 @@
+import CairnTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -57,7 +58,7 @@ import Testing
     // MARK: Files beneath /work
 
     func scratch() throws -> (root: String, outside: String) {
-        let base = NSTemporaryDirectory() + "cairn-sbx-files-" + UUID().uuidString
+        let base = ScratchDirectory.path("cairn-sbx-files")
         try FileManager.default.createDirectory(atPath: base + "/work", withIntermediateDirectories: true)
         try Data("secret".utf8).write(to: URL(fileURLWithPath: base + "/outside.txt"))
         return (base + "/work", base + "/outside.txt")
@@ -149,7 +150,7 @@ import Testing
     func service(clock: ManualClock = ManualClock()) -> SandboxService {
         let id = UUID().uuidString.prefix(8)
         var configuration = SandboxService.Configuration(
-            root: NSTemporaryDirectory() + "cairn-sbx-\(id)", cgroupName: "cairn-test-\(id)")
+            root: ScratchDirectory.path("cairn-sbx"), cgroupName: "cairn-test-\(id)")
         configuration.defaultBackend = "process"
         return SandboxService(configuration: configuration, clock: clock, backends: { [ProcessSandboxBackend()] })
     }

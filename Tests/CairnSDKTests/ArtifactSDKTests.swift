@@ -1,5 +1,6 @@
 import Cairn
 import CairnCore
+import CairnTestSupport
 import Foundation
 import Testing
 
@@ -9,7 +10,7 @@ import Testing
         try await withCairn(kind) { cairn in
             let artifacts = cairn.artifacts
             let bytes = (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
-            let path = NSTemporaryDirectory() + "cairn-sdk-idem-" + UUID().uuidString
+            let path = ScratchDirectory.path("cairn-sdk-idem")
             #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
             defer { try? FileManager.default.removeItem(atPath: path) }
 
@@ -62,7 +63,7 @@ import Testing
             } while cursor != nil
             #expect(names == ["out/part-0", "out/part-1", "out/part-2", "out/report.txt"])
 
-            let path = NSTemporaryDirectory() + "cairn-sdk-rt-" + UUID().uuidString
+            let path = ScratchDirectory.path("cairn-sdk-rt")
             defer { try? FileManager.default.removeItem(atPath: path) }
             #expect(try await artifacts.download(report.id, to: path) == report)
             #expect(try String(contentsOfFile: path, encoding: .utf8) == "report body")
@@ -97,7 +98,7 @@ import Testing
         try await withCairn(kind) { cairn in
             let artifacts = cairn.artifacts
             let stored = try await artifacts.upload(bytes: Array("hello".utf8), name: "r/a")
-            let directory = NSTemporaryDirectory() + "cairn-sdk-dl-" + UUID().uuidString
+            let directory = ScratchDirectory.path("cairn-sdk-dl")
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let previous = FileManager.default.currentDirectoryPath

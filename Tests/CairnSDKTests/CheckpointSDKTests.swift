@@ -1,5 +1,6 @@
 import Cairn
 import CairnCore
+import CairnTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -207,7 +208,7 @@ struct Tally: Codable, Sendable, Equatable {
         let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await receiver.test(.live) { client in
             let hookURL = "http://127.0.0.1:\(try #require(client.port))/hook"
-            let directory = NSTemporaryDirectory() + "cairn-sdk-" + UUID().uuidString
+            let directory = ScratchDirectory.path("cairn-sdk")
             var configuration = ServerConfiguration()
             configuration.dataDirectory = directory
             configuration.allowLoopbackOutbound = true

@@ -1,3 +1,4 @@
+import CairnTestSupport
 import Foundation
 import Testing
 
@@ -14,7 +15,7 @@ import Testing
     /// By default every commit is fsynced (WAL, `synchronous=FULL`) before it is acknowledged,
     /// so an acknowledged write survives a power loss, not only a crash of the process.
     @Test func theDefaultEmbeddedStoreFsyncsEveryCommitInWALMode() async throws {
-        let directory = NSTemporaryDirectory() + "cairn-durability-" + UUID().uuidString
+        let directory = ScratchDirectory.path("cairn-durability")
         let cairn = try Cairn.embedded(dataDirectory: directory)
         let settings = try await store(of: cairn).writerDurabilitySettings()
         #expect(settings.journalMode == "wal")
@@ -25,7 +26,7 @@ import Testing
     /// operating system has it), so another connection — as after `kill -9` and a restart —
     /// reads it, though it was not fsynced.
     @Test func processCrashDurabilityWritesReachTheOperatingSystemBeforeTheyAreAcknowledged() async throws {
-        let directory = NSTemporaryDirectory() + "cairn-durability-" + UUID().uuidString
+        let directory = ScratchDirectory.path("cairn-durability")
         let cairn = try Cairn.embedded(dataDirectory: directory, durability: .processCrash)
         let settings = try await store(of: cairn).writerDurabilitySettings()
         #expect(settings.journalMode == "wal")

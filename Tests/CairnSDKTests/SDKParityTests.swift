@@ -1,4 +1,5 @@
 import CairnCore
+import CairnTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -122,7 +123,7 @@ import Testing
     func expiredQueueLeasesAreRequeuedInEmbeddedMode(_ background: Bool) async throws {
         let clock = ManualClock()
         let cairn = try Cairn.embedded(
-            dataDirectory: NSTemporaryDirectory() + "cairn-bg-" + UUID().uuidString, leaseMilliseconds: 1_000,
+            dataDirectory: ScratchDirectory.path("cairn-bg"), leaseMilliseconds: 1_000,
             backgroundInterval: background ? .milliseconds(20) : nil, clock: clock)
         let run = try await cairn.enqueue("job", queue: "bg", input: 1, maxAttempts: 3)
         let claimed = try await cairn.transport.claim(queues: ["bg"], owner: "dead-worker", limit: 1)

@@ -1,6 +1,7 @@
 import Cairn
 import CairnCore
 import CairnServer
+import CairnTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -14,7 +15,7 @@ enum TransportKind: String, CaseIterable, Sendable {
 
 /// Runs `body` against a fresh embedded store, or a fresh live server over HTTP.
 func withCairn(_ kind: TransportKind, _ body: @escaping @Sendable (Cairn) async throws -> Void) async throws {
-    let directory = NSTemporaryDirectory() + "cairn-sdk-" + UUID().uuidString
+    let directory = ScratchDirectory.path("cairn-sdk")
     switch kind {
     case .embedded:
         try await body(try Cairn.embedded(dataDirectory: directory))
@@ -26,7 +27,7 @@ func withCairn(_ kind: TransportKind, _ body: @escaping @Sendable (Cairn) async 
 /// A fresh server on a loopback port, for the duration of `body`, which gets its URL.
 /// `configure` changes its settings; `clock` is the time it reads.
 func withLiveServer(
-    directory: String = NSTemporaryDirectory() + "cairn-sdk-" + UUID().uuidString,
+    directory: String = ScratchDirectory.path("cairn-sdk"),
     configure: (inout ServerConfiguration) -> Void = { _ in }, clock: any WallClock = SystemClock(),
     _ body: @escaping @Sendable (String) async throws -> Void
 ) async throws {

@@ -1,6 +1,7 @@
 import Cairn
 import CairnCore
 import CairnServer
+import CairnTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -17,7 +18,7 @@ let bubblewrapIsInstalled = access("/usr/bin/bwrap", X_OK) == 0
 /// `body` gets a client of a fresh embedded store, or of a fresh live server over HTTP. Every
 /// sandbox left afterwards is deleted, and the sandbox root removed, even when `body` fails.
 func withSandboxes(_ kind: TransportKind, _ body: @escaping @Sendable (Cairn) async throws -> Void) async throws {
-    let directory = NSTemporaryDirectory() + "cairn-sdk-sbx-" + UUID().uuidString
+    let directory = ScratchDirectory.path("cairn-sdk-sbx")
     let root = SandboxService.Configuration.forDataDirectory(directory).root
     defer {
         try? FileManager.default.removeItem(atPath: directory)

@@ -2,6 +2,7 @@ import Cairn
 import CairnCore
 import CairnServer
 import CairnStore
+import CairnTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -31,7 +32,7 @@ struct WorkspaceTestServer: Sendable {
 func withWorkspaces(
     _ kind: TransportKind, _ body: @escaping @Sendable (Workspaces, WorkspaceTestServer?) async throws -> Void
 ) async throws {
-    let directory = NSTemporaryDirectory() + "cairn-sdk-ws-" + UUID().uuidString
+    let directory = ScratchDirectory.path("cairn-sdk-ws")
     defer { try? FileManager.default.removeItem(atPath: directory) }
     switch kind {
     case .embedded:
@@ -60,7 +61,7 @@ func withWorkspaces(
 /// A file of `size` deterministic bytes in the temporary directory.
 func temporaryFile(size: Int, seed: UInt8 = 7) throws -> (path: String, bytes: [UInt8]) {
     let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* Int(seed) &+ $0 >> 13) }
-    let path = NSTemporaryDirectory() + "cairn-sdk-file-" + UUID().uuidString
+    let path = ScratchDirectory.path("cairn-sdk-file")
     guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
         throw WorkspaceError.file("cannot create \(path)")
     }

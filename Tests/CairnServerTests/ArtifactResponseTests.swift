@@ -1,5 +1,6 @@
 import CairnCore
 import CairnServer
+import CairnTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -83,7 +84,7 @@ import Testing
     /// however recent.
     @Test func startUpRemovesUnfinishedUploads() throws {
         var configuration = ServerConfiguration()
-        configuration.dataDirectory = NSTemporaryDirectory() + "cairn-parts-" + UUID().uuidString
+        configuration.dataDirectory = ScratchDirectory.path("cairn-parts")
         let tmp = configuration.blobDirectory + "/tmp"
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         for i in 0..<5 { #expect(FileManager.default.createFile(atPath: "\(tmp)/dead\(i).part", contents: Data([0]))) }

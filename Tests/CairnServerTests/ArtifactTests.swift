@@ -1,6 +1,7 @@
 import CairnCore
 import CairnServer
 import CairnStore
+import CairnTestSupport
 import Crypto
 import Foundation
 import HTTPTypes
@@ -27,7 +28,7 @@ struct ArtifactServer {
         clock: any WallClock = SystemClock()
     ) async throws {
         var configuration = ServerConfiguration()
-        configuration.dataDirectory = NSTemporaryDirectory() + "cairn-artifacts-" + UUID().uuidString
+        configuration.dataDirectory = ScratchDirectory.path("cairn-artifacts")
         configuration.apiKey = apiKey
         configuration.maxArtifactBytes = maxArtifactBytes
         configuration.tenantQuotaBytes = quota

@@ -1,5 +1,6 @@
 import CairnCore
 import CairnStore
+import CairnTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -101,7 +102,7 @@ import Testing
     }
 
     @Test func openModeEndsForGoodWithTheFirstKey() async throws {
-        let directory = NSTemporaryDirectory() + "cairn-open-" + UUID().uuidString
+        let directory = ScratchDirectory.path("cairn-open")
         let server = try TestServer(configure: { $0.dataDirectory = directory })
         try await server.test { (http: HTTP) async throws -> Void in
             #expect(try await http.get("/runs").status == .ok)
@@ -124,7 +125,7 @@ import Testing
     }
 
     @Test func aKeyCreatedByAnotherProcessClosesOpenModeAndItIsLogged() async throws {
-        let directory = NSTemporaryDirectory() + "cairn-open-" + UUID().uuidString
+        let directory = ScratchDirectory.path("cairn-open")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/cairn.sqlite"
         let served = try SQLiteStore(configuration: .init(path: path), broker: nil)

@@ -1,5 +1,6 @@
 import CairnCore
 import CairnServer
+import CairnTestSupport
 import Crypto
 import Foundation
 import HTTPTypes
@@ -97,7 +98,7 @@ import Testing
     /// Runs `body` against an S3 listener over a fresh server's workspaces.
     func withS3(_ body: @escaping @Sendable (Client) async throws -> Void) async throws {
         var configuration = ServerConfiguration()
-        configuration.dataDirectory = NSTemporaryDirectory() + "cairn-s3-" + UUID().uuidString
+        configuration.dataDirectory = ScratchDirectory.path("cairn-s3")
         let server = try CairnServer(configuration: configuration, registry: nil, logger: Logger(label: "test"))
         let known = [Self.writer, Self.reader, Self.other, Self.revoked]
         let listener = S3Listener(

@@ -1,6 +1,7 @@
 import CairnCore
 import CairnServer
 import CairnStore
+import CairnTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -42,7 +43,7 @@ struct TestServer {
         configure: (inout ServerConfiguration) -> Void = { _ in }
     ) throws {
         var configuration = ServerConfiguration()
-        configuration.dataDirectory = NSTemporaryDirectory() + "cairn-http-" + UUID().uuidString
+        configuration.dataDirectory = ScratchDirectory.path("cairn-http")
         configuration.apiKey = apiKey
         configure(&configuration)
         server = try CairnServer(
@@ -55,7 +56,7 @@ struct TestServer {
         async throws
     {
         var configuration = ServerConfiguration()
-        configuration.dataDirectory = NSTemporaryDirectory() + "cairn-http-" + UUID().uuidString
+        configuration.dataDirectory = ScratchDirectory.path("cairn-http")
         configuration.apiKey = apiKey
         configure(&configuration)
         try await engine.prepare(&configuration)

@@ -1,4 +1,5 @@
 import CairnCore
+import CairnTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -11,7 +12,7 @@ import Testing
 
 @Suite struct DiskFullTests {
     func directory() throws -> String {
-        let path = NSTemporaryDirectory() + "cairn-full-" + UUID().uuidString
+        let path = ScratchDirectory.path("cairn-full")
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }

@@ -1,4 +1,5 @@
 import CairnCore
+import CairnTestSupport
 import Foundation
 import Logging
 import Testing
@@ -8,7 +9,7 @@ import Testing
 /// Upgrades keep what older schemas hold.
 @Suite struct MigrationTests {
     @Test func channelDeliveriesSurviveTheMoveToTheSharedDeliveryLog() async throws {
-        let path = NSTemporaryDirectory() + "cairn-migrate-" + UUID().uuidString + "/cairn.sqlite"
+        let path = ScratchDirectory.path("cairn-migrate") + "/cairn.sqlite"
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         do {

@@ -1,4 +1,5 @@
 import CairnCore
+import CairnTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -26,7 +27,7 @@ enum S3TestServer {
     static let httpClient = S3Client.makeHTTPClient(requestTimeout: .seconds(300))
 
     static func directory() throws -> String {
-        let path = NSTemporaryDirectory() + "cairn-s3-" + UUID().uuidString
+        let path = ScratchDirectory.path("cairn-s3")
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }

@@ -1,4 +1,5 @@
 import CairnCore
+import CairnTestSupport
 import Foundation
 import Logging
 import Testing
@@ -33,7 +34,7 @@ final class TestStore: Sendable {
         _ engine: StoreEngine = .sqlite, leaseMilliseconds: Int64 = 60_000, clock: any WallClock = SystemClock()
     ) async throws {
         self.engine = engine
-        directory = NSTemporaryDirectory() + "cairn-test-" + UUID().uuidString
+        directory = ScratchDirectory.path("cairn-test")
         switch engine {
         case .sqlite:
             schemaURL = nil

@@ -1,4 +1,5 @@
 import CairnCore
+import CairnTestSupport
 import Foundation
 import Testing
 
@@ -9,7 +10,7 @@ import Testing
     /// write lock past the busy timeout), every waiting request fails, none of its work is run
     /// outside a transaction, and the store recovers once the lock is gone.
     @Test func requestsFailCleanlyWhenNoTransactionCanBeOpened() async throws {
-        let directory = NSTemporaryDirectory() + "cairn-writer-" + UUID().uuidString
+        let directory = ScratchDirectory.path("cairn-writer")
         var configuration = SQLiteStore.Configuration(path: directory + "/cairn.sqlite")
         configuration.busyTimeoutMilliseconds = 100
         let store = try SQLiteStore(configuration: configuration, broker: nil)
