@@ -210,6 +210,19 @@ public struct CairnServer: Sendable {
             codeMode: CodeMode(sandboxes: sandboxes, artifacts: artifacts))
         codeMode.registerPublic(on: router)
         if configuration.metricsPublic { registerMetrics(on: router) }
+        var tidebase = TidebaseRoutes<CairnRequestContext>(
+            runs: runs, broker: broker, recovery: recovery, bodyLimit: configuration.maxBodyBytes)
+        tidebase.sseKeepalive = sseKeepalive
+        tidebase.sseBufferBytes = configuration.eventStreamBufferBytes
+        tidebase.sseKeyCheck = .milliseconds(configuration.eventStreamKeyCheckMilliseconds)
+        tidebase.keys = keys
+        // Studio authenticates its browsers with its own session cookies, route by route.
+        let runStream = tidebase
+        StudioRoutes<CairnRequestContext>(
+            runs: runs, sessions: StudioSessionService(store: store, keys: keys, clock: clock), keys: keys,
+            openMode: openMode, rootKey: configuration.apiKey, publicURL: configuration.effectivePublicURL,
+            eventStream: { request, context in try await runStream.eventStream(request, context: context) }
+        ).register(on: router)
         router.add(middleware: AuthMiddleware(apiKey: configuration.apiKey, keys: keys, openMode: openMode))
         // Metrics describe every tenant: the root key's (or an open server's) unless public.
         if !configuration.metricsPublic {
@@ -217,12 +230,6 @@ public struct CairnServer: Sendable {
         }
         KeyRoutes<CairnRequestContext>(keys: keys, openMode: openMode, bodyLimit: configuration.maxBodyBytes)
             .register(on: router)
-        var tidebase = TidebaseRoutes<CairnRequestContext>(
-            runs: runs, broker: broker, recovery: recovery, bodyLimit: configuration.maxBodyBytes)
-        tidebase.sseKeepalive = sseKeepalive
-        tidebase.sseBufferBytes = configuration.eventStreamBufferBytes
-        tidebase.sseKeyCheck = .milliseconds(configuration.eventStreamKeyCheckMilliseconds)
-        tidebase.keys = keys
         tidebase.register(on: router)
         SnapStateRoutes<CairnRequestContext>(
             checkpoints: checkpoints, bodyLimit: configuration.maxBodyBytes, limiter: rateLimiter

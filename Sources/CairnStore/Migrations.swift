@@ -40,7 +40,27 @@ enum Migrations {
         Migration(
             version: 15, name: "checkpoint forks",
             sqlite: checkpointForksV15.replacing(#" COLLATE "C""#, with: ""), postgres: checkpointForksV15),
+        Migration(
+            version: 16, name: "studio sessions",
+            sqlite: studioSessionsV16.replacing(#" COLLATE "C""#, with: ""), postgres: studioSessionsV16),
     ]
+
+    /// Studio's signed-in browsers: only a hash of each cookie's token is kept. Expired rows are
+    /// removed when someone signs in.
+    static let studioSessionsV16 = """
+        CREATE TABLE studio_sessions (
+            token_hash TEXT COLLATE "C" PRIMARY KEY,
+            tenant_id TEXT COLLATE "C" NOT NULL,
+            scopes_json TEXT NOT NULL,
+            is_root BIGINT NOT NULL,
+            key_id TEXT COLLATE "C",
+            csrf_token TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            revoked_at BIGINT
+        );
+        CREATE INDEX studio_sessions_expiry ON studio_sessions (expires_at);
+        """
 
     /// Where a forked checkpoint workflow reads its history up to the fork point: the parent's
     /// saves with a sequence at most `parent_sequence` (nothing is copied). Each save also

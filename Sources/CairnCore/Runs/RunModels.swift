@@ -406,6 +406,19 @@ public struct RecoveryAttempt: Sendable, Equatable {
 }
 
 /// Everything `GET /runs/:id` shows.
+/// One run as Studio shows it (see `RunService.overview`).
+public struct RunOverview: Sendable {
+    public var run: Run
+    public var steps: [Step]
+    public var gates: [Gate]
+    public var children: [(edge: RunEdge, run: Run)]
+    public var usage: [UsageRecord]
+    public var fork: RunFork?
+    public var stateVersions: [StateVersion]
+    /// Newest first.
+    public var newestEvents: [RunEvent]
+}
+
 public struct RunDetail: Sendable {
     public var run: Run
     public var steps: [Step]

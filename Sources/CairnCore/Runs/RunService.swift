@@ -672,6 +672,26 @@ public struct RunService: Sendable {
 
     // MARK: Events
 
+    /// What a person looking at one run sees: its steps, gates, children, usage, fork and its
+    /// newest events (`eventLimit` of them before `eventsBefore`), read in one snapshot. The
+    /// events are a page, so a run with a long history costs what one page costs.
+    public func overview(id: String, eventsBefore: Int64 = .max, eventLimit: Int, tenant: TenantID) async throws
+        -> RunOverview
+    {
+        try await store.read { tx in
+            guard let run = try await tx.run(id: id, tenant: tenant) else { throw RunError.runNotFound }
+            let edges = try await tx.edges(parentRunId: id)
+            let children = try await tx.runs(ids: edges.map(\.childRunId))
+            let childByID = Dictionary(children.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            return RunOverview(
+                run: run, steps: try await tx.steps(runId: id), gates: try await tx.gates(runId: id),
+                children: edges.compactMap { edge in childByID[edge.childRunId].map { (edge, $0) } },
+                usage: try await tx.usage(runId: id), fork: try await tx.runFork(runId: id),
+                stateVersions: try await tx.stateVersions(runId: id, stream: nil, labeledOnly: false),
+                newestEvents: try await tx.events(runId: id, before: eventsBefore, newestFirstLimit: eventLimit))
+        }
+    }
+
     /// Stored events after `after`, in order. An unknown run has none.
     public func events(runId: String, after: Int64, limit: Int, tenant: TenantID) async throws -> [RunEvent] {
         try await store.read { tx in

@@ -2,7 +2,7 @@
 public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransaction, ScheduleReadTransaction,
     CheckpointReadTransaction,
     DeliveryReadTransaction, PushQueueReadTransaction, StoreFiguresReadTransaction, ArtifactReadTransaction,
-    KeyReadTransaction, WorkspaceReadTransaction, IAMReadTransaction
+    KeyReadTransaction, StudioSessionReadTransaction, WorkspaceReadTransaction, IAMReadTransaction
 {
     func run(id: String, tenant: TenantID) async throws -> Run?
     /// Runs newest first (`created_at DESC, id DESC`) matching `query`, at most `query.limit`;
@@ -31,6 +31,8 @@ public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransact
     func recoveryAttempts(runId: String) async throws -> [RecoveryAttempt]
     /// Events with `seq > after`, in seq order, at most `limit`.
     func events(runId: String, after: Int64, limit: Int) async throws -> [RunEvent]
+    /// Events with `seq < before`, newest first, at most `limit`.
+    func events(runId: String, before: Int64, newestFirstLimit limit: Int) async throws -> [RunEvent]
     /// Where the run was forked from; nil if it is not a fork.
     func runFork(runId: String) async throws -> RunFork?
     /// The value of the run's state stream `stream` as of `at`: its newest version written by then.
@@ -53,7 +55,7 @@ public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransact
 ///   reads and writes through `tx`, and publishes nothing until commit).
 public protocol RunWriteTransaction: RunReadTransaction, QueueWriteTransaction, ScheduleWriteTransaction,
     CheckpointWriteTransaction,
-    DeliveryWriteTransaction, ArtifactWriteTransaction, KeyWriteTransaction, WorkspaceWriteTransaction,
+    DeliveryWriteTransaction, ArtifactWriteTransaction, KeyWriteTransaction, StudioSessionWriteTransaction, WorkspaceWriteTransaction,
     IAMWriteTransaction
 {
     /// Reads the run and locks it against other writers until commit.

@@ -87,6 +87,7 @@ public protocol KeyStore: Sendable {
 /// Reads of API keys inside one transaction.
 public protocol KeyReadTransaction: Sendable {
     func key(secretHash: String) async throws -> APIKey?
+    func key(id: String) async throws -> APIKey?
     func keys(tenant: TenantID?) async throws -> [APIKey]
     func anyKeyCreated() async throws -> Bool
 }

@@ -30,6 +30,10 @@ extension SQLRunTransaction {
             "SELECT \(unsafeRaw: Self.keyColumns) FROM api_keys WHERE secret_hash = \(secretHash)", Self.decodeKey)
     }
 
+    func key(id: String) async throws -> APIKey? {
+        try await connection.first("SELECT \(unsafeRaw: Self.keyColumns) FROM api_keys WHERE id = \(id)", Self.decodeKey)
+    }
+
     func keys(tenant: TenantID?) async throws -> [APIKey] {
         if let tenant {
             return try await connection.all(

@@ -147,6 +147,14 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
             """, RunSQL.decodeEvent)
     }
 
+    func events(runId: String, before: Int64, newestFirstLimit limit: Int) async throws -> [RunEvent] {
+        try await connection.all(
+            """
+            SELECT \(unsafeRaw: RunSQL.eventColumns) FROM events WHERE run_id = \(runId) AND seq < \(before) \
+            ORDER BY seq DESC LIMIT \(Int64(clamping: limit))
+            """, RunSQL.decodeEvent)
+    }
+
     // MARK: Writes
 
     /// A row lock on Postgres; SQLite's single writer already serializes transactions.
