@@ -219,9 +219,7 @@ public struct CairnServer: Sendable {
         // Studio authenticates its browsers with its own session cookies, route by route.
         let runStream = tidebase
         StudioRoutes<CairnRequestContext>(
-            runs: runs, sessions: StudioSessionService(store: store, keys: keys, clock: clock), keys: keys,
-            openMode: openMode, rootKey: configuration.apiKey, publicURL: configuration.effectivePublicURL,
-            eventStream: { request, context in try await runStream.eventStream(request, context: context) }
+            server: self, eventStream: { request, context in try await runStream.eventStream(request, context: context) }
         ).register(on: router)
         router.add(middleware: AuthMiddleware(apiKey: configuration.apiKey, keys: keys, openMode: openMode))
         // Metrics describe every tenant: the root key's (or an open server's) unless public.

@@ -258,7 +258,7 @@ struct StudioBrowser {
             let key = try await http.newKey(root: Self.root, tenant: "acme", scopes: ["write"])
             let api = http.authorized(key)
             var ids: [String] = []
-            for i in 0..<(StudioRoutes<CairnRequestContext>.pageSize + 3) {
+            for i in 0..<(StudioRunPages<CairnRequestContext>.pageSize + 3) {
                 ids.append(try await api.newRun(i % 2 == 0 ? "even" : "odd"))
             }
             var browser = StudioBrowser(http)
@@ -266,7 +266,7 @@ struct StudioBrowser {
             let first = try await browser.get("/studio/runs")
             #expect(
                 first.html.components(separatedBy: "<tr data-run-id=").count - 1
-                    == StudioRoutes<CairnRequestContext>.pageSize)
+                    == StudioRunPages<CairnRequestContext>.pageSize)
             let next = try #require(first.attribute(after: #"<a rel="next" href=""#))
             let second = try await browser.get(next.replacingOccurrences(of: "&amp;", with: "&"))
             #expect(second.html.components(separatedBy: "<tr data-run-id=").count - 1 == 3)
@@ -325,7 +325,7 @@ struct StudioBrowser {
             _ = try await browser.signIn(key)
             let page = try await browser.get("/studio/runs/\(run)")
             let shown = page.html.components(separatedBy: "<li data-seq=").count - 1
-            #expect(shown == StudioRoutes<CairnRequestContext>.eventPageSize)
+            #expect(shown == StudioRunPages<CairnRequestContext>.eventPageSize)
             let older = try #require(page.attribute(after: #"<a rel="next" href=""#))
             let rest = try await browser.get(older)
             #expect(rest.status == .ok && rest.html.contains(#"data-live="0""#))

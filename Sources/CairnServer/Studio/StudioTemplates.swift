@@ -17,10 +17,13 @@ enum StudioTemplates {
         library.render(view, withTemplate: name) ?? ""
     }
 
-    private static let sources: [(String, String)] = [
-        ("layout", layout), ("sign-in", signIn), ("runs", runs), ("run", run), ("run-live", runLive),
-        ("message", message),
-    ]
+    /// Every template by name: these, and each page group's (declared beside its routes).
+    private static var sources: [(String, String)] {
+        [
+            ("layout", layout), ("sign-in", signIn), ("runs", runs), ("run", run), ("run-live", runLive),
+            ("message", message),
+        ]
+    }
 
     private static let layout = """
         <!doctype html>
@@ -36,7 +39,7 @@ enum StudioTemplates {
         <header>
         <a class="brand" href="/studio/runs">Cairn Studio</a>
         {{#session}}
-        <nav aria-label="Sections"><a href="/studio/runs"{{#onRuns}} aria-current="page"{{/onRuns}}>Runs</a></nav>
+        <nav aria-label="Sections">{{#nav}}<a href="{{path}}"{{#current}} aria-current="page"{{/current}}>{{label}}</a>{{/nav}}</nav>
         <span class="who">tenant <b>{{tenant}}</b> · {{access}}</span>
         <form id="sign-out" method="post" action="/studio/sign-out">
         <input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Sign out</button>

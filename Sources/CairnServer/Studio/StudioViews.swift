@@ -21,6 +21,29 @@ enum StudioPage {
         let session: StudioSession?
     }
 
+    /// Runs a page's handler, turning a redirect or a refusal into its response.
+    static func run(_ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let redirect as Redirect {
+            return Self.redirect(redirect.location)
+        } catch let refusal as Refusal {
+            return message(refusal.status, refusal.title, refusal.message, session: refusal.session)
+        }
+    }
+
+    /// After an action: 303 to where the result shows.
+    static func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
+    }
+
+    /// A 404 that says the same whether the record is missing or another tenant's.
+    static func notFound(_ what: String, session: StudioSession) -> Response {
+        message(
+            .notFound, "\(what) not found",
+            "There is no such \(what.lowercased()) in tenant \(session.tenant.rawValue).", session: session)
+    }
+
     static func html(_ status: HTTPResponse.Status, _ text: String) -> Response {
         Response(
             status: status,
@@ -34,10 +57,19 @@ enum StudioPage {
             body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    /// The layout's values: the signed-in tenant, what the key may do, the CSRF token.
-    static func base(_ title: String, session: StudioSession?) -> [String: Any] {
+    /// The sections in the header, each shown to keys with its scope.
+    static let sections: [(path: String, label: String, needs: Scope)] = [
+        ("/studio/runs", "Runs", .read)
+    ]
+
+    /// The layout's values: the signed-in tenant, what the key may do, the CSRF token, and the
+    /// sections, `section` (a path of `sections`) marked current.
+    static func base(_ title: String, session: StudioSession?, section: String? = nil) -> [String: Any] {
         var view: [String: Any] = ["title": title]
         if let session {
+            view["nav"] = sections.filter { session.principal.allows($0.needs) }.map { s -> [String: Any] in
+                ["path": s.path, "label": s.label, "current": s.path == section]
+            }
             let access =
                 session.isRoot && session.keyId == nil
                 ? "open server" : session.isRoot ? "root key" : session.scopes.map(\.rawValue).joined(separator: ", ")
@@ -170,7 +202,7 @@ enum StudioRunView {
         view["events"] = o.newestEvents.map { e -> [String: Any] in
             ["seq": e.seq, "type": e.type, "created": e.createdAt.iso8601]
         }
-        if o.newestEvents.count == StudioRoutes<CairnRequestContext>.eventPageSize, let oldest = o.newestEvents.last,
+        if o.newestEvents.count == StudioRunPages<CairnRequestContext>.eventPageSize, let oldest = o.newestEvents.last,
             oldest.seq > 1
         {
             view["olderEvents"] = "/studio/runs/\(StudioPage.pathSegment(run.id))?before=\(oldest.seq)"
