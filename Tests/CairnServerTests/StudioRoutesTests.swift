@@ -333,4 +333,46 @@ struct StudioBrowser {
             #expect(page.html.contains(#"id="usage-total""#))
         }
     }
+
+    @Test func stateVersionsAreComparedChildrenDrawnAsATreeAndARunRetriedAfterAStep() async throws {
+        try await TestServer(apiKey: Self.root).test { http in
+            let key = try await http.newKey(root: Self.root, tenant: "acme", scopes: ["write"])
+            let api = http.authorized(key)
+            let run = try await api.newRun("pipeline")
+            let owner = try #require(try await api.post("/runs/\(run)/begin", nil).json["leaseOwner"]?.stringValue)
+            let begun = try await api.post(
+                "/runs/\(run)/steps/begin", #"{"name":"plan","inputHash":"h","leaseOwner":"\#(owner)"}"#)
+            let stepId = try #require(begun.json["step"]?["id"]?.stringValue)
+            _ = try await api.post("/runs/\(run)/steps/\(stepId)/complete", #"{"leaseOwner":"\#(owner)","output":1}"#)
+            _ = try await api.call(.put, "/runs/\(run)/state", #"{"value":{"a":1,"b":2}}"#)
+            _ = try await api.call(.put, "/runs/\(run)/state", #"{"value":{"a":5,"c":3}}"#)
+            let child = try await api.post("/runs/\(run)/children", #"{"name":"fan-1","workflowName":"leaf"}"#)
+            let childId = try #require(child.json["run"]?["id"]?.stringValue, "\(child.text)")
+            let grand = try await api.post("/runs/\(childId)/children", #"{"name":"deep","workflowName":"leaf2"}"#)
+            let grandId = try #require(grand.json["run"]?["id"]?.stringValue)
+
+            var browser = StudioBrowser(http)
+            _ = try await browser.signIn(key)
+            let page = try await browser.get("/studio/runs/\(run)")
+            #expect(page.html.contains(childId) && page.html.contains(grandId))
+            #expect(page.html.contains(#"style="margin-left:1.50rem"><span class="name">deep</span>"#))
+            let versions = try await api.get("/runs/\(run)/state/versions")
+            let ids = (versions.json["stateVersions"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+            #expect(ids.count == 2, "\(versions.text)")
+            let diff = try await browser.get("/studio/runs/\(run)?from=\(ids[0])&to=\(ids[1])")
+            #expect(diff.status == .ok && diff.html.contains(#"id="diff""#))
+            #expect(diff.html.contains("+ c") && diff.html.contains("− b") && diff.html.contains("~ a"))
+            #expect(try await browser.get("/studio/runs/\(run)?from=\(ids[0])&to=nope").status == .badRequest)
+
+            let csrf = try #require(page.csrf)
+            #expect(
+                try await browser.post("/studio/runs/\(run)/fork", [("csrf", csrf), ("step", "nope")]).status
+                    == .badRequest)
+            let forked = try await browser.post("/studio/runs/\(run)/fork", [("csrf", csrf), ("step", "plan")])
+            let location = try #require(forked.location)
+            #expect(forked.status == .seeOther && location.hasPrefix("/studio/runs/run_") && !location.hasSuffix(run))
+            let forkPage = try await browser.get(location)
+            #expect(forkPage.html.contains("Forked from") && forkPage.html.contains(run))
+        }
+    }
 }

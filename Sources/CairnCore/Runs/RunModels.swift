@@ -411,12 +411,26 @@ public struct RunOverview: Sendable {
     public var run: Run
     public var steps: [Step]
     public var gates: [Gate]
-    public var children: [(edge: RunEdge, run: Run)]
+    /// Child runs, their children, and so on (at most `maxDescendants`), each right after its
+    /// parent, depth first in order of creation: a tree read top to bottom.
+    public var descendants: [Descendant]
     public var usage: [UsageRecord]
     public var fork: RunFork?
+    /// The newest `maxStateVersions`, newest first.
     public var stateVersions: [StateVersion]
     /// Newest first.
     public var newestEvents: [RunEvent]
+
+    public static let maxDescendants = 200
+    public static let maxStateVersions = 50
+
+    public struct Descendant: Sendable {
+        public var edge: RunEdge
+        public var run: Run
+        /// 1 for a child, 2 for a grandchild, ...
+        public var depth: Int
+        public var parentId: String
+    }
 }
 
 public struct RunDetail: Sendable {

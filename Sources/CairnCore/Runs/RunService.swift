@@ -680,16 +680,46 @@ public struct RunService: Sendable {
     {
         try await store.read { tx in
             guard let run = try await tx.run(id: id, tenant: tenant) else { throw RunError.runNotFound }
-            let edges = try await tx.edges(parentRunId: id)
-            let children = try await tx.runs(ids: edges.map(\.childRunId))
-            let childByID = Dictionary(children.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            // Descendants level by level (one query per parent), at most `maxDescendants` runs,
+            // then ordered as a tree: each run right after its parent.
+            var childrenOf: [String: [(RunEdge, Run)]] = [:]
+            var found = 0
+            var level = [id]
+            while !level.isEmpty, found < RunOverview.maxDescendants {
+                var next: [String] = []
+                for parent in level where found < RunOverview.maxDescendants {
+                    let edges = try await tx.edges(parentRunId: parent)
+                    let byID = Dictionary(
+                        try await tx.runs(ids: edges.map(\.childRunId)).map { ($0.id, $0) },
+                        uniquingKeysWith: { a, _ in a })
+                    for edge in edges where found < RunOverview.maxDescendants {
+                        guard let child = byID[edge.childRunId] else { continue }
+                        childrenOf[parent, default: []].append((edge, child))
+                        found += 1
+                        next.append(child.id)
+                    }
+                }
+                level = next
+            }
+            let descendants = Self.treeOrder(root: id, childrenOf: childrenOf)
             return RunOverview(
                 run: run, steps: try await tx.steps(runId: id), gates: try await tx.gates(runId: id),
-                children: edges.compactMap { edge in childByID[edge.childRunId].map { (edge, $0) } },
+                descendants: descendants,
                 usage: try await tx.usage(runId: id), fork: try await tx.runFork(runId: id),
-                stateVersions: try await tx.stateVersions(runId: id, stream: nil, labeledOnly: false),
+                stateVersions: try await tx.stateVersions(runId: id, newestFirstLimit: RunOverview.maxStateVersions),
                 newestEvents: try await tx.events(runId: id, before: eventsBefore, newestFirstLimit: eventLimit))
         }
+    }
+
+    /// The runs under `root`, each right after its parent (depth first, children in order).
+    private static func treeOrder(root: String, childrenOf: [String: [(RunEdge, Run)]]) -> [RunOverview.Descendant] {
+        var rows: [RunOverview.Descendant] = []
+        var stack: [(RunEdge, Run, Int, String)] = (childrenOf[root] ?? []).reversed().map { ($0.0, $0.1, 1, root) }
+        while let (edge, run, depth, parent) = stack.popLast() {
+            rows.append(.init(edge: edge, run: run, depth: depth, parentId: parent))
+            stack.append(contentsOf: (childrenOf[run.id] ?? []).reversed().map { ($0.0, $0.1, depth + 1, run.id) })
+        }
+        return rows
     }
 
     /// Stored events after `after`, in order. An unknown run has none.

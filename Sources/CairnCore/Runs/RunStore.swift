@@ -17,6 +17,8 @@ public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransact
     func stateStream(runId: String, name: String) async throws -> StateStream?
     /// Ordered by stream name, then version.
     func stateVersions(runId: String, stream: String?, labeledOnly: Bool) async throws -> [StateVersion]
+    /// Versions of every stream, newest first, at most `limit`.
+    func stateVersions(runId: String, newestFirstLimit limit: Int) async throws -> [StateVersion]
     /// Labeled versions of every stream, newest first.
     func snapshots(runId: String) async throws -> [StateVersion]
     func edges(parentRunId: String) async throws -> [RunEdge]
@@ -55,7 +57,8 @@ public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransact
 ///   reads and writes through `tx`, and publishes nothing until commit).
 public protocol RunWriteTransaction: RunReadTransaction, QueueWriteTransaction, ScheduleWriteTransaction,
     CheckpointWriteTransaction,
-    DeliveryWriteTransaction, ArtifactWriteTransaction, KeyWriteTransaction, StudioSessionWriteTransaction, WorkspaceWriteTransaction,
+    DeliveryWriteTransaction, ArtifactWriteTransaction, KeyWriteTransaction, StudioSessionWriteTransaction,
+    WorkspaceWriteTransaction,
     IAMWriteTransaction
 {
     /// Reads the run and locks it against other writers until commit.

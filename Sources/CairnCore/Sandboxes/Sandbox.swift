@@ -18,6 +18,9 @@ public actor Sandbox {
     private var busy = false
     private(set) var destroyed = false
     public private(set) var lastUsed: Timestamp
+    /// The last few executions, newest last, with their output cut short: what a person
+    /// looking at the sandbox sees (kept in memory with the sandbox, like the sandbox itself).
+    public private(set) var history: [SandboxExecutionRecord] = []
     var isBusy: Bool { busy }
 
     init(info: SandboxInfo, directory: String, enclosure: any SandboxEnclosure) {
@@ -47,13 +50,19 @@ public actor Sandbox {
         touch(now)
         defer { busy = false }
         let timeout = timeoutMilliseconds ?? info.limits.timeoutMilliseconds
+        let result: SandboxExecResult
         switch command {
         case .argv(let argv, let stdin):
-            return try await run(argv: argv, stdin: stdin, timeout: timeout, output: output)
+            result = try await run(argv: argv, stdin: stdin, timeout: timeout, output: output)
         case .code(let code):
             guard info.language == .python else { throw SandboxError.invalid("this sandbox runs commands only") }
-            return try await run(code: code, timeout: timeout, output: output)
+            result = try await run(code: code, timeout: timeout, output: output)
         }
+        history.append(SandboxExecutionRecord(command: command, startedAt: now, result: result))
+        if history.count > SandboxExecutionRecord.kept {
+            history.removeFirst(history.count - SandboxExecutionRecord.kept)
+        }
+        return result
     }
 
     // MARK: Commands

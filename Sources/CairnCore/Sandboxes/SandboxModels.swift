@@ -105,6 +105,44 @@ public struct SandboxExecResult: Sendable {
     public init(exit: SandboxExit) { self.exit = exit }
 }
 
+/// An execution as a sandbox remembers it: the command and the output's first bytes.
+public struct SandboxExecutionRecord: Sendable {
+    /// How many a sandbox keeps, and how much of each text.
+    public static let kept = 10
+    public static let textBytes = 4096
+
+    /// The code, or the argv joined with spaces.
+    public var command: String
+    public var startedAt: Timestamp
+    public var exit: SandboxExit
+    public var stdout: String
+    public var stderr: String
+    public var value: String?
+    public var error: String?
+    /// Output was cut: by the sandbox's output limit or here.
+    public var truncated: Bool
+
+    init(command: SandboxCommand, startedAt: Timestamp, result: SandboxExecResult) {
+        switch command {
+        case .code(let code): self.command = Self.cut(Array(code.utf8)).text
+        case .argv(let argv, _): self.command = Self.cut(Array(argv.joined(separator: " ").utf8)).text
+        }
+        self.startedAt = startedAt
+        exit = result.exit
+        let out = Self.cut(result.stdout), err = Self.cut(result.stderr)
+        stdout = out.text
+        stderr = err.text
+        value = result.value.map { Self.cut(Array($0.utf8)).text }
+        error = result.error.map { Self.cut(Array($0.utf8)).text }
+        truncated = result.truncated || out.cut || err.cut
+    }
+
+    private static func cut(_ bytes: [UInt8]) -> (text: String, cut: Bool) {
+        guard bytes.count > textBytes else { return (String(decoding: bytes, as: UTF8.self), false) }
+        return (String(decoding: bytes.prefix(textBytes), as: UTF8.self), true)
+    }
+}
+
 /// One piece of an execution's output, as it happens.
 public enum SandboxOutput: Sendable {
     case stdout([UInt8])

@@ -354,25 +354,7 @@ extension S3Listener {
         if head || length == 0 { return Response(status: status, headers: headers) }
 
         let reader = try await workspaces.open(version)
-        let (first, end) = (start, start + length)
-        let body = ResponseBody(contentLength: Int(length)) { writer in
-            defer { reader.close() }
-            let chunk = 256 * 1024
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
-            defer { buffer.deallocate() }
-            var offset = first
-            while offset < end {
-                let want = Int(min(Int64(chunk), end - offset))
-                let count = try await reader.read(
-                    at: offset, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]))
-                guard count > 0 else {
-                    throw S3Error(code: "InternalError", message: "The object's bytes ended early.", status: 500)
-                }
-                try await writer.write(ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<count])))
-                offset += Int64(count)
-            }
-            try await writer.finish(nil)
-        }
+        let body = reader.responseBody(from: start, to: start + length)
         return Response(status: status, headers: headers, body: body)
     }
 
@@ -567,5 +549,30 @@ enum S3HTTPDate {
         let trimmed = S3Text.trimmed(text)
         guard let time = Timestamp(httpDate: trimmed) ?? Timestamp(iso8601: trimmed) else { return nil }
         return time.milliseconds / 1000
+    }
+}
+
+extension ObjectReader {
+    /// Bytes `first..<end` of the object as a response body, read a chunk at a time; the
+    /// reader is closed when the body is done (or abandoned).
+    func responseBody(from first: Int64, to end: Int64) -> ResponseBody {
+        ResponseBody(contentLength: Int(end - first)) { writer in
+            defer { self.close() }
+            let chunk = 256 * 1024
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+            defer { buffer.deallocate() }
+            var offset = first
+            while offset < end {
+                let want = Int(min(Int64(chunk), end - offset))
+                let count = try await self.read(
+                    at: offset, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]))
+                guard count > 0 else {
+                    throw S3Error(code: "InternalError", message: "The object's bytes ended early.", status: 500)
+                }
+                try await writer.write(ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<count])))
+                offset += Int64(count)
+            }
+            try await writer.finish(nil)
+        }
     }
 }

@@ -37,6 +37,15 @@ struct StudioRoutes<Context: PrincipalContext>: Sendable {
         router.post("/studio/sign-in") { request, _ in try await StudioPage.run { try await signIn(request) } }
         router.post("/studio/sign-out") { request, _ in try await StudioPage.run { try await signOut(request) } }
         StudioRunPages(auth: auth, runs: server.runs, eventStream: eventStream).register(on: router)
+        StudioOperationPages<Context>(
+            auth: auth, runs: server.runs, registry: server.registry,
+            engine: server.configuration.databaseURL == nil ? "SQLite" : "Postgres", clock: server.clock
+        ).register(on: router)
+        StudioSandboxPages<Context>(auth: auth, sandboxes: server.sandboxes).register(on: router)
+        StudioKeyPages<Context>(auth: auth).register(on: router)
+        StudioWorkspacePages<Context>(auth: auth, server: server).register(on: router)
+        StudioArtifactPages<Context>(auth: auth, artifacts: server.artifacts).register(on: router)
+        StudioCheckpointPages<Context>(auth: auth, checkpoints: server.checkpoints).register(on: router)
     }
 
     // MARK: Sign-in

@@ -35,6 +35,9 @@ struct StudioRunPages<Context: PrincipalContext>: Sendable {
         router.post("/studio/runs/:runId/cancel") { request, context in
             try await StudioPage.run { try await cancel(request, context) }
         }
+        router.post("/studio/runs/:runId/fork") { request, context in
+            try await StudioPage.run { try await fork(request, context) }
+        }
     }
 
     func runList(_ request: Request) async throws -> Response {
@@ -116,8 +119,22 @@ struct StudioRunPages<Context: PrincipalContext>: Sendable {
                 .notFound, "Run not found", "There is no run \(runId) in tenant \(session.tenant.rawValue).",
                 session: session)
         }
+        var diff: (from: StateVersion, to: StateVersion)?
+        let from = request.uri.queryParameters["from"].map(String.init) ?? ""
+        let to = request.uri.queryParameters["to"].map(String.init) ?? ""
+        if !from.isEmpty || !to.isEmpty {
+            guard let a = overview.stateVersions.first(where: { $0.id == from }),
+                let b = overview.stateVersions.first(where: { $0.id == to })
+            else {
+                return StudioPage.message(
+                    .badRequest, "Run",
+                    "from and to must name two of the run's \(RunOverview.maxStateVersions) newest state versions.",
+                    session: session, back: "/studio/runs/\(StudioPage.pathSegment(runId))", backLabel: "The run")
+            }
+            diff = (a, b)
+        }
         var view = StudioPage.base("Run \(runId)", session: session, section: "/studio/runs")
-        view.merge(StudioRunView.make(overview, session: session, before: before)) { _, new in new }
+        view.merge(StudioRunView.make(overview, session: session, before: before, diff: diff)) { _, new in new }
         view["live"] = before == .max ? "1" : "0"
         if let error { view["error"] = error }
         if let notice { view["notice"] = notice }
@@ -190,5 +207,25 @@ struct StudioRunPages<Context: PrincipalContext>: Sendable {
             return try await runPage(request, context, error: "The run has already completed; it was not cancelled.")
         }
         return StudioPage.redirect("/studio/runs/\(StudioPage.pathSegment(runId))")
+    }
+
+    /// Retry after a step: a new run that replays this one's steps up to `step` and runs the
+    /// rest again (a fork); the browser goes to it.
+    func fork(_ request: Request, _ context: Context) async throws -> Response {
+        var request = request
+        let (session, form) = try await auth.actor(&request, needs: .write)
+        let runId = try request.pathParameter("runId", context)
+        let step = form["step"] ?? ""
+        let child: Run
+        do {
+            child = try await runs.forkRun(id: runId, atStep: step, tenant: session.tenant).0
+        } catch RunError.runNotFound {
+            return StudioPage.notFound("Run", session: session)
+        } catch RunError.invalid(let why) {
+            return StudioPage.message(
+                .badRequest, "Retry", why + "; nothing was created.", session: session,
+                back: "/studio/runs/\(StudioPage.pathSegment(runId))", backLabel: "The run")
+        }
+        return StudioPage.redirect("/studio/runs/\(StudioPage.pathSegment(child.id))")
     }
 }

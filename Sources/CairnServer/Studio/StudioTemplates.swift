@@ -22,7 +22,8 @@ enum StudioTemplates {
         [
             ("layout", layout), ("sign-in", signIn), ("runs", runs), ("run", run), ("run-live", runLive),
             ("message", message),
-        ]
+        ] + operationTemplates + sandboxTemplates + keyTemplates + workspaceTemplates + artifactTemplates
+            + checkpointTemplates
     }
 
     private static let layout = """
@@ -33,6 +34,7 @@ enum StudioTemplates {
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>{{title}} · Cairn Studio</title>
         <link rel="stylesheet" href="/studio/assets/studio.css">
+        <link rel="icon" href="data:,">
         <script src="/studio/assets/studio.js" defer></script>
         </head>
         <body>
@@ -183,6 +185,9 @@ enum StudioTemplates {
         <span class="bar" aria-hidden="true"><span style="margin-left:{{offset}}%;width:{{width}}%"></span></span>
         <span class="duration">{{duration}}</span>
         {{#errorText}}<pre class="json error-text">{{errorText}}</pre>{{/errorText}}
+        {{#forkable}}{{#canWrite}}<form class="fork" method="post" action="/studio/runs/{{id}}/fork">
+        <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="step" value="{{name}}">
+        <button type="submit" title="A new run that replays the steps up to this one and runs the rest again">Retry after this step</button></form>{{/canWrite}}{{/forkable}}
         </li>
         {{/steps}}
         </ol>
@@ -194,8 +199,9 @@ enum StudioTemplates {
         <section aria-labelledby="children-h">
         <h2 id="children-h">Child runs</h2>
         <ul id="children">
-        {{#children}}<li><span class="name">{{edge}}</span> <a href="/studio/runs/{{id}}"><code>{{id}}</code></a> <span class="badge {{status}}">{{status}}</span></li>{{/children}}
+        {{#children}}<li style="margin-left:{{indent}}rem"><span class="name">{{edge}}</span> <a href="/studio/runs/{{id}}"><code>{{id}}</code></a> {{workflow}} <span class="badge {{status}}">{{status}}</span></li>{{/children}}
         </ul>
+        {{#childrenCapped}}<p class="hint">The first 200 runs of the tree are shown.</p>{{/childrenCapped}}
         </section>
         {{/hasChildren}}
 
@@ -216,6 +222,15 @@ enum StudioTemplates {
         <ol id="state-versions">
         {{#versions}}<li>v{{version}} {{#label}}<b>{{label}}</b> {{/label}}<time datetime="{{created}}">{{created}}</time></li>{{/versions}}
         </ol>
+        <form id="state-diff" method="get" action="/studio/runs/{{id}}" class="filters">
+        <label>From <select name="from">{{#versions}}<option value="{{id}}"{{#fromSelected}} selected{{/fromSelected}}>v{{version}}{{#label}} {{label}}{{/label}}</option>{{/versions}}</select></label>
+        <label>To <select name="to">{{#versions}}<option value="{{id}}"{{#toSelected}} selected{{/toSelected}}>v{{version}}{{#label}} {{label}}{{/label}}</option>{{/versions}}</select></label>
+        <button type="submit">Compare</button>
+        </form>
+        {{#diff}}<div id="diff" class="diff card"><h3>v{{from}} → v{{to}}</h3>
+        {{#same}}<p>No difference.</p>{{/same}}
+        <ul>{{#added}}<li class="added">+ {{path}}</li>{{/added}}{{#removed}}<li class="removed">− {{path}}</li>{{/removed}}{{#changed}}<li class="changed">~ {{path}}</li>{{/changed}}</ul>
+        </div>{{/diff}}
         </section>
         {{/hasVersions}}
 
@@ -283,6 +298,16 @@ enum StudioTemplates {
         #events{font-size:.9rem;padding-left:1.5rem}
         .seq{color:var(--muted)}
         @media (max-width:40rem){.timeline li{grid-template-columns:1fr auto}.timeline .bar{grid-column:1/-1}}
+        .subnav{display:flex;flex-wrap:wrap;gap:1rem;margin:.25rem 0 .75rem}
+        .chart{margin:1rem 0}.chart svg{max-width:100%;height:auto;font-size:12px}.chart rect{fill:var(--accent)}.chart line{stroke:var(--line)}.chart text{fill:var(--fg)}
+        .saves{list-style:none;padding:0}.diff ul{list-style:none;padding-left:.5rem;margin:.25rem 0}.diff .added{color:var(--ok)}.active{color:var(--warn)}.diff .removed{color:var(--bad)}.diff .changed{color:var(--warn)}
+        .tree{font-size:12px}.tree .edge{fill:none;stroke:var(--muted);stroke-width:1.5}.tree .edge.dashed{stroke-dasharray:4 3}
+        .tree rect{fill:var(--bg);stroke:var(--accent);stroke-width:1.5}.tree .fork rect{stroke:var(--ok)}.tree .parent rect{stroke:var(--muted);stroke-dasharray:4 3}
+        .tree .current rect{fill:#ddf4ff;stroke-width:3}.tree text{fill:var(--fg);text-anchor:middle}.tree text.sub{fill:var(--muted);font-size:10px}
+        .tree a:focus-visible rect,.tree a:hover rect{stroke-width:3}.tree-list ul,.tree-list ol{margin:.2rem 0}.crumbs{margin:.5rem 0}
+        .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}.digest{word-break:break-all}
+        fieldset{border:1px solid var(--line);border-radius:4px;display:flex;flex-wrap:wrap;gap:.75rem;align-items:center}.check{flex-direction:row;align-items:center;gap:.3rem;color:var(--fg)}
+        .num{text-align:right;font-variant-numeric:tabular-nums}.executions{list-style:none;padding:0}
         """
 
     /// Without it every page still reads; with it, times are shown in the viewer's zone, ids
@@ -299,7 +324,10 @@ enum StudioTemplates {
         var run=live.getAttribute("data-run"),pending=false,busy=false;
         function refresh(){if(busy){pending=true;return;}busy=true;pending=false;
         fetch("/studio/runs/"+encodeURIComponent(run)+"?part=live",{credentials:"same-origin"}).then(function(r){if(!r.ok)throw new Error(r.status);return r.text();}).then(function(html){
-        if(!live.contains(document.activeElement)||document.activeElement===document.body){live.innerHTML=html;localTimes(live);}else{pending=true;}}).catch(function(){}).finally(function(){busy=false;if(pending)setTimeout(refresh,250);});}
+        if(live.contains(document.activeElement)&&document.activeElement!==document.body){pending=true;live.addEventListener("focusout",function(){setTimeout(refresh,0);},{once:true});return;}
+        var kept={};live.querySelectorAll("textarea[id],input[id]:not([type=hidden])").forEach(function(f){if(f.value)kept[f.id]=f.value;});
+        live.innerHTML=html;localTimes(live);
+        Object.keys(kept).forEach(function(id){var f=document.getElementById(id);if(f)f.value=kept[id];});}).catch(function(){}).finally(function(){busy=false;if(pending&&!live.contains(document.activeElement))setTimeout(refresh,250);});}
         var source=new EventSource("/studio/runs/"+encodeURIComponent(run)+"/events?after="+(live.querySelector("#events li[data-seq]")?live.querySelector("#events li[data-seq]").getAttribute("data-seq"):"0"));
         var timer=null;source.onmessage=function(){if(timer)return;timer=setTimeout(function(){timer=null;refresh();},150);};
         });

@@ -59,7 +59,15 @@ enum StudioPage {
 
     /// The sections in the header, each shown to keys with its scope.
     static let sections: [(path: String, label: String, needs: Scope)] = [
-        ("/studio/runs", "Runs", .read)
+        ("/studio/runs", "Runs", .read),
+        ("/studio/queues", "Queues", .read),
+        ("/studio/schedules", "Schedules", .read),
+        ("/studio/sandboxes", "Sandboxes", .read),
+        ("/studio/workspaces", "Workspaces", .read),
+        ("/studio/artifacts", "Artifacts", .read),
+        ("/studio/checkpoints", "Checkpoints", .read),
+        ("/studio/keys", "Keys", .admin),
+        ("/studio/health", "Health", .read),
     ]
 
     /// The layout's values: the signed-in tenant, what the key may do, the CSRF token, and the
@@ -123,7 +131,10 @@ extension String {
 /// step's bar placed on the span from the first step's start to the last one's end), children,
 /// usage, state versions and a page of events.
 enum StudioRunView {
-    static func make(_ o: RunOverview, session: StudioSession, before: Int64) -> [String: Any] {
+    /// `diff`: two of the overview's state versions to compare.
+    static func make(
+        _ o: RunOverview, session: StudioSession, before: Int64, diff: (from: StateVersion, to: StateVersion)? = nil
+    ) -> [String: Any] {
         let run = o.run
         var view: [String: Any] = [
             "id": run.id, "workflow": run.workflowName, "status": run.status.rawValue, "attempt": run.attempt,
@@ -169,22 +180,27 @@ enum StudioRunView {
                 "retried": step.attempt > 1,
                 "offset": percent(start - origin, of: span), "width": percent(max(0, end - start), of: span),
                 "duration": step.completedAt == nil ? "…" : duration(end - start),
+                "forkable": step.status == .completed,
             ]
             if let error = step.error { s["errorText"] = pretty(error) }
             return s
         }
 
-        view["hasChildren"] = !o.children.isEmpty
-        view["children"] = o.children.map { child -> [String: Any] in
-            ["edge": child.edge.name, "id": child.run.id, "status": child.run.status.rawValue]
+        view["hasChildren"] = !o.descendants.isEmpty
+        view["children"] = o.descendants.map { child -> [String: Any] in
+            [
+                "edge": child.edge.name, "id": child.run.id, "status": child.run.status.rawValue,
+                "workflow": child.run.workflowName, "indent": String(format: "%.2f", Double(child.depth - 1) * 1.5),
+            ]
         }
+        view["childrenCapped"] = o.descendants.count >= RunOverview.maxDescendants
 
         view["hasUsage"] = !o.usage.isEmpty
         view["totalTokens"] = o.usage.reduce(0) {
             $0 + ($1.totalTokens ?? ($1.inputTokens ?? 0) + ($1.outputTokens ?? 0))
         }
         view["totalCost"] = money(o.usage.reduce(0) { $0 + ($1.costUsd ?? 0) })
-        view["usage"] = o.usage.map { u -> [String: Any] in
+        view["usage"] = o.usage.suffix(50).reversed().map { u -> [String: Any] in
             [
                 "kind": u.kind, "model": u.model ?? "",
                 "tokens": u.totalTokens ?? (u.inputTokens ?? 0) + (u.outputTokens ?? 0),
@@ -193,10 +209,25 @@ enum StudioRunView {
         }
 
         view["hasVersions"] = !o.stateVersions.isEmpty
-        view["versions"] = o.stateVersions.suffix(50).reversed().map { v -> [String: Any] in
-            var item: [String: Any] = ["version": v.version, "created": v.createdAt.iso8601]
+        view["versions"] = o.stateVersions.map { v -> [String: Any] in
+            var item: [String: Any] = [
+                "id": v.id, "version": v.version, "created": v.createdAt.iso8601,
+                "fromSelected": v.id == diff?.from.id, "toSelected": v.id == diff?.to.id,
+            ]
             if let label = v.label { item["label"] = label }
             return item
+        }
+        if let diff {
+            let change = StateDiff(
+                previous: try? JSONParser.parse(diff.from.value), next: (try? JSONParser.parse(diff.to.value)) ?? .null,
+                budgetBytes: StateDiff.budget(stateBytes: diff.from.value.utf8.count + diff.to.value.utf8.count))
+            view["diff"] = [
+                "from": diff.from.version, "to": diff.to.version,
+                "added": change.added.map { ["path": $0.isEmpty ? "(the whole state)" : $0] },
+                "removed": change.removed.map { ["path": $0.isEmpty ? "(the whole state)" : $0] },
+                "changed": change.changed.map { ["path": $0.isEmpty ? "(the whole state)" : $0] },
+                "same": change.added.isEmpty && change.removed.isEmpty && change.changed.isEmpty,
+            ]
         }
 
         view["events"] = o.newestEvents.map { e -> [String: Any] in
@@ -224,4 +255,37 @@ enum StudioRunView {
     }
 
     static func money(_ usd: Double) -> String { String(format: "%.4f", usd) }
+}
+
+/// A page's query string read as a form: `+` is a space, each name at most once, at most 8 KiB;
+/// one that does not read is a 400 page.
+enum StudioQuery {
+    static func form(_ request: Request, session: StudioSession, title: String) throws -> URLEncodedForm {
+        let text = request.uri.query ?? ""
+        guard text.utf8.count <= 8 * 1024, let form = try? URLEncodedForm(Array(text.utf8)) else {
+            throw refuse(
+                "The query string could not be read (a repeated, badly encoded or too long parameter).",
+                title: title, session: session)
+        }
+        return form
+    }
+
+    static func refuse(_ message: String, title: String, session: StudioSession) -> StudioPage.Refusal {
+        StudioPage.Refusal(status: .badRequest, title: title, message: message, session: session)
+    }
+}
+
+/// A byte count for people: `1.5 MiB`, exact below a KiB.
+enum StudioByteCount {
+    static func text(_ bytes: Int64) -> String {
+        if bytes < 1024 { return "\(bytes) B" }
+        let units = ["KiB", "MiB", "GiB", "TiB", "PiB"]
+        var value = Double(bytes) / 1024
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return String(format: value < 10 ? "%.1f" : "%.0f", value) + " " + units[unit]
+    }
 }

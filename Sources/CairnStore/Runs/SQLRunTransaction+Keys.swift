@@ -31,7 +31,8 @@ extension SQLRunTransaction {
     }
 
     func key(id: String) async throws -> APIKey? {
-        try await connection.first("SELECT \(unsafeRaw: Self.keyColumns) FROM api_keys WHERE id = \(id)", Self.decodeKey)
+        try await connection.first(
+            "SELECT \(unsafeRaw: Self.keyColumns) FROM api_keys WHERE id = \(id)", Self.decodeKey)
     }
 
     func keys(tenant: TenantID?) async throws -> [APIKey] {

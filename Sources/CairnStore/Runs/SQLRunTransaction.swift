@@ -69,6 +69,14 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
             RunSQL.stateVersions(runId: runId, stream: stream, labeledOnly: labeledOnly), RunSQL.decodeVersion)
     }
 
+    func stateVersions(runId: String, newestFirstLimit limit: Int) async throws -> [StateVersion] {
+        try await connection.all(
+            """
+            SELECT \(unsafeRaw: RunSQL.versionColumns) FROM state_versions WHERE run_id = \(runId) \
+            ORDER BY created_at DESC, \(.insertionOrder) DESC LIMIT \(Int64(clamping: limit))
+            """, RunSQL.decodeVersion)
+    }
+
     func snapshots(runId: String) async throws -> [StateVersion] {
         try await connection.all(
             """
