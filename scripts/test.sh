@@ -5,9 +5,10 @@
 # whole API from its OpenAPI document (Tests/compat/fuzz), then runs the compatibility suites
 # that matter for the scale-out store again on Postgres (and S3), then the scale-out suite (two
 # replicas on one database and bucket, Tests/compat/scaleout).
-# Installs what it needs (Postgres from apt when it is missing, a Python venv) and starts the
-# services the tests use (scripts/postgres.sh, scripts/s3-server.sh); they are stopped on exit,
-# whether the tests pass or not.
+# Installs what it needs (Postgres from apt when it is missing, Chromium and chromedriver for
+# Studio's browser tests, a Python venv) and starts the services the tests use
+# (scripts/postgres.sh, scripts/s3-server.sh); they are stopped on exit, whether the tests pass
+# or not.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -50,6 +51,19 @@ if ! command -v bwrap >/dev/null 2>&1; then
         apt-get install -y -q bubblewrap || { apt-get update -q && apt-get install -y -q bubblewrap; }
     else
         echo "bubblewrap is missing and this is not root: the linux sandbox backend's tests are skipped" >&2
+    fi
+fi
+
+# Studio's browser tests (Tests/compat/studio) drive Debian's Chromium through its chromedriver
+# (Selenium is given both by path and downloads nothing); without them they are skipped.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "== installing Chromium and its driver (apt-get install chromium chromium-driver)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q chromium chromium-driver \
+            || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
+    else
+        echo "chromium or chromedriver is missing and this is not root: Studio's browser tests are skipped" >&2
     fi
 fi
 
