@@ -31,14 +31,6 @@ from cairncompat import start_server  # noqa: E402
 ON_MOTO = os.environ.get("S3_COMPAT_TARGET", "").strip().lower() == "moto"
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers",
-        "cairn_only: Cairn/Tigris behaviour a plain S3 server (moto) does not have; "
-        "skipped with S3_COMPAT_TARGET=moto",
-    )
-
-
 def pytest_collection_modifyitems(config, items):
     # S3_COMPAT_RUN_ALL=1: run the cairn_only tests on moto too (to see where moto differs).
     if not ON_MOTO or os.environ.get("S3_COMPAT_RUN_ALL") == "1":

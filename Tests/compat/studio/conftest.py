@@ -49,8 +49,8 @@ def browser(studio_screenshots):
 
 @pytest.fixture(scope="module")
 def studio_server(tmp_path_factory):
-    """A fresh server with a root key, for this module."""
-    srv = start_server(tmp_path_factory, "studio", api_key=studiokit.ROOT)
+    """A fresh server with a root key and an S3 listener (workspaces), for this module."""
+    srv = start_server(tmp_path_factory, "studio", s3=True, api_key=studiokit.ROOT)
     yield srv
     srv.stop()
 

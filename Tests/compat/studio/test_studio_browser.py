@@ -15,7 +15,9 @@ The DOM contract (the selectors below) is the one Studio's pages keep:
 from __future__ import annotations
 
 import json
+import sys
 import threading
+from pathlib import Path
 from typing import Any, Optional
 
 import pytest
@@ -376,3 +378,69 @@ def test_a_wrong_key_is_refused(browser, studio_server):
     # Still signed out.
     browser.get(server.url + "/studio/runs")
     browser.wait_path("/studio/sign-in", "form#sign-in")
+
+
+# ---------------------------------------------------------------------------
+# An admin browses a workspace as of a snapshot, then revokes a key from the keys page
+# ---------------------------------------------------------------------------
+
+
+def test_an_admin_browses_a_workspace_at_a_snapshot_and_revokes_a_key(browser, studio_server):
+    boto3 = pytest.importorskip("boto3")
+    tigris = pytest.importorskip("tigris_boto3_ext")
+    import botocore.config
+
+    server = studio_server
+    admin = make_key(server, "initech", "admin")
+    doomed = make_key(server, "initech", "read")
+    # An S3 key of the same tenant, made the way the S3 suite makes them (`cairn keys create --s3`).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "s3"))
+    from s3compat import s3_keys
+    akid, secret = s3_keys(server, "initech", "admin")
+    s3 = boto3.client("s3", endpoint_url=server.s3_url, aws_access_key_id=akid, aws_secret_access_key=secret,
+                      region_name="us-east-1",
+                      config=botocore.config.Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}))
+    bucket = "reports-studio"
+    tigris.create_snapshot_bucket(s3, bucket)
+    s3.put_object(Bucket=bucket, Key="q3/summary.txt", Body=b"first draft", ContentType="text/plain")
+    version = tigris.get_snapshot_version(tigris.create_snapshot(s3, bucket, snapshot_name="before-edit"))
+    s3.put_object(Bucket=bucket, Key="q3/summary.txt", Body=b"final numbers, much longer", ContentType="text/plain")
+
+    fresh_start(browser, server)
+    sign_in_ok(browser, server, admin, "admin-runs")
+
+    # The bucket, its snapshot in the tree, and the object as of the snapshot.
+    browser.get(server.url + "/studio/workspaces")
+    browser.wait_css(f'tr[data-bucket="{bucket}"] a', "the bucket in the list").click()
+    browser.wait_css("svg#tree", "the snapshot tree")
+    browser.shot("workspace")
+    browser.wait_css(f'li[data-snapshot="{version}"] a', "the snapshot in the tree list").click()
+    browser.wait(lambda: "snapshot" in browser.url and version in browser.url, "the snapshot view")
+    browser.wait_css("#objects-h", "the objects heading")
+    folder = browser.wait(lambda: next((a for a in browser.all("tr.folder a") if "q3" in a.text), None),
+                          "the q3/ folder")
+    folder.click()
+    row = browser.wait_css('tr[data-key="q3/summary.txt"]', "the object at the snapshot")
+    browser.shot("workspace-at-snapshot")
+    size = row.find_elements("css selector", "td")[1].get_attribute("title")
+    assert size == f"{len(b'first draft')} bytes", size
+    href = row.find_element("css selector", "a.download").get_attribute("href")
+    cookie = browser.driver.get_cookie(COOKIE)["value"]
+    got = http_call(server.url, "GET", href[len(server.url):], headers={"Cookie": f"{COOKIE}={cookie}"})
+    assert got.status == 200 and got.body == b"first draft", (got.status, got.body[:100])
+
+    # The keys page: revoke the read key; it stops working at once.
+    assert http_call(server.url, "GET", "/runs", token=doomed).status == 200
+    browser.get(server.url + "/studio/keys")
+    rows = browser.wait(lambda: browser.all("table#keys tr[data-key-id]"), "the key list")
+    prefix = doomed[:14]
+    target = browser.wait(lambda: next((r for r in browser.all("table#keys tr[data-key-id]") if prefix in r.text), None),
+                          "the read key's row")
+    assert len(rows) >= 2
+    browser.shot("keys")
+    target.find_element("css selector", "form.revoke button").click()
+    browser.wait(lambda: next((r for r in browser.all("table#keys tr[data-key-id]")
+                               if prefix in r.text and "revoked" in r.text), None), "the key shown revoked")
+    browser.shot("keys-revoked")
+    assert http_call(server.url, "GET", "/runs", token=doomed).status == 401
+    sign_out(browser, "admin-signed-out")
