@@ -4,11 +4,13 @@ import Hummingbird
 import Testing
 
 /// `/openapi.json` names exactly the routes the router serves: none missing, none invented.
+/// Studio's pages (`/studio/...`) are HTML for people, not the API, and are not in it.
 @Suite struct OpenAPIDocumentTests {
     @Test func documentsEveryRegisteredRouteAndNothingElse() async throws {
         let server = try TestServer()
         let registered = Set(
-            server.server.makeRouter().routes.map { "\($0.method.rawValue) \($0.path.description)" })
+            server.server.makeRouter().routes.map { "\($0.method.rawValue) \($0.path.description)" }
+                .filter { !$0.contains(" /studio") })
         #expect(registered.count >= 54)
         let document = try await server.test { http in try await http.get("/openapi.json") }
         #expect(document.status == .ok)
