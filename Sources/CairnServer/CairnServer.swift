@@ -219,7 +219,8 @@ public struct CairnServer: Sendable {
         // Studio authenticates its browsers with its own session cookies, route by route.
         let runStream = tidebase
         StudioRoutes<CairnRequestContext>(
-            server: self, eventStream: { request, context in try await runStream.eventStream(request, context: context) }
+            server: self,
+            eventStream: { request, context in try await runStream.eventStream(request, context: context) }
         ).register(on: router)
         router.add(middleware: AuthMiddleware(apiKey: configuration.apiKey, keys: keys, openMode: openMode))
         // Metrics describe every tenant: the root key's (or an open server's) unless public.
@@ -293,7 +294,8 @@ public struct CairnServer: Sendable {
         sandboxes.start()
         var services: [any Service] = [
             deliveries, checkpointExpiry, artifactSweeper, workspaceLifecycleSweeper,
-            StoreGauges(runs: runs, interval: .seconds(5), logger: Logger(label: "cairn.gauges")),
+            StoreGauges(
+                runs: runs, interval: .milliseconds(StoreGauges.interval), logger: Logger(label: "cairn.gauges")),
         ]
         if let reconciler { services.append(reconciler) }
         services.append(app)

@@ -134,6 +134,7 @@ import Testing
             _ = try await tenant.signIn(admin)
             let page = try await tenant.get("/studio/health")
             #expect(page.status == .ok && page.html.contains("answering"))
+            #expect(page.html.contains(#"<table id="services">"#) && page.html.contains("Reconciler"))
             #expect(!page.html.contains(#"id="backlog""#) && !page.html.contains(#"id="metrics""#))
             var root = StudioBrowser(http)
             _ = try await root.signIn(Self.root)

@@ -11,6 +11,8 @@ import Synchronization
 /// happens (and every half second, for retries), never inside a transaction, each attempt
 /// timed out, signed with the channel's key, and logged; failures are retried with backoff.
 struct DeliveryService: Service {
+    /// Milliseconds between passes when no commit wakes it.
+    static let interval: Int64 = 500
     let runs: RunService
     let guardrail: OutboundGuard
     let timeout: TimeAmount
@@ -36,7 +38,7 @@ struct DeliveryService: Service {
 
     func run() async throws {
         // Retries come due without a commit to wake the loop, hence the short interval.
-        await PeriodicService(interval: .milliseconds(500), wakeups: wakeups) { await drain() }.run()
+        await PeriodicService(interval: .milliseconds(Self.interval), wakeups: wakeups) { await drain() }.run()
     }
 
     /// Sends everything due until nothing is.

@@ -7,6 +7,8 @@ import ServiceLifecycle
 /// backlog. (Counters such as requests, commits, deliveries, checkpoint saves and artifact
 /// bytes are counted where they happen.)
 struct StoreGauges: Service {
+    /// Milliseconds between samples.
+    static let interval: Int64 = 5_000
     let runs: RunService
     let interval: Duration
     let logger: Logger

@@ -13,6 +13,8 @@ struct StudioOperationPages<Context: PrincipalContext>: Sendable {
     let registry: PrometheusCollectorRegistry?
     let engine: String
     let clock: any WallClock
+    /// The background services this replica runs, with how often each wakes.
+    let services: [(name: String, everyMilliseconds: Int64)]
 
     /// How many coming fire times a schedule shows.
     static var upcomingFires: Int { 3 }
@@ -130,6 +132,9 @@ struct StudioOperationPages<Context: PrincipalContext>: Sendable {
             }
         }
         view["isRoot"] = session.isRoot
+        view["services"] = services.map { s -> [String: Any] in
+            ["name": s.name, "every": StudioRunView.duration(s.everyMilliseconds)]
+        }
         return StudioPage.html(.ok, StudioTemplates.render("health", view))
     }
 
@@ -216,6 +221,9 @@ extension StudioTemplates {
                 <dt>Store</dt><dd id="store-health">{{#storeOK}}<span class="badge completed">answering</span> ({{engine}}, a read took {{storeMs}} ms){{/storeOK}}{{#storeError}}<span class="error" role="alert">{{storeError}}</span>{{/storeError}}</dd>
                 <dt>Version</dt><dd>{{version}}</dd>
                 </dl>
+                <h2>Background services</h2>
+                <table id="services"><tbody>{{#services}}<tr><th scope="row">{{name}}</th><td>every {{every}}</td></tr>{{/services}}</tbody></table>
+                <p class="hint">Each runs on every replica; work is claimed in the store, so a replica that stops leaves its share to the others.</p>
                 {{#hasFigures}}
                 <h2>Backlog</h2>
                 <table id="backlog"><tbody>{{#figures}}<tr><th scope="row">{{name}}</th><td class="num">{{value}}</td></tr>{{/figures}}</tbody></table>

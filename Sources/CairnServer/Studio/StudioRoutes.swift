@@ -39,7 +39,8 @@ struct StudioRoutes<Context: PrincipalContext>: Sendable {
         StudioRunPages(auth: auth, runs: server.runs, eventStream: eventStream).register(on: router)
         StudioOperationPages<Context>(
             auth: auth, runs: server.runs, registry: server.registry,
-            engine: server.configuration.databaseURL == nil ? "SQLite" : "Postgres", clock: server.clock
+            engine: server.configuration.databaseURL == nil ? "SQLite" : "Postgres", clock: server.clock,
+            services: Self.backgroundServices(server.configuration)
         ).register(on: router)
         StudioSandboxPages<Context>(auth: auth, sandboxes: server.sandboxes).register(on: router)
         StudioKeyPages<Context>(auth: auth).register(on: router)
@@ -110,6 +111,19 @@ struct StudioRoutes<Context: PrincipalContext>: Sendable {
         response.headers[values: .setCookie].append(
             auth.cookie(StudioAuth.sessionCookie, "", maxAge: 0, request: request))
         return response
+    }
+
+    /// What `CairnServer.services` runs, named for people.
+    static func backgroundServices(_ c: ServerConfiguration) -> [(name: String, everyMilliseconds: Int64)] {
+        [
+            ("Reconciler: expired leases, overdue runs, due schedules, recovery calls", c.reconcileMilliseconds),
+            ("Store figures for /metrics", StoreGauges.interval),
+            ("Deliveries: webhooks and notifications (also woken by each commit)", DeliveryService.interval),
+            ("Checkpoint expiry", c.checkpointSweepMilliseconds),
+            ("Artifact sweeper: expired artifacts and unreferenced blobs", c.artifactSweepMilliseconds),
+            ("Workspace lifecycle rules", c.lifecycleSweepMilliseconds),
+            ("Sandbox reaper: sandboxes past their time", c.sandboxReapMilliseconds),
+        ]
     }
 
     private static func asset(_ text: String, type: String) -> Response {
