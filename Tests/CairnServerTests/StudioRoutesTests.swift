@@ -375,4 +375,31 @@ struct StudioBrowser {
             #expect(forkPage.html.contains("Forked from") && forkPage.html.contains(run))
         }
     }
+
+    @Test func aRunWithManyStepsShowsTheNewestPageAndPagesBack() async throws {
+        try await TestServer(apiKey: Self.root).test { http in
+            let key = try await http.newKey(root: Self.root, tenant: "acme", scopes: ["write"])
+            let api = http.authorized(key)
+            let run = try await api.newRun("long")
+            let owner = try #require(try await api.post("/runs/\(run)/begin", nil).json["leaseOwner"]?.stringValue)
+            let total = StudioRunPages<CairnRequestContext>.stepPageSize + 5
+            for i in 0..<total {
+                let begun = try await api.post(
+                    "/runs/\(run)/steps/begin", #"{"name":"s\#(i)","inputHash":"h","leaseOwner":"\#(owner)"}"#)
+                let stepId = try #require(begun.json["step"]?["id"]?.stringValue)
+                _ = try await api.post("/runs/\(run)/steps/\(stepId)/complete", #"{"leaseOwner":"\#(owner)"}"#)
+            }
+            var browser = StudioBrowser(http)
+            _ = try await browser.signIn(key)
+            let page = try await browser.get("/studio/runs/\(run)")
+            let shown = page.html.components(separatedBy: "<li data-step=").count - 1
+            #expect(shown == StudioRunPages<CairnRequestContext>.stepPageSize)
+            #expect(page.html.contains(#"data-step="s\#(total - 1)""#) && !page.html.contains(#"data-step="s0""#))
+            let older = try #require(page.attribute(after: #"<a rel="prev" href=""#))
+            let rest = try await browser.get(older.replacingOccurrences(of: "&amp;", with: "&"))
+            #expect(rest.status == .ok && rest.html.components(separatedBy: "<li data-step=").count - 1 == 5)
+            #expect(rest.html.contains(#"data-step="s0""#) && rest.html.contains(#"data-live="0""#))
+            #expect(try await browser.get("/studio/runs/\(run)?steps_before=nonsense").status == .badRequest)
+        }
+    }
 }

@@ -409,7 +409,8 @@ public struct RecoveryAttempt: Sendable, Equatable {
 /// One run as Studio shows it (see `RunService.overview`).
 public struct RunOverview: Sendable {
     public var run: Run
-    public var steps: [Step]
+    /// A page of steps, newest first (`created_at`, then `id`).
+    public var newestSteps: [Step]
     public var gates: [Gate]
     /// Child runs, their children, and so on (at most `maxDescendants`), each right after its
     /// parent, depth first in order of creation: a tree read top to bottom.

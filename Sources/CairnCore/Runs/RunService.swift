@@ -672,12 +672,14 @@ public struct RunService: Sendable {
 
     // MARK: Events
 
-    /// What a person looking at one run sees: its steps, gates, children, usage, fork and its
-    /// newest events (`eventLimit` of them before `eventsBefore`), read in one snapshot. The
-    /// events are a page, so a run with a long history costs what one page costs.
-    public func overview(id: String, eventsBefore: Int64 = .max, eventLimit: Int, tenant: TenantID) async throws
-        -> RunOverview
-    {
+    /// What a person looking at one run sees: a page of its steps (`stepLimit` before
+    /// `stepsBefore`, newest first), its gates, children, usage, fork and newest events
+    /// (`eventLimit` of them before `eventsBefore`), read in one snapshot. Steps and events are
+    /// pages, so a run with a long history costs what one page costs.
+    public func overview(
+        id: String, eventsBefore: Int64 = .max, eventLimit: Int, stepsBefore: ListCursor? = nil, stepLimit: Int,
+        tenant: TenantID
+    ) async throws -> RunOverview {
         try await store.read { tx in
             guard let run = try await tx.run(id: id, tenant: tenant) else { throw RunError.runNotFound }
             // Descendants level by level (one query per parent), at most `maxDescendants` runs,
@@ -703,7 +705,9 @@ public struct RunService: Sendable {
             }
             let descendants = Self.treeOrder(root: id, childrenOf: childrenOf)
             return RunOverview(
-                run: run, steps: try await tx.steps(runId: id), gates: try await tx.gates(runId: id),
+                run: run,
+                newestSteps: try await tx.steps(runId: id, before: stepsBefore, newestFirstLimit: stepLimit),
+                gates: try await tx.gates(runId: id),
                 descendants: descendants,
                 usage: try await tx.usage(runId: id), fork: try await tx.runFork(runId: id),
                 stateVersions: try await tx.stateVersions(runId: id, newestFirstLimit: RunOverview.maxStateVersions),

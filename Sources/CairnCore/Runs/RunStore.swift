@@ -17,6 +17,8 @@ public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransact
     func stateStream(runId: String, name: String) async throws -> StateStream?
     /// Ordered by stream name, then version.
     func stateVersions(runId: String, stream: String?, labeledOnly: Bool) async throws -> [StateVersion]
+    /// The run's steps before `before` in (`created_at`, `id`) order, newest first, at most `limit`.
+    func steps(runId: String, before: ListCursor?, newestFirstLimit limit: Int) async throws -> [Step]
     /// Versions of every stream, newest first, at most `limit`.
     func stateVersions(runId: String, newestFirstLimit limit: Int) async throws -> [StateVersion]
     /// Labeled versions of every stream, newest first.

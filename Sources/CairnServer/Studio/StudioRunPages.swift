@@ -15,6 +15,7 @@ struct StudioRunPages<Context: PrincipalContext>: Sendable {
 
     static var pageSize: Int { 50 }
     static var eventPageSize: Int { 100 }
+    static var stepPageSize: Int { 100 }
 
     func register(on router: some RouterMethods<Context>) {
         router.get("/studio/runs") { request, _ in try await StudioPage.run { try await runList(request) } }
@@ -110,10 +111,20 @@ struct StudioRunPages<Context: PrincipalContext>: Sendable {
             }
             before = value
         }
+        var stepsBefore: ListCursor?
+        if let raw = request.uri.queryParameters["steps_before"], !raw.isEmpty {
+            guard let cursor = ListCursor(text: String(raw)) else {
+                return StudioPage.message(
+                    .badRequest, "Run", "steps_before is not a step cursor of this page.", session: session,
+                    back: "/studio/runs/\(StudioPage.pathSegment(runId))", backLabel: "The run")
+            }
+            stepsBefore = cursor
+        }
         let overview: RunOverview
         do {
             overview = try await runs.overview(
-                id: runId, eventsBefore: before, eventLimit: Self.eventPageSize, tenant: session.tenant)
+                id: runId, eventsBefore: before, eventLimit: Self.eventPageSize, stepsBefore: stepsBefore,
+                stepLimit: Self.stepPageSize, tenant: session.tenant)
         } catch RunError.runNotFound {
             return StudioPage.message(
                 .notFound, "Run not found", "There is no run \(runId) in tenant \(session.tenant.rawValue).",
@@ -135,7 +146,7 @@ struct StudioRunPages<Context: PrincipalContext>: Sendable {
         }
         var view = StudioPage.base("Run \(runId)", session: session, section: "/studio/runs")
         view.merge(StudioRunView.make(overview, session: session, before: before, diff: diff)) { _, new in new }
-        view["live"] = before == .max ? "1" : "0"
+        view["live"] = before == .max && stepsBefore == nil ? "1" : "0"
         if let error { view["error"] = error }
         if let notice { view["notice"] = notice }
         let part = request.uri.queryParameters["part"]

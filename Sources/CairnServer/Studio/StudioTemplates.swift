@@ -193,6 +193,7 @@ enum StudioTemplates {
         </ol>
         {{/hasSteps}}
         {{^hasSteps}}<ol id="steps" class="timeline"></ol><p class="empty">No steps yet. They appear here as the worker runs them.</p>{{/hasSteps}}
+        {{#olderSteps}}<p class="pager"><a rel="prev" href="{{olderSteps}}">← Earlier steps</a> (the newest 100 are shown)</p>{{/olderSteps}}
         </section>
 
         {{#hasChildren}}

@@ -167,12 +167,13 @@ enum StudioRunView {
             return g
         }
 
-        let starts = o.steps.compactMap { $0.startedAt ?? $0.createdAt }
-        let ends = o.steps.map { $0.completedAt ?? $0.updatedAt }
+        let steps = Array(o.newestSteps.reversed())
+        let starts = steps.compactMap { $0.startedAt ?? $0.createdAt }
+        let ends = steps.map { $0.completedAt ?? $0.updatedAt }
         let origin = starts.min()?.milliseconds ?? 0
         let span = max(1, (ends.max()?.milliseconds ?? origin) - origin)
-        view["hasSteps"] = !o.steps.isEmpty
-        view["steps"] = o.steps.map { step -> [String: Any] in
+        view["hasSteps"] = !steps.isEmpty
+        view["steps"] = steps.map { step -> [String: Any] in
             let start = (step.startedAt ?? step.createdAt).milliseconds
             let end = (step.completedAt ?? step.updatedAt).milliseconds
             var s: [String: Any] = [
@@ -186,6 +187,11 @@ enum StudioRunView {
             return s
         }
 
+        if o.newestSteps.count == StudioRunPages<CairnRequestContext>.stepPageSize, let oldest = o.newestSteps.last {
+            let cursor = ListCursor(createdAt: oldest.createdAt, id: oldest.id).text
+            view["olderSteps"] =
+                "/studio/runs/\(StudioPage.pathSegment(run.id))?" + StudioPage.query([("steps_before", cursor)])
+        }
         view["hasChildren"] = !o.descendants.isEmpty
         view["children"] = o.descendants.map { child -> [String: Any] in
             [

@@ -69,6 +69,18 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
             RunSQL.stateVersions(runId: runId, stream: stream, labeledOnly: labeledOnly), RunSQL.decodeVersion)
     }
 
+    func steps(runId: String, before: ListCursor?, newestFirstLimit limit: Int) async throws -> [Step] {
+        let after: SQL =
+            before.map {
+                " AND (created_at < \($0.createdAt) OR (created_at = \($0.createdAt) AND id < \($0.id)))"
+            } ?? ""
+        return try await connection.all(
+            """
+            SELECT \(unsafeRaw: RunSQL.stepColumns) FROM steps WHERE run_id = \(runId)\(after) \
+            ORDER BY created_at DESC, id DESC LIMIT \(Int64(clamping: limit))
+            """, RunSQL.decodeStep)
+    }
+
     func stateVersions(runId: String, newestFirstLimit limit: Int) async throws -> [StateVersion] {
         try await connection.all(
             """
