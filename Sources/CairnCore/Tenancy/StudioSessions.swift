@@ -83,16 +83,21 @@ public struct StudioSessionService: Sendable {
     {
         guard token.hasPrefix("cst_"), token.utf8.count == 68 else { return nil }
         let hash = KeyService.hash(secret: token)
-        guard let session = try await store.read({ tx in try await tx.studioSession(tokenHash: hash) }),
-            session.revokedAt == nil, clock.now() < session.expiresAt
-        else { return nil }
+        // The session and the API key it was made from, in one read.
+        let found = try await store.read { tx -> (StudioSession, APIKey?)? in
+            guard let session = try await tx.studioSession(tokenHash: hash) else { return nil }
+            guard let keyId = session.keyId, keyId != "root" else { return (session, nil) }
+            return (session, try await tx.key(id: keyId))
+        }
+        guard let (session, key) = found, session.revokedAt == nil, clock.now() < session.expiresAt else {
+            return nil
+        }
         switch session.keyId {
         case nil:
             guard try await open() else { return nil }
         case "root":
             guard session.isRoot, rootKeyConfigured else { return nil }
-        case let keyId?:
-            let key = try await store.read { tx in try await tx.key(id: keyId) }
+        case .some:
             guard let key, key.tenant == session.tenant, key.revokedAt == nil else { return nil }
         }
         return session
