@@ -188,18 +188,17 @@ class Browser:
     def present(self, selector: str) -> bool:
         return bool(self.all(selector))
 
-    def read(self, fn: Callable[[], Any], attempts: int = 50) -> Any:
+    def read(self, fn: Callable[[], Any], timeout: float = WAIT) -> Any:
         """fn() (which finds elements and reads them), again if the live region was swapped
-        between the finding and the reading (a stale element)."""
+        between the finding and the reading (a stale element); any other error is raised."""
         from selenium.common.exceptions import StaleElementReferenceException
+        from selenium.webdriver.support.ui import WebDriverWait
 
-        for attempt in range(attempts):
-            try:
-                return fn()
-            except StaleElementReferenceException:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.05)
+        # WebDriverWait polls until a truthy answer: the result travels in a one-item tuple.
+        return WebDriverWait(
+            self.driver, timeout, poll_frequency=0.05,
+            ignored_exceptions=(StaleElementReferenceException,),
+        ).until(lambda _driver: (fn(),))[0]
 
     # -- waiting ------------------------------------------------------------
 

@@ -119,7 +119,7 @@ def decide_gate(browser, gate_id: str, decision: str, comment: str) -> None:
         browser.shot("run-gate-comment")
         browser.css(f'{form} button[name="decision"][value="{decision}"]').click()
 
-    browser.read(act, attempts=5)
+    browser.read(act)
 
 
 class GatedRun:
