@@ -62,7 +62,8 @@ public enum CairnError: Error, Equatable, Sendable {
         case .runAlreadyCompleted: self = .runAlreadyCompleted
         case .stepLeaseLost: self = .leaseLost
         case .runLeased(let holder): self = .runLeased(holder: holder)
-        case .gateNotFound, .stateNotFound, .scheduleNotFound: self = .server(status: 404, body: "\(error)")
+        case .gateNotFound, .stateNotFound, .scheduleNotFound, .queueNotFound:
+            self = .server(status: 404, body: "\(error)")
         case .gateNotResolvable: self = .server(status: 409, body: "\(error)")
         case .noRecoveryWebhook: self = .server(status: 422, body: "\(error)")
         case .invalidCron(let message, let field): self = .invalidCron(message, field: field)

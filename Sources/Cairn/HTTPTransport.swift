@@ -320,17 +320,16 @@ struct HTTPTransport: RunTransport {
     }
 
     func queueStats() async throws -> [QueueStat] {
-        try (try await call(.GET, "/queues"))["queues"]?.arrayValue?.map { item in
-            let o = try WireObject(item)
-            var stat = QueueStat(name: try o.string("name"))
-            stat.queued = o.int("queued")
-            stat.running = o.int("running")
-            stat.failed = o.int("failed")
-            stat.completed = o.int("completed")
-            stat.cancelled = o.int("cancelled")
-            stat.config = try item["config"].flatMap { $0.isNull ? nil : try QueueConfig(wire: $0) }
-            return stat
-        } ?? []
+        try (try await call(.GET, "/queues"))["queues"]?.arrayValue?.map { try QueueStat(wire: $0) } ?? []
+    }
+
+    func queueStat(name: String) async throws -> QueueStat {
+        try QueueStat(wire: try await call(.GET, "/queues/\(Self.path(name))")["queue"])
+    }
+
+    func setQueuePaused(name: String, paused: Bool) async throws -> QueueStat {
+        let action = paused ? "pause" : "resume"
+        return try QueueStat(wire: try await call(.POST, "/queues/\(Self.path(name))/\(action)", "{}")["queue"])
     }
 
     func putSchedule(name: String, _ r: ScheduleRequest) async throws -> Schedule {

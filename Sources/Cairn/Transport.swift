@@ -35,6 +35,8 @@ public protocol RunTransport: Sendable {
     func claim(queues: [String], owner: String, limit: Int) async throws -> [Run]
     func configureQueue(name: String, _ update: QueueConfigUpdate) async throws -> QueueConfig
     func queueStats() async throws -> [QueueStat]
+    func queueStat(name: String) async throws -> QueueStat
+    func setQueuePaused(name: String, paused: Bool) async throws -> QueueStat
     func putSchedule(name: String, _ request: ScheduleRequest) async throws -> Schedule
     func schedules() async throws -> [Schedule]
     func deleteSchedule(name: String) async throws
@@ -189,6 +191,17 @@ struct EmbeddedTransport: RunTransport {
     }
 
     func queueStats() async throws -> [QueueStat] { try await runs.queueStats(tenant: tenant) }
+
+    func queueStat(name: String) async throws -> QueueStat {
+        try await mapped { try await runs.queueStat(name: name, tenant: tenant) }
+    }
+
+    func setQueuePaused(name: String, paused: Bool) async throws -> QueueStat {
+        try await mapped {
+            _ = try await runs.setQueuePaused(name: name, paused: paused, tenant: tenant)
+            return try await runs.queueStat(name: name, tenant: tenant)
+        }
+    }
 
     func putSchedule(name: String, _ request: ScheduleRequest) async throws -> Schedule {
         try await mapped { try await runs.putSchedule(name: name, request, tenant: tenant) }

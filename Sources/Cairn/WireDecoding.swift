@@ -179,6 +179,27 @@ extension QueueConfig {
     }
 }
 
+extension QueueStat {
+    /// A queue of `GET /queues`, or of `GET /queues/:queue` with Cairn's fields (pause, activity).
+    init(wire value: JSONValue?) throws {
+        let o = try WireObject(value)
+        self.init(name: try o.string("name"))
+        queued = o.int("queued")
+        running = o.int("running")
+        failed = o.int("failed")
+        completed = o.int("completed")
+        cancelled = o.int("cancelled")
+        config = try o.object["config"].flatMap { $0.isNull ? nil : try QueueConfig(wire: $0) }
+        config?.pausedAt = o.timestamp("pausedAt")
+        activity = try (o.object["activity"]?.arrayValue ?? []).map { item in
+            let a = try WireObject(item)
+            return QueueActivity(
+                windowMilliseconds: Int64(a.int("windowSeconds")) * 1000, claimed: a.int("claimed"),
+                completed: a.int("completed"), failed: a.int("failed"))
+        }
+    }
+}
+
 extension Schedule {
     init(wire value: JSONValue?) throws {
         let o = try WireObject(value)

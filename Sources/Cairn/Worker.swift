@@ -107,6 +107,21 @@ public struct Queues: Sendable {
     }
 
     public func stats() async throws -> [QueueStat] { try await transport.queueStats() }
+
+    /// One queue's counts, limits, pause and what it did in the last minute and quarter hour.
+    public func stat(_ name: String) async throws -> QueueStat { try await transport.queueStat(name: name) }
+
+    /// Pauses a queue: it still takes enqueues and schedule fires, but no worker claims its runs
+    /// (and a push queue announces none) until it is resumed.
+    @discardableResult
+    public func pause(_ name: String) async throws -> QueueStat {
+        try await transport.setQueuePaused(name: name, paused: true)
+    }
+
+    @discardableResult
+    public func resume(_ name: String) async throws -> QueueStat {
+        try await transport.setQueuePaused(name: name, paused: false)
+    }
 }
 
 public struct Schedules: Sendable {

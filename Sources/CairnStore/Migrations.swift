@@ -43,7 +43,21 @@ enum Migrations {
         Migration(
             version: 16, name: "studio sessions",
             sqlite: studioSessionsV16.replacing(#" COLLATE "C""#, with: ""), postgres: studioSessionsV16),
+        Migration(
+            version: 17, name: "paused queues, filtered run listings, forks by parent",
+            sqlite: listingsV17.replacing("BIGINT", with: "INTEGER"), postgres: listingsV17),
     ]
+
+    /// A paused queue keeps its runs but gives none out. The runs list filtered by status or by
+    /// workflow reads its own index in list order, so a filter that matches little does not walk
+    /// the tenant's whole history; a run's forks are listed newest first from their index.
+    static let listingsV17 = """
+        ALTER TABLE queue_configs ADD COLUMN paused_at BIGINT;
+        CREATE INDEX runs_tenant_status_created ON runs (tenant_id, status, created_at DESC, id DESC);
+        CREATE INDEX runs_tenant_workflow_created ON runs (tenant_id, workflow_name, created_at DESC, id DESC);
+        DROP INDEX run_forks_parent;
+        CREATE INDEX run_forks_parent ON run_forks (parent_run_id, created_at DESC, run_id DESC);
+        """
 
     /// Studio's signed-in browsers: only a hash of each cookie's token is kept. Expired rows are
     /// removed when someone signs in.

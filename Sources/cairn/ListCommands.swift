@@ -2,10 +2,37 @@ import ArgumentParser
 import CairnCore
 import Foundation
 
-/// `cairn queues ls`: depth and outcome counts per queue.
+/// `cairn queues ls`: depth and outcome counts per queue; `pause` and `resume` one.
 struct QueuesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "queues", abstract: "Look at the queues on a Cairn server.", subcommands: [List.self])
+        commandName: "queues", abstract: "Look at the queues on a Cairn server, pause and resume them.",
+        subcommands: [List.self, Pause.self, Resume.self])
+
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop handing out a queue's runs; enqueues and schedule fires still add to it.",
+            discussion: "Example: cairn queues pause emails")
+        @OptionGroup var server: ServerOptions
+        @Argument(help: "The queue's name.") var name: String
+
+        func run() async throws { try await QueuesCommand.setPaused(true, name, server) }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Hand out a paused queue's runs again.", discussion: "Example: cairn queues resume emails")
+        @OptionGroup var server: ServerOptions
+        @Argument(help: "The queue's name.") var name: String
+
+        func run() async throws { try await QueuesCommand.setPaused(false, name, server) }
+    }
+
+    static func setPaused(_ paused: Bool, _ name: String, _ server: ServerOptions) async throws {
+        let queue =
+            try await server.client.post(
+                "/queues/\(APIClient.segment(name))/\(paused ? "pause" : "resume")")["queue"] ?? .null
+        print("\(queue.cell("name")): \(paused ? "paused" : "active"), \(queue.cell("queued")) waiting")
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

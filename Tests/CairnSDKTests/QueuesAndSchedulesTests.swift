@@ -17,6 +17,19 @@ import Testing
     }
 
     @Test(arguments: TransportKind.allCases)
+    func aPausedQueueKeepsItsRunsUntilResumed(_ kind: TransportKind) async throws {
+        try await withCairn(kind) { cairn in
+            try await cairn.enqueue("job", queue: "mail", input: 1)
+            let paused = try await cairn.queues.pause("mail")
+            #expect(paused.config?.pausedAt != nil && paused.queued == 1)
+            #expect(try await cairn.queues.stat("mail").activity.map(\.windowMilliseconds) == [60_000, 900_000])
+            let resumed = try await cairn.queues.resume("mail")
+            #expect(resumed.config?.pausedAt == nil && resumed.queued == 1)
+            await #expect(throws: CairnError.self) { _ = try await cairn.queues.stat("never") }
+        }
+    }
+
+    @Test(arguments: TransportKind.allCases)
     func schedulesSetListDeleteAndRefuseBadCron(_ kind: TransportKind) async throws {
         try await withCairn(kind) { cairn in
             let schedule = try await cairn.schedules.set(

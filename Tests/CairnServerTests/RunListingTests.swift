@@ -91,7 +91,7 @@ import Testing
 
     @Test(arguments: [
         "limit=0", "limit=1001", "limit=x", "limit=99999999999999999999", "status=sleeping", "createdSince=yesterday",
-        "stalled=yes", "cursor=abc", "cursor=-1.run_x", "workflow=",
+        "stalled=yes", "cursor=abc", "cursor=-1.run_x", "workflow=", "order=up", "order=",
     ])
     func badParametersAre400sNamingThem(query: String) async throws {
         let server = try TestServer()
@@ -100,6 +100,72 @@ import Testing
             #expect(reply.status == .badRequest, "\(query): \(reply.status) \(reply.text)")
             let name = String(query.prefix { $0 != "=" })
             #expect(reply.text.contains("\"\(name)\""), "\(reply.text)")
+        }
+    }
+
+    @Test func oldestFirstPagesContinueInTheirOwnOrder() async throws {
+        let clock = ManualClock()
+        let server = try TestServer(clock: clock)
+        try await server.test { http in
+            var created: [String] = []
+            for i in 0..<9 {
+                created.append(try await http.newRun("wf"))
+                if i % 2 == 0 { clock.advance(milliseconds: 1) }
+            }
+            var seen: [String] = []
+            var cursor: String?
+            repeat {
+                let reply = try await http.get("/runs?order=asc&limit=4" + (cursor.map { "&cursor=" + $0 } ?? ""))
+                #expect(reply.status == .ok, "\(reply.text)")
+                seen += reply.json["runs"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+                cursor = reply.json["nextCursor"]?.stringValue
+            } while cursor != nil
+            let newest = try await http.get("/runs?order=desc").json["runs"]?.arrayValue ?? []
+            #expect(seen == newest.compactMap { $0["id"]?.stringValue }.reversed())
+            #expect(Set(seen) == Set(created) && seen.count == 9)
+        }
+    }
+
+    @Test func aRunsForksAreListedWithWhereTheyCameFrom() async throws {
+        let server = try TestServer(apiKey: "root-key-of-this-test")
+        try await server.test { http in
+            let http = http.authorized("root-key-of-this-test")
+            let parent = try await http.newRun("wf")
+            let owner = try #require(try await http.post("/runs/\(parent)/begin").json["leaseOwner"]?.stringValue)
+            let step = try await http.post(
+                "/runs/\(parent)/steps/begin", #"{"name":"s","inputHash":"h","leaseOwner":"\#(owner)"}"#)
+            let stepId = try #require(step.json["step"]?["id"]?.stringValue, "\(step.text)")
+            #expect(
+                try await http.post(
+                    "/runs/\(parent)/steps/\(stepId)/complete", #"{"leaseOwner":"\#(owner)","output":1}"#
+                ).status == .ok)
+            var forks: [String] = []
+            for _ in 0..<3 {
+                let reply = try await http.post("/runs/\(parent)/fork", #"{"step":"s"}"#)
+                forks.append(try #require(reply.json["run"]?["id"]?.stringValue, "\(reply.text)"))
+            }
+            var listed: [String] = []
+            var cursor: String?
+            repeat {
+                let reply = try await http.get("/runs/\(parent)/forks?limit=2" + (cursor.map { "&cursor=" + $0 } ?? ""))
+                #expect(reply.status == .ok, "\(reply.text)")
+                for item in reply.json["forks"]?.arrayValue ?? [] {
+                    #expect(item["forkedFrom"]?["runId"]?.stringValue == parent)
+                    #expect(item["forkedFrom"]?["step"]?.stringValue == "s")
+                    listed.append(item["run"]?["id"]?.stringValue ?? "")
+                }
+                cursor = reply.json["nextCursor"]?.stringValue
+            } while cursor != nil
+            #expect(Set(listed) == Set(forks) && listed.count == 3)
+            #expect(try await http.get("/runs/\(forks[0])/forks").json["forks"]?.arrayValue?.isEmpty == true)
+            for bad in ["limit=0", "limit=x", "cursor=nope"] {
+                #expect(try await http.get("/runs/\(parent)/forks?" + bad).status == .badRequest, "\(bad)")
+            }
+            #expect(try await http.get("/runs/run_missing/forks").status == .notFound)
+            // Another tenant's key cannot list them.
+            let other = http.authorized(
+                try await http.newKey(root: "root-key-of-this-test", tenant: "other", scopes: ["read"]))
+            #expect(try await other.get("/runs/\(parent)/forks").status == .notFound)
         }
     }
 }

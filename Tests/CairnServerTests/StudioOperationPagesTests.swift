@@ -127,6 +127,55 @@ import Testing
         }
     }
 
+    @Test func queuesPauseAndResumeFromTheirPageAndShowTheirActivity() async throws {
+        try await TestServer(apiKey: Self.root).test { http in
+            let writer = try await http.newKey(root: Self.root, tenant: "acme", scopes: ["write"])
+            let reader = try await http.newKey(root: Self.root, tenant: "acme", scopes: ["read"])
+            let api = http.authorized(writer)
+            for _ in 0..<3 { _ = try await api.post("/queues/mail%20out/enqueue", #"{"workflowName":"send"}"#) }
+            _ = try await api.post("/queues/claim", #"{"queues":["mail out"],"limit":2}"#)
+
+            var browser = StudioBrowser(http)
+            _ = try await browser.signIn(writer)
+            let page = try await browser.get("/studio/queues")
+            #expect(page.html.contains("2 claimed · 0 completed · 0 failed"), "\(page.html)")
+            #expect(page.html.contains(#"<td class="num claim-rate">0.1</td>"#))
+            #expect(page.html.contains(#"action="/studio/queues/mail%20out/paused""#))
+            let csrf = try #require(page.csrf)
+            let path = "/studio/queues/mail%20out/paused"
+            #expect(try await browser.post(path, [("csrf", csrf), ("paused", "perhaps")]).status == .badRequest)
+            #expect(try await browser.post(path, [("csrf", "forged"), ("paused", "1")]).status == .forbidden)
+            #expect(
+                try await browser.post("/studio/queues/nope/paused", [("csrf", csrf), ("paused", "1")]).status
+                    == .notFound)
+            #expect(try await api.get("/queues/mail%20out").json["queue"]?["paused"] == .bool(false))
+
+            var reading = StudioBrowser(http)
+            _ = try await reading.signIn(reader)
+            let readerPage = try await reading.get("/studio/queues")
+            #expect(readerPage.html.contains("active") && !readerPage.html.contains("Pause</button>"))
+            #expect(
+                try await reading.post(path, [("csrf", readerPage.csrf ?? ""), ("paused", "1")]).status == .forbidden)
+
+            #expect(try await browser.post(path, [("csrf", csrf), ("paused", "1")]).status == .seeOther)
+            #expect(try await api.get("/queues/mail%20out").json["queue"]?["paused"] == .bool(true))
+            #expect(
+                try await api.post("/queues/claim", #"{"queues":["mail out"]}"#).json["runs"]?.arrayValue?.isEmpty
+                    == true)
+            let paused = try await browser.get("/studio/queues")
+            #expect(paused.html.contains("paused</span> since") && paused.html.contains("Resume</button>"))
+            #expect(try await browser.post(path, [("csrf", csrf), ("paused", "0")]).status == .seeOther)
+            #expect(try await api.get("/queues/mail%20out").json["queue"]?["paused"] == .bool(false))
+
+            // Another tenant can neither see nor pause it.
+            var stranger = StudioBrowser(http)
+            _ = try await stranger.signIn(try await http.newKey(root: Self.root, tenant: "globex", scopes: ["write"]))
+            let strangerCSRF = try await stranger.get("/studio/queues").csrf ?? ""
+            #expect(try await stranger.post(path, [("csrf", strangerCSRF), ("paused", "1")]).status == .notFound)
+            #expect(try await api.get("/queues/mail%20out").json["queue"]?["paused"] == .bool(false))
+        }
+    }
+
     @Test func healthShowsServerWideFiguresToTheRootKeyOnly() async throws {
         try await TestServer(apiKey: Self.root).test { http in
             let admin = try await http.newKey(root: Self.root, tenant: "acme", scopes: ["admin"])

@@ -254,11 +254,13 @@ struct StudioBrowser {
     }
 
     @Test func cancellingARunAndListingFilteringAndPaging() async throws {
-        try await TestServer(apiKey: Self.root).test { http in
+        let clock = ManualClock()
+        try await TestServer(apiKey: Self.root, clock: clock).test { http in
             let key = try await http.newKey(root: Self.root, tenant: "acme", scopes: ["write"])
             let api = http.authorized(key)
             var ids: [String] = []
             for i in 0..<(StudioRunPages<CairnRequestContext>.pageSize + 3) {
+                clock.advance(milliseconds: 1)  // ids are random: creation times order the runs
                 ids.append(try await api.newRun(i % 2 == 0 ? "even" : "odd"))
             }
             var browser = StudioBrowser(http)
@@ -274,9 +276,21 @@ struct StudioBrowser {
 
             let odd = try await browser.get("/studio/runs?workflow=odd&status=pending")
             #expect(odd.status == .ok && odd.html.contains(ids[1]) && !odd.html.contains(ids[0]))
+            let oldest = try await browser.get("/studio/runs?order=asc")
+            #expect(oldest.html.contains(#"<option value="asc" selected>"#))
+            let oldestRows = oldest.html.components(separatedBy: "<tr data-run-id=\"").dropFirst().map {
+                String($0.prefix { $0 != "\"" })
+            }
+            #expect(oldestRows == Array(ids.prefix(StudioRunPages<CairnRequestContext>.pageSize)))
+            let newer = try #require(oldest.attribute(after: #"<a rel="next" href=""#))
+            #expect(newer.contains("order=asc") && oldest.html.contains("Newer runs →"))
+            let tail = try await browser.get(newer.replacingOccurrences(of: "&amp;", with: "&"))
+            #expect(tail.html.contains(ids.last!) && !tail.html.contains(ids[0]) && !tail.html.contains(#"rel="next""#))
             let none = try await browser.get("/studio/runs?workflow=nothing")
             #expect(none.html.contains(#"<p class="empty">"#) && none.html.contains("match this filter"))
-            for bad in ["status=sleeping", "after=garbage", "workflow=" + String(repeating: "w", count: 201)] {
+            for bad in [
+                "status=sleeping", "after=garbage", "order=sideways", "workflow=" + String(repeating: "w", count: 201),
+            ] {
                 let page = try await browser.get("/studio/runs?\(bad)")
                 #expect(page.status == .badRequest && page.html.contains(#"role="alert""#), "\(bad)")
             }
@@ -373,6 +387,25 @@ struct StudioBrowser {
             #expect(forked.status == .seeOther && location.hasPrefix("/studio/runs/run_") && !location.hasSuffix(run))
             let forkPage = try await browser.get(location)
             #expect(forkPage.html.contains("Forked from") && forkPage.html.contains(run))
+            // The parent lists its forks, newest first, a page at a time.
+            let forkId = String(location.dropFirst("/studio/runs/".count))
+            var forkIds = [forkId]
+            for _ in 0..<StudioRunPages<CairnRequestContext>.forkPageSize {
+                let reply = try await api.post("/runs/\(run)/fork", #"{"step":"plan"}"#)
+                forkIds.append(try #require(reply.json["run"]?["id"]?.stringValue))
+            }
+            let parentPage = try await browser.get("/studio/runs/\(run)")
+            let shown = parentPage.html.components(separatedBy: "<li data-fork=").count - 1
+            #expect(
+                shown == StudioRunPages<CairnRequestContext>.forkPageSize
+                    && parentPage.html.contains("Forks of this run"))
+            let older = try #require(parentPage.attribute(after: #"<p class="pager"><a rel="next" href=""#))
+            let rest = try await browser.get(older.replacingOccurrences(of: "&amp;", with: "&"))
+            #expect(rest.status == .ok && rest.html.components(separatedBy: "<li data-fork=").count - 1 == 1)
+            #expect(rest.html.contains(#"data-live="0""#))
+            let all = parentPage.html + rest.html
+            #expect(forkIds.allSatisfy { all.contains(#"<li data-fork="\#($0)""#) })
+            #expect(try await browser.get("/studio/runs/\(run)?forks_after=bad").status == .badRequest)
         }
     }
 

@@ -168,4 +168,72 @@ import Testing
             t, delayMs: EnqueueRequest.maxOffsetMilliseconds, deadlineMs: EnqueueRequest.maxOffsetMilliseconds)
         #expect(run.runAt == run.createdAt.adding(milliseconds: EnqueueRequest.maxOffsetMilliseconds))
     }
+
+    @Test(arguments: StoreEngine.available) func aPausedQueueTakesEnqueuesButGivesNoRunOutUntilResumed(
+        engine: StoreEngine
+    ) async throws {
+        let clock = ManualClock()
+        let t = try await TestStore(engine, clock: clock)
+        for _ in 0..<3 { _ = try await enqueue(t) }
+        let other = try await enqueue(t, "r").0
+        let paused = try await t.runs.setQueuePaused(name: "q", paused: true, tenant: tenant)
+        #expect(paused.pausedAt == clock.now())
+        #expect(try await t.runs.claim(queues: ["q"], owner: "w", limit: 10, tenant: tenant).isEmpty)
+        // Enqueues still land, and other queues in the same claim are served.
+        _ = try await enqueue(t)
+        #expect(
+            try await t.runs.claim(queues: ["q", "r"], owner: "w", limit: 10, tenant: tenant).map(\.id) == [other.id])
+        // Pausing again keeps the first pause time; limits set meanwhile keep the pause.
+        clock.advance(milliseconds: 1_000)
+        #expect(try await t.runs.setQueuePaused(name: "q", paused: true, tenant: tenant).pausedAt == paused.pausedAt)
+        _ = try await t.runs.configureQueue(name: "q", QueueConfigUpdate(concurrency: .set(2)), tenant: tenant)
+        let stat = try await t.runs.queueStat(name: "q", tenant: tenant)
+        #expect(stat.queued == 4 && stat.config?.pausedAt == paused.pausedAt && stat.config?.concurrency == 2)
+        #expect(try await t.runs.claim(queues: ["q"], owner: "w", limit: 10, tenant: tenant).isEmpty)
+        // Resumed, the queue's caps apply again.
+        #expect(try await t.runs.setQueuePaused(name: "q", paused: false, tenant: tenant).pausedAt == nil)
+        #expect(try await t.runs.claim(queues: ["q"], owner: "w", limit: 10, tenant: tenant).count == 2)
+        _ = try await t.runs.configureQueue(name: "q", QueueConfigUpdate(concurrency: .clear), tenant: tenant)
+        #expect(try await t.runs.claim(queues: ["q"], owner: "w", limit: 10, tenant: tenant).count == 2)
+        await #expect(throws: RunError.queueNotFound) { _ = try await t.runs.queueStat(name: "nope", tenant: tenant) }
+    }
+
+    @Test(arguments: StoreEngine.available) func aPausedPushQueueAnnouncesNothing(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
+        _ = try await t.runs.configureQueue(
+            name: "q", QueueConfigUpdate(invokeURL: .set("http://127.0.0.1:9/invoke")), tenant: tenant)
+        _ = try await t.runs.setQueuePaused(name: "q", paused: true, tenant: tenant)
+        let run = try await enqueue(t).0
+        #expect(try await t.runs.dispatchPushQueues(perQueue: 10).isEmpty)
+        _ = try await t.runs.setQueuePaused(name: "q", paused: false, tenant: tenant)
+        #expect(try await t.runs.dispatchPushQueues(perQueue: 10).map(\.attempt.runId) == [run.id])
+    }
+
+    @Test(arguments: StoreEngine.available) func activityCountsClaimsAndOutcomesPerWindow(engine: StoreEngine)
+        async throws
+    {
+        let clock = ManualClock()
+        let t = try await TestStore(engine, clock: clock)
+        var ids: [String] = []
+        for _ in 0..<4 { ids.append(try await enqueue(t).0.id) }
+        _ = try await enqueue(t, "idle")
+        #expect(try await t.runs.claim(queues: ["q"], owner: "w", limit: 3, tenant: tenant).count == 3)
+        _ = try await t.runs.completeRun(id: ids[0], result: .string("ok"), tenant: tenant)
+        _ = try await t.runs.failRun(id: ids[1], error: .string("x"), failureClass: nil, tenant: tenant)
+        clock.advance(milliseconds: 120_000)
+        #expect(try await t.runs.claim(queues: ["q"], owner: "w", limit: 3, tenant: tenant).count == 1)
+        let stats = try await t.runs.queueStats(tenant: tenant, activity: true)
+        let q = try #require(stats.first { $0.name == "q" })
+        #expect(
+            q.activity == [
+                QueueActivity(windowMilliseconds: 60_000, claimed: 1, completed: 0, failed: 0),
+                QueueActivity(windowMilliseconds: 900_000, claimed: 4, completed: 1, failed: 1),
+            ])
+        let idle = try #require(stats.first { $0.name == "idle" })
+        #expect(idle.activity.map(\.claimed) == [0, 0])
+        // Without asking, no activity is counted.
+        #expect(try await t.runs.queueStats(tenant: tenant).allSatisfy { $0.activity.isEmpty })
+        clock.advance(milliseconds: 900_000)
+        #expect(try await t.runs.queueStat(name: "q", tenant: tenant).activity.map(\.claimed) == [0, 0])
+    }
 }

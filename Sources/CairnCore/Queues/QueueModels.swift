@@ -22,21 +22,50 @@ public struct QueueConfig: Sendable, Equatable {
     public var ratePerMinute: Int?
     /// Push mode: ready runs are announced to this URL (`run.invoke`) instead of being claimed.
     public var invokeURL: String?
+    /// Set while the queue is paused (Cairn's extension): its runs wait, none is claimed or pushed.
+    public var pausedAt: Timestamp?
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
 
     public init(
         name: String, concurrency: Int? = nil, ratePerMinute: Int? = nil, invokeURL: String? = nil,
-        createdAt: Timestamp,
+        pausedAt: Timestamp? = nil, createdAt: Timestamp,
         updatedAt: Timestamp
     ) {
         self.name = name
         self.concurrency = concurrency
         self.ratePerMinute = ratePerMinute
         self.invokeURL = invokeURL
+        self.pausedAt = pausedAt
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }
+
+    /// Whether a claim must first count the queue's runs, or skip it.
+    var limitsClaims: Bool { concurrency != nil || ratePerMinute != nil || pausedAt != nil }
+}
+
+/// How many of a queue's runs were claimed, completed and failed for good in a recent window,
+/// counted from the runs' own times (a run claimed twice in the window counts once).
+public struct QueueActivity: Sendable, Equatable {
+    /// The windows `RunService.queueStats(tenant:activity:)` counts: the last minute and the last
+    /// quarter hour.
+    public static let windowsMilliseconds: [Int64] = [60_000, 900_000]
+
+    public var windowMilliseconds: Int64
+    public var claimed = 0
+    public var completed = 0
+    public var failed = 0
+
+    public init(windowMilliseconds: Int64, claimed: Int = 0, completed: Int = 0, failed: Int = 0) {
+        self.windowMilliseconds = windowMilliseconds
+        self.claimed = claimed
+        self.completed = completed
+        self.failed = failed
+    }
+
+    /// Claims per minute over the window.
+    public var claimsPerMinute: Double { Double(claimed) * 60_000 / Double(windowMilliseconds) }
 }
 
 public struct QueueStat: Sendable, Equatable {
@@ -47,6 +76,8 @@ public struct QueueStat: Sendable, Equatable {
     public var completed = 0
     public var cancelled = 0
     public var config: QueueConfig?
+    /// One entry per `QueueActivity.windowsMilliseconds` when asked for; empty otherwise.
+    public var activity: [QueueActivity] = []
 
     public init(name: String) { self.name = name }
 }
@@ -97,8 +128,8 @@ public protocol QueueReadTransaction: Sendable {
     func activeRun(tenant: TenantID, queue: String, dedupeKey: String) async throws -> Run?
     /// Queued runs due at `now`, by priority (high first) then due time; called by claims in a
     /// write transaction, which lock them and skip rows another claimer holds. With
-    /// `unlessCapped`, none when the queue has a concurrency or rate cap (read in the same
-    /// statement, so an uncapped claim needs no read of the queue's config first).
+    /// `unlessCapped`, none when the queue has a concurrency or rate cap or is paused (read in
+    /// the same statement, so a claim of a plain queue needs no read of its config first).
     func dueRuns(tenant: TenantID, queue: String, now: Timestamp, limit: Int, unlessCapped: Bool) async throws
         -> [Run]
     func runningCount(tenant: TenantID, queue: String) async throws -> Int
@@ -106,6 +137,9 @@ public protocol QueueReadTransaction: Sendable {
     /// Run counts per queue and status.
     func queueCounts(tenant: TenantID) async throws -> [(queue: String, status: RunStatus, count: Int)]
     func queueConfigs(tenant: TenantID) async throws -> [QueueConfig]
+    /// Per queue, its runs claimed, completed and failed since each of `since` (one pass).
+    func queueActivity(tenant: TenantID, since: [Timestamp]) async throws
+        -> [(queue: String, claimed: [Int], completed: [Int], failed: [Int])]
     func queueConfig(tenant: TenantID, name: String) async throws -> QueueConfig?
 }
 

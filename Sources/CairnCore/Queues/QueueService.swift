@@ -58,13 +58,14 @@ extension RunService {
             var claimed: [Run] = []
             for queue in queues where claimed.count < limit {
                 var capacity = limit - claimed.count
-                // Most queues have no caps: one statement finds their due runs. Only when it
-                // finds none is the queue's config read, to tell a capped queue from an idle one.
+                // Most queues have no caps and are not paused: one statement finds their due
+                // runs. Only when it finds none is the queue's config read, to tell a capped or
+                // paused queue from an idle one.
                 var due = try await tx.dueRuns(
                     tenant: tenant, queue: queue, now: now, limit: capacity, unlessCapped: true)
                 if due.isEmpty {
                     guard let config = try await tx.queueConfig(tenant: tenant, name: queue),
-                        config.concurrency != nil || config.ratePerMinute != nil
+                        config.limitsClaims, config.pausedAt == nil
                     else { continue }
                     // Caps count runs that concurrent claimers are about to change: one claimer
                     // per capped queue at a time.
@@ -107,9 +108,12 @@ extension RunService {
     }
 
     /// Run counts per queue (runs never enqueued are not counted), with each queue's config;
-    /// configured queues without runs are listed with zero counts.
-    public func queueStats(tenant: TenantID) async throws -> [QueueStat] {
-        try await store.read { tx in
+    /// configured queues without runs are listed with zero counts. With `activity`, also what
+    /// each queue did in each of `QueueActivity.windowsMilliseconds` (a pass over the tenant's
+    /// recently updated queue runs).
+    public func queueStats(tenant: TenantID, activity: Bool = false) async throws -> [QueueStat] {
+        let now = clock.now()
+        return try await store.read { tx in
             var stats: [String: QueueStat] = [:]
             var order: [String] = []
             for (queue, status, count) in try await tx.queueCounts(tenant: tenant) {
@@ -133,7 +137,45 @@ extension RunService {
                 }
                 stats[config.name]?.config = config
             }
+            if activity {
+                let windows = QueueActivity.windowsMilliseconds
+                for name in order { stats[name]?.activity = windows.map { QueueActivity(windowMilliseconds: $0) } }
+                let since = windows.map { now.adding(milliseconds: -$0) }
+                for row in try await tx.queueActivity(tenant: tenant, since: since) {
+                    stats[row.queue]?.activity = windows.indices.map { i in
+                        QueueActivity(
+                            windowMilliseconds: windows[i], claimed: row.claimed[i], completed: row.completed[i],
+                            failed: row.failed[i])
+                    }
+                }
+            }
             return order.compactMap { stats[$0] }
+        }
+    }
+
+    /// One queue's counts, config and activity; a queue with neither runs nor a config is unknown.
+    public func queueStat(name: String, tenant: TenantID) async throws -> QueueStat {
+        guard let stat = try await queueStats(tenant: tenant, activity: true).first(where: { $0.name == name }) else {
+            throw RunError.queueNotFound
+        }
+        return stat
+    }
+
+    /// Pauses or resumes a queue (Cairn's extension). A paused queue still takes enqueues and
+    /// schedule fires; its runs wait, and no claim or push hands one out until it is resumed.
+    /// Claims already running when the pause commits may still finish handing runs out. Pausing
+    /// a paused queue keeps its first pause time.
+    public func setQueuePaused(name: String, paused: Bool, tenant: TenantID) async throws -> QueueConfig {
+        try await store.write { tx in
+            let now = clock.now()
+            var config =
+                try await tx.queueConfig(tenant: tenant, name: name)
+                ?? QueueConfig(name: name, createdAt: now, updatedAt: now)
+            guard (config.pausedAt != nil) != paused else { return config }
+            config.pausedAt = paused ? now : nil
+            config.updatedAt = now
+            try await tx.upsertQueueConfig(config, tenant: tenant)
+            return config
         }
     }
 

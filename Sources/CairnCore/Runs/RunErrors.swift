@@ -17,4 +17,6 @@ public enum RunError: Error, Equatable, Sendable {
     case invalid(String)
     case invalidCron(String, field: String?)
     case scheduleNotFound
+    /// A queue with neither runs nor a config.
+    case queueNotFound
 }

@@ -20,6 +20,19 @@ public struct RunFork: Sendable, Equatable {
     }
 }
 
+/// A fork made of a run, with the fork's own run.
+public struct ForkedRun: Sendable, Equatable {
+    public var fork: RunFork
+    public var run: Run
+}
+
+/// A page of a run's forks, newest first.
+public struct RunForkPage: Sendable, Equatable {
+    public var forks: [ForkedRun]
+    /// Where the next (older) page starts; nil on the last page.
+    public var next: ListCursor?
+}
+
 /// Which runs are forks (and of what). A run is a fork from its creation or never, so answers,
 /// negative ones included, are kept; the bound makes the cache start over rather than grow.
 final class RunForkCache: Sendable {
@@ -90,6 +103,31 @@ extension RunService {
         }
         forks.remember(fork)
         return (run, fork)
+    }
+
+    /// The forks made of run `id` (not forks of its forks), newest first, `limit` (1...1,000)
+    /// to a page.
+    public func runForks(of id: String, after: ListCursor?, limit: Int, tenant: TenantID) async throws -> RunForkPage {
+        guard (1...RunListQuery.maxLimit).contains(limit) else {
+            throw RunError.invalid("limit must be 1...\(RunListQuery.maxLimit)")
+        }
+        return try await store.read { tx in
+            guard try await tx.run(id: id, tenant: tenant) != nil else { throw RunError.runNotFound }
+            return try await Self.forkPage(tx, parentRunId: id, after: after, limit: limit)
+        }
+    }
+
+    static func forkPage(_ tx: any RunReadTransaction, parentRunId: String, after: ListCursor?, limit: Int)
+        async throws -> RunForkPage
+    {
+        // One more than asked tells whether another page exists.
+        let found = try await tx.runForks(parentRunId: parentRunId, before: after, newestFirstLimit: limit + 1)
+        let page = found.prefix(limit)
+        let runs = Dictionary(
+            try await tx.runs(ids: page.map(\.runId)).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        return RunForkPage(
+            forks: page.compactMap { fork in runs[fork.runId].map { ForkedRun(fork: fork, run: $0) } },
+            next: found.count > limit ? page.last.map { ListCursor(createdAt: $0.createdAt, id: $0.runId) } : nil)
     }
 
     /// The completed step `name` a fork replays from its ancestors: the nearest ancestor that has

@@ -10,12 +10,14 @@ public struct RunListQuery: Sendable, Equatable {
     public var createdSince: Timestamp?
     /// Only stalled runs (see `Run.isStalled(at:)`).
     public var stalledOnly: Bool
-    /// Continue after this run (the `next` cursor of the previous page).
+    /// Continue after this run (the `next` cursor of the previous page, listed in the same order).
     public var after: ListCursor?
+    /// Oldest first (`created_at, id` ascending) instead of newest first.
+    public var oldestFirst: Bool
 
     public init(
         limit: Int = 100, status: RunStatus? = nil, workflowName: String? = nil, createdSince: Timestamp? = nil,
-        stalledOnly: Bool = false, after: ListCursor? = nil
+        stalledOnly: Bool = false, after: ListCursor? = nil, oldestFirst: Bool = false
     ) {
         self.limit = limit
         self.status = status
@@ -23,11 +25,12 @@ public struct RunListQuery: Sendable, Equatable {
         self.createdSince = createdSince
         self.stalledOnly = stalledOnly
         self.after = after
+        self.oldestFirst = oldestFirst
     }
 }
 
 /// Where a page of a listing ended: the last record's time and id (runs are listed by
-/// `created_at DESC, id DESC`, checkpoint workflows by `last_activity_at DESC, workflow_id
+/// `created_at, id`, newest or oldest first, checkpoint workflows by `last_activity_at DESC, workflow_id
 /// DESC`, so the pair orders them totally). Its text form is opaque to clients:
 /// `<milliseconds>.<id>`.
 public struct ListCursor: Sendable, Equatable {

@@ -417,6 +417,8 @@ public struct RunOverview: Sendable {
     public var descendants: [Descendant]
     public var usage: [UsageRecord]
     public var fork: RunFork?
+    /// A page of the forks made of this run, newest first.
+    public var forks: RunForkPage
     /// The newest `maxStateVersions`, newest first.
     public var stateVersions: [StateVersion]
     /// Newest first.

@@ -678,7 +678,7 @@ public struct RunService: Sendable {
     /// pages, so a run with a long history costs what one page costs.
     public func overview(
         id: String, eventsBefore: Int64 = .max, eventLimit: Int, stepsBefore: ListCursor? = nil, stepLimit: Int,
-        tenant: TenantID
+        forksAfter: ListCursor? = nil, forkLimit: Int = 20, tenant: TenantID
     ) async throws -> RunOverview {
         try await store.read { tx in
             guard let run = try await tx.run(id: id, tenant: tenant) else { throw RunError.runNotFound }
@@ -710,6 +710,7 @@ public struct RunService: Sendable {
                 gates: try await tx.gates(runId: id),
                 descendants: descendants,
                 usage: try await tx.usage(runId: id), fork: try await tx.runFork(runId: id),
+                forks: try await Self.forkPage(tx, parentRunId: id, after: forksAfter, limit: forkLimit),
                 stateVersions: try await tx.stateVersions(runId: id, newestFirstLimit: RunOverview.maxStateVersions),
                 newestEvents: try await tx.events(runId: id, before: eventsBefore, newestFirstLimit: eventLimit))
         }

@@ -39,6 +39,9 @@ public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransact
     func events(runId: String, before: Int64, newestFirstLimit limit: Int) async throws -> [RunEvent]
     /// Where the run was forked from; nil if it is not a fork.
     func runFork(runId: String) async throws -> RunFork?
+    /// The forks made of a run before `before` in (`created_at`, `runId`) order, newest first,
+    /// at most `limit`.
+    func runForks(parentRunId: String, before: ListCursor?, newestFirstLimit limit: Int) async throws -> [RunFork]
     /// The value of the run's state stream `stream` as of `at`: its newest version written by then.
     func runStateValue(runId: String, stream: String, at: Timestamp) async throws -> RawJSON?
 }

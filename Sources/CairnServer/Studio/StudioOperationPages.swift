@@ -21,6 +21,9 @@ struct StudioOperationPages<Context: PrincipalContext>: Sendable {
 
     func register(on router: some RouterMethods<Context>) {
         router.get("/studio/queues") { request, _ in try await StudioPage.run { try await queues(request) } }
+        router.post("/studio/queues/:name/paused") { request, context in
+            try await StudioPage.run { try await setPaused(request, context) }
+        }
         router.get("/studio/schedules") { request, _ in try await StudioPage.run { try await schedules(request) } }
         router.post("/studio/schedules/:name/enabled") { request, context in
             try await StudioPage.run { try await setEnabled(request, context) }
@@ -30,20 +33,52 @@ struct StudioOperationPages<Context: PrincipalContext>: Sendable {
 
     private func queues(_ request: Request) async throws -> Response {
         let session = try await auth.viewer(request)
-        let stats = try await runs.queueStats(tenant: session.tenant)
+        let stats = try await runs.queueStats(tenant: session.tenant, activity: true)
         var view = StudioPage.base("Queues", session: session, section: "/studio/queues")
         view["hasQueues"] = !stats.isEmpty
         view["queues"] = stats.map { q -> [String: Any] in
-            [
-                "name": q.name, "queued": q.queued, "running": q.running, "completed": q.completed,
-                "failed": q.failed, "cancelled": q.cancelled,
+            var item: [String: Any] = [
+                "name": q.name, "path": StudioPage.pathSegment(q.name), "queued": q.queued, "running": q.running,
+                "completed": q.completed, "failed": q.failed, "cancelled": q.cancelled,
                 "concurrency": q.config?.concurrency.map(String.init) ?? "no limit",
                 "rate": q.config?.ratePerMinute.map { "\($0)/min" } ?? "no limit",
                 "mode": q.config?.invokeURL == nil ? "pull" : "push",
-                "link": "/studio/runs?" + StudioPage.query([("status", "queued")]),
+                "paused": q.config?.pausedAt != nil,
             ]
+            if let pausedAt = q.config?.pausedAt { item["pausedAt"] = pausedAt.iso8601 }
+            // The last minute's counts, and the quarter hour's as a rate per minute.
+            if let minute = q.activity.first, let quarter = q.activity.last {
+                item["claimedMinute"] = minute.claimed
+                item["completedMinute"] = minute.completed
+                item["failedMinute"] = minute.failed
+                item["claimRate"] = String(format: "%.1f", quarter.claimsPerMinute)
+            }
+            return item
         }
         return StudioPage.html(.ok, StudioTemplates.render("queues", view))
+    }
+
+    /// Pause (`paused=1`) or resume (`paused=0`) a queue: a paused queue takes enqueues but
+    /// gives no run out.
+    private func setPaused(_ request: Request, _ context: Context) async throws -> Response {
+        var request = request
+        let (session, form) = try await auth.actor(&request, needs: .write)
+        let name = try request.pathParameter("name", context).removingPercentEncoding ?? ""
+        let paused: Bool
+        switch form["paused"] {
+        case "1": paused = true
+        case "0": paused = false
+        default:
+            return StudioPage.message(
+                .badRequest, "Queue", "paused must be 0 or 1; nothing was changed.", session: session,
+                back: "/studio/queues", backLabel: "Queues")
+        }
+        guard !name.isEmpty, try await runs.queueStats(tenant: session.tenant).contains(where: { $0.name == name })
+        else {
+            return StudioPage.notFound("Queue", session: session)
+        }
+        _ = try await runs.setQueuePaused(name: name, paused: paused, tenant: session.tenant)
+        return StudioPage.redirect("/studio/queues")
     }
 
     private func schedules(_ request: Request) async throws -> Response {
@@ -172,14 +207,25 @@ extension StudioTemplates {
                 <div class="scroll"><table id="queues">
                 <thead><tr><th scope="col">Queue</th><th scope="col">Waiting</th><th scope="col">In flight</th>
                 <th scope="col">Completed</th><th scope="col">Failed</th><th scope="col">Cancelled</th>
-                <th scope="col">Concurrency</th><th scope="col">Rate</th><th scope="col">Mode</th></tr></thead>
+                <th scope="col">Last minute</th><th scope="col">Claims/min (15 min)</th>
+                <th scope="col">Concurrency</th><th scope="col">Rate limit</th><th scope="col">Mode</th><th scope="col">State</th></tr></thead>
                 <tbody>
                 {{#queues}}<tr data-queue="{{name}}"><td>{{name}}</td><td class="num">{{queued}}</td><td class="num">{{running}}</td>
                 <td class="num">{{completed}}</td><td class="num">{{failed}}</td><td class="num">{{cancelled}}</td>
-                <td>{{concurrency}}</td><td>{{rate}}</td><td>{{mode}}</td></tr>{{/queues}}
+                <td class="activity">{{claimedMinute}} claimed · {{completedMinute}} completed · {{failedMinute}} failed</td>
+                <td class="num claim-rate">{{claimRate}}</td>
+                <td>{{concurrency}}</td><td>{{rate}}</td><td>{{mode}}</td>
+                <td class="state">{{#paused}}<span class="badge cancelled">paused</span> since <time datetime="{{pausedAt}}">{{pausedAt}}</time>{{/paused}}{{^paused}}active{{/paused}}
+                {{#canWrite}}<form method="post" action="/studio/queues/{{path}}/paused" class="toggle">
+                <input type="hidden" name="csrf" value="{{csrf}}">
+                {{#paused}}<input type="hidden" name="paused" value="0"><button type="submit">Resume</button>{{/paused}}
+                {{^paused}}<input type="hidden" name="paused" value="1"><button type="submit">Pause</button>{{/paused}}
+                </form>{{/canWrite}}</td></tr>{{/queues}}
                 </tbody></table></div>
-                <p class="hint">Waiting counts every queued run, due or not. Limits are set with
-                <code>cairn queues configure</code> or the queue API.</p>
+                <p class="hint">Waiting counts every queued run, due or not. The last minute and the claim rate
+                count runs by their latest claim, completion or failure. A paused queue still takes enqueues
+                and schedule fires; its runs wait until it is resumed (also <code>cairn queues pause NAME</code>).
+                Limits are set with <code>PUT /queues/NAME/config</code>.</p>
                 {{/hasQueues}}
                 {{^hasQueues}}<p class="empty">No queues yet. Enqueue a run (the <code>tidebase</code> SDK's
                 <code>enqueue</code>, or <code>POST /queues/NAME/enqueue</code>) and its queue appears here.</p>{{/hasQueues}}
@@ -207,8 +253,8 @@ extension StudioTemplates {
                 </form>{{/canWrite}}</td></tr>{{/schedules}}
                 </tbody></table></div>
                 {{/hasSchedules}}
-                {{^hasSchedules}}<p class="empty">No schedules. Create one with <code>cairn schedules put</code> or
-                <code>PUT /schedules/NAME</code>; it enqueues a run each time its cron expression fires.</p>{{/hasSchedules}}
+                {{^hasSchedules}}<p class="empty">No schedules. Create one with <code>PUT /schedules/NAME</code> (the
+                <code>tidebase</code> SDK's <code>schedules.set</code>); it enqueues a run each time its cron expression fires.</p>{{/hasSchedules}}
                 {{/content}}{{/layout}}
                 """
             ),

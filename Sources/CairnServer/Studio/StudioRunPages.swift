@@ -5,8 +5,8 @@ import Hummingbird
 import NIOCore
 
 /// Runs: the list (filtered by status and workflow, in cursor pages) and a run's page (facts,
-/// gates to approve or reject, cancel, the step timeline, children, usage, state versions and
-/// a page of its newest events, followed live over the run's event stream).
+/// gates to approve or reject, cancel, the step timeline, children, forks, usage, state
+/// versions and a page of its newest events, followed live over the run's event stream).
 struct StudioRunPages<Context: PrincipalContext>: Sendable {
     let auth: StudioAuth
     let runs: RunService
@@ -16,6 +16,7 @@ struct StudioRunPages<Context: PrincipalContext>: Sendable {
     static var pageSize: Int { 50 }
     static var eventPageSize: Int { 100 }
     static var stepPageSize: Int { 100 }
+    static var forkPageSize: Int { 20 }
 
     func register(on router: some RouterMethods<Context>) {
         router.get("/studio/runs") { request, _ in try await StudioPage.run { try await runList(request) } }
@@ -62,6 +63,11 @@ struct StudioRunPages<Context: PrincipalContext>: Sendable {
                 problems.append("workflow is too long")
             }
         }
+        switch parameters["order"].map(String.init) ?? "" {
+        case "", "desc": query.oldestFirst = false
+        case "asc": query.oldestFirst = true
+        default: problems.append("order must be desc (newest first) or asc (oldest first)")
+        }
         if let after = parameters["after"], !after.isEmpty {
             if let cursor = ListCursor(text: String(after)) {
                 query.after = cursor
@@ -81,6 +87,11 @@ struct StudioRunPages<Context: PrincipalContext>: Sendable {
         view["statuses"] =
             [["value": "", "label": "any", "selected": query.status == nil]]
             + RunStatus.allCases.map { ["value": $0.rawValue, "label": $0.rawValue, "selected": $0 == query.status] }
+        view["orders"] = [
+            ["value": "desc", "label": "newest first", "selected": !query.oldestFirst],
+            ["value": "asc", "label": "oldest first", "selected": query.oldestFirst],
+        ]
+        view["oldestFirst"] = query.oldestFirst
         view["hasRuns"] = !page.runs.isEmpty
         view["runs"] = page.runs.map { run -> [String: Any] in
             [
@@ -92,6 +103,7 @@ struct StudioRunPages<Context: PrincipalContext>: Sendable {
             var items = [("after", next.text)]
             if let status = query.status { items.append(("status", status.rawValue)) }
             if let name = query.workflowName { items.append(("workflow", name)) }
+            if query.oldestFirst { items.append(("order", "asc")) }
             view["next"] = "/studio/runs?" + StudioPage.query(items)
         }
         return StudioPage.html(.ok, StudioTemplates.render("runs", view))
@@ -111,20 +123,25 @@ struct StudioRunPages<Context: PrincipalContext>: Sendable {
             }
             before = value
         }
-        var stepsBefore: ListCursor?
-        if let raw = request.uri.queryParameters["steps_before"], !raw.isEmpty {
+        // The step timeline and the fork list page with cursors of their own.
+        var cursors: [String: ListCursor] = [:]
+        for (name, records): (Substring, String) in [("steps_before", "step"), ("forks_after", "fork")] {
+            guard let raw = request.uri.queryParameters[name], !raw.isEmpty else { continue }
             guard let cursor = ListCursor(text: String(raw)) else {
                 return StudioPage.message(
-                    .badRequest, "Run", "steps_before is not a step cursor of this page.", session: session,
+                    .badRequest, "Run", "\(name) is not a \(records) cursor of this page.", session: session,
                     back: "/studio/runs/\(StudioPage.pathSegment(runId))", backLabel: "The run")
             }
-            stepsBefore = cursor
+            cursors[String(name)] = cursor
         }
+        let stepsBefore = cursors["steps_before"]
+        let forksAfter = cursors["forks_after"]
         let overview: RunOverview
         do {
             overview = try await runs.overview(
                 id: runId, eventsBefore: before, eventLimit: Self.eventPageSize, stepsBefore: stepsBefore,
-                stepLimit: Self.stepPageSize, tenant: session.tenant)
+                stepLimit: Self.stepPageSize, forksAfter: forksAfter, forkLimit: Self.forkPageSize,
+                tenant: session.tenant)
         } catch RunError.runNotFound {
             return StudioPage.message(
                 .notFound, "Run not found", "There is no run \(runId) in tenant \(session.tenant.rawValue).",
@@ -146,7 +163,7 @@ struct StudioRunPages<Context: PrincipalContext>: Sendable {
         }
         var view = StudioPage.base("Run \(runId)", session: session, section: "/studio/runs")
         view.merge(StudioRunView.make(overview, session: session, before: before, diff: diff)) { _, new in new }
-        view["live"] = before == .max && stepsBefore == nil ? "1" : "0"
+        view["live"] = before == .max && stepsBefore == nil && forksAfter == nil ? "1" : "0"
         if let error { view["error"] = error }
         if let notice { view["notice"] = notice }
         let part = request.uri.queryParameters["part"]

@@ -87,6 +87,9 @@ enum StudioTemplates {
         {{#statuses}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/statuses}}
         </select></label>
         <label>Workflow <input name="workflow" value="{{workflow}}" maxlength="200"></label>
+        <label>Order <select name="order">
+        {{#orders}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/orders}}
+        </select></label>
         <button type="submit">Filter</button>
         </form>
         {{#hasRuns}}
@@ -113,7 +116,7 @@ enum StudioTemplates {
         starts one, e.g. with the <code>tidebase</code> SDK or <code>cairn runs create</code>.</p>
         {{/hasRuns}}
         <p class="pager">{{#filtered}}<a href="/studio/runs">All runs</a> {{/filtered}}
-        {{#next}}<a rel="next" href="{{next}}">Older runs →</a>{{/next}}</p>
+        {{#next}}<a rel="next" href="{{next}}">{{#oldestFirst}}Newer{{/oldestFirst}}{{^oldestFirst}}Older{{/oldestFirst}} runs →</a>{{/next}}</p>
         {{/content}}{{/layout}}
         """
 
@@ -205,6 +208,16 @@ enum StudioTemplates {
         {{#childrenCapped}}<p class="hint">The first 200 runs of the tree are shown.</p>{{/childrenCapped}}
         </section>
         {{/hasChildren}}
+
+        {{#hasForks}}
+        <section aria-labelledby="forks-h">
+        <h2 id="forks-h">Forks of this run</h2>
+        <ul id="forks">
+        {{#forks}}<li data-fork="{{id}}"><a href="/studio/runs/{{id}}"><code>{{id}}</code></a> after step <span class="name">{{step}}</span> <span class="badge {{status}}">{{status}}</span> <time datetime="{{created}}">{{created}}</time></li>{{/forks}}
+        </ul>
+        {{#olderForks}}<p class="pager"><a rel="next" href="{{olderForks}}">Older forks →</a></p>{{/olderForks}}
+        </section>
+        {{/hasForks}}
 
         {{#hasUsage}}
         <section aria-labelledby="usage-h">

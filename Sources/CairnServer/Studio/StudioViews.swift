@@ -200,6 +200,17 @@ enum StudioRunView {
             ]
         }
         view["childrenCapped"] = o.descendants.count >= RunOverview.maxDescendants
+        view["hasForks"] = !o.forks.forks.isEmpty
+        view["forks"] = o.forks.forks.map { forked -> [String: Any] in
+            [
+                "id": forked.run.id, "step": forked.fork.stepName, "status": forked.run.status.rawValue,
+                "created": forked.fork.createdAt.iso8601,
+            ]
+        }
+        if let next = o.forks.next {
+            view["olderForks"] =
+                "/studio/runs/\(StudioPage.pathSegment(run.id))?" + StudioPage.query([("forks_after", next.text)])
+        }
 
         view["hasUsage"] = !o.usage.isEmpty
         view["totalTokens"] = o.usage.reduce(0) {

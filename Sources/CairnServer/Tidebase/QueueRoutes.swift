@@ -8,6 +8,29 @@ extension TidebaseRoutes {
         group.post("/queues/:queue/enqueue", use: enqueue)
         group.get("/queues", use: queueStats)
         group.put("/queues/:queue/config", use: configureQueue)
+        // Cairn's extensions: one queue with its recent activity, and pausing it.
+        group.get("/queues/:queue", use: queueDetail)
+        group.post("/queues/:queue/pause") { request, context in try await setPaused(true, request, context) }
+        group.post("/queues/:queue/resume") { request, context in try await setPaused(false, request, context) }
+    }
+
+    @Sendable func queueDetail(_ request: Request, context: Context) async throws -> Response {
+        let stat = try await runs.queueStat(
+            name: try request.pathParameter("queue", context), tenant: context.principal.tenant)
+        return JSONResponse.object { w in
+            w.key("queue"); w.queueDetail(stat)
+        }
+    }
+
+    /// No body is read: the path says everything, so any body is ignored.
+    @Sendable func setPaused(_ paused: Bool, _ request: Request, _ context: Context) async throws -> Response {
+        let name = try request.pathParameter("queue", context)
+        let tenant = context.principal.tenant
+        _ = try await runs.setQueuePaused(name: name, paused: paused, tenant: tenant)
+        let stat = try await runs.queueStat(name: name, tenant: tenant)
+        return JSONResponse.object { w in
+            w.key("queue"); w.queueDetail(stat)
+        }
     }
 
     @Sendable func enqueue(_ request: Request, context: Context) async throws -> Response {
@@ -61,14 +84,7 @@ extension TidebaseRoutes {
         return JSONResponse.object { w in
             w.array("queues", stats) { w, s in
                 w.beginObjectValue()
-                w.field("name", s.name)
-                w.field("queued", s.queued)
-                w.field("running", s.running)
-                w.field("failed", s.failed)
-                w.field("completed", s.completed)
-                w.field("cancelled", s.cancelled)
-                w.key("config")
-                if let config = s.config { w.queueConfig(config) } else { w.null() }
+                w.queueStatFields(s)
                 w.endObject()
             }
         }
@@ -96,6 +112,35 @@ extension TidebaseRoutes {
 }
 
 extension JSONWriter {
+    /// A queue as `GET /queues/:queue` shows it: Tidebase's QueueStat fields, then Cairn's.
+    mutating func queueDetail(_ s: QueueStat) {
+        beginObjectValue()
+        queueStatFields(s)
+        field("paused", s.config?.pausedAt != nil)
+        field("pausedAt", timestamp: s.config?.pausedAt)
+        array("activity", s.activity) { w, a in
+            w.beginObjectValue()
+            w.field("windowSeconds", Int(a.windowMilliseconds / 1000))
+            w.field("claimed", a.claimed)
+            w.field("completed", a.completed)
+            w.field("failed", a.failed)
+            w.endObject()
+        }
+        endObject()
+    }
+
+    /// Tidebase's QueueStat keys, in its order.
+    mutating func queueStatFields(_ s: QueueStat) {
+        field("name", s.name)
+        field("queued", s.queued)
+        field("running", s.running)
+        field("failed", s.failed)
+        field("completed", s.completed)
+        field("cancelled", s.cancelled)
+        key("config")
+        if let config = s.config { queueConfig(config) } else { null() }
+    }
+
     mutating func queueConfig(_ c: QueueConfig) {
         beginObjectValue()
         field("name", c.name)

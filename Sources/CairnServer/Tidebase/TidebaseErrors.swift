@@ -36,6 +36,7 @@ enum TidebaseErrors {
                 w.field("field", field)
             }
         case .scheduleNotFound: return APIError(.notFound, "schedule not found")
+        case .queueNotFound: return APIError(.notFound, "queue not found: it has no runs and no config")
         }
     }
 }

@@ -37,6 +37,7 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
         group.post("/runs/:runId/gates/:gateId/resolve", use: resolveGate)
         group.post("/runs/:runId/children", use: createChild)
         group.post("/runs/:runId/fork", use: forkRun)
+        group.get("/runs/:runId/forks", use: listForks)
         group.put("/runs/:runId/state", use: putState)
         group.patch("/runs/:runId/state", use: patchState)
         group.post("/runs/:runId/state/save", use: saveState)
@@ -108,8 +109,9 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
     }
 
     /// `GET /runs`: without parameters the newest 100, as the reference server answers; a
-    /// Cairn extension adds `limit`, `status`, `workflow`, `createdSince`, `stalled=true` and
-    /// `cursor` (the `nextCursor` of the previous page).
+    /// Cairn extension adds `limit`, `status`, `workflow`, `createdSince`, `stalled=true`,
+    /// `order=asc` (oldest first) and `cursor` (the `nextCursor` of the previous page, listed in
+    /// the same order).
     @Sendable func listRuns(_ request: Request, context: Context) async throws -> Response {
         let page = try await runs.listRuns(tenant: context.principal.tenant, try Self.runListQuery(request))
         return JSONResponse.object { w in
@@ -149,6 +151,13 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
             case "true": query.stalledOnly = true
             case "false": query.stalledOnly = false
             default: fail("stalled", "must be true or false")
+            }
+        }
+        if let raw = parameters["order"] {
+            switch raw {
+            case "desc": query.oldestFirst = false
+            case "asc": query.oldestFirst = true
+            default: fail("order", "must be desc (newest first, the default) or asc (oldest first)")
             }
         }
         if let raw = parameters["cursor"] {
@@ -424,6 +433,41 @@ struct TidebaseRoutes<Context: PrincipalContext>: Sendable {
         return JSONResponse.object(.created) { w in
             w.key("run"); w.run(run)
             w.key("forkedFrom"); w.runFork(fork)
+        }
+    }
+
+    /// `GET /runs/:runId/forks?limit=&cursor=`: the forks made of the run, newest first, each
+    /// with its run and where it was forked (Cairn's extension).
+    @Sendable func listForks(_ request: Request, context: Context) async throws -> Response {
+        let runId = try request.pathParameter("runId", context)
+        let parameters = request.uri.queryParameters
+        var issues: [ValidationIssue] = []
+        var limit = 100
+        if let raw = parameters["limit"] {
+            if let value = Int(raw), (1...RunListQuery.maxLimit).contains(value) {
+                limit = value
+            } else {
+                issues.append(
+                    ValidationIssue(path: ["limit"], message: "must be an integer 1...\(RunListQuery.maxLimit)"))
+            }
+        }
+        var after: ListCursor?
+        if let raw = parameters["cursor"] {
+            after = ListCursor(text: String(raw))
+            if after == nil {
+                issues.append(ValidationIssue(path: ["cursor"], message: "not a cursor this server gave (nextCursor)"))
+            }
+        }
+        if !issues.isEmpty { throw APIError.invalidBody(issues) }
+        let page = try await runs.runForks(of: runId, after: after, limit: limit, tenant: context.principal.tenant)
+        return JSONResponse.object { w in
+            w.array("forks", page.forks) { w, forked in
+                w.beginObjectValue()
+                w.key("run"); w.run(forked.run)
+                w.key("forkedFrom"); w.runFork(forked.fork)
+                w.endObject()
+            }
+            w.field("nextCursor", page.next?.text)
         }
     }
 

@@ -68,7 +68,8 @@ enum RunSQL {
     }
 
     /// A listing page; each filter adds one condition, so there are few distinct statements
-    /// to prepare. The order matches the `runs_tenant_created` index.
+    /// to prepare. The order matches the `runs_tenant_created` index, and with a status or
+    /// workflow filter the `runs_tenant_status_created` or `runs_tenant_workflow_created` one.
     static func runs(tenant: TenantID, query: RunListQuery, now: Timestamp) -> SQL {
         var sql: SQL = "SELECT \(unsafeRaw: runColumns) FROM runs WHERE tenant_id = \(tenant.rawValue)"
         if let status = query.status { sql = sql + " AND status = \(status.rawValue)" }
@@ -82,12 +83,21 @@ enum RunSQL {
                     AND lease_expires_at IS NOT NULL AND lease_expires_at < \(now)
                     """
         }
-        if let after = query.after {
-            sql =
-                sql
-                + " AND (created_at < \(after.createdAt) OR (created_at = \(after.createdAt) AND id < \(after.id)))"
-        }
-        return sql + " ORDER BY created_at DESC, id DESC LIMIT \(query.limit)"
+        // Oldest first reads the same indexes backwards.
+        sql = sql + beyond(query.after, idColumn: "id", ascending: query.oldestFirst)
+        let order: SQL = query.oldestFirst ? " ORDER BY created_at ASC, id ASC" : " ORDER BY created_at DESC, id DESC"
+        return sql + order + " LIMIT \(query.limit)"
+    }
+
+    /// The condition that continues a listing ordered by (`created_at`, `idColumn`) past
+    /// `cursor`: older records when it lists newest first, newer ones when `ascending`.
+    static func beyond(_ cursor: ListCursor?, idColumn: String, ascending: Bool = false) -> SQL {
+        guard let cursor else { return "" }
+        let past = ascending ? ">" : "<"
+        return """
+             AND (created_at \(unsafeRaw: past) \(cursor.createdAt) OR (created_at = \(cursor.createdAt) \
+            AND \(unsafeRaw: idColumn) \(unsafeRaw: past) \(cursor.id)))
+            """
     }
 
     static func run(id: String) -> SQL { "SELECT \(unsafeRaw: runColumns) FROM runs WHERE id = \(id)" }

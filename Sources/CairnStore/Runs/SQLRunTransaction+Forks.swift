@@ -12,6 +12,20 @@ extension SQLRunTransaction {
         }
     }
 
+    func runForks(parentRunId: String, before: ListCursor?, newestFirstLimit limit: Int) async throws -> [RunFork] {
+        try await connection.all(
+            """
+            SELECT run_id, parent_run_id, step_name, point, created_at FROM run_forks \
+            WHERE parent_run_id = \(parentRunId)\(RunSQL.beyond(before, idColumn: "run_id")) ORDER BY created_at DESC, run_id DESC \
+            LIMIT \(Int64(clamping: limit))
+            """
+        ) { r in
+            RunFork(
+                runId: r.string(), parentRunId: r.string(), stepName: r.string(), point: r.timestamp(),
+                createdAt: r.timestamp())
+        }
+    }
+
     func insertRunFork(_ f: RunFork) async throws {
         try await connection.run(
             """

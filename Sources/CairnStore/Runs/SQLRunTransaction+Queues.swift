@@ -16,7 +16,8 @@ extension SQLRunTransaction {
             unlessCapped
             ? """
              AND NOT EXISTS (SELECT 1 FROM queue_configs c WHERE c.tenant_id = \(tenant.rawValue) \
-            AND c.name = \(queue) AND (c.concurrency IS NOT NULL OR c.rate_per_minute IS NOT NULL))
+            AND c.name = \(queue) AND (c.concurrency IS NOT NULL OR c.rate_per_minute IS NOT NULL \
+            OR c.paused_at IS NOT NULL))
             """ : ""
         return try await connection.all(
             """
@@ -67,14 +68,45 @@ extension SQLRunTransaction {
         ) { r in (r.string(), RunStatus(rawValue: r.string()) ?? .pending, r.int()) }
     }
 
+    /// Every time a run was claimed, completed or failed is at most its `updated_at`, so one
+    /// condition on it bounds the rows of every window.
+    func queueActivity(tenant: TenantID, since: [Timestamp]) async throws
+        -> [(queue: String, claimed: [Int], completed: [Int], failed: [Int])]
+    {
+        guard let oldest = since.min() else { return [] }
+        var counts: [SQL] = []
+        for start in since {
+            counts.append("COUNT(CASE WHEN claimed_at > \(start) THEN 1 END)")
+            counts.append("COUNT(CASE WHEN status = 'completed' AND completed_at > \(start) THEN 1 END)")
+            counts.append("COUNT(CASE WHEN status = 'failed' AND updated_at > \(start) THEN 1 END)")
+        }
+        return try await connection.all(
+            """
+            SELECT queue_name, \(counts.joined(separator: ", ")) FROM runs WHERE tenant_id = \(tenant.rawValue) \
+            AND queue_name IS NOT NULL AND updated_at > \(oldest) GROUP BY queue_name ORDER BY queue_name
+            """
+        ) { r in
+            let queue = r.string()
+            var claimed: [Int] = []
+            var completed: [Int] = []
+            var failed: [Int] = []
+            for _ in since {
+                claimed.append(r.int())
+                completed.append(r.int())
+                failed.append(r.int())
+            }
+            return (queue, claimed, completed, failed)
+        }
+    }
+
     private static var configColumns: String {
-        "name, concurrency, rate_per_minute, invoke_url, created_at, updated_at"
+        "name, concurrency, rate_per_minute, invoke_url, paused_at, created_at, updated_at"
     }
 
     private static func decodeConfig<R: SQLRow>(_ r: inout R) -> QueueConfig {
         QueueConfig(
             name: r.string(), concurrency: r.optionalInt(), ratePerMinute: r.optionalInt(),
-            invokeURL: r.optionalString(),
+            invokeURL: r.optionalString(), pausedAt: r.optionalTimestamp(),
             createdAt: r.timestamp(), updatedAt: r.timestamp())
     }
 
@@ -96,7 +128,7 @@ extension SQLRunTransaction {
         try await connection.all(
             """
             SELECT tenant_id, \(unsafeRaw: Self.configColumns) FROM queue_configs WHERE invoke_url IS NOT NULL \
-            ORDER BY tenant_id, name
+            AND paused_at IS NULL ORDER BY tenant_id, name
             """
         ) { r in (TenantID(rawValue: r.string()), Self.decodeConfig(&r)) }
     }
@@ -105,9 +137,10 @@ extension SQLRunTransaction {
         try await connection.run(
             """
             INSERT INTO queue_configs (tenant_id, \(unsafeRaw: Self.configColumns)) VALUES (\(tenant.rawValue), \(c.name), \
-            \(c.concurrency), \(c.ratePerMinute), \(c.invokeURL), \(c.createdAt), \(c.updatedAt)) \
+            \(c.concurrency), \(c.ratePerMinute), \(c.invokeURL), \(c.pausedAt), \(c.createdAt), \(c.updatedAt)) \
             ON CONFLICT (tenant_id, name) DO UPDATE SET concurrency = excluded.concurrency, \
-            rate_per_minute = excluded.rate_per_minute, invoke_url = excluded.invoke_url, updated_at = excluded.updated_at
+            rate_per_minute = excluded.rate_per_minute, invoke_url = excluded.invoke_url, \
+            paused_at = excluded.paused_at, updated_at = excluded.updated_at
             """)
     }
 }

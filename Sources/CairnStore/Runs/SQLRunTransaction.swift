@@ -70,13 +70,9 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
     }
 
     func steps(runId: String, before: ListCursor?, newestFirstLimit limit: Int) async throws -> [Step] {
-        let after: SQL =
-            before.map {
-                " AND (created_at < \($0.createdAt) OR (created_at = \($0.createdAt) AND id < \($0.id)))"
-            } ?? ""
-        return try await connection.all(
+        try await connection.all(
             """
-            SELECT \(unsafeRaw: RunSQL.stepColumns) FROM steps WHERE run_id = \(runId)\(after) \
+            SELECT \(unsafeRaw: RunSQL.stepColumns) FROM steps WHERE run_id = \(runId)\(RunSQL.beyond(before, idColumn: "id")) \
             ORDER BY created_at DESC, id DESC LIMIT \(Int64(clamping: limit))
             """, RunSQL.decodeStep)
     }

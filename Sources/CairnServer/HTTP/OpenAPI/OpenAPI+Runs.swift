@@ -28,7 +28,8 @@ extension OpenAPI {
                   \(queryParameter("workflow", #"{"type": "string", "minLength": 1, "maxLength": 200}"#, "Only runs of this workflow.")),
                   \(queryParameter("createdSince", timestamp, "Only runs created at or after this time.")),
                   \(queryParameter("stalled", #"{"type": "string", "enum": ["true", "false"]}"#, "true: only running runs whose lease expired, with no queue and no recovery webhook.")),
-                  \(queryParameter("cursor", string, "The nextCursor of the previous page."))
+                  \(queryParameter("order", #"{"type": "string", "enum": ["desc", "asc"], "default": "desc"}"#, "desc: newest first; asc: oldest first.")),
+                  \(queryParameter("cursor", string, "The nextCursor of the previous page, listed in the same order."))
                 ],
                 "responses": {"200": \(json("The runs", record(["runs": array(ref("Run")), "nextCursor": nullableString]))), \(runErrors(400, 401, 403))}}
             },
@@ -214,6 +215,21 @@ extension OpenAPI {
                 }
               }
             },
+            "/runs/{runId}/forks": {
+              "get": {
+                "operationId": "listForks", "summary": "The forks made of the run, newest first (Cairn extension)",
+                "tags": ["runs"],
+                "parameters": [
+                  \(runId),
+                  \(queryParameter("limit", #"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}"#)),
+                  \(queryParameter("cursor", string, "The nextCursor of the previous page."))
+                ],
+                "responses": {
+                  "200": \(json("The forks, each with its run and where it was forked", record(["forks": array(record(["run": ref("Run"), "forkedFrom": record(["runId": nonEmptyString, "step": nonEmptyString, "at": nonEmptyString])])), "nextCursor": nullableString]))),
+                  \(runErrors(400, 401, 403, 404))
+                }
+              }
+            },
             "/runs/{runId}/state": {
               "put": {
                 "operationId": "putState", "summary": "Replace the run's state (a new version)", "tags": ["state"],
@@ -368,6 +384,29 @@ extension OpenAPI {
                 ]))),
                 "responses": {"200": \(json("The queue's configuration", record(["config": ref("QueueConfig")]))), \(runErrors(400, 401, 403, 413))}
               }
+            },
+            "/queues/{queue}": {
+              "get": {
+                "operationId": "getQueue", "summary": "One queue: counts, configuration, pause and recent activity (Cairn extension)", "tags": ["queues"],
+                "parameters": [\(pathParameter("queue", "The queue's name"))],
+                "responses": {"200": \(json("The queue", record(["queue": ref("QueueDetail")]))), \(runErrors(401, 403, 404))}
+              }
+            },
+            "/queues/{queue}/pause": {
+              "post": {
+                "operationId": "pauseQueue", "summary": "Pause a queue: it takes enqueues but no claim or push hands its runs out (Cairn extension)", "tags": ["queues"],
+                "description": "Pausing a paused queue keeps its first pause time. A queue that does not exist yet is created paused. Any body is ignored.",
+                "parameters": [\(pathParameter("queue", "The queue's name"))],
+                "responses": {"200": \(json("The queue", record(["queue": ref("QueueDetail")]))), \(runErrors(401, 403))}
+              }
+            },
+            "/queues/{queue}/resume": {
+              "post": {
+                "operationId": "resumeQueue", "summary": "Resume a paused queue (Cairn extension)", "tags": ["queues"],
+                "description": "Resuming a queue that is not paused changes nothing. Any body is ignored.",
+                "parameters": [\(pathParameter("queue", "The queue's name"))],
+                "responses": {"200": \(json("The queue", record(["queue": ref("QueueDetail")]))), \(runErrors(401, 403))}
+              }
             }
         """
 
@@ -477,6 +516,14 @@ extension OpenAPI {
               "QueueStats": \(record([
                   "name": string, "queued": integer, "running": integer, "failed": integer, "completed": integer,
                   "cancelled": integer, "config": nullable(ref("QueueConfig")),
+                ])),
+              "QueueDetail": \(record([
+                  "name": string, "queued": integer, "running": integer, "failed": integer, "completed": integer,
+                  "cancelled": integer, "config": nullable(ref("QueueConfig")), "paused": boolean,
+                  "pausedAt": nullableTimestamp,
+                  "activity": array(record([
+                      "windowSeconds": integer, "claimed": integer, "completed": integer, "failed": integer,
+                  ])),
                 ]))
         """
 }
