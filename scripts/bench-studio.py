@@ -17,15 +17,19 @@ a root key), then:
    running, completed, failed, cancelled), among them one run of `--events` events per kind in
    `--heavy` (`steps`: a running run of begun-and-completed steps, two events per step, the
    realistic shape; `state`: state PATCHes, one event and one state version each, which isolates
-   the event page from the step timeline) and one new run (its `run.created` event only);
+   the event page from the step timeline) and one new run (its `run.created` event only); then
+   `--queued` more runs enqueued over four queues, every tenth enqueue followed by a claim of
+   ten from one of two worked queues (so the queue page counts a quarter hour of claims over
+   them; with `--queued 0`, `--empty-status queued` is a status no run has);
 3. measures, over one warm keep-alive connection with the session cookie, `-n` requests per page
    (taking turns, after `--warmup` unmeasured ones): time to first byte (from just before the
    request is written to the arrival of the first byte of the status line) and total time (to
    the last byte of the body), for the runs list, the list filtered by a status (`--status`) and
-   by one no run has (`--empty-status`: the store looks through every run for it), a later page
-   (the `a[rel=next]` link followed `--next-hops` times), each heavy run's page, its
-   `?part=live` fragment and its first page of older events, a new run's page, and, as floors,
-   the same lists as JSON from the API (`GET /runs?limit=50`, bearer auth) and `GET /health`;
+   by one no run has (`--empty-status`), a later page (the `a[rel=next]` link followed
+   `--next-hops` times), the list oldest first, filtered by a workflow and by one no run has,
+   the queue page, each heavy run's page, its `?part=live` fragment and its first page of older
+   events, a new run's page, and, as floors, the same lists as JSON from the API
+   (`GET /runs?limit=50`, `GET /queues`, bearer auth) and `GET /health`;
 4. prints p50 / p95 / p99 per page, the byte sizes, and markdown tables ready to paste.
 
 Sizes are response bodies as sent (Studio does not compress; the gzip column is what
@@ -411,6 +415,21 @@ def parallel(threads: int, count: int, work, label: str, port: int) -> tuple:
     return time.perf_counter() - started, sum(requests)
 
 
+QUEUES = ("emails", "embeddings", "webhooks", "reports")
+
+
+def seed_queued(api: Api, i: int) -> int:
+    """One enqueued run; every tenth enqueue also claims ten runs of one of the two worked queues
+    (the first and third), so about half the runs are claimed and the other two queues only wait."""
+    queue = QUEUES[i % len(QUEUES)]
+    api.call("POST", f"/queues/{queue}/enqueue", {"workflowName": "deliver", "input": {"n": i}})
+    if i % 10 == 0:
+        worked = QUEUES[0::2][(i // 10) % 2]
+        api.call("POST", "/queues/claim", {"queues": [worked], "limit": 10, "leaseOwner": f"worker-{i % 4}"})
+        return 2
+    return 1
+
+
 def seed_heavy(port: int, kind: str, events: int, threads: int) -> tuple:
     """A run of exactly `events` events; returns (run id, seconds, requests)."""
     api = Api(port)
@@ -578,9 +597,11 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=10, help="unmeasured requests per page first (default 10)")
     p.add_argument("--threads", type=int, default=16, help="seeding threads (default 16)")
     p.add_argument("--next-hops", type=int, default=5, help="rel=next links followed for the later page (default 5)")
+    p.add_argument("--queued", type=int, default=20_000,
+                   help="runs enqueued over four queues, about half of them claimed (default 20000)")
     p.add_argument("--status", default="failed", help="the status the filtered list shows (default failed)")
     p.add_argument("--empty-status", default="queued",
-                   help="a status no seeded run has, for the filtered list that finds nothing (default queued)")
+                   help="a second status to filter by; no seeded run has it when --queued is 0 (default queued)")
     p.add_argument("--keep", action="store_true", help="keep the data directory (its path is printed)")
     args = p.parse_args()
     heavy_kinds = [k.strip() for k in args.heavy.split(",") if k.strip()]
@@ -646,6 +667,10 @@ def run(args, server: Server, heavy_kinds: list) -> int:
     print(f"   {bulk:,} runs in {seconds:.1f} s: {bulk / seconds:,.0f} runs/s, {reqs / seconds:,.0f} requests/s "
           f"({reqs:,} requests; {server_cpu}this client's CPU {client_cpu:.1f} s)")
     print("   statuses: " + ", ".join(f"{k} {v:,}" for k, v in mix.items()))
+    if args.queued:
+        seconds, reqs = parallel(args.threads, args.queued, seed_queued, "queued runs", port)
+        print(f"== {args.queued:,} runs enqueued over {len(QUEUES)} queues in {seconds:.1f} s "
+              f"({reqs:,} requests, every tenth a claim of up to 10)")
     heavy: dict = {}
     for kind in heavy_kinds:
         rid, secs, n, steps = seed_heavy(port, kind, args.events, min(args.threads, 8))
@@ -656,7 +681,7 @@ def run(args, server: Server, heavy_kinds: list) -> int:
     fresh = api.call("POST", f"/runs/{WORKFLOWS[1]}", {"input": {"fresh": True}})["run"]["id"]
     listing = api.call("GET", "/runs?limit=1")
     api.close()
-    print(f"== store: {args.runs:,} runs; server RSS {server.rss_mib():.0f} MiB; newest run {listing['runs'][0]['id']}")
+    print(f"== store: {args.runs + args.queued:,} runs; server RSS {server.rss_mib():.0f} MiB; newest run {listing['runs'][0]['id']}")
 
     # 3. The pages, on a new connection (the server closed the idle one during seeding).
     browser.conn.close()
@@ -674,9 +699,13 @@ def run(args, server: Server, heavy_kinds: list) -> int:
     pages = [
         ("runs list, first page", "/studio/runs"),
         (f"runs list, status={args.status}", filtered_path),
-        (f"runs list, status={args.empty_status} (no run has it)",
+        (f"runs list, status={args.empty_status}" + (" (no run has it)" if args.queued == 0 else ""),
          "/studio/runs?status=" + urllib.parse.quote(args.empty_status)),
         (f"runs list, page {args.next_hops + 1} (rel=next ×{args.next_hops})", path_later),
+        ("runs list, oldest first", "/studio/runs?order=asc"),
+        (f"runs list, workflow={WORKFLOWS[2]}", "/studio/runs?workflow=" + urllib.parse.quote(WORKFLOWS[2])),
+        ("runs list, workflow no run has", "/studio/runs?workflow=no-such-workflow"),
+        (f"queues ({args.queued:,} queued runs, activity counted)", "/studio/queues"),
     ]
     for kind, rid in heavy.items():
         run_page = browser.get(f"/studio/runs/{rid}")
@@ -693,6 +722,7 @@ def run(args, server: Server, heavy_kinds: list) -> int:
         ("floor: `GET /runs?limit=50` (JSON)", "/runs?limit=50"),
         (f"floor: `GET /runs?limit=50&status={args.empty_status}` (JSON)",
          "/runs?limit=50&status=" + urllib.parse.quote(args.empty_status)),
+        ("floor: `GET /queues` (JSON, no activity)", "/queues"),
         ("floor: `GET /health`", "/health"),
     ]
     api_conn = RawConnection(port)
