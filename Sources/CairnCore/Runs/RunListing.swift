@@ -30,9 +30,11 @@ public struct RunListQuery: Sendable, Equatable {
 }
 
 /// Where a page of a listing ended: the last record's time and id (runs are listed by
-/// `created_at, id`, newest or oldest first, checkpoint workflows by `last_activity_at DESC, workflow_id
-/// DESC`, so the pair orders them totally). Its text form is opaque to clients:
-/// `<milliseconds>.<id>`.
+/// `created_at, id`, newest or oldest first, checkpoint workflows by `last_activity_at DESC,
+/// workflow_id DESC`, so the pair orders them totally). Its text form is opaque to clients and
+/// safe in a URL query unescaped: `<milliseconds>.<id>` when the id is printable ASCII without
+/// spaces, else `<milliseconds>~<the id's UTF-8 in unpadded base64url>` (checkpoint workflow
+/// ids may hold spaces or any Unicode).
 public struct ListCursor: Sendable, Equatable {
     public var createdAt: Timestamp
     public var id: String
@@ -43,15 +45,59 @@ public struct ListCursor: Sendable, Equatable {
     }
 
     public init?(text: String) {
-        guard text.utf8.count <= 200, let dot = text.firstIndex(of: "."),
-            let ms = Int64(text[..<dot]), ms >= 0
+        guard text.utf8.count <= 400 else { return nil }
+        let bytes = Array(text.utf8)
+        guard let separator = bytes.firstIndex(where: { !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            separator > 0, let ms = Int64(String(decoding: bytes[..<separator], as: UTF8.self))
         else { return nil }
-        let id = String(text[text.index(after: dot)...])
-        guard !id.isEmpty, id.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        let rest = Array(bytes[(separator + 1)...])
+        let id: String
+        switch bytes[separator] {
+        case UInt8(ascii: "."):
+            guard !rest.isEmpty, rest.allSatisfy(Self.isPlain) else { return nil }
+            id = String(decoding: rest, as: UTF8.self)
+        case UInt8(ascii: "~"):
+            guard let decoded = Self.base64URLDecode(rest), !decoded.isEmpty,
+                let text = String(validating: decoded, as: UTF8.self)
+            else { return nil }
+            id = text
+        default: return nil
+        }
         self.init(createdAt: Timestamp(milliseconds: ms), id: id)
     }
 
-    public var text: String { "\(createdAt.milliseconds).\(id)" }
+    public var text: String {
+        if id.utf8.allSatisfy(Self.isPlain) { return "\(createdAt.milliseconds).\(id)" }
+        return "\(createdAt.milliseconds)~" + Self.base64URLEncode(Array(id.utf8))
+    }
+
+    private static func isPlain(_ byte: UInt8) -> Bool { byte > 0x20 && byte < 0x7F }
+
+    private static func base64URLEncode(_ bytes: [UInt8]) -> String {
+        String(
+            Base64.encode(bytes).compactMap { c -> Character? in
+                switch c {
+                case "+": "-"
+                case "/": "_"
+                case "=": nil
+                default: c
+                }
+            })
+    }
+
+    private static func base64URLDecode(_ bytes: [UInt8]) -> [UInt8]? {
+        var standard = bytes.map { b -> UInt8 in
+            switch b {
+            case UInt8(ascii: "-"): UInt8(ascii: "+")
+            case UInt8(ascii: "_"): UInt8(ascii: "/")
+            default: b
+            }
+        }
+        // The unpadded form never leaves a single character over, nor holds padding itself.
+        guard standard.count % 4 != 1, !standard.contains(UInt8(ascii: "=")) else { return nil }
+        while standard.count % 4 != 0 { standard.append(UInt8(ascii: "=")) }
+        return Base64.decode(String(decoding: standard, as: UTF8.self))
+    }
 }
 
 public struct RunPage: Sendable, Equatable {
