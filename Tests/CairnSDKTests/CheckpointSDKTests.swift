@@ -197,7 +197,7 @@ struct Tally: Codable, Sendable, Equatable {
 
     /// A real delivery: the server posts `checkpoint.saved` to a receiver on loopback, and the
     /// SDK verifies the signature it arrives with.
-    @Test(.timeLimit(.minutes(1))) func aDeliveredWebhookVerifies() async throws {
+    @Test(.timeLimit(.minutes(5))) func aDeliveredWebhookVerifies() async throws {
         let (received, receive) = AsyncStream<(body: String, signature: String?)>.makeStream()
         let router = Router()
         router.post("/hook") { request, _ -> HTTPResponse.Status in

@@ -90,7 +90,7 @@ func gather(_ events: AsyncThrowingStream<SandboxEvent, any Error>) async throws
     /// The whole life of a sandbox on the process backend (which runs everywhere): state kept
     /// between executions, output streamed while the code still runs, files both ways, an
     /// artifact, reset, delete.
-    @Test(.timeLimit(.minutes(2)), arguments: TransportKind.allCases)
+    @Test(.timeLimit(.minutes(5)), arguments: TransportKind.allCases)
     func aProcessSandboxKeepsStateStreamsOutputAndHoldsFiles(_ kind: TransportKind) async throws {
         try await withSandboxes(kind) { cairn in
             let sandboxes = cairn.sandboxes
@@ -235,7 +235,7 @@ func gather(_ events: AsyncThrowingStream<SandboxEvent, any Error>) async throws
     /// sandbox's directory, a timeout ends an execution and is reported as one.
     @Test(
         .enabled(if: bubblewrapIsInstalled, "/usr/bin/bwrap is not executable: the linux backend cannot run here"),
-        .timeLimit(.minutes(2)), arguments: TransportKind.allCases)
+        .timeLimit(.minutes(5)), arguments: TransportKind.allCases)
     func aLinuxSandboxEnforcesItsLimits(_ kind: TransportKind) async throws {
         try await withSandboxes(kind) { cairn in
             let sandboxes = cairn.sandboxes

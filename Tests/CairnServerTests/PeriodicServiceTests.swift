@@ -6,7 +6,7 @@ import Testing
 @testable import CairnServer
 
 @Suite struct PeriodicServiceTests {
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func runsAtStartUpAndWhenWokenAndItsPauseEndsAtGracefulShutdown() async throws {
         let passes = Mutex(0)
         let (passed, recordPass) = AsyncStream<Int>.makeStream()
@@ -32,7 +32,7 @@ import Testing
         #expect(passes.withLock { $0 } == 2)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func everyBackgroundServiceStopsAtGracefulShutdownWithoutWaitingForItsInterval() async throws {
         let test = try TestServer { configuration in
             configuration.reconcileMilliseconds = 3_600_000
