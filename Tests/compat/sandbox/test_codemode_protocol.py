@@ -373,21 +373,26 @@ print(json.dumps([before, read()]))
 
 
 def test_timeout_really_stops_the_code(connect):
-    """An execute with timeout 1 of an endless loop writing a counter file answers with an error
-    after about a second, and the counter never moves again while a canary loop runs 25 times."""
+    """An execute with a timeout of an endless loop writing a counter file answers with an error
+    after the timeout, and the counter never moves again while a canary loop runs 25 times."""
     c = connect()
     # The session's sandbox and interpreter start with its first execute (and the server's
     # sandbox backends are probed on first use): start them first, so the one second is the
     # loop's alone even on a busy machine.
     warm = c.execute("0")
     assert warm["error"] is None, warm
-    out = c.execute(COUNTER_LOOP, timeout=1.0)
-    assert out["error"], f"a timed-out execute must report an error: {out}"
-    assert 900 <= out["execution_time_ms"] < 15_000, out
-    seen = c.execute(OBSERVE)
-    assert seen["error"] is None, seen
-    before, after = json.loads(seen["stdout"].strip().splitlines()[-1])
-    assert before, "the loop never wrote its counter: the proof is inconclusive"
+    # On a loaded machine the loop may not get its first turn within one second; then the
+    # proof is tried again with a longer timeout (each attempt must still time out).
+    for timeout in (1.0, 3.0, 9.0):
+        out = c.execute(COUNTER_LOOP, timeout=timeout)
+        assert out["error"], f"a timed-out execute must report an error: {out}"
+        assert timeout * 900 <= out["execution_time_ms"] < timeout * 1000 + 15_000, out
+        seen = c.execute(OBSERVE)
+        assert seen["error"] is None, seen
+        before, after = json.loads(seen["stdout"].strip().splitlines()[-1])
+        if before:
+            break
+    assert before, "the loop never wrote its counter, even with 9 s: the proof is inconclusive"
     assert after == before, f"the counter moved from {before} to {after} after the timeout"
 
 
