@@ -203,6 +203,9 @@ import Testing
         _ = try await t.runs.configureQueue(
             name: "q", QueueConfigUpdate(invokeURL: .set("http://127.0.0.1:9/invoke")), tenant: tenant)
         _ = try await t.runs.setQueuePaused(name: "q", paused: true, tenant: tenant)
+        // A queue with a config and no runs is known, with zero counts.
+        let configured = try await t.runs.queueStat(name: "q", tenant: tenant)
+        #expect(configured.queued == 0 && configured.config?.invokeURL == "http://127.0.0.1:9/invoke")
         let run = try await enqueue(t).0
         #expect(try await t.runs.dispatchPushQueues(perQueue: 10).isEmpty)
         _ = try await t.runs.setQueuePaused(name: "q", paused: false, tenant: tenant)
@@ -231,6 +234,9 @@ import Testing
             ])
         let idle = try #require(stats.first { $0.name == "idle" })
         #expect(idle.activity.map(\.claimed) == [0, 0])
+        // One queue's stat is read on its own, and is its entry in the whole list.
+        #expect(try await t.runs.queueStat(name: "q", tenant: tenant) == q)
+        #expect(try await t.runs.queueStat(name: "idle", tenant: tenant) == idle)
         // Without asking, no activity is counted.
         #expect(try await t.runs.queueStats(tenant: tenant).allSatisfy { $0.activity.isEmpty })
         clock.advance(milliseconds: 900_000)

@@ -40,9 +40,6 @@ public struct QueueConfig: Sendable, Equatable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }
-
-    /// Whether a claim must first count the queue's runs, or skip it.
-    var limitsClaims: Bool { concurrency != nil || ratePerMinute != nil || pausedAt != nil }
 }
 
 /// How many of a queue's runs were claimed, completed and failed for good in a recent window,
@@ -134,11 +131,13 @@ public protocol QueueReadTransaction: Sendable {
         -> [Run]
     func runningCount(tenant: TenantID, queue: String) async throws -> Int
     func claimedCount(tenant: TenantID, queue: String, since: Timestamp) async throws -> Int
-    /// Run counts per queue and status.
-    func queueCounts(tenant: TenantID) async throws -> [(queue: String, status: RunStatus, count: Int)]
-    func queueConfigs(tenant: TenantID) async throws -> [QueueConfig]
-    /// Per queue, its runs claimed, completed and failed since each of `since` (one pass).
-    func queueActivity(tenant: TenantID, since: [Timestamp]) async throws
+    /// Run counts per queue and status; with `queue`, that queue's only.
+    func queueCounts(tenant: TenantID, queue: String?) async throws -> [(queue: String, status: RunStatus, count: Int)]
+    /// The tenant's queue configs; with `queue`, that queue's only.
+    func queueConfigs(tenant: TenantID, queue: String?) async throws -> [QueueConfig]
+    /// Per queue (with `queue`, that one only), its runs claimed, completed and failed since each
+    /// of `since` (one pass).
+    func queueActivity(tenant: TenantID, queue: String?, since: [Timestamp]) async throws
         -> [(queue: String, claimed: [Int], completed: [Int], failed: [Int])]
     func queueConfig(tenant: TenantID, name: String) async throws -> QueueConfig?
 }

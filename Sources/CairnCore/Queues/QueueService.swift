@@ -65,7 +65,7 @@ extension RunService {
                     tenant: tenant, queue: queue, now: now, limit: capacity, unlessCapped: true)
                 if due.isEmpty {
                     guard let config = try await tx.queueConfig(tenant: tenant, name: queue),
-                        config.limitsClaims, config.pausedAt == nil
+                        config.pausedAt == nil, config.concurrency != nil || config.ratePerMinute != nil
                     else { continue }
                     // Caps count runs that concurrent claimers are about to change: one claimer
                     // per capped queue at a time.
@@ -110,13 +110,16 @@ extension RunService {
     /// Run counts per queue (runs never enqueued are not counted), with each queue's config;
     /// configured queues without runs are listed with zero counts. With `activity`, also what
     /// each queue did in each of `QueueActivity.windowsMilliseconds` (a pass over the tenant's
-    /// recently updated queue runs).
-    public func queueStats(tenant: TenantID, activity: Bool = false) async throws -> [QueueStat] {
+    /// recently updated queue runs). With `queue`, that queue's stat only, if it has runs or a
+    /// config.
+    public func queueStats(tenant: TenantID, queue: String? = nil, activity: Bool = false) async throws
+        -> [QueueStat]
+    {
         let now = clock.now()
         return try await store.read { tx in
             var stats: [String: QueueStat] = [:]
             var order: [String] = []
-            for (queue, status, count) in try await tx.queueCounts(tenant: tenant) {
+            for (queue, status, count) in try await tx.queueCounts(tenant: tenant, queue: queue) {
                 if stats[queue] == nil {
                     stats[queue] = QueueStat(name: queue)
                     order.append(queue)
@@ -130,7 +133,7 @@ extension RunService {
                 case .pending: break
                 }
             }
-            for config in try await tx.queueConfigs(tenant: tenant) {
+            for config in try await tx.queueConfigs(tenant: tenant, queue: queue) {
                 if stats[config.name] == nil {
                     stats[config.name] = QueueStat(name: config.name)
                     order.append(config.name)
@@ -141,7 +144,7 @@ extension RunService {
                 let windows = QueueActivity.windowsMilliseconds
                 for name in order { stats[name]?.activity = windows.map { QueueActivity(windowMilliseconds: $0) } }
                 let since = windows.map { now.adding(milliseconds: -$0) }
-                for row in try await tx.queueActivity(tenant: tenant, since: since) {
+                for row in try await tx.queueActivity(tenant: tenant, queue: queue, since: since) {
                     stats[row.queue]?.activity = windows.indices.map { i in
                         QueueActivity(
                             windowMilliseconds: windows[i], claimed: row.claimed[i], completed: row.completed[i],
@@ -155,7 +158,7 @@ extension RunService {
 
     /// One queue's counts, config and activity; a queue with neither runs nor a config is unknown.
     public func queueStat(name: String, tenant: TenantID) async throws -> QueueStat {
-        guard let stat = try await queueStats(tenant: tenant, activity: true).first(where: { $0.name == name }) else {
+        guard let stat = try await queueStats(tenant: tenant, queue: name, activity: true).first else {
             throw RunError.queueNotFound
         }
         return stat

@@ -73,7 +73,7 @@ struct StudioOperationPages<Context: PrincipalContext>: Sendable {
                 .badRequest, "Queue", "paused must be 0 or 1; nothing was changed.", session: session,
                 back: "/studio/queues", backLabel: "Queues")
         }
-        guard !name.isEmpty, try await runs.queueStats(tenant: session.tenant).contains(where: { $0.name == name })
+        guard !name.isEmpty, !(try await runs.queueStats(tenant: session.tenant, queue: name).isEmpty)
         else {
             return StudioPage.notFound("Queue", session: session)
         }

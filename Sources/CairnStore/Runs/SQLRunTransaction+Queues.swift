@@ -59,18 +59,20 @@ extension SQLRunTransaction {
             """, { $0.int() }) ?? 0
     }
 
-    func queueCounts(tenant: TenantID) async throws -> [(queue: String, status: RunStatus, count: Int)] {
+    func queueCounts(tenant: TenantID, queue: String?) async throws
+        -> [(queue: String, status: RunStatus, count: Int)]
+    {
         try await connection.all(
             """
             SELECT queue_name, status, COUNT(*) FROM runs WHERE tenant_id = \(tenant.rawValue) \
-            AND queue_name IS NOT NULL GROUP BY queue_name, status ORDER BY queue_name, status
+            AND \(Self.queueNamed(queue)) GROUP BY queue_name, status ORDER BY queue_name, status
             """
         ) { r in (r.string(), RunStatus(rawValue: r.string()) ?? .pending, r.int()) }
     }
 
     /// Every time a run was claimed, completed or failed is at most its `updated_at`, so one
     /// condition on it bounds the rows of every window.
-    func queueActivity(tenant: TenantID, since: [Timestamp]) async throws
+    func queueActivity(tenant: TenantID, queue: String?, since: [Timestamp]) async throws
         -> [(queue: String, claimed: [Int], completed: [Int], failed: [Int])]
     {
         guard let oldest = since.min() else { return [] }
@@ -83,7 +85,7 @@ extension SQLRunTransaction {
         return try await connection.all(
             """
             SELECT queue_name, \(counts.joined(separator: ", ")) FROM runs WHERE tenant_id = \(tenant.rawValue) \
-            AND queue_name IS NOT NULL AND updated_at > \(oldest) GROUP BY queue_name ORDER BY queue_name
+            AND \(Self.queueNamed(queue)) AND updated_at > \(oldest) GROUP BY queue_name ORDER BY queue_name
             """
         ) { r in
             let queue = r.string()
@@ -99,6 +101,11 @@ extension SQLRunTransaction {
         }
     }
 
+    /// Runs of any queue, or of the one named.
+    private static func queueNamed(_ queue: String?) -> SQL {
+        queue.map { "queue_name = \($0)" } ?? "queue_name IS NOT NULL"
+    }
+
     private static var configColumns: String {
         "name, concurrency, rate_per_minute, invoke_url, paused_at, created_at, updated_at"
     }
@@ -110,10 +117,11 @@ extension SQLRunTransaction {
             createdAt: r.timestamp(), updatedAt: r.timestamp())
     }
 
-    func queueConfigs(tenant: TenantID) async throws -> [QueueConfig] {
-        try await connection.all(
+    func queueConfigs(tenant: TenantID, queue: String?) async throws -> [QueueConfig] {
+        let named: SQL = queue.map { "AND name = \($0)" } ?? ""
+        return try await connection.all(
             """
-            SELECT \(unsafeRaw: Self.configColumns) FROM queue_configs WHERE tenant_id = \(tenant.rawValue) ORDER BY name
+            SELECT \(unsafeRaw: Self.configColumns) FROM queue_configs WHERE tenant_id = \(tenant.rawValue) \(named) ORDER BY name
             """, Self.decodeConfig)
     }
 
