@@ -116,4 +116,20 @@ import Testing
         let hidden = try await t.store.read { tx in try await tx.run(id: run.id, tenant: TenantID(rawValue: "other")) }
         #expect(hidden == nil)
     }
+
+    /// A claim marks its runs by primary key. SQLite planned the earlier form of this update
+    /// (with a tenant term) through the tenant's creation index, so each claim read every run
+    /// of the tenant: 9,069 claims/s from a queue of 2,000, 1,389/s from one of 40,000.
+    @Test func aClaimMarksItsRunsByPrimaryKey() async throws {
+        let t = try await TestStore()
+        let statement = RunSQL.markClaimed(["a", "b", "c"], owner: "w", leaseExpiresAt: .now(), at: .now())
+        let plan = try await t.sqlite.writeSQLite { tx in
+            try tx.connection.all("EXPLAIN QUERY PLAN \(statement)") { r -> String in
+                _ = (r.int(), r.int(), r.int())
+                return r.string()
+            }
+        }
+        #expect(!plan.isEmpty)
+        #expect(plan.allSatisfy { $0.hasPrefix("SEARCH runs USING INDEX sqlite_autoindex_runs_1 (id=?)") }, "\(plan)")
+    }
 }

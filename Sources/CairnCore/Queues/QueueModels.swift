@@ -149,9 +149,7 @@ public protocol PushQueueReadTransaction: Sendable {
 
 public protocol QueueWriteTransaction: QueueReadTransaction {
     func upsertQueueConfig(_ config: QueueConfig, tenant: TenantID) async throws
-    /// Marks runs this transaction just read with `dueRuns` (so holds) as running for `owner`,
-    /// their attempt counted up by one, all at once.
-    func markClaimed(
-        runIds: [String], tenant: TenantID, owner: String, leaseExpiresAt: Timestamp, at: Timestamp
-    ) async throws
+    /// Marks runs this transaction just read with `dueRuns` (so holds, and knows to be the
+    /// tenant's) as running for `owner`, their attempt counted up by one, all at once.
+    func markClaimed(runIds: [String], owner: String, leaseExpiresAt: Timestamp, at: Timestamp) async throws
 }

@@ -86,7 +86,7 @@ extension RunService {
                 }
                 let leaseExpiresAt = now.adding(milliseconds: leaseMs)
                 try await tx.markClaimed(
-                    runIds: due.map(\.id), tenant: tenant, owner: owner, leaseExpiresAt: leaseExpiresAt, at: now)
+                    runIds: due.map(\.id), owner: owner, leaseExpiresAt: leaseExpiresAt, at: now)
                 let payload = jsonObject { w in
                     w.field("leaseOwner", owner)
                     w.field("queue", queue)

@@ -28,18 +28,12 @@ extension SQLRunTransaction {
     }
 
     /// Statements of at most 32 ids: few distinct texts, each few enough binds to prepare.
-    func markClaimed(
-        runIds: [String], tenant: TenantID, owner: String, leaseExpiresAt: Timestamp, at now: Timestamp
-    ) async throws {
+    func markClaimed(runIds: [String], owner: String, leaseExpiresAt: Timestamp, at now: Timestamp) async throws {
         for start in stride(from: 0, to: runIds.count, by: 32) {
-            let ids = runIds[start..<min(start + 32, runIds.count)].map { id -> SQL in "\(id)" }
-                .joined(separator: ", ")
             try await connection.run(
-                """
-                UPDATE runs SET status = 'running', lease_owner = \(owner), lease_expires_at = \(leaseExpiresAt), \
-                attempt = attempt + 1, claimed_at = \(now), updated_at = \(now) \
-                WHERE tenant_id = \(tenant.rawValue) AND id IN (\(ids))
-                """)
+                RunSQL.markClaimed(
+                    runIds[start..<min(start + 32, runIds.count)], owner: owner, leaseExpiresAt: leaseExpiresAt,
+                    at: now))
         }
     }
 
