@@ -138,7 +138,9 @@ let package = Package(
             name: "example-workspaces", dependencies: ["Cairn"], path: "Examples/AgentWorkspaces",
             swiftSettings: strictSettings),
         // What every test target shares: where tests keep their files.
-        .target(name: "CairnTestSupport", path: "Tests/CairnTestSupport", swiftSettings: strictSettings),
+        .target(
+            name: "CairnTestSupport", dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Tests/CairnTestSupport", swiftSettings: strictSettings),
         .testTarget(
             name: "CairnCoreTests",
             dependencies: ["CairnCore", "CairnTestSupport"],

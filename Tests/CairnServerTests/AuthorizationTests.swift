@@ -6,7 +6,6 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
-import Synchronization
 import Testing
 
 @testable import CairnServer
@@ -167,28 +166,5 @@ import Testing
         #expect(c.accessSummary(open: false) == "requires the configured key or an API key")
         #expect(c.openAccessWarning(open: false) == nil)
         #expect(!c.summary.contains { $0.1.contains("open") })
-    }
-}
-
-/// Keeps the messages logged at notice level or above.
-final class LogRecorder: LogHandler, Sendable {
-    private let recorded = Mutex<[String]>([])
-    var messages: [String] { recorded.withLock { $0 } }
-
-    var logLevel: Logger.Level {
-        get { .notice }
-        set {}
-    }
-    var metadata: Logger.Metadata {
-        get { [:] }
-        set {}
-    }
-    subscript(metadataKey _: String) -> Logger.Metadata.Value? {
-        get { nil }
-        set {}
-    }
-
-    func log(event: LogEvent) {
-        recorded.withLock { $0.append(event.message.description) }
     }
 }

@@ -1,5 +1,7 @@
 import CairnCore
+import CairnTestSupport
 import Foundation
+import Logging
 import Testing
 
 @testable import CairnStore
@@ -13,6 +15,20 @@ import Testing
     /// The services of a second replica on the same data.
     func secondReplica(_ t: TestStore) async throws -> RunService {
         RunService(store: try await t.reopen(), configuration: .init(leaseMilliseconds: 60_000))
+    }
+
+    /// A replica starts without a warning: its pool runs before the migrations lease a
+    /// connection (PostgresNIO warns of a lease from a pool not yet running).
+    @Test(arguments: StoreEngine.multiWriter) func aReplicaOpensWithoutWarnings(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
+        let recorder = LogRecorder()
+        for _ in 0..<5 {
+            let store = try await PostgresStore.open(
+                configuration: .init(url: try #require(t.schemaURL), poolSize: 4), broker: EventBroker(),
+                logger: Logger(label: "replica") { _ in recorder })
+            store.shutdown()
+        }
+        #expect(recorder.messages == [])
     }
 
     @Test(arguments: StoreEngine.available) func eightClaimersOnTwoReplicasGetDisjointClaims(engine: StoreEngine)

@@ -28,7 +28,8 @@ final class TestStore: Sendable {
     let broker = EventBroker()
     let store: any RecordStore
     let runs: RunService
-    private let schemaURL: String?
+    /// The Postgres URL of this store's own schema; nil on SQLite.
+    let schemaURL: String?
 
     init(
         _ engine: StoreEngine = .sqlite, leaseMilliseconds: Int64 = 60_000, clock: any WallClock = SystemClock()

@@ -158,7 +158,9 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
         }
         client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
         let client = self.client
-        tasks.withLock { $0.append(Task { await client.run() }) }
+        // Started immediately, so the pool counts as running before the first lease (a plain
+        // task could start after the migrations' lease, and the driver warns of that).
+        tasks.withLock { $0.append(Task.immediate { await client.run() }) }
     }
 
     deinit { shutdown() }
