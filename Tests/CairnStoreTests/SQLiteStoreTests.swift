@@ -132,4 +132,59 @@ import Testing
         #expect(!plan.isEmpty)
         #expect(plan.allSatisfy { $0.hasPrefix("SEARCH runs USING INDEX sqlite_autoindex_runs_1 (id=?)") }, "\(plan)")
     }
+
+    /// The hot writes do the same work whatever the number of the tenant's runs. Work is counted
+    /// in SQLite's virtual-machine steps, which do not depend on timing: a plan that walks a
+    /// tenant-wide index (as the claim's update once did) makes them grow with the runs.
+    @Test func hotWritesDoNotGrowWithTheTenantsRuns() async throws {
+        let few = try await hotWriteSteps(backlog: 100)
+        let many = try await hotWriteSteps(backlog: 1_000)
+        #expect(Set(few.keys) == Set(many.keys))
+        for (operation, steps) in few.sorted(by: { $0.key < $1.key }) {
+            let grown = try #require(many[operation])
+            // Equal today; a quarter more leaves room for SQLite's own changes, not for a scan.
+            #expect(grown * 4 <= steps * 5, "\(operation): \(steps) steps with 100 runs, \(grown) with 1,000")
+        }
+    }
+
+    /// The steps each hot write takes on a store whose tenant has `backlog` runs in the queue.
+    private func hotWriteSteps(backlog: Int) async throws -> [String: Int] {
+        let t = try await TestStore()
+        let runs = t.runs
+        let tenant = TenantID.default
+        func enqueue() async throws -> Run {
+            try await runs.enqueue(
+                queue: "q", EnqueueRequest(run: CreateRunRequest(workflowName: "job")), tenant: tenant
+            ).run
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<backlog { group.addTask { _ = try await enqueue() } }
+            try await group.waitForAll()
+        }
+        var steps: [String: Int] = [:]
+        var mark = try await t.sqlite.writeSQLite { tx in tx.connection.virtualMachineSteps }
+        func lap(_ operation: String) async throws {
+            let now = try await t.sqlite.writeSQLite { tx in tx.connection.virtualMachineSteps }
+            steps[operation] = now - mark
+            mark = now
+        }
+        _ = try await enqueue()
+        try await lap("enqueue")
+        let claimed = try await runs.claim(queues: ["q"], owner: "w", limit: 10, tenant: tenant)
+        try #require(claimed.count == 10)
+        try await lap("claim")
+        guard
+            case .execute(let step, let owner) = try await runs.beginStep(
+                runId: claimed[0].id, BeginStepRequest(name: "fetch", inputHash: "h"), tenant: tenant)
+        else { throw Boom() }
+        try await lap("begin a step")
+        _ = try await runs.completeStep(
+            runId: claimed[0].id, stepId: step.id, leaseOwner: owner, output: .string("ok"), tenant: tenant)
+        try await lap("complete a step")
+        _ = try await runs.completeRun(id: claimed[0].id, result: .string("done"), tenant: tenant)
+        try await lap("complete a run")
+        _ = try await t.newRun("direct")
+        try await lap("create a run")
+        return steps
+    }
 }

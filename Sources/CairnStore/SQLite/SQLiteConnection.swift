@@ -16,6 +16,9 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
 final class SQLiteConnection: SQLConnection, @unchecked Sendable {
     private var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
+    /// The virtual-machine steps of the statements run so far: SQLite's count of the work they
+    /// did, the same for the same plans over data of the same shape (tests compare it).
+    private(set) var virtualMachineSteps = 0
 
     init(path: String, readOnly: Bool, busyTimeoutMilliseconds: Int32 = 5_000) throws {
         let flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
@@ -78,6 +81,7 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
         let (text, binds) = sql.render(.sqlite)
         let statement = try prepared(text)
         defer {
+            virtualMachineSteps += Int(sqlite_nio_sqlite3_stmt_status(statement, SQLITE_STMTSTATUS_VM_STEP, 1))
             sqlite_nio_sqlite3_reset(statement)
             sqlite_nio_sqlite3_clear_bindings(statement)
         }
