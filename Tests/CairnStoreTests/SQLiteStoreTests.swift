@@ -137,13 +137,40 @@ import Testing
     /// in SQLite's virtual-machine steps, which do not depend on timing: a plan that walks a
     /// tenant-wide index (as the claim's update once did) makes them grow with the runs.
     @Test func hotWritesDoNotGrowWithTheTenantsRuns() async throws {
-        let few = try await hotWriteSteps(backlog: 100)
-        let many = try await hotWriteSteps(backlog: 1_000)
-        #expect(Set(few.keys) == Set(many.keys))
-        for (operation, steps) in few.sorted(by: { $0.key < $1.key }) {
-            let grown = try #require(many[operation])
-            // Equal today; a quarter more leaves room for SQLite's own changes, not for a scan.
-            #expect(grown * 4 <= steps * 5, "\(operation): \(steps) steps with 100 runs, \(grown) with 1,000")
+        try expectSameWork(try await hotWriteSteps(backlog: 100), try await hotWriteSteps(backlog: 1_000))
+    }
+
+    /// Saving, resuming and reading the first page of a checkpoint history do the same work
+    /// with 100 or 1,000 checkpoints (resume is meant to be flat in the history). A page that
+    /// starts at a later step is not: it walks the saves before it in sequence order.
+    @Test func checkpointWorkDoesNotGrowWithTheHistory() async throws {
+        try expectSameWork(try await checkpointSteps(history: 100), try await checkpointSteps(history: 1_000))
+    }
+
+    /// Equal today; a quarter more leaves room for SQLite's own changes, not for a scan.
+    private func expectSameWork(_ small: [String: Int], _ large: [String: Int]) throws {
+        #expect(Set(small.keys) == Set(large.keys))
+        for (operation, steps) in small.sorted(by: { $0.key < $1.key }) {
+            let grown = try #require(large[operation])
+            #expect(grown * 4 <= steps * 5, "\(operation): \(steps) steps with 100, \(grown) with 1,000")
+        }
+    }
+
+    /// Times each operation's work in virtual-machine steps, one after another.
+    private struct WorkLaps {
+        let store: SQLiteStore
+        var mark: Int
+        var steps: [String: Int] = [:]
+
+        init(_ store: SQLiteStore) {
+            self.store = store
+            mark = store.work.virtualMachineSteps
+        }
+
+        mutating func lap(_ operation: String) {
+            let now = store.work.virtualMachineSteps
+            steps[operation] = now - mark
+            mark = now
         }
     }
 
@@ -161,30 +188,49 @@ import Testing
             for _ in 0..<backlog { group.addTask { _ = try await enqueue() } }
             try await group.waitForAll()
         }
-        var steps: [String: Int] = [:]
-        var mark = try await t.sqlite.writeSQLite { tx in tx.connection.virtualMachineSteps }
-        func lap(_ operation: String) async throws {
-            let now = try await t.sqlite.writeSQLite { tx in tx.connection.virtualMachineSteps }
-            steps[operation] = now - mark
-            mark = now
-        }
+        var laps = WorkLaps(t.sqlite)
         _ = try await enqueue()
-        try await lap("enqueue")
+        laps.lap("enqueue")
         let claimed = try await runs.claim(queues: ["q"], owner: "w", limit: 10, tenant: tenant)
         try #require(claimed.count == 10)
-        try await lap("claim")
+        laps.lap("claim")
         guard
             case .execute(let step, let owner) = try await runs.beginStep(
                 runId: claimed[0].id, BeginStepRequest(name: "fetch", inputHash: "h"), tenant: tenant)
         else { throw Boom() }
-        try await lap("begin a step")
+        laps.lap("begin a step")
         _ = try await runs.completeStep(
             runId: claimed[0].id, stepId: step.id, leaseOwner: owner, output: .string("ok"), tenant: tenant)
-        try await lap("complete a step")
+        laps.lap("complete a step")
         _ = try await runs.completeRun(id: claimed[0].id, result: .string("done"), tenant: tenant)
-        try await lap("complete a run")
+        laps.lap("complete a run")
         _ = try await t.newRun("direct")
-        try await lap("create a run")
-        return steps
+        laps.lap("create a run")
+        return laps.steps
+    }
+
+    /// The steps of a save, a resume and a replay of the first 100 checkpoints, on a workflow
+    /// with `history` checkpoints already.
+    private func checkpointSteps(history: Int) async throws -> [String: Int] {
+        let t = try await TestStore()
+        let checkpoints = CheckpointService(store: t.store)
+        func save(_ step: Int) async throws {
+            let state = try JSONParser.parse(#"{"step":\#(step)}"#)
+            _ = try await checkpoints.save(.init(workflowId: "wf", step: step, state: state), tenant: .default)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for step in 0..<history { group.addTask { try await save(step) } }
+            try await group.waitForAll()
+        }
+        var laps = WorkLaps(t.sqlite)
+        try await save(history)
+        laps.lap("save")
+        _ = try await checkpoints.resume(workflowId: "wf", tenant: .default)
+        laps.lap("resume")
+        let page = try await checkpoints.replay(
+            workflowId: "wf", fromStep: nil, toStep: nil, limit: 100, tenant: .default)
+        try #require(page.checkpoints.count == 100)
+        laps.lap("replay the first page")
+        return laps.steps
     }
 }

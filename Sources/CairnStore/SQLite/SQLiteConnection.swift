@@ -1,4 +1,5 @@
 import CairnCore
+import Synchronization
 import VaporCSQLite
 
 private let transientDestructor = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
@@ -10,17 +11,24 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     public var isConstraintViolation: Bool { code & 0xFF == SQLITE_CONSTRAINT }
 }
 
+/// The work a store's connections have done, in SQLite's virtual-machine steps: the same for the
+/// same plans over data of the same shape, whatever the timing, so tests can compare it.
+final class SQLiteWork: Sendable {
+    private let steps = Atomic<Int>(0)
+    var virtualMachineSteps: Int { steps.load(ordering: .relaxed) }
+    func add(steps count: Int) { steps.add(count, ordering: .relaxed) }
+}
+
 /// One SQLite connection driven synchronously through the C API, with a cache of prepared
 /// statements. Not thread-safe: a connection is used by one thread at a time (the writer
 /// thread, or a reader checked out of the pool).
 final class SQLiteConnection: SQLConnection, @unchecked Sendable {
     private var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
-    /// The virtual-machine steps of the statements run so far: SQLite's count of the work they
-    /// did, the same for the same plans over data of the same shape (tests compare it).
-    private(set) var virtualMachineSteps = 0
+    private let work: SQLiteWork?
 
-    init(path: String, readOnly: Bool, busyTimeoutMilliseconds: Int32 = 5_000) throws {
+    init(path: String, readOnly: Bool, busyTimeoutMilliseconds: Int32 = 5_000, work: SQLiteWork? = nil) throws {
+        self.work = work
         let flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
         var db: OpaquePointer?
         let rc = sqlite_nio_sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, nil)
@@ -81,7 +89,9 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
         let (text, binds) = sql.render(.sqlite)
         let statement = try prepared(text)
         defer {
-            virtualMachineSteps += Int(sqlite_nio_sqlite3_stmt_status(statement, SQLITE_STMTSTATUS_VM_STEP, 1))
+            if let work {
+                work.add(steps: Int(sqlite_nio_sqlite3_stmt_status(statement, SQLITE_STMTSTATUS_VM_STEP, 1)))
+            }
             sqlite_nio_sqlite3_reset(statement)
             sqlite_nio_sqlite3_clear_bindings(statement)
         }

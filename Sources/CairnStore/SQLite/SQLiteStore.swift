@@ -60,6 +60,8 @@ public final class SQLiteStore: RunStore, Sendable {
     private let commitCounter = Counter(label: "cairn_store_commits_total")
     /// Transactions the writer has run (tests check that concurrent writes share them).
     private let commitsRun = Atomic<Int>(0)
+    /// The work of the writer and the readers (tests check that it does not grow with the data).
+    let work: SQLiteWork
 
     /// Opens (creating if needed) the database and applies pending migrations.
     public init(configuration: Configuration, broker: EventBroker?, logger: Logger = Logger(label: "cairn.store"))
@@ -72,8 +74,11 @@ public final class SQLiteStore: RunStore, Sendable {
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
+        let work = SQLiteWork()
+        self.work = work
         writer = try SQLiteConnection(
-            path: configuration.path, readOnly: false, busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
+            path: configuration.path, readOnly: false, busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds,
+            work: work)
         try writer.execute(
             script: """
                 PRAGMA journal_mode = WAL;
@@ -336,7 +341,7 @@ public final class SQLiteStore: RunStore, Sendable {
 
     private func checkoutReader() throws -> SQLiteConnection {
         if let connection = readers.withLock({ $0.popLast() }) { return connection }
-        let connection = try SQLiteConnection(path: configuration.path, readOnly: true)
+        let connection = try SQLiteConnection(path: configuration.path, readOnly: true, work: work)
         try connection.execute(script: "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;")
         return connection
     }
