@@ -278,13 +278,6 @@ enum RunSQL {
             createdAt: r.timestamp())
     }
 
-    /// The run's last event sequence number (0 before the first). Writers to one run are
-    /// serialized (the single SQLite writer; the run's row lock on Postgres), so the next append
-    /// takes the next number; `UNIQUE (run_id, seq)` backs it up.
-    /// (An index probe on `(run_id, seq)` in both engines, whatever the run's length.)
-    /// One event for each of several different runs in one statement: each numbered one past its
-    /// run's last (the caller holds the runs' locks, so the numbers are free). Rows come back as
-    /// `id, run_id, seq`, in no promised order.
     /// Marks runs claimed by their ids alone. They were selected in the same transaction by
     /// tenant and queue, so a tenant term adds no check, and it costs: with `tenant_id = ? AND
     /// id IN (…)`, SQLite's planner updates through the tenant's creation index, reading every
@@ -299,6 +292,11 @@ enum RunSQL {
             """
     }
 
+    /// One event for each of several different runs in one statement: each numbered one past its
+    /// run's last event, found by an index probe on `(run_id, seq)` whatever the run's length.
+    /// Writers to one run are serialized (the single SQLite writer; the run's row lock on
+    /// Postgres, which the caller holds), so the numbers are free; `UNIQUE (run_id, seq)` backs
+    /// it up. Rows come back as `id, run_id, seq`, in no promised order.
     static func appendEvents(_ drafts: ArraySlice<RunEventDraft>, at now: Timestamp) -> SQL {
         let values = drafts.map { d -> SQL in "(\(d.runId), \(d.type), \(d.payload))" }.joined(separator: ", ")
         return """
