@@ -82,6 +82,7 @@ def test_every_change_is_delivered_with_its_shape(s3, bucket, receiver):
     # The receiver has a call before the server has its reply, so the log can still say pending.
     wait_for(lambda: [d["status"] for d in deliveries(s3, bucket)] == ["delivered"] * 5)
     log = deliveries(s3, bucket)
+    assert len(log) == 5 and {d["status"] for d in log} == {"delivered"}
     assert log[0]["event"]["eventName"] == "OBJECT_CREATED_COMPLETE_MULTIPART_UPLOAD"
     assert log[0]["httpStatus"] == 200 and log[0]["attempts"] == 1
 
