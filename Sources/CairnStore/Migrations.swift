@@ -46,7 +46,28 @@ enum Migrations {
         Migration(
             version: 17, name: "paused queues, filtered run listings, forks by parent",
             sqlite: listingsV17.replacing("BIGINT", with: "INTEGER"), postgres: listingsV17),
+        Migration(
+            version: 18, name: "checkpoint histories in step order",
+            sqlite: stepOrderV18.replacing("BIGINT", with: "INTEGER"), postgres: stepOrderV18),
     ]
+
+    /// Whether a checkpoint workflow's saves came in ascending step order, so that a replay
+    /// page from a step seeks to it (`CheckpointWorkflow.unorderedFrom`). Existing workflows get
+    /// the first save whose step is not above every step saved before it; a fork gets 0 (read
+    /// in save order, as before), since its history starts in its parent's.
+    static let stepOrderV18 = """
+        ALTER TABLE checkpoint_workflows ADD COLUMN unordered_from BIGINT;
+        UPDATE checkpoint_workflows SET unordered_from = (
+            SELECT MIN(s.sequence) FROM (
+                SELECT c.sequence, c.step, MAX(c.step) OVER (
+                    ORDER BY c.sequence ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS highest_before
+                FROM checkpoints c
+                WHERE c.tenant_id = checkpoint_workflows.tenant_id AND c.workflow_id = checkpoint_workflows.workflow_id
+            ) s WHERE s.step <= s.highest_before);
+        UPDATE checkpoint_workflows SET unordered_from = 0 WHERE EXISTS (
+            SELECT 1 FROM checkpoint_forks f
+            WHERE f.tenant_id = checkpoint_workflows.tenant_id AND f.workflow_id = checkpoint_workflows.workflow_id);
+        """
 
     /// A paused queue keeps its runs but gives none out. The runs list filtered by status or by
     /// workflow reads its own index in list order, so a filter that matches little does not walk

@@ -1,4 +1,5 @@
 import CairnCore
+import CairnTestSupport
 import Testing
 
 @testable import CairnStore
@@ -54,7 +55,8 @@ import Testing
         func storedSteps(_ workflow: String) async throws -> [Int] {
             try await store.store.read { tx in
                 try await tx.checkpoints(
-                    tenant: .default, workflowId: workflow, fromStep: nil, toStep: nil, limit: 1000)
+                    tenant: .default, segments: [CheckpointSegment(workflowId: workflow, after: 0, through: .max)],
+                    fromStep: nil, toStep: nil, limit: 1000, stepsAscend: false)
             }.map(\.step)
         }
     }
@@ -253,5 +255,111 @@ import Testing
         #expect(try await f.storedSteps(late.workflow.workflowId).isEmpty)
         #expect(late.workflow.totalSizeBytes == (1...150).reduce(0) { $0 + #"{"n":\#($1)}"#.utf8.count })
         #expect(try await f.steps(late.workflow.workflowId, from: 149).count == 2)
+    }
+
+    /// A replay page is the workflow's history in save order, filtered by step and cut at the
+    /// limit: for histories whose steps ascend (the page seeks by step) and those whose steps do
+    /// not (it walks in save order), for forks and forks of forks, and after a parent saves a
+    /// step out of order past the fork point (its row is in the fork's step range, not its
+    /// history). Checked against a model, for every page start.
+    @Test(arguments: StoreEngine.available) func replayPagesAreTheHistoryInSaveOrder(engine: StoreEngine)
+        async throws
+    {
+        let f = try await Fixture(engine)
+        var random = SeededGenerator(seed: 18)
+        var histories: [String: [Int]] = [:]
+        func save(_ workflow: String, _ step: Int) async throws {
+            try await f.save(workflow, step, #"{"s":\#(step)}"#)
+            histories[workflow, default: []].append(step)
+        }
+        func fork(_ parent: String, at index: Int, as id: String) async throws {
+            try await f.fork(parent, at: histories[parent]![index], as: id)
+            histories[id] = Array(histories[parent]!.prefix(index + 1))
+        }
+        func saveAbove(_ workflow: String, count: Int) async throws {
+            for _ in 0..<count {
+                try await save(workflow, histories[workflow]!.max()! + Int.random(in: 1...4, using: &random))
+            }
+        }
+        for round in 0..<6 {
+            let shuffled = round % 3 == 1
+            let (p, a, b) = ("p\(round)", "a\(round)", "b\(round)")
+            var steps = Array(Set((0..<14).map { _ in Int.random(in: 0..<100, using: &random) })).sorted()
+            if shuffled { steps.shuffle(using: &random) }
+            for step in steps.prefix(7) { try await save(p, step) }
+            try await fork(p, at: Int.random(in: 0..<7, using: &random), as: a)
+            if round % 3 == 2 {
+                // Out of order after the fork point, and inside the fork's step range.
+                let below = histories[a]!.last! - 1
+                if below >= 0, !histories[p]!.contains(below) { try await save(p, below) }
+                for step in steps.dropFirst(7).reversed() { try await save(p, step) }
+            } else {
+                for step in steps.dropFirst(7) { try await save(p, step) }
+            }
+            if shuffled {
+                let unused = Set(0..<130).subtracting(histories[a]!)
+                for step in unused.shuffled(using: &random).prefix(3) { try await save(a, step) }
+            } else {
+                try await saveAbove(a, count: 3)
+            }
+            try await fork(a, at: Int.random(in: 0..<histories[a]!.count, using: &random), as: b)
+            try await saveAbove(b, count: 2)
+
+            for workflow in [p, a, b] {
+                let history = histories[workflow]!
+                let head = try await f.store.store.read { tx in
+                    try await tx.checkpointWorkflow(tenant: .default, workflowId: workflow)
+                }
+                let ascending = zip(history, history.dropFirst()).allSatisfy { $0 < $1 }
+                #expect((head?.unorderedFrom == nil) == ascending, "\(workflow): \(history)")
+                for from in [nil] + Array(stride(from: 0, through: 140, by: 5)) {
+                    for to in [nil, (from ?? 0) + 30] {
+                        for limit in [3, 1000] {
+                            let wanted = history.filter { $0 >= (from ?? 0) && $0 <= (to ?? .max) }
+                            let page = try await f.service.replay(
+                                workflowId: workflow, fromStep: from, toStep: to, limit: limit, tenant: .default)
+                            #expect(
+                                page.checkpoints.map(\.step) == Array(wanted.prefix(limit))
+                                    && page.hasMore == (wanted.count > limit),
+                                "\(workflow) \(history) from \(String(describing: from)) to \(String(describing: to))")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Migration 18 marks each workflow whose saves did not come in ascending step order with
+    /// its first such save, and each fork as unordered (read in save order, as before).
+    @Test(arguments: StoreEngine.available) func theStepOrderMigrationFindsTheFirstSaveOutOfOrder(
+        engine: StoreEngine
+    ) async throws {
+        let f = try await Fixture(engine)
+        for step in [1, 2, 5] { try await f.save("ascending", step, "{}") }
+        for step in [1, 5, 3, 7, 2] { try await f.save("unordered", step, "{}") }
+        try await f.fork("ascending", at: 2, as: "fork")
+        try await f.save("fork", 3, "{}")
+        let backfill = PostgresStore.statements(Migrations.stepOrderV18).dropFirst()
+        try await f.store.store.write { tx in
+            func run<C: SQLConnection>(_ tx: SQLRunTransaction<C>) async throws {
+                try await tx.connection.run("UPDATE checkpoint_workflows SET unordered_from = 42")
+                for statement in backfill where !statement.allSatisfy(\.isWhitespace) {
+                    try await tx.connection.run("\(unsafeRaw: statement)")
+                }
+            }
+            if let sqlite = tx as? SQLRunTransaction<SQLiteConnection> { return try await run(sqlite) }
+            try await run(tx as! SQLRunTransaction<PostgresSession>)
+        }
+        let heads = try await f.store.store.read { tx in
+            // -1: in step order (nil).
+            var found: [String: Int] = [:]
+            for workflow in ["ascending", "unordered", "fork"] {
+                let head = try await tx.checkpointWorkflow(tenant: .default, workflowId: workflow)
+                found[workflow] = head.map { $0.unorderedFrom ?? -1 }
+            }
+            return found
+        }
+        #expect(heads == ["ascending": -1, "unordered": 3, "fork": 0])
+        #expect(try await f.steps("unordered", from: 3, limit: 2) == [5, 3])
     }
 }

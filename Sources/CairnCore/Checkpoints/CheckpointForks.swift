@@ -23,16 +23,21 @@ public struct CheckpointFork: Sendable, Equatable {
 }
 
 /// The saves stored under `workflowId` with a sequence in `after <.. through`: one stretch of
-/// a workflow's history.
+/// a workflow's history. When the history's steps ascend, the stretch's steps are within
+/// `firstStep...lastStep` (taken from the fork points that bound it).
 public struct CheckpointSegment: Sendable, Equatable {
     public var workflowId: String
     public var after: Int
     public var through: Int
+    public var firstStep: Int
+    public var lastStep: Int
 
-    public init(workflowId: String, after: Int, through: Int) {
+    public init(workflowId: String, after: Int, through: Int, firstStep: Int = 0, lastStep: Int = .max) {
         self.workflowId = workflowId
         self.after = after
         self.through = through
+        self.firstStep = firstStep
+        self.lastStep = lastStep
     }
 }
 
@@ -56,31 +61,53 @@ struct CheckpointHistory {
     let segments: [CheckpointSegment]
     /// Fork records walked to reach a workflow that is no fork.
     let depth: Int
+    /// Save order is step order throughout (`CheckpointWorkflow.unorderedFrom` is nil).
+    let stepsAscend: Bool
 
     /// Reads no row for a workflow that is no fork, one fork record per level for a fork.
     static func of(_ head: CheckpointWorkflow, _ tx: any CheckpointReadTransaction) async throws
         -> CheckpointHistory
     {
+        let stepsAscend = head.unorderedFrom == nil
         let own = CheckpointSegment(workflowId: head.workflowId, after: 0, through: Int.max)
         guard head.isFork, var fork = try await tx.checkpointFork(tenant: head.tenant, workflowId: head.workflowId)
-        else { return CheckpointHistory(tenant: head.tenant, workflowId: head.workflowId, segments: [own], depth: 0) }
-        var segments = [CheckpointSegment(workflowId: head.workflowId, after: fork.parentSequence, through: Int.max)]
+        else {
+            return CheckpointHistory(
+                tenant: head.tenant, workflowId: head.workflowId, segments: [own], depth: 0, stepsAscend: stepsAscend)
+        }
+        var segments = [
+            CheckpointSegment(
+                workflowId: head.workflowId, after: fork.parentSequence, through: Int.max,
+                firstStep: Self.step(after: fork.step))
+        ]
         var through = fork.parentSequence
+        var lastStep = fork.step
         var depth = 1
         while true {
             let parentFork = try await tx.checkpointFork(tenant: head.tenant, workflowId: fork.parentWorkflowId)
             let after = parentFork?.parentSequence ?? 0
+            let firstStep = parentFork.map { Self.step(after: $0.step) } ?? 0
             // A fork of a fork at a save its parent inherited sees nothing of the parent's own.
             if after < through {
-                segments.append(CheckpointSegment(workflowId: fork.parentWorkflowId, after: after, through: through))
+                segments.append(
+                    CheckpointSegment(
+                        workflowId: fork.parentWorkflowId, after: after, through: through, firstStep: firstStep,
+                        lastStep: lastStep))
             }
             guard let parentFork, depth <= CheckpointService.maxForkDepth else { break }
             through = min(through, after)
+            lastStep = min(lastStep, parentFork.step)
             fork = parentFork
             depth += 1
         }
-        return CheckpointHistory(tenant: head.tenant, workflowId: head.workflowId, segments: segments, depth: depth)
+        return CheckpointHistory(
+            tenant: head.tenant, workflowId: head.workflowId, segments: segments, depth: depth,
+            stepsAscend: stepsAscend)
     }
+
+    /// The first step that can follow `step` in an ascending history (past the largest, none
+    /// can: a save after it makes the history unordered).
+    private static func step(after step: Int) -> Int { step < .max ? step + 1 : .max }
 
     /// The save of `step` this workflow sees, and the id of the workflow that stores it.
     func checkpoint(step: Int, _ tx: any CheckpointReadTransaction) async throws
@@ -100,12 +127,15 @@ struct CheckpointHistory {
     func checkpoints(fromStep: Int?, toStep: Int?, limit: Int, _ tx: any CheckpointReadTransaction) async throws
         -> [Checkpoint]
     {
-        try await tx.checkpoints(tenant: tenant, segments: segments, fromStep: fromStep, toStep: toStep, limit: limit)
-            .map { c in
-                var c = c
-                c.workflowId = workflowId
-                return c
-            }
+        try await tx.checkpoints(
+            tenant: tenant, segments: segments, fromStep: fromStep, toStep: toStep, limit: limit,
+            stepsAscend: stepsAscend
+        )
+        .map { c in
+            var c = c
+            c.workflowId = workflowId
+            return c
+        }
     }
 
     /// Agents that saved checkpoints of the history, in order of first appearance.
@@ -165,7 +195,8 @@ extension CheckpointService {
                 tenant: tenant, workflowId: forkId, latestStep: step, totalCheckpoints: point.sequence,
                 totalSizeBytes: totals.sizeBytes, errorCount: totals.errorCount,
                 status: Self.status(metadata: metadata, failed: point.errorType != nil), resumed: false,
-                startedAt: now, lastActivityAt: now, expiresAt: now.adding(milliseconds: ttlMs), isFork: true)
+                startedAt: now, lastActivityAt: now, expiresAt: now.adding(milliseconds: ttlMs),
+                unorderedFrom: parent.unorderedFrom.flatMap { $0 <= point.sequence ? $0 : nil }, isFork: true)
             try await tx.upsertCheckpointWorkflow(workflow)
             var latest = point
             latest.workflowId = forkId

@@ -89,6 +89,11 @@ public struct CheckpointWorkflow: Sendable, Equatable {
     public var lastActivityAt: Timestamp
     /// The latest save's creation plus its TTL; the whole workflow goes at this instant.
     public var expiresAt: Timestamp
+    /// The sequence of the first save whose step was not above the one saved just before it
+    /// in the workflow's history (a fork's includes its parent's up to the fork point); nil
+    /// while the steps ascend. Then save order is step order, and a replay page that starts at
+    /// a step seeks to it instead of walking the saves before it.
+    public var unorderedFrom: Int?
     /// True when part of the history is read through another workflow (`CheckpointFork`);
     /// read with the head, so a workflow that is no fork costs no lookup of one. Not written.
     public var isFork: Bool
@@ -96,7 +101,7 @@ public struct CheckpointWorkflow: Sendable, Equatable {
     public init(
         tenant: TenantID, workflowId: String, latestStep: Int, totalCheckpoints: Int, totalSizeBytes: Int,
         errorCount: Int, status: WorkflowStatus, resumed: Bool, startedAt: Timestamp, lastActivityAt: Timestamp,
-        expiresAt: Timestamp, isFork: Bool = false
+        expiresAt: Timestamp, unorderedFrom: Int? = nil, isFork: Bool = false
     ) {
         self.tenant = tenant
         self.workflowId = workflowId
@@ -109,6 +114,7 @@ public struct CheckpointWorkflow: Sendable, Equatable {
         self.startedAt = startedAt
         self.lastActivityAt = lastActivityAt
         self.expiresAt = expiresAt
+        self.unorderedFrom = unorderedFrom
         self.isFork = isFork
     }
 

@@ -154,7 +154,8 @@ public struct CheckpointService: Sendable {
                 totalSizeBytes: (head?.totalSizeBytes ?? 0) + size,
                 errorCount: (head?.errorCount ?? 0) + (failure == nil ? 0 : 1), status: status,
                 resumed: head?.resumed ?? false, startedAt: head?.startedAt ?? now, lastActivityAt: now,
-                expiresAt: now.adding(milliseconds: ttlMs))
+                expiresAt: now.adding(milliseconds: ttlMs),
+                unorderedFrom: head.flatMap { h in h.unorderedFrom ?? (request.step > h.latestStep ? nil : sequence) })
             try await tx.insertCheckpoint(
                 checkpoint,
                 runningTotals: CheckpointRunningTotals(

@@ -6,9 +6,6 @@ public protocol CheckpointReadTransaction: Sendable {
     func checkpointWorkflows(tenant: TenantID, now: Timestamp, after: ListCursor?, limit: Int) async throws
         -> [CheckpointWorkflow]
     func checkpoint(tenant: TenantID, workflowId: String, step: Int) async throws -> Checkpoint?
-    /// In save order, steps within the inclusive range, at most `limit`.
-    func checkpoints(tenant: TenantID, workflowId: String, fromStep: Int?, toStep: Int?, limit: Int) async throws
-        -> [Checkpoint]
     func checkpointWebhooks(tenant: TenantID) async throws -> [CheckpointWebhook]
     /// A resume's whole read in one statement: the workflow, its latest checkpoint (nil when
     /// either is missing), and whether the tenant has a webhook subscribed to `webhookEvent`.
@@ -39,8 +36,11 @@ public protocol CheckpointReadTransaction: Sendable {
     func checkpointForks(tenant: TenantID, parentWorkflowId: String) async throws -> [CheckpointFork]
     /// Saves in the segments (sequences disjoint), in sequence order, steps within the
     /// inclusive range, at most `limit`; each as stored, under the workflow id that holds it.
-    func checkpoints(tenant: TenantID, segments: [CheckpointSegment], fromStep: Int?, toStep: Int?, limit: Int)
-        async throws -> [Checkpoint]
+    /// `stepsAscend` says the segments' saves ascend in step as in sequence (each segment's
+    /// within its `firstStep...lastStep`), so the read may follow steps.
+    func checkpoints(
+        tenant: TenantID, segments: [CheckpointSegment], fromStep: Int?, toStep: Int?, limit: Int, stepsAscend: Bool
+    ) async throws -> [Checkpoint]
     /// The workflow's size and error totals through the save of `step` (its own save).
     func checkpointRunningTotals(tenant: TenantID, workflowId: String, step: Int) async throws
         -> CheckpointRunningTotals?

@@ -4,7 +4,7 @@ extension SQLRunTransaction {
     private static var workflowColumns: String {
         """
         tenant_id, workflow_id, latest_step, total_checkpoints, total_size_bytes, error_count, status, resumed, \
-        started_at, last_activity_at, expires_at
+        started_at, last_activity_at, expires_at, unordered_from
         """
     }
 
@@ -21,7 +21,7 @@ extension SQLRunTransaction {
             tenant: TenantID(rawValue: r.string()), workflowId: r.string(), latestStep: r.int(),
             totalCheckpoints: r.int(), totalSizeBytes: r.int(), errorCount: r.int(),
             status: WorkflowStatus(rawValue: r.string()) ?? .active, resumed: r.bool(), startedAt: r.timestamp(),
-            lastActivityAt: r.timestamp(), expiresAt: r.timestamp(), isFork: r.bool())
+            lastActivityAt: r.timestamp(), expiresAt: r.timestamp(), unorderedFrom: r.optionalInt(), isFork: r.bool())
     }
 
     private static var checkpointColumns: String {
@@ -97,30 +97,35 @@ extension SQLRunTransaction {
             """, Self.decodeCheckpoint)
     }
 
-    func checkpoints(tenant: TenantID, workflowId: String, fromStep: Int?, toStep: Int?, limit: Int) async throws
-        -> [Checkpoint]
-    {
-        try await checkpoints(
-            tenant: tenant, segments: [CheckpointSegment(workflowId: workflowId, after: 0, through: Int.max)],
-            fromStep: fromStep, toStep: toStep, limit: limit)
-    }
-
-    func checkpoints(tenant: TenantID, segments: [CheckpointSegment], fromStep: Int?, toStep: Int?, limit: Int)
-        async throws -> [Checkpoint]
-    {
-        // One ordered, limited scan of the sequence index per segment, merged: a page costs
-        // the same whatever the segments hold.
+    func checkpoints(
+        tenant: TenantID, segments: [CheckpointSegment], fromStep: Int?, toStep: Int?, limit: Int, stepsAscend: Bool
+    ) async throws -> [Checkpoint] {
+        // One ordered, limited scan per segment, merged: a page costs the same whatever the
+        // segments hold. When the steps ascend, the scan follows the step key from the first
+        // step wanted, so a page from a later step skips the saves before it; otherwise it
+        // follows the sequence and filters by step.
         var sql: SQL = ""
         for (index, segment) in segments.enumerated() {
             if index > 0 { sql = sql + " UNION ALL " }
+            var range: SQL = """
+                tenant_id = \(tenant.rawValue) AND workflow_id = \(segment.workflowId) \
+                AND sequence > \(segment.after) AND sequence <= \(segment.through)
+                """
+            if stepsAscend {
+                range =
+                    range
+                        + """
+                         AND step >= \(max(fromStep ?? 0, segment.firstStep)) \
+                        AND step <= \(min(toStep ?? Int.max, segment.lastStep)) ORDER BY step
+                        """
+            } else {
+                range = range + " AND step >= \(fromStep ?? 0) AND step <= \(toStep ?? Int.max) ORDER BY sequence"
+            }
             sql =
                 sql
                     + """
                     SELECT * FROM (SELECT \(unsafeRaw: Self.checkpointColumns) FROM checkpoints \
-                    WHERE tenant_id = \(tenant.rawValue) AND workflow_id = \(segment.workflowId) \
-                    AND sequence > \(segment.after) AND sequence <= \(segment.through) \
-                    AND step >= \(fromStep ?? 0) AND step <= \(toStep ?? Int.max) \
-                    ORDER BY sequence LIMIT \(limit)) s\(unsafeRaw: String(index))
+                    WHERE \(range) LIMIT \(limit)) s\(unsafeRaw: String(index))
                     """
         }
         guard !segments.isEmpty else { return [] }
@@ -328,12 +333,13 @@ extension SQLRunTransaction {
             """
             INSERT INTO checkpoint_workflows (\(unsafeRaw: Self.workflowColumns)) VALUES (\(w.tenant.rawValue), \
             \(w.workflowId), \(w.latestStep), \(w.totalCheckpoints), \(w.totalSizeBytes), \(w.errorCount), \
-            \(w.status.rawValue), \(w.resumed), \(w.startedAt), \(w.lastActivityAt), \(w.expiresAt)) \
+            \(w.status.rawValue), \(w.resumed), \(w.startedAt), \(w.lastActivityAt), \(w.expiresAt), \
+            \(w.unorderedFrom)) \
             ON CONFLICT (tenant_id, workflow_id) DO UPDATE SET latest_step = excluded.latest_step, \
             total_checkpoints = excluded.total_checkpoints, total_size_bytes = excluded.total_size_bytes, \
             error_count = excluded.error_count, status = excluded.status, resumed = excluded.resumed, \
             started_at = excluded.started_at, last_activity_at = excluded.last_activity_at, \
-            expires_at = excluded.expires_at
+            expires_at = excluded.expires_at, unordered_from = excluded.unordered_from
             """)
     }
 
