@@ -150,6 +150,7 @@ let package = Package(
             name: "CairnStoreTests",
             dependencies: [
                 "CairnCore", "CairnStore", "CairnTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

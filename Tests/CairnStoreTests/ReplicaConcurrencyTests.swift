@@ -2,6 +2,7 @@ import CairnCore
 import CairnTestSupport
 import Foundation
 import Logging
+import NIOPosix
 import Testing
 
 @testable import CairnStore
@@ -29,6 +30,18 @@ import Testing
             store.shutdown()
         }
         #expect(recorder.messages == [])
+    }
+
+    /// A write transaction runs on its connection's event loop, so each statement's answer
+    /// resumes it without a hop through the cooperative pool; a read stays off the loop.
+    @Test(arguments: StoreEngine.multiWriter) func aWriteRunsOnItsConnectionsEventLoop(engine: StoreEngine)
+        async throws
+    {
+        let t = try await TestStore(engine)
+        let writeOnLoop = try await t.store.write { _ in MultiThreadedEventLoopGroup.currentEventLoop != nil }
+        let readOnLoop = try await t.store.read { _ in MultiThreadedEventLoopGroup.currentEventLoop != nil }
+        #expect(writeOnLoop)
+        #expect(!readOnLoop)
     }
 
     @Test(arguments: StoreEngine.available) func eightClaimersOnTwoReplicasGetDisjointClaims(engine: StoreEngine)

@@ -2,6 +2,7 @@ import CairnCore
 import Foundation
 import Logging
 import Metrics
+import NIOCore
 import NIOSSL
 import PostgresNIO
 import Synchronization
@@ -320,22 +321,29 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
     ) async throws -> (T, [RunEvent]) {
         do {
             return try await client.withConnection { conn in
-                let session = PostgresSession(connection: conn, logger: self.logger)
-                func control(_ statement: String) async throws {
-                    switch kind {
-                    case .read: session.send(statement)
-                    case .write: try await session.run(SQL(stringLiteral: statement))
+                // A write awaits each of its statements in turn; run on the connection's own
+                // event loop, an answer resumes it there instead of hopping to the cooperative
+                // pool and back (measured: sequential steps about 10% faster). Reads send
+                // BEGIN/COMMIT without waiting, and measured slower on the loop, so stay off it.
+                let executor: (any TaskExecutor)? = kind == .write ? EventLoopExecutor(conn.eventLoop) : nil
+                return try await withTaskExecutorPreference(executor) {
+                    let session = PostgresSession(connection: conn, logger: self.logger)
+                    func control(_ statement: String) async throws {
+                        switch kind {
+                        case .read: session.send(statement)
+                        case .write: try await session.run(SQL(stringLiteral: statement))
+                        }
                     }
-                }
-                try await control(kind.begin)
-                do {
-                    let tx = SQLRunTransaction(connection: session)
-                    let value = try await body(tx)
-                    try await control("COMMIT")
-                    return (value, tx.appendedEvents)
-                } catch {
-                    try? await control("ROLLBACK")
-                    throw error
+                    try await control(kind.begin)
+                    do {
+                        let tx = SQLRunTransaction(connection: session)
+                        let value = try await body(tx)
+                        try await control("COMMIT")
+                        return (value, tx.appendedEvents)
+                    } catch {
+                        try? await control("ROLLBACK")
+                        throw error
+                    }
                 }
             }
         } catch let error as PSQLError {
@@ -439,5 +447,17 @@ extension PostgresStore {
         for _ in 0..<count { _ = try await write { _ in 0 } }
         results.append(("empty write transaction", (ContinuousClock.now - start) / count))
         return results
+    }
+}
+
+/// Runs a task's jobs on a NIO event loop, so code that awaits the loop's own futures resumes
+/// without a thread hop.
+final class EventLoopExecutor: TaskExecutor {
+    let eventLoop: any EventLoop
+    init(_ eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
