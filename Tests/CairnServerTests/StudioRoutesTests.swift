@@ -344,7 +344,10 @@ struct StudioBrowser {
             let rest = try await browser.get(older)
             #expect(rest.status == .ok && rest.html.contains(#"data-live="0""#))
             #expect(rest.html.contains(#"<li data-seq="1">"#))
-            #expect(page.html.contains(#"id="usage-total""#))
+            // 120 entries: input 0…119 plus one output token each, $0.001 each; the newest 50 listed.
+            let totals = #"<p id="usage-total">7260 tokens · $0.1200 · 120 entries, the newest 50 below</p>"#
+            #expect(page.html.contains(totals))
+            #expect(page.html.components(separatedBy: "<td>llm</td>").count - 1 == RunOverview.maxUsage)
         }
     }
 

@@ -90,4 +90,43 @@ import Testing
             _ = try await t.runs.runForks(of: parent.id, after: nil, limit: 0, tenant: tenant)
         }
     }
+
+    /// A run's overview shows the newest usage entries and the whole ledger's totals, summed by
+    /// the database: entries sharing a time keep their recording order, an entry without a total
+    /// counts input plus output, and one with no figures counts nothing.
+    @Test(arguments: StoreEngine.available) func anOverviewShowsTheNewestUsageAndTheWholeLedgersTotals(
+        engine: StoreEngine
+    ) async throws {
+        let clock = ManualClock()
+        let t = try await TestStore(engine, clock: clock)
+        let run = try await t.newRun("ledger")
+        var recorded: [UsageRecord] = []
+        var tokens = 0
+        var cost = 0.0
+        for i in 0..<(RunOverview.maxUsage + 13) {
+            if i % 3 == 0 { clock.advance(milliseconds: 1) }
+            var request = RecordUsageRequest()
+            switch i % 3 {
+            case 0:
+                request.totalTokens = i
+                tokens += i
+            case 1:
+                request.inputTokens = i
+                request.outputTokens = 2
+                tokens += i + 2
+            default: break
+            }
+            if i % 2 == 0 {
+                request.costUsd = 0.25
+                cost += 0.25
+            }
+            recorded.append(try await t.runs.recordUsage(runId: run.id, request, tenant: tenant))
+        }
+        let overview = try await t.runs.overview(id: run.id, eventLimit: 1, stepLimit: 1, tenant: tenant)
+        #expect(overview.newestUsage.map(\.id) == recorded.reversed().prefix(RunOverview.maxUsage).map(\.id))
+        #expect(overview.usageTotals == UsageTotals(records: recorded.count, tokens: tokens, costUsd: cost))
+        let idle = try await t.newRun("idle")
+        let empty = try await t.runs.overview(id: idle.id, eventLimit: 1, stepLimit: 1, tenant: tenant)
+        #expect(empty.newestUsage.isEmpty && empty.usageTotals == UsageTotals(records: 0, tokens: 0, costUsd: 0))
+    }
 }

@@ -290,6 +290,20 @@ public struct RunEdge: Sendable, Equatable {
     }
 }
 
+/// A run's usage ledger summed: how many entries, their tokens (an entry without `totalTokens`
+/// counts input plus output) and their cost.
+public struct UsageTotals: Sendable, Equatable {
+    public var records: Int
+    public var tokens: Int
+    public var costUsd: Double
+
+    public init(records: Int, tokens: Int, costUsd: Double) {
+        self.records = records
+        self.tokens = tokens
+        self.costUsd = costUsd
+    }
+}
+
 public struct UsageRecord: Sendable, Equatable {
     public var id: String
     public var runId: String
@@ -415,7 +429,10 @@ public struct RunOverview: Sendable {
     /// Child runs, their children, and so on (at most `maxDescendants`), each right after its
     /// parent, depth first in order of creation: a tree read top to bottom.
     public var descendants: [Descendant]
-    public var usage: [UsageRecord]
+    /// The newest `maxUsage` entries of the usage ledger, newest first.
+    public var newestUsage: [UsageRecord]
+    /// The whole ledger summed (the database adds it up; the entries are not read).
+    public var usageTotals: UsageTotals
     public var fork: RunFork?
     /// A page of the forks made of this run, newest first.
     public var forks: RunForkPage
@@ -426,6 +443,7 @@ public struct RunOverview: Sendable {
 
     public static let maxDescendants = 200
     public static let maxStateVersions = 50
+    public static let maxUsage = 50
 
     public struct Descendant: Sendable {
         public var edge: RunEdge

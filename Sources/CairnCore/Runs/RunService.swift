@@ -673,7 +673,7 @@ public struct RunService: Sendable {
     // MARK: Events
 
     /// What a person looking at one run sees: a page of its steps (`stepLimit` before
-    /// `stepsBefore`, newest first), its gates, children, usage, fork and newest events
+    /// `stepsBefore`, newest first), its gates, children, newest usage and its totals, fork and newest events
     /// (`eventLimit` of them before `eventsBefore`), read in one snapshot. Steps and events are
     /// pages, so a run with a long history costs what one page costs.
     public func overview(
@@ -709,7 +709,8 @@ public struct RunService: Sendable {
                 newestSteps: try await tx.steps(runId: id, before: stepsBefore, newestFirstLimit: stepLimit),
                 gates: try await tx.gates(runId: id),
                 descendants: descendants,
-                usage: try await tx.usage(runId: id), fork: try await tx.runFork(runId: id),
+                newestUsage: try await tx.usage(runId: id, newestFirstLimit: RunOverview.maxUsage),
+                usageTotals: try await tx.usageTotals(runId: id), fork: try await tx.runFork(runId: id),
                 forks: try await Self.forkPage(tx, parentRunId: id, after: forksAfter, limit: forkLimit),
                 stateVersions: try await tx.stateVersions(runId: id, newestFirstLimit: RunOverview.maxStateVersions),
                 newestEvents: try await tx.events(runId: id, before: eventsBefore, newestFirstLimit: eventLimit))

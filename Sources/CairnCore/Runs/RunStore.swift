@@ -29,6 +29,9 @@ public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransact
     func gate(runId: String, id: String) async throws -> Gate?
     func gate(runId: String, name: String) async throws -> Gate?
     func usage(runId: String) async throws -> [UsageRecord]
+    /// The newest `limit` entries, newest first.
+    func usage(runId: String, newestFirstLimit limit: Int) async throws -> [UsageRecord]
+    func usageTotals(runId: String) async throws -> UsageTotals
     /// The entry recorded with this idempotency key, if any.
     func usage(runId: String, idempotencyKey: String) async throws -> UsageRecord?
     func channels(runId: String) async throws -> [Channel]

@@ -222,7 +222,7 @@ enum StudioTemplates {
         {{#hasUsage}}
         <section aria-labelledby="usage-h">
         <h2 id="usage-h">Usage</h2>
-        <p id="usage-total">{{totalTokens}} tokens · ${{totalCost}}</p>
+        <p id="usage-total">{{totalTokens}} tokens · ${{totalCost}} · {{usageRecords}} entries, the newest {{usageShown}} below</p>
         <div class="scroll"><table>
         <thead><tr><th scope="col">Kind</th><th scope="col">Model</th><th scope="col">Tokens</th><th scope="col">Cost (USD)</th><th scope="col">When</th></tr></thead>
         <tbody>{{#usage}}<tr><td>{{kind}}</td><td>{{model}}</td><td>{{tokens}}</td><td>{{cost}}</td><td><time datetime="{{created}}">{{created}}</time></td></tr>{{/usage}}</tbody>

@@ -212,12 +212,12 @@ enum StudioRunView {
                 "/studio/runs/\(StudioPage.pathSegment(run.id))?" + StudioPage.query([("forks_after", next.text)])
         }
 
-        view["hasUsage"] = !o.usage.isEmpty
-        view["totalTokens"] = o.usage.reduce(0) {
-            $0 + ($1.totalTokens ?? ($1.inputTokens ?? 0) + ($1.outputTokens ?? 0))
-        }
-        view["totalCost"] = money(o.usage.reduce(0) { $0 + ($1.costUsd ?? 0) })
-        view["usage"] = o.usage.suffix(50).reversed().map { u -> [String: Any] in
+        view["hasUsage"] = o.usageTotals.records > 0
+        view["usageRecords"] = o.usageTotals.records
+        view["totalTokens"] = o.usageTotals.tokens
+        view["totalCost"] = money(o.usageTotals.costUsd)
+        view["usageShown"] = o.newestUsage.count
+        view["usage"] = o.newestUsage.map { u -> [String: Any] in
             [
                 "kind": u.kind, "model": u.model ?? "",
                 "tokens": u.totalTokens ?? (u.inputTokens ?? 0) + (u.outputTokens ?? 0),

@@ -132,6 +132,24 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
             RunSQL.decodeUsage)
     }
 
+    func usage(runId: String, newestFirstLimit limit: Int) async throws -> [UsageRecord] {
+        try await connection.all(
+            """
+            SELECT \(unsafeRaw: RunSQL.usageColumns) FROM usage_records WHERE run_id = \(runId) \
+            ORDER BY created_at DESC, \(.insertionOrder) DESC LIMIT \(Int64(clamping: limit))
+            """, RunSQL.decodeUsage)
+    }
+
+    func usageTotals(runId: String) async throws -> UsageTotals {
+        try await connection.first(
+            """
+            SELECT COUNT(*), COALESCE(SUM(COALESCE(total_tokens, COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0))), 0), \
+            COALESCE(SUM(cost_usd), 0) FROM usage_records WHERE run_id = \(runId)
+            """
+        ) { r in UsageTotals(records: r.int(), tokens: r.int(), costUsd: r.optionalDouble() ?? 0) }
+            ?? UsageTotals(records: 0, tokens: 0, costUsd: 0)
+    }
+
     func usage(runId: String, idempotencyKey: String) async throws -> UsageRecord? {
         try await connection.first(
             """
