@@ -41,10 +41,13 @@ let package = Package(
         // The domain: runs, steps, gates, state, events. No HTTP, no SQL.
         // The few Linux calls Swift's Glibc module leaves out (GNU extensions), for sandboxes.
         .target(name: "CCairnSystem", path: "Sources/CCairnSystem"),
+        // zlib's CRC-32 and the CPU's CRC-32C instruction, for the checksums S3 clients send.
+        .target(name: "CCairnChecksums", path: "Sources/CCairnChecksums", linkerSettings: [.linkedLibrary("z")]),
         .target(
             name: "CairnCore",
             dependencies: [
                 "CCairnSystem",
+                "CCairnChecksums",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,3 +1,5 @@
+import CairnTestSupport
+import Foundation
 import Testing
 
 @testable import CairnCore
@@ -204,6 +206,36 @@ extension String {
                 start = end
             }
             #expect(a.value == crc32 && c.value == crc32c)
+        }
+    }
+
+    /// zlib's CRC-32 and the CPU's CRC-32C agree with the Swift tables at every length up to
+    /// 300 bytes and at unaligned starts, continuing a running value.
+    @Test func theFastCRCsAgreeWithTheTables() {
+        var generator = SeededGenerator(seed: 0xC3C)
+        let data = (0..<4_500).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        #if arch(x86_64) && os(Linux)
+            // The instruction is used exactly when the CPU lists it.
+            let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+            #expect(CRC32C.hardware == flags.contains(" sse4_2"))
+        #endif
+        data.withUnsafeBytes { all in
+            for length in Array(0...300) + [1_000, 4_096, 4_400] {
+                let start = Int.random(in: 0...(all.count - length), using: &generator)
+                let slice = UnsafeRawBufferPointer(rebasing: all[start..<(start + length)])
+                let head = UnsafeRawBufferPointer(rebasing: all[0..<(start % 13)])
+                var crc32 = CRC32()
+                var crc32c = CRC32C()
+                for part in [head, slice] {
+                    crc32.update(part)
+                    crc32c.update(part)
+                }
+                let reference32 = CRC32Tables.ieee.update(CRC32Tables.ieee.update(0xFFFF_FFFF, head), slice)
+                let reference32c = CRC32Tables.castagnoli.update(
+                    CRC32Tables.castagnoli.update(0xFFFF_FFFF, head), slice)
+                #expect(crc32.value == ~reference32, "CRC-32 of \(length) bytes at \(start)")
+                #expect(crc32c.value == ~reference32c, "CRC-32C of \(length) bytes at \(start)")
+            }
         }
     }
 
