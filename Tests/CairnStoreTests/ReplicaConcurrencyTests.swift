@@ -44,6 +44,33 @@ import Testing
         #expect(!readOnLoop)
     }
 
+    /// A one-statement read opens no transaction around its statement (so it runs at the
+    /// server's default isolation, not the read transaction's repeatable read), and a second
+    /// statement is refused rather than run outside the first one's snapshot.
+    @Test(arguments: StoreEngine.multiWriter) func aOneStatementReadRunsAloneAndRefusesASecond(engine: StoreEngine)
+        async throws
+    {
+        let t = try await TestStore(engine)
+        let isolation: SQL = "SELECT current_setting('transaction_isolation')"
+        let alone = try await t.store.readStatement { tx in
+            try await (tx as! SQLRunTransaction<PostgresSession>).connection.first(isolation) { $0.string() }
+        }
+        #expect(alone == "read committed")
+        let inTransaction = try await t.store.read { tx in
+            try await (tx as! SQLRunTransaction<PostgresSession>).connection.first(isolation) { $0.string() }
+        }
+        #expect(inTransaction == "repeatable read")
+        let run = try await t.newRun("w")
+        let found = try await t.store.readStatement { tx in try await tx.run(id: run.id, tenant: self.tenant)?.id }
+        #expect(found == run.id)
+        await #expect(throws: OneStatementReadError.self) {
+            try await t.store.readStatement { tx in
+                _ = try await tx.run(id: run.id, tenant: self.tenant)
+                return try await tx.run(id: run.id, tenant: self.tenant)?.id
+            }
+        }
+    }
+
     @Test(arguments: StoreEngine.available) func eightClaimersOnTwoReplicasGetDisjointClaims(engine: StoreEngine)
         async throws
     {

@@ -221,22 +221,26 @@ public struct CheckpointService: Sendable {
 
     public func resume(workflowId: String, tenant: TenantID) async throws -> (CheckpointWorkflow, Checkpoint) {
         let now = clock.now()
-        let (head, latest, needsWrite) = try await store.read { tx in
-            if let (head, latest, notify) = try await tx.resumePoint(
-                tenant: tenant, workflowId: workflowId, webhookEvent: .workflowResumed)
-            {
-                guard !head.isExpired(at: now) else { throw CheckpointError.workflowNotFound(workflowId) }
+        // The usual case is one statement (the head joined to its latest save), run alone.
+        let point = try await store.readStatement { tx in
+            try await tx.resumePoint(tenant: tenant, workflowId: workflowId, webhookEvent: .workflowResumed)
+        }
+        let (head, latest, needsWrite): (CheckpointWorkflow, Checkpoint, Bool)
+        if let (found, latestSave, notify) = point {
+            guard !found.isExpired(at: now) else { throw CheckpointError.workflowNotFound(workflowId) }
+            (head, latest, needsWrite) = (found, latestSave, !found.resumed || notify)
+        } else {
+            // A fork that has not saved yet: its latest save is read through its parent.
+            (head, latest, needsWrite) = try await store.read { tx in
+                guard let head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: workflowId), head.isFork,
+                    !head.isExpired(at: now),
+                    let (latest, _) = try await CheckpointHistory.of(head, tx).checkpoint(step: head.latestStep, tx)
+                else { throw CheckpointError.workflowNotFound(workflowId) }
+                let notify = try await tx.checkpointWebhooks(tenant: tenant).contains {
+                    $0.events.contains(CheckpointEvent.workflowResumed.rawValue)
+                }
                 return (head, latest, !head.resumed || notify)
             }
-            // A fork that has not saved yet: its latest save is read through its parent.
-            guard let head = try await tx.checkpointWorkflow(tenant: tenant, workflowId: workflowId), head.isFork,
-                !head.isExpired(at: now),
-                let (latest, _) = try await CheckpointHistory.of(head, tx).checkpoint(step: head.latestStep, tx)
-            else { throw CheckpointError.workflowNotFound(workflowId) }
-            let notify = try await tx.checkpointWebhooks(tenant: tenant).contains {
-                $0.events.contains(CheckpointEvent.workflowResumed.rawValue)
-            }
-            return (head, latest, !head.resumed || notify)
         }
         if needsWrite {
             let recorded = try await store.write { tx -> Int in

@@ -129,4 +129,15 @@ public protocol RunStore: Sendable {
     /// back everything `body` wrote.
     func write<T: Sendable>(_ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T) async throws -> T
     func read<T: Sendable>(_ body: @escaping @Sendable (any RunReadTransaction) async throws -> T) async throws -> T
+    /// Runs `body`, which issues one statement, as that statement alone: a single statement
+    /// reads one snapshot by itself, so no transaction is opened around it (on Postgres that
+    /// spares a `BEGIN` and a `COMMIT` on the connection; on SQLite it is `read`). On Postgres a
+    /// second statement fails with `OneStatementReadError`, so a body that needs more uses `read`.
+    func readStatement<T: Sendable>(_ body: @escaping @Sendable (any RunReadTransaction) async throws -> T)
+        async throws -> T
+}
+
+/// A `readStatement` body issued more than one statement: a programming error, never a client's.
+public struct OneStatementReadError: Error, Sendable {
+    public init() {}
 }

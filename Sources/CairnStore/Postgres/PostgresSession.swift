@@ -10,10 +10,14 @@ import Synchronization
 final class PostgresSession: SQLConnection, @unchecked Sendable {
     let connection: PostgresConnection
     let logger: Logger
+    /// Statements this session may run (one outside a transaction, `RunStore.readStatement`).
+    private let statementLimit: Int
+    private var statements = 0
 
-    init(connection: PostgresConnection, logger: Logger) {
+    init(connection: PostgresConnection, logger: Logger, statementLimit: Int = .max) {
         self.connection = connection
         self.logger = logger
+        self.statementLimit = statementLimit
     }
 
     var dialect: SQL.Dialect { .postgres }
@@ -22,6 +26,8 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
     /// prepared once per connection and then only bound and executed, which spares the server a
     /// parse and plan each time (most of a short statement's cost); others go unnamed.
     private func forEachRow(_ sql: SQL, _ body: (PostgresRow) throws -> Void) async throws {
+        statements += 1
+        guard statements <= statementLimit else { throw OneStatementReadError() }
         let (text, values) = sql.render(.postgres)
         var binds = PostgresBindings(capacity: values.count)
         var types: [PostgresDataType] = []

@@ -299,6 +299,19 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
         try await transaction(.read) { tx in try await body(tx) }.0
     }
 
+    public func readStatement<T: Sendable>(
+        _ body: @escaping @Sendable (any RunReadTransaction) async throws -> T
+    ) async throws -> T {
+        do {
+            return try await client.withConnection { conn in
+                let session = PostgresSession(connection: conn, logger: self.logger, statementLimit: 1)
+                return try await body(SQLRunTransaction(connection: session))
+            }
+        } catch let error as PSQLError {
+            throw PostgresQueryError(error)
+        }
+    }
+
     enum TransactionKind {
         case read, write
 

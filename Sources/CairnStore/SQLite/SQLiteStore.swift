@@ -317,6 +317,14 @@ public final class SQLiteStore: RunStore, Sendable {
         try await readSQLite { tx in try await body(tx) }
     }
 
+    /// SQLite's reads are local calls, so a lone statement gains nothing from skipping the
+    /// transaction.
+    public func readStatement<T: Sendable>(
+        _ body: @escaping @Sendable (any RunReadTransaction) async throws -> T
+    ) async throws -> T {
+        try await read(body)
+    }
+
     func readSQLite<T: Sendable>(_ body: @escaping @Sendable (SQLiteRunTransaction) async throws -> T) async throws -> T
     {
         let connection = try checkoutReader()
