@@ -336,7 +336,8 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
             return try await client.withConnection { conn in
                 // A write awaits each of its statements in turn; run on the connection's own
                 // event loop, an answer resumes it there instead of hopping to the cooperative
-                // pool and back (measured: sequential steps about 10% faster). Reads send
+                // pool and back (measured in turns: never slower, steps up to about 10% faster; see
+                // docs/benchmarks.md, "Scale-out"). Reads send
                 // BEGIN/COMMIT without waiting, and measured slower on the loop, so stay off it.
                 let executor: (any TaskExecutor)? = kind == .write ? EventLoopExecutor(conn.eventLoop) : nil
                 return try await withTaskExecutorPreference(executor) {
