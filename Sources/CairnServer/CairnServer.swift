@@ -274,7 +274,8 @@ public struct CairnServer: Sendable {
         let keys = self.keys
         let listener = S3Listener(
             workspaces: workspaces, keys: { id in try await keys.activeS3Key(accessKeyId: id) }, clock: clock,
-            logger: Logger(label: "cairn.s3"), iam: IAMService(store: workspaces.store, clock: clock))
+            logger: Logger(label: "cairn.s3"), iam: IAMService(store: workspaces.store, clock: clock),
+            accessLog: configuration.accessLog ? Logger(label: "cairn.access") : nil)
         return Application(
             responder: listener.responder(),
             server: .guardedHTTP1(limits: configuration.connectionLimits, registry: s3Connections),

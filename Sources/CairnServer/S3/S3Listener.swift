@@ -30,11 +30,14 @@ public struct S3Listener: Sendable {
     let logger: Logger
     /// The largest object body one PUT may carry.
     let maxObjectBytes: Int64
+    /// One line per request when set (`--access-log`), as on the main listener.
+    let accessLog: Logger?
 
     public init(
         workspaces: WorkspaceService, keys: @escaping @Sendable (String) async throws -> S3Key?, clock: any WallClock,
-        logger: Logger, maxBodyBytes: Int64? = nil, iam: IAMService? = nil
+        logger: Logger, maxBodyBytes: Int64? = nil, iam: IAMService? = nil, accessLog: Logger? = nil
     ) {
+        self.accessLog = accessLog
         self.workspaces = workspaces
         self.keys = keys
         self.iam = iam
@@ -61,16 +64,20 @@ public struct S3Listener: Sendable {
     // MARK: Handling
 
     func handle(_ request: Request) async -> Response {
+        let start = ContinuousClock.now
         let requestId = String(Identifier.randomHex().uppercased().prefix(16))
         var call: S3Call?
         var response: Response
+        // The metrics' and access log's route: the operation's name, once it is routed.
+        var route = "s3:unrouted"
         do {
             let parsed = try S3Call(request: request)
             call = parsed
             if let iam, Self.isIAMQuery(parsed, request: request) {
+                route = "iam"
                 response = await handleIAM(parsed, request: request, requestId: requestId, iam: iam)
             } else {
-                response = try await run(parsed, request: request)
+                response = try await run(parsed, request: request, route: &route)
             }
         } catch let failure as S3Failure {
             response = errorResponse(failure.error, extra: failure.headers, call: call, request: request, id: requestId)
@@ -97,6 +104,9 @@ public struct S3Listener: Sendable {
         }
         response.headers[HTTPField.Name("x-amz-request-id")!] = requestId
         response.headers[HTTPField.Name("x-amz-id-2")!] = requestId
+        RequestRecord.record(
+            method: request.method, path: request.uri.path, status: response.status.code, route: route,
+            elapsed: ContinuousClock.now - start, accessLog: accessLog)
         return response
     }
 
@@ -122,9 +132,10 @@ public struct S3Listener: Sendable {
     }
 
     /// Authenticates, routes, authorizes and runs one request.
-    func run(_ call: S3Call, request: Request) async throws -> Response {
+    func run(_ call: S3Call, request: Request, route: inout String) async throws -> Response {
         let key = try await authenticate(call, request: request)
         let operation = try S3Operation.route(call, method: request.method)
+        route = "s3:" + operation.name
         guard key.principal.allows(operation.scope) else {
             throw S3Error.accessDenied("The key does not have the \(operation.scope.rawValue) scope.")
         }
@@ -133,6 +144,7 @@ public struct S3Listener: Sendable {
         // whether it has policies and they are read on every request: a change applies to the next.
         if let iam, key.principal.hasPolicies { exchange.policies = try await iam.policyDocuments(for: key.principal) }
         for wanted in try operation.iamRequests(header: { exchange.header($0) }) { try exchange.authorize(wanted) }
+        try S3Operation.refuseUnimplementedHeaders { exchange.header($0) }
         return try await perform(operation, exchange)
     }
 

@@ -38,6 +38,9 @@ enum S3Operation: Sendable, Equatable {
     case patchBucket(String)
     case bundle(String)
 
+    /// The operation's name without its bucket and key (a metric label: bounded).
+    var name: String { String(String(describing: self).prefix(while: { $0 != "(" })) }
+
     var scope: Scope {
         switch self {
         case .listBuckets, .headBucket, .getVersioning, .getLifecycle, .getLocation, .listObjects, .listObjectsV2,
@@ -58,6 +61,40 @@ enum S3Operation: Sendable, Equatable {
         "ownershipControls", "publicAccessBlock", "policyStatus", "legal-hold", "retention", "torrent", "restore",
         "select", "attributes", "renameObject", "session",
     ]
+
+    /// S3 storage classes; every object here is STANDARD, so the others are refused, not ignored.
+    static let storageClasses: Set<String> = [
+        "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER",
+        "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE",
+    ]
+
+    /// Request headers that ask for features this server does not have (Tigris' soft delete,
+    /// regions, public listing and shadow-bucket listings; storage classes): answered 501 on any
+    /// operation, so a client never believes a setting took effect. (`X-Tigris-Schedule-Migration`
+    /// is not among them: no bucket here has a shadow source, and Tigris answers such a HEAD as
+    /// a plain one.)
+    static func refuseUnimplementedHeaders(_ header: (String) -> String?) throws {
+        func value(_ name: String) -> String? { header(name).map { S3Text.trimmed($0) } }
+        if let softDelete = value("x-tigris-soft-delete"), softDelete.lowercased() != "false" {
+            throw S3Error.notImplemented("Soft delete (X-Tigris-Soft-Delete) is not implemented.")
+        }
+        if let regions = value("x-tigris-regions"), !regions.isEmpty {
+            throw S3Error.notImplemented("Bucket regions (X-Tigris-Regions) are not implemented.")
+        }
+        if let list = value("x-amz-acl-public-list-objects-enabled"), list.lowercased() != "false" {
+            throw S3Error.notImplemented("Public object listing is not supported.")
+        }
+        if let source = value("x-tigris-list-source"), !["", "tigris"].contains(source.lowercased()) {
+            throw S3Error.notImplemented("Listing a shadow bucket (X-Tigris-List-Source) is not implemented.")
+        }
+        if let storageClass = value("x-amz-storage-class"), storageClass != "STANDARD" {
+            guard storageClasses.contains(storageClass) else {
+                throw S3Error(
+                    code: "InvalidStorageClass", message: "The storage class you specified is not valid.", status: 400)
+            }
+            throw S3Error.notImplemented("Only the STANDARD storage class is supported.")
+        }
+    }
 
     static func methodNotAllowed() -> S3Error {
         S3Error(

@@ -276,11 +276,6 @@ extension S3Listener {
         if let acl = x.header("x-amz-acl"), S3Text.trimmed(acl).lowercased() != "private" {
             throw S3Error.notImplemented("Only private buckets are supported.")
         }
-        if let list = x.header("x-amz-acl-public-list-objects-enabled"),
-            S3Text.trimmed(list).lowercased() != "false"
-        {
-            throw S3Error.notImplemented("Public object listing is not supported.")
-        }
         let bytes = try await readSmallBody(
             x, limit: Self.maxSettingsBytes,
             tooLarge: S3Error(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -13,7 +15,7 @@ from cairncompat import start_server, wait_until
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = start_server(tmp_path_factory, "observability", args=["--log-format", "json", "--access-log"])
+    srv = start_server(tmp_path_factory, "observability", args=["--log-format", "json", "--access-log"], s3=True)
     yield srv
     srv.stop()
 
@@ -35,6 +37,19 @@ def test_logs_are_json_lines_with_an_access_line_per_request(server):
     assert line["message"] == "request" and line["status"] == "200" and line["method"] == "GET"
     assert "limit" not in line["path"]  # the query is never logged
     assert {"time", "level", "label", "message"} <= set(log_objects(server)[0])
+
+
+def test_the_s3_listener_logs_and_counts_its_requests_too(server):
+    # Unsigned, so refused (403) before any bucket is looked at; the signature-like query must
+    # stay out of the log.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{server.s3_url}/observed-bucket/a/key?X-Amz-Signature=secret", timeout=30)
+    assert refused.value.code == 403
+    line = wait_until(lambda: [o for o in log_objects(server) if o.get("label") == "cairn.access" and o.get("path") == "/observed-bucket/a/key"], timeout=20, desc="the S3 access line")[-1]
+    assert line["status"] == "403" and line["method"] == "GET" and line["route"] == "s3:unrouted"
+    assert "secret" not in json.dumps(line)
+    metrics = server.succeeds("GET", "/metrics").body.decode()
+    assert 'cairn_http_requests_total{method="GET",route="s3:unrouted",status="403"}' in metrics
 
 
 def test_a_delivery_that_fails_for_good_is_a_warning(server):

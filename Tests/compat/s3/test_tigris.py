@@ -13,9 +13,11 @@ pytest.importorskip("tigris_boto3_ext", reason="the S3 suite needs tigris-boto3-
 from botocore.exceptions import ClientError  # noqa: E402
 from tigris_boto3_ext import (  # noqa: E402
     TigrisSnapshot,
+    create_bucket,
     create_fork,
     create_snapshot,
     create_snapshot_bucket,
+    create_soft_delete_bucket,
     delete_snapshot,
     force_delete_bucket,
     get_bucket_info,
@@ -23,8 +25,14 @@ from tigris_boto3_ext import (  # noqa: E402
     get_snapshot_version,
     has_snapshot_enabled,
     head_object_from_snapshot,
+    is_object_migrated,
+    list_deleted_object_versions,
+    list_deleted_objects,
     list_objects_from_snapshot,
+    list_objects_from_source,
     list_snapshots,
+    migrate_object,
+    purge_deleted_object,
     rename_object,
 )
 
@@ -476,3 +484,73 @@ def test_plain_delete_of_non_empty_snapshot_bucket_refused(s3, snap_bucket):
     put(s3, snap_bucket, "k")
     with s3_error("BucketNotEmpty", 409):
         s3.delete_bucket(Bucket=snap_bucket)
+
+
+# --- Tigris features Cairn does not have: refused, never accepted without effect ---
+
+
+@pytest.mark.parametrize("create", [
+    pytest.param(lambda s3, name: create_soft_delete_bucket(s3, name), id="soft-delete"),
+    pytest.param(lambda s3, name: create_soft_delete_bucket(s3, name, retention_days=30), id="soft-delete-30-days"),
+    pytest.param(lambda s3, name: create_bucket(s3, name, default_storage_class="GLACIER"), id="storage-class"),
+    pytest.param(lambda s3, name: create_bucket(s3, name, regions="iad"), id="regions"),
+    pytest.param(lambda s3, name: create_bucket(s3, name, regions=["iad", "sjc"]), id="dual-region"),
+])
+def test_bucket_options_without_effect_create_nothing(s3, create):
+    name = new_bucket_name("opts")
+    with s3_error("NotImplemented", 501):
+        create(s3, name)
+    with s3_error(None, 404):
+        s3.head_bucket(Bucket=name)
+
+
+def test_public_listing_header_is_refused(s3):
+    name = new_bucket_name("publist")
+
+    def header(request, **_):
+        request.headers["X-Amz-Acl-Public-List-Objects-Enabled"] = "true"
+
+    s3.meta.events.register_first("before-sign.s3.CreateBucket", header)
+    try:
+        with s3_error("NotImplemented", 501):
+            s3.create_bucket(Bucket=name)
+    finally:
+        s3.meta.events.unregister("before-sign.s3.CreateBucket", header)
+    with s3_error(None, 404):
+        s3.head_bucket(Bucket=name)
+
+
+def test_soft_delete_view_is_refused_and_purge_deletes_nothing(s3, snap_bucket):
+    version = put(s3, snap_bucket, "file.txt", b"live")["VersionId"]
+    with s3_error("NotImplemented", 501):
+        list_deleted_objects(s3, snap_bucket)
+    with s3_error("NotImplemented", 501):
+        list_deleted_object_versions(s3, snap_bucket)
+    with s3_error("NotImplemented", 501):
+        purge_deleted_object(s3, snap_bucket, "file.txt", version)
+    assert get(s3, snap_bucket, "file.txt", VersionId=version) == b"live"
+
+
+def test_object_storage_classes(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="standard", Body=b"x", StorageClass="STANDARD")
+    with s3_error("NotImplemented", 501):
+        s3.put_object(Bucket=bucket, Key="cold", Body=b"x", StorageClass="GLACIER")
+    with s3_error("InvalidStorageClass", 400):
+        s3.put_object(Bucket=bucket, Key="odd", Body=b"x", StorageClass="LUKEWARM")
+    with s3_error("NotImplemented", 501):
+        s3.create_multipart_upload(Bucket=bucket, Key="cold", StorageClass="STANDARD_IA")
+    with s3_error("NotImplemented", 501):
+        s3.copy_object(Bucket=bucket, Key="cold", CopySource={"Bucket": bucket, "Key": "standard"},
+                       StorageClass="DEEP_ARCHIVE")
+    assert keys_of(s3.list_objects_v2(Bucket=bucket)) == ["standard"]
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_migration_helpers_see_buckets_without_a_shadow_source(s3, bucket):
+    put(s3, bucket, "k", b"v")
+    # No bucket here has a shadow source: Tigris answers a scheduled migration as a plain HEAD.
+    assert status_of(migrate_object(s3, bucket, "k")) == 200
+    assert is_object_migrated(s3, bucket, "k") is True
+    assert keys_of(list_objects_from_source(s3, bucket, "tigris")) == ["k"]
+    with s3_error("NotImplemented", 501):
+        list_objects_from_source(s3, bucket, "shadow")
