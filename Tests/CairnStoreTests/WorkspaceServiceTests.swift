@@ -257,6 +257,26 @@ import Testing
         #expect(page.last == "d")
     }
 
+    @Test(arguments: StoreEngine.available) func bucketsArePagedByNameWithinAPrefixAndATenant(engine: StoreEngine)
+        async throws
+    {
+        let f = try await Fixture(engine)
+        for name in ["logs-b", "logs-a", "logs-c", "logsx", "data"] {
+            _ = try await f.workspaces.createBucket(tenant: tenant, name: name, snapshotsEnabled: false)
+        }
+        _ = try await f.workspaces.createBucket(
+            tenant: TenantID(rawValue: "other"), name: "logs-d", snapshotsEnabled: false)
+        try await f.workspaces.deleteBucket(tenant: tenant, name: "logs-c", force: false)
+        func names(_ prefix: String, after: String? = nil, limit: Int = 10) async throws -> [String] {
+            try await f.workspaces.buckets(tenant: tenant, prefix: prefix, after: after, limit: limit).map(\.name)
+        }
+        #expect(try await names("logs-") == ["logs-a", "logs-b"])
+        #expect(try await names("logs", limit: 2) == ["logs-a", "logs-b"])
+        #expect(try await names("logs", after: "logs-b") == ["logsx"])
+        #expect(try await names("") == ["data", "logs-a", "logs-b", "logsx"])
+        #expect(try await names("nothing").isEmpty)
+    }
+
     @Test(arguments: StoreEngine.available) func conditionalWritesAndVersionIds(engine: StoreEngine) async throws {
         let f = try await Fixture(engine)
         _ = try await f.workspaces.createBucket(tenant: tenant, name: "versioned", snapshotsEnabled: false)

@@ -54,13 +54,16 @@ public final class WorkspaceService: Sendable {
     // MARK: Names
 
     /// S3's bucket-name rules: 3–63 of lower-case letters, digits, `-` and `.`, starting and
-    /// ending with a letter or digit, no `..`, not shaped like an IPv4 address.
+    /// ending with a letter or digit, no `..`, each dot-separated label starting and ending with
+    /// a letter or digit (no `.-` or `-.`), not shaped like an IPv4 address.
     public static func isValidBucketName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
         guard (3...63).contains(bytes.count) else { return false }
         func alnum(_ b: UInt8) -> Bool { (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) }
         guard bytes.allSatisfy({ alnum($0) || $0 == 0x2D || $0 == 0x2E }) else { return false }
-        guard alnum(bytes.first!), alnum(bytes.last!), !name.contains("..") else { return false }
+        guard alnum(bytes.first!), alnum(bytes.last!), !name.contains(".."), !name.contains(".-"),
+            !name.contains("-.")
+        else { return false }
         let octets = name.split(separator: ".", omittingEmptySubsequences: false)
         if octets.count == 4, octets.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && UInt8($0) != nil }) {
             return false
@@ -109,6 +112,16 @@ public final class WorkspaceService: Sendable {
 
     public func buckets(tenant: TenantID) async throws -> [WorkspaceBucket] {
         try await store.read { tx in try await tx.workspaceBuckets(tenant: tenant) }
+    }
+
+    /// A page of the tenant's buckets by name (ListBuckets with `max-buckets`, `prefix` and a
+    /// continuation token).
+    public func buckets(tenant: TenantID, prefix: String, after: String?, limit: Int) async throws
+        -> [WorkspaceBucket]
+    {
+        try await store.read { tx in
+            try await tx.workspaceBuckets(tenant: tenant, prefix: prefix, after: after, limit: limit)
+        }
     }
 
     /// The live forks of a bucket.
@@ -286,11 +299,9 @@ public final class WorkspaceService: Sendable {
             guard var b = try await tx.workspaceBucketForUpdate(id: found.id), b.deletedAt == nil else {
                 throw Self.noSuchBucket(name)
             }
-            if enabled {
-                b.versioning = .enabled
-            } else if b.versioning != .unversioned {
-                b.versioning = .suspended
-            }
+            // As on S3, suspending a bucket that never kept versions makes it suspended too
+            // (deletes then leave null delete markers).
+            b.versioning = enabled ? .enabled : .suspended
             try await tx.updateWorkspaceBucket(b)
         }
     }
@@ -422,6 +433,8 @@ public final class WorkspaceService: Sendable {
         let b = try await bucket(tenant: tenant, name: name)
         var pointed = query
         pointed.point = try await snapshotPoint(b, version: snapshotVersion)
+        // S3 answers max-keys=0 with an empty page that is not truncated.
+        guard query.maxKeys > 0 else { return ObjectListPage() }
         let levels = try await levels(of: b, at: pointed.point)
         let final = pointed
         return try await store.read { tx in try await Self.listNewest(tx, levels: levels, query: final) }
@@ -529,6 +542,7 @@ public final class WorkspaceService: Sendable {
         -> VersionListPage
     {
         let b = try await bucket(tenant: tenant, name: name)
+        guard query.maxKeys > 0 else { return VersionListPage() }
         return try await store.read { tx in
             var page = VersionListPage()
             var keyMarker = query.keyMarker
@@ -676,7 +690,9 @@ public final class WorkspaceService: Sendable {
                     status: 412)
             }
             if let tags = conditions.ifMatch {
-                guard let live, tags.contains(where: { $0 == "*" || etagsMatch($0, live.etag) }) else {
+                // S3: If-Match on a key with no current object is 404, not a failed precondition.
+                guard let live else { throw Self.noSuchKey }
+                guard tags.contains(where: { $0 == "*" || etagsMatch($0, live.etag) }) else {
                     throw S3Error(
                         code: "PreconditionFailed",
                         message: "At least one of the preconditions you specified did not hold.", status: 412)

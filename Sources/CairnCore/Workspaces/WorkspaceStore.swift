@@ -58,6 +58,10 @@ public protocol WorkspaceReadTransaction: Sendable {
     func workspaceBucket(id: String) async throws -> WorkspaceBucket?
     /// The tenant's live buckets by name.
     func workspaceBuckets(tenant: TenantID) async throws -> [WorkspaceBucket]
+    /// A page of the tenant's live buckets by name: names starting with `prefix`, after `after`;
+    /// at most `limit`.
+    func workspaceBuckets(tenant: TenantID, prefix: String, after: String?, limit: Int) async throws
+        -> [WorkspaceBucket]
     /// Live buckets of every tenant that have a lifecycle configuration, by id after `afterId`;
     /// at most `limit`.
     func workspaceBucketsWithLifecycle(afterId: String?, limit: Int) async throws -> [WorkspaceBucket]

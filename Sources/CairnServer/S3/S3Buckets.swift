@@ -6,15 +6,42 @@ import NIOCore
 extension S3Listener {
     // MARK: ListBuckets (and Tigris' snapshot listing)
 
+    /// The most buckets one ListBuckets page holds (S3's `max-buckets` range), and its default.
+    static let maxBucketsPage = 10_000
+
+    /// `max-buckets` (1…`max`, default `max`) and the name a `continuation-token` resumes after.
+    static func bucketPage(_ x: S3Exchange, max: Int) throws -> (limit: Int, after: String?) {
+        var limit = max
+        if let text = x.call["max-buckets"] {
+            guard let n = Int(S3Text.trimmed(text)), (1...max).contains(n) else {
+                throw S3Error.invalidArgument("max-buckets must be an integer from 1 to \(max).")
+            }
+            limit = n
+        }
+        var after: String?
+        if let token = x.call["continuation-token"], !token.isEmpty {
+            guard let bytes = Base64.decode(token), let name = String(validating: bytes, as: UTF8.self) else {
+                throw S3Error.invalidArgument("The continuation token is not valid.")
+            }
+            after = name
+        }
+        return (limit, after)
+    }
+
     func listBuckets(_ x: S3Exchange) async throws -> Response {
         var entries: [(name: String, created: Timestamp)] = []
+        var next: String?
+        let prefix = x.call["prefix"] ?? ""
         if let source = x.header("x-tigris-snapshot") {
             let snapshots = try await workspaces.snapshots(tenant: x.tenant, bucket: S3Text.trimmed(source))
             for s in snapshots {
                 entries.append((s.name.map { s.version + "; name=" + $0 } ?? s.version, s.createdAt))
             }
         } else {
-            entries = try await workspaces.buckets(tenant: x.tenant).map { ($0.name, $0.createdAt) }
+            let (limit, after) = try Self.bucketPage(x, max: Self.maxBucketsPage)
+            let found = try await workspaces.buckets(tenant: x.tenant, prefix: prefix, after: after, limit: limit + 1)
+            entries = found.prefix(limit).map { ($0.name, $0.createdAt) }
+            if found.count > limit, let last = entries.last { next = Base64.encode(Array(last.name.utf8)) }
         }
         var xml = S3XMLWriter()
         xml.element("ListAllMyBucketsResult", xmlns: S3XML.namespace) { x1 in
@@ -27,6 +54,8 @@ extension S3Listener {
                     }
                 }
             }
+            if let next { x1.element("ContinuationToken", next) }
+            if !prefix.isEmpty { x1.element("Prefix", prefix) }
         }
         return Self.xml(xml.document)
     }

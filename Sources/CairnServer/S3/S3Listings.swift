@@ -41,7 +41,9 @@ extension S3Listener {
         var xml = S3XMLWriter()
         xml.element("ListBucketResult", xmlns: S3XML.namespace) { l in
             l.element("Name", bucket)
-            l.element("Prefix", enc(query.prefix))
+            // ListObjects (v1) returns its prefix as sent, whatever the encoding type (botocore
+            // decodes it for v2 only).
+            l.element("Prefix", v2 ? enc(query.prefix) : query.prefix)
             if v2 {
                 if let token { l.element("ContinuationToken", token) }
                 if let startAfter { l.element("StartAfter", enc(startAfter)) }
@@ -149,7 +151,7 @@ extension S3Listener {
             tenant: x.tenant, bucket: bucket, prefix: prefix, keyMarker: keyMarker, uploadIdMarker: uploadIdMarker,
             limit: maxUploads + 1)
         let page = Array(found.prefix(maxUploads))
-        let truncated = found.count > page.count
+        let truncated = maxUploads > 0 && found.count > page.count
         var xml = S3XMLWriter()
         xml.element("ListMultipartUploadsResult", xmlns: S3XML.namespace) { l in
             l.element("Bucket", bucket)

@@ -208,6 +208,33 @@ extension S3Listener {
         return (sourceBucket, version)
     }
 
+    /// `x-amz-copy-source-range`: exactly `bytes=first-last`, both within the source. Unlike a
+    /// GET's Range, a last byte past the end is refused, not clamped: the part would be shorter
+    /// than asked.
+    static func copySourceRange(_ text: String, size: Int64) throws -> (start: Int64, length: Int64) {
+        let value = S3Text.trimmed(text)
+        let bounds =
+            value.hasPrefix("bytes=") ? value.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false) : []
+        func offset(_ digits: Substring) -> Int64? {
+            guard (1...19).contains(digits.utf8.count), digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                return nil
+            }
+            return Int64(digits)
+        }
+        guard bounds.count == 2, let first = offset(bounds[0]), let last = offset(bounds[1]), first <= last else {
+            throw S3Error.invalidArgument(
+                "The x-amz-copy-source-range must be bytes=first-last, zero-based offsets with first <= last.")
+        }
+        guard last < size else {
+            throw S3Failure(
+                error: S3Error(
+                    code: "InvalidRange",
+                    message: "The x-amz-copy-source-range ends past the source's \(size) bytes.", status: 416),
+                headers: [("content-range", "bytes */\(size)")])
+        }
+        return (first, last - first + 1)
+    }
+
     /// UploadPartCopy: the part's bytes are read from the source (or a range of it) into a new blob.
     func uploadPartCopy(_ bucket: String, uploadId: String, number: Int, _ x: S3Exchange) async throws -> Response {
         let source = try Self.parseCopySource(x.header("x-amz-copy-source") ?? "")
@@ -215,17 +242,7 @@ extension S3Listener {
         var start: Int64 = 0
         var length = version.size
         if let range = x.header("x-amz-copy-source-range") {
-            guard case .range(let first, let last) = Self.parseRange(range, size: version.size),
-                S3Text.trimmed(range).hasPrefix("bytes=\(first)-")
-            else {
-                throw S3Failure(
-                    error: S3Error(
-                        code: "InvalidRange", message: "The x-amz-copy-source-range is not satisfiable.",
-                        status: 416),
-                    headers: [("content-range", "bytes */\(version.size)")])
-            }
-            start = first
-            length = last - first + 1
+            (start, length) = try Self.copySourceRange(range, size: version.size)
         }
         guard length <= maxObjectBytes else { throw Self.entityTooLarge(maxObjectBytes) }
         let write = try workspaces.beginWrite()
@@ -460,12 +477,24 @@ extension S3Listener {
         return Self.empty(.ok, headers: out)
     }
 
+    static let objectChecksumHeaders = [
+        "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-sha256", "x-amz-checksum-sha1",
+        "x-amz-checksum-crc64nvme",
+    ]
+
     func completeUpload(_ bucket: String, _ key: String, _ x: S3Exchange) async throws -> Response {
         let uploadId = x.call["uploadId"] ?? ""
         let (_, upload) = try await workspaces.upload(tenant: x.tenant, bucket: bucket, uploadId: uploadId)
         guard upload.key == key else {
             throw S3Error(
                 code: "NoSuchUpload", message: "The specified multipart upload does not exist.", status: 404)
+        }
+        // On Complete, these headers carry the whole object's checksum (composite or full), not
+        // the XML body's; each part's was checked when it was uploaded, the object's is not kept.
+        if let name = Self.objectChecksumHeaders.first(where: { x.header($0) != nil }) {
+            throw S3Error.notImplemented(
+                "A whole-object checksum (\(name)) on CompleteMultipartUpload is not supported; each part's checksum is verified when the part is uploaded."
+            )
         }
         guard let document = try await readXML(x), document.name == "CompleteMultipartUpload" else {
             throw S3Error.malformedXML()

@@ -184,20 +184,7 @@ extension S3Listener {
     // MARK: GET / (JSON)
 
     func listBucketsJSON(_ x: S3Exchange) async throws -> Response {
-        var limit = Self.maxListedBuckets
-        if let text = x.call["max-buckets"] {
-            guard let n = Int(S3Text.trimmed(text)), (1...Self.maxListedBuckets).contains(n) else {
-                throw S3Error.invalidArgument("max-buckets must be an integer from 1 to \(Self.maxListedBuckets).")
-            }
-            limit = n
-        }
-        var after: String?
-        if let token = x.call["continuation-token"], !token.isEmpty {
-            guard let bytes = Base64.decode(token), let name = String(validating: bytes, as: UTF8.self) else {
-                throw S3Error.invalidArgument("The continuation token is not valid.")
-            }
-            after = name
-        }
+        let (limit, after) = try Self.bucketPage(x, max: Self.maxListedBuckets)
         if x.call["OwnedBy"] != nil {
             throw S3Error.notImplemented("Buckets have no per-user owners here; OwnedBy is not supported.")
         }

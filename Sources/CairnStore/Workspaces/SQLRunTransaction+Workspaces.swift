@@ -110,6 +110,22 @@ extension SQLRunTransaction {
             """, Self.decodeBucket)
     }
 
+    func workspaceBuckets(tenant: TenantID, prefix: String, after: String?, limit: Int) async throws
+        -> [WorkspaceBucket]
+    {
+        var sql: SQL = """
+            SELECT \(unsafeRaw: Self.bucketColumns) FROM workspace_buckets WHERE tenant_id = \(tenant.rawValue) \
+            AND deleted_at IS NULL
+            """
+        if !prefix.isEmpty {
+            sql =
+                sql
+                + " AND name >= \(prefix) AND substr(name, 1, CAST(\(prefix.unicodeScalars.count) AS INTEGER)) = \(prefix)"
+        }
+        if let after { sql = sql + " AND name > \(after)" }
+        return try await connection.all(sql + " ORDER BY name LIMIT \(limit)", Self.decodeBucket)
+    }
+
     func workspaceBucketsWithLifecycle(afterId: String?, limit: Int) async throws -> [WorkspaceBucket] {
         try await connection.all(
             """

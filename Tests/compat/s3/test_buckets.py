@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from s3compat import cairn_only, new_bucket_name, s3_error, status_of, tenant_client
+from s3compat import cairn_only, new_bucket_name, put, s3_error, status_of, tenant_client
 
 
 def test_create_bucket_returns_location(s3, bucket_name):
@@ -66,6 +66,9 @@ def test_delete_non_empty_bucket_is_refused(s3, bucket):
     pytest.param("MyBucket-upper", marks=cairn_only, id="uppercase"),
     pytest.param("192.168.1.1", marks=cairn_only, id="ip-address"),
     pytest.param("my_bucket", marks=cairn_only, id="underscore"),
+    # A dot-separated label must start and end with a letter or digit.
+    pytest.param("foo.-bar", marks=cairn_only, id="dot-dash"),
+    pytest.param("foo-.bar", marks=cairn_only, id="dash-dot"),
 ])
 def test_invalid_bucket_name(s3, name):
     with s3_error("InvalidBucketName", 400):
@@ -111,6 +114,34 @@ def test_bucket_versioning_enabled_then_suspended(s3, bucket):
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
+
+
+def test_suspending_a_never_versioned_bucket_suspends_it(s3, bucket):
+    put(s3, bucket, "k", b"v")
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
+    # A delete in a suspended bucket leaves a null delete marker, as S3 does.
+    r = s3.delete_object(Bucket=bucket, Key="k")
+    assert r.get("DeleteMarker") is True and r.get("VersionId") == "null"
+    with s3_error("NoSuchKey", 404):
+        s3.get_object(Bucket=bucket, Key="k")
+
+
+@cairn_only
+def test_list_buckets_in_pages_and_by_prefix(s3):
+    prefix = new_bucket_name("pages")[:20]
+    names = sorted(f"{prefix}-{n}" for n in range(3))
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    first = s3.list_buckets(Prefix=prefix, MaxBuckets=2)
+    assert [b["Name"] for b in first["Buckets"]] == names[:2]
+    assert first["Prefix"] == prefix and first["ContinuationToken"]
+    rest = s3.list_buckets(Prefix=prefix, MaxBuckets=2, ContinuationToken=first["ContinuationToken"])
+    assert [b["Name"] for b in rest["Buckets"]] == names[2:]
+    assert "ContinuationToken" not in rest
+    assert [b["Name"] for b in s3.list_buckets(Prefix=prefix)["Buckets"]] == names
+    with s3_error("InvalidArgument", 400):
+        s3.list_buckets(MaxBuckets=10001)
 
 
 def test_versioning_on_missing_bucket(s3):

@@ -367,3 +367,23 @@ def test_list_object_versions_unversioned_bucket(s3, bucket):
     put(s3, bucket, "plain", b"p")
     r = s3.list_object_versions(Bucket=bucket)
     assert [(v["Key"], v["VersionId"]) for v in r["Versions"]] == [("plain", "null")]
+
+
+def test_max_keys_zero_is_an_empty_page_that_is_not_truncated(s3, bucket):
+    put(s3, bucket, "a", b"1")
+    s3.create_multipart_upload(Bucket=bucket, Key="pending")
+    for listing in (s3.list_objects(Bucket=bucket, MaxKeys=0), s3.list_objects_v2(Bucket=bucket, MaxKeys=0),
+                    s3.list_object_versions(Bucket=bucket, MaxKeys=0),
+                    s3.list_multipart_uploads(Bucket=bucket, MaxUploads=0)):
+        assert listing["IsTruncated"] is False
+        for entries in ("Contents", "Versions", "Uploads", "CommonPrefixes"):
+            assert listing.get(entries, []) == []
+
+
+def test_v1_listing_returns_its_prefix_as_sent(s3, bucket):
+    put(s3, bucket, "dir one/a b", b"1")
+    # boto3 asks for encoding-type=url and decodes Prefix for v2 only, as S3 encodes it there only.
+    v1 = s3.list_objects(Bucket=bucket, Prefix="dir one/")
+    assert v1["Prefix"] == "dir one/" and [o["Key"] for o in v1["Contents"]] == ["dir one/a b"]
+    v2 = s3.list_objects_v2(Bucket=bucket, Prefix="dir one/")
+    assert v2["Prefix"] == "dir one/" and [o["Key"] for o in v2["Contents"]] == ["dir one/a b"]

@@ -3,6 +3,7 @@ abort, ListParts, ListMultipartUploads, and boto3's managed transfers."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 
@@ -217,3 +218,35 @@ def test_upload_part_copy(s3, bucket):
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": r1["CopyPartResult"]["ETag"]},
                                    {"PartNumber": 2, "ETag": r2["CopyPartResult"]["ETag"]}]})
     assert get(s3, bucket, "dst") == src
+
+
+def test_upload_part_copy_range_must_lie_within_the_source(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="five", Body=b"12345")
+    up = s3.create_multipart_upload(Bucket=bucket, Key="dst")
+    copy = dict(Bucket=bucket, Key="dst", UploadId=up["UploadId"], PartNumber=1,
+                CopySource={"Bucket": bucket, "Key": "five"})
+    with s3_error("InvalidRange") as e:
+        s3.upload_part_copy(CopySourceRange="bytes=0-21", **copy)
+    assert status_of(e["response"]) in (400, 416)
+    for malformed in ("bytes=-", "bytes=0-x", "bytes=3-1", "0-2", "bytes=0-1,2-3"):
+        with s3_error("InvalidArgument", 400):
+            s3.upload_part_copy(CopySourceRange=malformed, **copy)
+    assert s3.list_parts(Bucket=bucket, Key="dst", UploadId=up["UploadId"]).get("Parts", []) == []
+    r = s3.upload_part_copy(CopySourceRange="bytes=1-3", **copy)
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="dst", UploadId=up["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": r["CopyPartResult"]["ETag"]}]})
+    assert get(s3, bucket, "dst") == b"234"
+
+
+@cairn_only
+def test_a_whole_object_checksum_on_complete_is_refused_and_the_upload_stays(s3, bucket):
+    body = b"x" * 1024
+    up = s3.create_multipart_upload(Bucket=bucket, Key="k")
+    parts = _upload_parts(s3, bucket, "k", up["UploadId"], [body])
+    composite = base64.b64encode(hashlib.sha256(hashlib.sha256(body).digest()).digest()).decode() + "-1"
+    with s3_error("NotImplemented", 501):
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"], ChecksumSHA256=composite,
+                                     MultipartUpload={"Parts": parts})
+    s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"], MultipartUpload={"Parts": parts})
+    assert get(s3, bucket, "k") == body

@@ -288,6 +288,13 @@ def test_put_if_match_right_etag(s3, bucket):
     assert get(s3, bucket, "cas") == b"2"
 
 
+def test_put_if_match_on_a_missing_key_is_404(s3, bucket):
+    with s3_error("NoSuchKey", 404):
+        put(s3, bucket, "absent", b"2", IfMatch='"0123456789abcdef0123456789abcdef"')
+    with s3_error(None, 404):
+        s3.head_object(Bucket=bucket, Key="absent")
+
+
 def test_put_if_match_wrong_etag_is_412(s3, bucket):
     put(s3, bucket, "cas", b"1")
     with s3_error("PreconditionFailed", 412):
