@@ -43,6 +43,8 @@ let package = Package(
         .target(name: "CCairnSystem", path: "Sources/CCairnSystem"),
         // zlib's CRC-32 and the CPU's CRC-32C instruction, for the checksums S3 clients send.
         .target(name: "CCairnChecksums", path: "Sources/CCairnChecksums", linkerSettings: [.linkedLibrary("z")]),
+        // zstd for Tigris bundles: the system's libzstd, loaded at run time (no headers needed).
+        .target(name: "CCairnZstd", path: "Sources/CCairnZstd", linkerSettings: [.linkedLibrary("dl")]),
         .target(
             name: "CairnCore",
             dependencies: [
@@ -80,6 +82,7 @@ let package = Package(
             dependencies: [
                 "CairnCore",
                 "CairnStore",
+                "CCairnZstd",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -170,7 +173,7 @@ let package = Package(
         .testTarget(
             name: "CairnServerTests",
             dependencies: [
-                "CairnServer", "CairnCore", "CairnStore", "CairnTestSupport",
+                "CairnServer", "CairnCore", "CairnStore", "CairnTestSupport", "CCairnZstd",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -228,10 +228,38 @@ import Testing
         _ = try await f.workspaces.createBucket(tenant: tenant, name: "parent", snapshotsEnabled: false)
         #expect(try await f.text("parent", "shared") == nil)
         #expect(try await !f.workspaces.store.referencedDigests().isEmpty)
-        // The last fork gone, the deleted parent goes too, and with it every reference.
-        try await f.workspaces.deleteBucket(tenant: tenant, name: "child", force: true)
+        // The last fork gone (it holds no versions of its own, so it needs no force), the deleted
+        // parent goes too, and with it every reference.
+        try await f.workspaces.deleteBucket(tenant: tenant, name: "child", force: false)
         #expect(try await f.workspaces.store.referencedDigests().isEmpty)
         #expect(try await f.count("workspace_buckets") == 1)
+    }
+
+    @Test(arguments: StoreEngine.available) func aForkIsEmptyWithoutVersionsOfItsOwn(
+        engine: StoreEngine
+    ) async throws {
+        let f = try await Fixture(engine)
+        _ = try await f.workspaces.createBucket(tenant: tenant, name: "source", snapshotsEnabled: true)
+        try await f.put("source", "inherited", "bytes")
+        for name in ["untouched", "written", "emptied"] {
+            _ = try await f.workspaces.fork(tenant: tenant, name: name, source: "source", snapshotVersion: nil)
+        }
+        try await f.put("written", "own", "mine")
+        try await f.put("emptied", "own", "mine")
+        // The usual cleanup of a versioned bucket: every version and delete marker by id.
+        let versions = try await f.workspaces.listVersions(tenant: tenant, bucket: "emptied", query: VersionListQuery())
+        for (version, _) in versions.versions {
+            _ = try await f.workspaces.deleteObject(
+                tenant: tenant, bucket: "emptied", key: version.key, versionId: version.versionId)
+        }
+        #expect(try await f.text("untouched", "inherited") == "bytes")
+        try await f.workspaces.deleteBucket(tenant: tenant, name: "untouched", force: false)
+        await #expect(throws: S3Error.self) {
+            try await f.workspaces.deleteBucket(tenant: self.tenant, name: "written", force: false)
+        }
+        try await f.workspaces.deleteBucket(tenant: tenant, name: "emptied", force: false)
+        #expect(try await f.text("source", "inherited") == "bytes")
+        #expect(try await f.text("written", "inherited") == "bytes")
     }
 
     @Test(arguments: StoreEngine.available) func listingsRollUpPrefixesAndPageThroughForkChains(engine: StoreEngine)

@@ -23,12 +23,13 @@ python="${PYTHON:-python3}"
 
 # The official, unmodified SDKs under test, an OpenAPI validator, the API fuzzer (run over
 # /openapi.json by Tests/compat/fuzz), and the runner.
-# boto3 and the Tigris extensions drive the S3 listener (awscrt: botocore's CRC32C).
+# boto3 and the Tigris extensions drive the S3 listener (awscrt: botocore's CRC32C; zstandard
+# reads zstd bundles).
 # Selenium drives the system's Chromium through its chromedriver for Studio's browser tests
 # (Tests/compat/studio; skipped without them). 4.51.0: 4.52.0 needs a certifi newer than the
 # index has.
 requirements=(tidebase==0.7.0 snapstate-sdk==1.0.2 openapi-spec-validator==0.9.0 schemathesis==4.32.5 pytest
-    boto3==1.44.8 tigris-boto3-ext==0.8.0 awscrt selenium==4.51.0)
+    boto3==1.44.8 tigris-boto3-ext==0.8.0 awscrt zstandard selenium==4.51.0)
 
 venv_ok() {
     [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import pip' >/dev/null 2>&1

@@ -249,22 +249,20 @@ public final class WorkspaceService: Sendable {
         }
     }
 
-    /// Deletes a bucket: refused while it holds objects unless `force`. A bucket that forks
-    /// still read through keeps its rows, without its name, until its last fork is gone.
+    /// Deletes a bucket: refused while it holds versions of its own unless `force`. A bucket
+    /// that forks still read through keeps its rows, without its name, until its last fork is
+    /// gone.
     public func deleteBucket(tenant: TenantID, name: String, force: Bool) async throws {
         let found = try await bucket(tenant: tenant, name: name)
-        let levels = try await levels(of: found)
         let now = clock.now()
         try await store.write { tx in
             guard var b = try await tx.workspaceBucketForUpdate(id: found.id), b.deletedAt == nil else {
                 throw Self.noSuchBucket(name)
             }
             if !force {
-                var probe = ObjectListQuery()
-                probe.maxKeys = 1
-                let page = try await Self.listNewest(tx, levels: levels, query: probe)
-                let holdsVersions = try await tx.hasObjectVersions(bucketId: b.id)
-                if !page.objects.isEmpty || holdsVersions {
+                // Only a bucket's own versions count, as on Tigris: what a fork inherited belongs to
+                // its source (so deleting every version ListObjectVersions shows empties a fork).
+                if try await tx.hasObjectVersions(bucketId: b.id) {
                     throw S3Error(
                         code: "BucketNotEmpty", message: "The bucket you tried to delete is not empty: \(name)",
                         status: 409)

@@ -1,3 +1,4 @@
+import CCairnZstd
 import CairnCore
 import CompressNIO
 import HTTPTypes
@@ -5,7 +6,9 @@ import Hummingbird
 import NIOCore
 
 /// Tigris bundles: `POST /{bucket}?bundle` with `{"keys": [...]}` answers one tar archive of those
-/// objects (live bucket, request order, entry name = key), streamed, optionally gzip-compressed.
+/// objects (live bucket, request order, entry name = key), streamed, optionally gzip- or
+/// zstd-compressed (zstd as one frame that records the archive's size, which is known before the
+/// first byte is sent).
 ///
 /// Every key is looked up before anything is sent, so a failure (`fail` mode's NoSuchKey, a
 /// missing bucket) is an ordinary error response and the counters are normal headers. In `skip`
@@ -50,8 +53,10 @@ extension S3Listener {
         guard onError == "skip" || onError == "fail" || onError.isEmpty else {
             throw S3Error.invalidArgument("Unsupported X-Tigris-Bundle-On-Error: \(onError) (skip or fail).")
         }
-        if compression == .zstd {
-            throw S3Error.notImplemented("zstd bundle compression is not implemented; use none or gzip.")
+        if compression == .zstd, !ZstdFrameCompressor.isAvailable {
+            throw S3Error.notImplemented(
+                "zstd bundle compression needs the system's libzstd (libzstd.so.1), which this server could not load; use none or gzip."
+            )
         }
         // A missing bucket is refused before the body is read.
         _ = try await workspaces.bucket(tenant: x.tenant, name: bucket)
@@ -91,24 +96,29 @@ extension S3Listener {
         }
 
         var headers = HTTPFields()
-        headers[.contentType] = compression == .gzip ? "application/gzip" : "application/x-tar"
+        headers[.contentType] =
+            switch compression {
+            case .none: "application/x-tar"
+            case .gzip: "application/gzip"
+            case .zstd: "application/zstd"
+            }
         headers.set("x-tigris-bundle-count", String(entries.count))
         headers.set("x-tigris-bundle-bytes", String(entries.reduce(Int64(0)) { $0 + $1.version.size }))
         headers.set("x-tigris-bundle-skipped", String(skipped.count))
+        var archiveSize = Int64(TarWriter.endOfArchive.count)
+        for entry in entries { archiveSize += TarWriter.entrySize(name: entry.key, size: entry.version.size) }
+        if let errors { archiveSize += TarWriter.entrySize(name: Self.bundleErrorsName, size: Int64(errors.count)) }
         var length: Int64?
         if compression == .none {
-            var total = Int64(TarWriter.endOfArchive.count)
-            for entry in entries { total += TarWriter.entrySize(name: entry.key, size: entry.version.size) }
-            if let errors { total += TarWriter.entrySize(name: Self.bundleErrorsName, size: Int64(errors.count)) }
-            length = total
-            headers[.contentLength] = String(total)
+            length = archiveSize
+            headers[.contentLength] = String(archiveSize)
         }
         let workspaces = self.workspaces
-        let (entryList, errorsEntry) = (entries, errors)
+        let (entryList, errorsEntry, size) = (entries, errors, archiveSize)
         let now = clock.now().milliseconds / 1000
-        let gzip = compression == .gzip
         let body = ResponseBody(contentLength: length.map { Int($0) }) { writer in
-            var output = try BundleOutput(gzip: gzip, chunk: Self.bundleChunkBytes)
+            var output = try BundleOutput(
+                compression: compression, archiveSize: size, chunk: Self.bundleChunkBytes)
             let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.bundleChunkBytes, alignment: 16)
             defer { scratch.deallocate() }
             for entry in entryList {
@@ -212,20 +222,30 @@ extension S3Listener {
 }
 
 /// Where a bundle's archive bytes go: gathered into chunks, each written to the response as it
-/// fills, straight or through a streaming gzip compressor. Holds at most about two chunks.
+/// fills, straight or through a streaming gzip or zstd compressor. Holds at most about two chunks.
 struct BundleOutput: ~Copyable {
+    enum Compressor {
+        case gzip(ZlibCompressor)
+        case zstd(ZstdFrameCompressor)
+    }
+
     let chunk: Int
-    let compressor: ZlibCompressor?
+    let compressor: Compressor?
     /// Archive bytes not yet written (or not yet compressed).
     var pending: ByteBuffer
     /// Compressed bytes not yet written.
     var compressed: ByteBuffer
 
-    init(gzip: Bool, chunk: Int) throws {
+    /// `archiveSize`: the exact length of the archive to come (zstd records it in its frame).
+    init(compression: S3Listener.BundleCompression, archiveSize: Int64, chunk: Int) throws {
         self.chunk = chunk
-        compressor = gzip ? try ZlibCompressor(algorithm: .gzip) : nil
+        switch compression {
+        case .none: compressor = nil
+        case .gzip: compressor = .gzip(try ZlibCompressor(algorithm: .gzip))
+        case .zstd: compressor = .zstd(try ZstdFrameCompressor(contentSize: UInt64(archiveSize)))
+        }
         pending = ByteBufferAllocator().buffer(capacity: chunk)
-        compressed = ByteBufferAllocator().buffer(capacity: gzip ? chunk : 0)
+        compressed = ByteBufferAllocator().buffer(capacity: compressor == nil ? 0 : chunk)
     }
 
     mutating func append(_ bytes: some Collection<UInt8>, to writer: inout any ResponseBodyWriter) async throws {
@@ -255,11 +275,16 @@ struct BundleOutput: ~Copyable {
         }
         while pending.readableBytes > 0 {
             if compressed.writableBytes == 0 { try await flushCompressed(&writer) }
-            do {
-                try compressor.deflate(from: &pending, to: &compressed, flush: .no)
-            } catch let error as CompressNIOError where error == .bufferOverflow {
-                guard compressed.readableBytes > 0 else { throw error }
-                try await flushCompressed(&writer)
+            switch compressor {
+            case .gzip(let zlib):
+                do {
+                    try zlib.deflate(from: &pending, to: &compressed, flush: .no)
+                } catch let error as CompressNIOError where error == .bufferOverflow {
+                    guard compressed.readableBytes > 0 else { throw error }
+                    try await flushCompressed(&writer)
+                }
+            case .zstd(let zstd):
+                _ = try zstd.compress(from: &pending, to: &compressed, end: false)
             }
         }
         pending.clear()
@@ -271,20 +296,71 @@ struct BundleOutput: ~Copyable {
         compressed = ByteBufferAllocator().buffer(capacity: chunk)
     }
 
-    /// Writes everything left, ending the gzip stream.
+    /// Writes everything left, ending the gzip stream or zstd frame.
     mutating func finish(_ writer: inout any ResponseBodyWriter) async throws {
         try await drain(&writer)
         guard let compressor else { return }
         while true {
             if compressed.writableBytes == 0 { try await flushCompressed(&writer) }
-            do {
-                try compressor.deflate(from: &pending, to: &compressed, flush: .finish)
-                break
-            } catch let error as CompressNIOError where error == .bufferOverflow {
-                guard compressed.readableBytes > 0 else { throw error }
-                try await flushCompressed(&writer)
+            switch compressor {
+            case .gzip(let zlib):
+                do {
+                    try zlib.deflate(from: &pending, to: &compressed, flush: .finish)
+                    try await flushCompressed(&writer)
+                    return
+                } catch let error as CompressNIOError where error == .bufferOverflow {
+                    guard compressed.readableBytes > 0 else { throw error }
+                    try await flushCompressed(&writer)
+                }
+            case .zstd(let zstd):
+                if try zstd.compress(from: &pending, to: &compressed, end: true) {
+                    try await flushCompressed(&writer)
+                    return
+                }
             }
         }
-        try await flushCompressed(&writer)
+    }
+}
+
+/// One zstd frame of a size known in advance, compressed as it streams, with the system's libzstd.
+final class ZstdFrameCompressor {
+    static var isAvailable: Bool { ccairn_zstd_available() != 0 }
+    /// zstd's default level: about gzip's ratio, several times its speed.
+    static let level: Int32 = 3
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private let context: UnsafeMutableRawPointer
+
+    /// `contentSize`: exactly how many bytes the frame will hold; it is written in the frame's
+    /// header, and a different count fails the frame's end.
+    init(contentSize: UInt64) throws {
+        guard let context = ccairn_zstd_compressor(contentSize, Self.level) else {
+            throw Failure(description: "libzstd could not start a frame")
+        }
+        self.context = context
+    }
+
+    deinit { ccairn_zstd_free(context) }
+
+    /// Moves what fits of `input` into `output`'s writable space, compressed. With `end`, ends the
+    /// frame once the input is taken; returns true when the frame is complete.
+    func compress(from input: inout ByteBuffer, to output: inout ByteBuffer, end: Bool) throws -> Bool {
+        var taken = 0
+        var written = 0
+        var error: UnsafePointer<CChar>?
+        let status = input.withUnsafeReadableBytes { source in
+            output.withUnsafeMutableWritableBytes { destination in
+                ccairn_zstd_compress(
+                    context, source.baseAddress, source.count, &taken, destination.baseAddress, destination.count,
+                    &written, end ? 1 : 0, &error)
+            }
+        }
+        input.moveReaderIndex(forwardBy: taken)
+        output.moveWriterIndex(forwardBy: written)
+        if status < 0 { throw Failure(description: "zstd: " + (error.map { String(cString: $0) } ?? "error")) }
+        return status == 0
     }
 }

@@ -23,9 +23,11 @@ extension S3Listener {
             guard !pairs.contains(where: { $0.name == name }) else { continue }
             var value = field.value
             if name == "content-encoding" {
-                value = value.split(separator: ",").map { S3Text.trimmed($0) }
-                    .filter { !$0.isEmpty && $0.lowercased() != "aws-chunked" }.joined(separator: ",")
-                if value.isEmpty { continue }
+                let codings = value.split(separator: ",").map { S3Text.trimmed($0) }
+                let kept = codings.filter { !$0.isEmpty && $0.lowercased() != "aws-chunked" }
+                if kept.isEmpty { continue }
+                // Kept as sent unless aws-chunked had to come out.
+                if kept.count != codings.count { value = kept.joined(separator: ", ") }
             }
             if name.hasPrefix("x-amz-meta-") { metadataBytes += name.utf8.count - 11 + value.utf8.count }
             pairs.append((name, value))

@@ -288,6 +288,11 @@ def test_put_if_match_right_etag(s3, bucket):
     assert get(s3, bucket, "cas") == b"2"
 
 
+def test_a_list_of_content_codings_comes_back_as_sent(s3, bucket):
+    put(s3, bucket, "coded", b"x", ContentEncoding="deflate, gzip")
+    assert s3.head_object(Bucket=bucket, Key="coded")["ContentEncoding"] == "deflate, gzip"
+
+
 def test_put_if_match_on_a_missing_key_is_404(s3, bucket):
     with s3_error("NoSuchKey", 404):
         put(s3, bucket, "absent", b"2", IfMatch='"0123456789abcdef0123456789abcdef"')

@@ -330,6 +330,23 @@ def test_fork_is_snapshot_enabled_and_snapshottable(s3, snap_bucket):
     assert [b["Name"] for b in list_snapshots(s3, f)["Buckets"]] == [snap]
 
 
+def test_a_fork_without_versions_of_its_own_deletes_like_an_empty_bucket(s3, snap_bucket):
+    put(s3, snap_bucket, "inherited", b"source's")
+    untouched, written = fork(s3, snap_bucket), fork(s3, snap_bucket)
+    put(s3, written, "own", b"fork's")
+    with s3_error("BucketNotEmpty", 409):
+        s3.delete_bucket(Bucket=written)
+    # The usual cleanup of a versioned bucket: every version and marker ListObjectVersions shows.
+    listed = s3.list_object_versions(Bucket=written)
+    s3.delete_objects(Bucket=written, Delete={"Objects": [
+        {"Key": v["Key"], "VersionId": v["VersionId"]}
+        for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])]})
+    for name in (untouched, written):
+        assert get(s3, name, "inherited") == b"source's"
+        assert status_of(s3.delete_bucket(Bucket=name)) == 204
+    assert get(s3, snap_bucket, "inherited") == b"source's"
+
+
 def test_fork_of_missing_bucket_fails(s3):
     name = new_bucket_name("fork")
     with pytest.raises(ClientError) as info:
