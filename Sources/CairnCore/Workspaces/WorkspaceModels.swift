@@ -104,8 +104,8 @@ public struct BlobSegment: Sendable, Equatable {
     }
 }
 
-/// The HTTP headers an object keeps and returns: `Content-Type`, the other standard ones and
-/// `x-amz-meta-*`, in lower case, as received.
+/// The HTTP headers an object keeps and returns: `Content-Type`, the other standard ones,
+/// `x-amz-meta-*` and the verified checksums of its upload, in lower case, as received.
 public struct ObjectHeaders: Sendable, Equatable {
     public var pairs: [(name: String, value: String)]
 
@@ -120,6 +120,12 @@ public struct ObjectHeaders: Sendable, Equatable {
     /// The standard headers an object keeps besides its user metadata.
     public static let stored: Set<String> = [
         "content-type", "cache-control", "content-disposition", "content-encoding", "content-language", "expires",
+    ]
+
+    /// The checksums a PutObject's bytes were verified against, kept to be returned to readers
+    /// that ask for them (`x-amz-checksum-mode: ENABLED`), never otherwise.
+    public static let checksums: Set<String> = [
+        "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-sha256",
     ]
 
     public var jsonText: String {

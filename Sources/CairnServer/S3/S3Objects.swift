@@ -85,7 +85,7 @@ extension S3Listener {
         try WorkspaceService.checkKey(key)
         try Self.refuseUnsupportedWriteHeaders(x)
         let conditions = try Self.writeConditions(x)
-        let headers = try Self.objectHeaders(x)
+        var headers = try Self.objectHeaders(x)
         // A missing bucket is refused before the body is read (and before any 100 Continue).
         _ = try await workspaces.bucket(tenant: x.tenant, name: bucket)
         let write = try workspaces.beginWrite()
@@ -95,6 +95,7 @@ extension S3Listener {
             body = try await readBody(
                 x, limit: maxObjectBytes, tooLarge: Self.entityTooLarge(maxObjectBytes), blobHashesPayload: true
             ) { try write.write($0) }
+            headers.pairs += body.checksums.filter { ObjectHeaders.checksums.contains($0.name) }
             result = try await workspaces.putObject(
                 tenant: x.tenant, bucket: bucket, key: key, write: write, md5: body.md5, headers: headers,
                 conditions: conditions, expectedSHA256: body.payloadSHA256)
@@ -320,7 +321,14 @@ extension S3Listener {
         if b.keepsVersions || b.versioning != .unversioned || !version.isNullVersion || snapshot != nil {
             headers.set("x-amz-version-id", version.versionId)
         }
-        for (name, value) in version.headers.pairs { headers.set(name, value) }
+        var checksums: [(name: String, value: String)] = []
+        for (name, value) in version.headers.pairs {
+            if ObjectHeaders.checksums.contains(name) {
+                checksums.append((name, value))
+            } else {
+                headers.set(name, value)
+            }
+        }
         if headers[.contentType] == nil { headers[.contentType] = "binary/octet-stream" }
 
         // Conditions, RFC 7232 §6: If-Match, else If-Unmodified-Since; If-None-Match, else If-Modified-Since.
@@ -368,6 +376,13 @@ extension S3Listener {
             length = last - first + 1
             status = .partialContent
             headers[.contentRange] = "bytes \(first)-\(last)/\(version.size)"
+        }
+        // A whole object's stored checksums, for a reader that asks (as S3 answers them).
+        if status == .ok, !checksums.isEmpty,
+            x.header("x-amz-checksum-mode").map({ S3Text.trimmed($0).uppercased() == "ENABLED" }) == true
+        {
+            for (name, value) in checksums { headers.set(name, value) }
+            headers.set("x-amz-checksum-type", "FULL_OBJECT")
         }
         headers[.contentLength] = String(length)
         if head || length == 0 { return Response(status: status, headers: headers) }

@@ -372,6 +372,26 @@ def test_put_with_checksum_algorithm(s3, bucket, algo):
     assert g["Body"].read() == data  # botocore verifies any checksum the server returns
 
 
+@cairn_only
+def test_a_puts_checksum_is_returned_to_readers_that_ask(s3, bucket):
+    data = b"kept checksum " * 100
+    sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    s3.put_object(Bucket=bucket, Key="sha", Body=data, ChecksumAlgorithm="SHA256")
+    head = s3.head_object(Bucket=bucket, Key="sha", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == sha and head["ChecksumType"] == "FULL_OBJECT"
+    g = s3.get_object(Bucket=bucket, Key="sha", ChecksumMode="ENABLED")
+    assert g["ChecksumSHA256"] == sha and g["Body"].read() == data
+    assert "ChecksumSHA256" not in s3.head_object(Bucket=bucket, Key="sha")
+    # A range is not the object the checksum is of.
+    part = s3.get_object(Bucket=bucket, Key="sha", Range="bytes=0-9", ChecksumMode="ENABLED")
+    assert "ChecksumSHA256" not in part and part["Body"].read() == data[:10]
+    # boto3's default upload sends a CRC32 (in a trailer); a copy keeps it, with the bytes.
+    s3.put_object(Bucket=bucket, Key="crc", Body=data)
+    s3.copy_object(Bucket=bucket, Key="copied", CopySource={"Bucket": bucket, "Key": "crc"})
+    for key in ("crc", "copied"):
+        assert s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")["ChecksumCRC32"] == _crc32_b64(data)
+
+
 @cairn_only  # moto does not verify checksums
 def test_put_with_wrong_checksum_is_refused(s3, bucket):
     data = b"payload"
