@@ -78,6 +78,13 @@ public struct S3XMLWriter: Sendable {
         document += ">"
     }
 
+    /// `<name a="v" …>`, the values escaped (an ACL's `Grantee` carries its `xsi:type`).
+    public mutating func open(_ name: String, attributes: KeyValuePairs<String, String>) {
+        document += "<" + name
+        for (attribute, value) in attributes { document += " " + attribute + "=\"" + S3XML.escape(value) + "\"" }
+        document += ">"
+    }
+
     public mutating func close(_ name: String) {
         document += "</" + name + ">"
     }

@@ -37,6 +37,9 @@ enum S3Operation: Sendable, Equatable {
     case notificationEvents(String)
     case patchBucket(String)
     case bundle(String)
+    /// `?acl` of a bucket or an object (key non-nil): read, or set to what it already is.
+    case getAcl(String, String?)
+    case putAcl(String, String?)
 
     /// The operation's name without its bucket and key (a metric label: bounded).
     var name: String { String(String(describing: self).prefix(while: { $0 != "(" })) }
@@ -45,18 +48,18 @@ enum S3Operation: Sendable, Equatable {
         switch self {
         case .listBuckets, .headBucket, .getVersioning, .getLifecycle, .getLocation, .listObjects, .listObjectsV2,
             .listVersions, .listUploads, .getObject, .headObject, .listParts, .bundle, .bucketMetadata,
-            .notificationDeliveries, .notificationEvents:
+            .notificationDeliveries, .notificationEvents, .getAcl:
             .read
         case .createBucket, .deleteBucket, .putVersioning, .putLifecycle, .deleteLifecycle, .deleteObjects,
             .putObject, .copyObject, .deleteObject, .createUpload, .uploadPart, .completeUpload, .abortUpload,
-            .patchBucket:
+            .patchBucket, .putAcl:
             .write
         }
     }
 
     /// S3 sub-resources this server does not implement: answered 501, never a silent success.
     static let unsupported: Set<String> = [
-        "policy", "cors", "tagging", "acl", "website", "encryption", "replication", "object-lock", "logging",
+        "policy", "cors", "tagging", "website", "encryption", "replication", "object-lock", "logging",
         "notification", "requestPayment", "accelerate", "analytics", "inventory", "metrics", "intelligent-tiering",
         "ownershipControls", "publicAccessBlock", "policyStatus", "legal-hold", "retention", "torrent", "restore",
         "select", "attributes", "renameObject", "session",
@@ -130,6 +133,13 @@ enum S3Operation: Sendable, Equatable {
         guard let bucket = call.bucket else {
             guard method == .get else { throw methodNotAllowed() }
             return .listBuckets
+        }
+        if call.has("acl") {
+            switch method {
+            case .get: return .getAcl(bucket, call.key)
+            case .put: return .putAcl(bucket, call.key)
+            default: throw methodNotAllowed()
+            }
         }
         guard let key = call.key else {
             switch method {
@@ -249,6 +259,8 @@ extension S3Listener {
             return Response(status: .noContent)
         case .listParts(let b, let k): return try await listParts(b, k, x)
         case .bundle(let b): return try await bundle(b, x)
+        case .getAcl(let b, let k): return try await getAcl(b, key: k, x)
+        case .putAcl(let b, let k): return try await putAcl(b, key: k, x)
         case .bucketMetadata(let b): return try await bucketMetadata(b, x)
         case .notificationDeliveries(let b): return try await notificationDeliveries(b, x)
         case .notificationEvents(let b): return try await notificationEvents(b, x)

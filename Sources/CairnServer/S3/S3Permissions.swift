@@ -63,6 +63,10 @@ extension S3Operation {
         case .deleteObject(let b, let k): return [on("s3:DeleteObject", b, k)]
         case .abortUpload(let b, let k): return [on("s3:AbortMultipartUpload", b, k)]
         case .listParts(let b, let k): return [on("s3:ListMultipartUploadParts", b, k)]
+        case .getAcl(let b, nil): return [on("s3:GetBucketAcl", bucket: b)]
+        case .getAcl(let b, let k?): return [on("s3:GetObjectAcl", b, k)]
+        case .putAcl(let b, nil): return [on("s3:PutBucketAcl", bucket: b)]
+        case .putAcl(let b, let k?): return [on("s3:PutObjectAcl", b, k)]
         }
     }
 }

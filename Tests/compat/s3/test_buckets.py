@@ -187,3 +187,35 @@ def test_create_bucket_with_public_acl_not_implemented(s3, bucket_name):
         s3.create_bucket(Bucket=bucket_name, ACL="public-read")
     with s3_error("404", 404):
         s3.head_bucket(Bucket=bucket_name)
+
+
+def test_acls_read_as_private_to_the_owner(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    for acl in (s3.get_bucket_acl(Bucket=bucket), s3.get_object_acl(Bucket=bucket, Key="k")):
+        owner = acl["Owner"]["ID"]
+        assert owner
+        assert [(g["Grantee"]["Type"], g["Grantee"]["ID"], g["Permission"]) for g in acl["Grants"]] == [
+            ("CanonicalUser", owner, "FULL_CONTROL")]
+    # Setting what already holds is accepted, by canned ACL or by policy.
+    assert status_of(s3.put_bucket_acl(Bucket=bucket, ACL="private")) == 200
+    assert status_of(s3.put_object_acl(Bucket=bucket, Key="k", ACL="private")) == 200
+    policy = {"Owner": acl["Owner"],
+              "Grants": [{"Grantee": {"Type": "CanonicalUser", "ID": owner}, "Permission": "FULL_CONTROL"}]}
+    assert status_of(s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy=policy)) == 200
+    with s3_error("NoSuchKey", 404):
+        s3.get_object_acl(Bucket=bucket, Key="missing")
+
+
+@cairn_only
+def test_acls_granting_anyone_else_are_refused(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]
+    with s3_error("NotImplemented", 501):
+        s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    everyone = {"Owner": owner, "Grants": [
+        {"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "FULL_CONTROL"},
+        {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"}]}
+    with s3_error("NotImplemented", 501):
+        s3.put_object_acl(Bucket=bucket, Key="k", AccessControlPolicy=everyone)
+    with s3_error("NotImplemented", 501):
+        s3.put_object_acl(Bucket=bucket, Key="k", GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"')
