@@ -41,8 +41,7 @@ extension S3Listener {
             guard policy.name == "AccessControlPolicy", let list = policy.child("AccessControlList") else {
                 throw S3Error(
                     code: "MalformedACLError",
-                    message: "The XML you provided was not well-formed or did not validate against our published schema.",
-                    status: 400)
+                    message: "The body must be an AccessControlPolicy with an AccessControlList.", status: 400)
             }
             let grants = list.children("Grant")
             let ownerOnly = grants.allSatisfy { grant in
