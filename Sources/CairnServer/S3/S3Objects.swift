@@ -365,17 +365,18 @@ extension S3Listener {
         var start: Int64 = 0
         var length = version.size
         var status = HTTPResponse.Status.ok
-        switch Self.parseRange(x.header("range"), size: version.size) {
-        case .none: break
-        case .unsatisfiable:
-            throw S3Failure(
-                error: S3Error(code: "InvalidRange", message: "The requested range is not satisfiable", status: 416),
-                headers: [("content-range", "bytes */\(version.size)")])
-        case .range(let first, let last):
-            start = first
-            length = last - first + 1
-            status = .partialContent
-            headers[.contentRange] = "bytes \(first)-\(last)/\(version.size)"
+        if let part = try Self.requestedPart(x, of: version) {
+            start = part.start
+            length = part.length
+            if let count = part.count {
+                headers.set("x-amz-mp-parts-count", String(count))
+                if length > 0 {
+                    status = .partialContent
+                    headers[.contentRange] = "bytes \(start)-\(start + length - 1)/\(version.size)"
+                }
+            }
+        } else {
+            try Self.applyRange(x, size: version.size, start: &start, length: &length, status: &status, headers: &headers)
         }
         // A whole object's stored checksums, for a reader that asks (as S3 answers them).
         if status == .ok, !checksums.isEmpty,
@@ -390,6 +391,54 @@ extension S3Listener {
         let reader = try await workspaces.open(version)
         let body = reader.responseBody(from: start, to: start + length)
         return Response(status: status, headers: headers, body: body)
+    }
+
+    /// A GET's or HEAD's `Range`: the bytes to send, and the 206 headers.
+    static func applyRange(
+        _ x: S3Exchange, size: Int64, start: inout Int64, length: inout Int64, status: inout HTTPResponse.Status,
+        headers: inout HTTPFields
+    ) throws {
+        switch parseRange(x.header("range"), size: size) {
+        case .none: break
+        case .unsatisfiable:
+            throw S3Failure(
+                error: S3Error(code: "InvalidRange", message: "The requested range is not satisfiable", status: 416),
+                headers: [("content-range", "bytes */\(size)")])
+        case .range(let first, let last):
+            start = first
+            length = last - first + 1
+            status = .partialContent
+            headers[.contentRange] = "bytes \(first)-\(last)/\(size)"
+        }
+    }
+
+    /// `?partNumber=N` on a GET or HEAD: the bytes of that part of a multipart object (each part is
+    /// one of its segments), with the object's part count; part 1 of any other object is all of
+    /// it (`count` nil). Nil without the parameter.
+    static func requestedPart(_ x: S3Exchange, of version: ObjectVersion) throws
+        -> (start: Int64, length: Int64, count: Int?)?
+    {
+        guard let text = x.call["partNumber"] else { return nil }
+        guard text.utf8.count <= 5, let number = Int(text), (1...10_000).contains(number) else {
+            throw S3Error.invalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
+        }
+        guard x.header("range") == nil else {
+            throw S3Error(
+                code: "InvalidRequest", message: "Cannot specify both Range header and partNumber query parameter.",
+                status: 400)
+        }
+        let notSatisfiable = S3Error(
+            code: "InvalidPartNumber", message: "The requested partnumber is not satisfiable.", status: 416)
+        // A multipart object's ETag ends in its part count, one segment a part.
+        let suffix = version.etag.split(separator: "-").last.map { $0.filter { $0 != "\"" } }
+        guard version.etag.contains("-"), let count = suffix.flatMap({ Int($0) }), count == version.segments.count
+        else {
+            guard number == 1 else { throw notSatisfiable }
+            return (0, version.size, nil)
+        }
+        guard number <= count else { throw notSatisfiable }
+        let start = version.segments.prefix(number - 1).reduce(Int64(0)) { $0 + $1.size }
+        return (start, version.segments[number - 1].size, count)
     }
 
     static func methodNotAllowedOnMarker() -> S3Error {

@@ -250,3 +250,30 @@ def test_a_whole_object_checksum_on_complete_is_refused_and_the_upload_stays(s3,
                                      MultipartUpload={"Parts": parts})
     s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"], MultipartUpload={"Parts": parts})
     assert get(s3, bucket, "k") == body
+
+
+@cairn_only
+def test_get_and_head_by_part_number(s3, bucket):
+    bodies = [os.urandom(PART), os.urandom(PART), b"tail" * 256]
+    up = s3.create_multipart_upload(Bucket=bucket, Key="parts")
+    parts = _upload_parts(s3, bucket, "parts", up["UploadId"], bodies)
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="parts", UploadId=up["UploadId"],
+                                        MultipartUpload={"Parts": parts})
+    start = 0
+    for number, body in enumerate(bodies, start=1):
+        g = s3.get_object(Bucket=bucket, Key="parts", PartNumber=number)
+        assert g["Body"].read() == body
+        assert g["PartsCount"] == 3 and g["ETag"] == done["ETag"]
+        assert g["ContentRange"] == f"bytes {start}-{start + len(body) - 1}/{sum(map(len, bodies))}"
+        assert s3.head_object(Bucket=bucket, Key="parts", PartNumber=number)["ContentLength"] == len(body)
+        start += len(body)
+    with s3_error("InvalidPartNumber", 416):
+        s3.get_object(Bucket=bucket, Key="parts", PartNumber=4)
+    with s3_error("InvalidRequest", 400):
+        s3.get_object(Bucket=bucket, Key="parts", PartNumber=1, Range="bytes=0-9")
+    # Any other object is one part.
+    s3.put_object(Bucket=bucket, Key="single", Body=b"body")
+    single = s3.get_object(Bucket=bucket, Key="single", PartNumber=1)
+    assert single["Body"].read() == b"body" and "PartsCount" not in single
+    with s3_error("InvalidPartNumber", 416):
+        s3.get_object(Bucket=bucket, Key="single", PartNumber=2)
