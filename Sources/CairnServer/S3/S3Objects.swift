@@ -376,7 +376,8 @@ extension S3Listener {
                 }
             }
         } else {
-            try Self.applyRange(x, size: version.size, start: &start, length: &length, status: &status, headers: &headers)
+            try Self.applyRange(
+                x, size: version.size, start: &start, length: &length, status: &status, headers: &headers)
         }
         // A whole object's stored checksums, for a reader that asks (as S3 answers them).
         if status == .ok, !checksums.isEmpty,
