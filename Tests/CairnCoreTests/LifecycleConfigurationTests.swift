@@ -86,6 +86,9 @@ import Testing
         let named = "<Rule><ID>x</ID><Status>Enabled</Status><Filter/><Expiration><Days>1</Days></Expiration></Rule>"
         #expect(refusal(named + named) == "InvalidArgument")
         #expect(refusal(enabled("<Filter/>", "<Transition><Days>1</Days></Transition>")) == "NotImplemented")
+        // A malformed transition is the client's error before it is a missing feature.
+        #expect(refusal(enabled("<Filter/>", "<Transition><Date>20220927</Date></Transition>")) == "InvalidArgument")
+        #expect(refusal(enabled("<Filter/>", "<Transition><Days>-1</Days></Transition>")) != "NotImplemented")
         #expect(
             refusal(
                 enabled(

@@ -93,9 +93,6 @@ public struct LifecycleConfiguration: Sendable, Equatable {
         if let id = rule.id, id.utf8.count > 255 {
             throw S3Error.invalidArgument("A rule's ID is at most 255 characters.")
         }
-        if element.child("Transition") != nil || element.child("NoncurrentVersionTransition") != nil {
-            throw S3Error.notImplemented("Lifecycle transitions are not supported.")
-        }
         switch (element.child("Filter"), element.child("Prefix")) {
         case (let filter?, nil): rule.filter = try Self.filter(filter)
         case (nil, let prefix?): rule.filter = Filter(prefix: prefix.text)
@@ -112,13 +109,7 @@ public struct LifecycleConfiguration: Sendable, Equatable {
             if expiration.child("Days") != nil {
                 rule.expiration = .days(try Self.days(expiration, "Days", what: "Expiration Days"))
             } else if let text = expiration.childValue("Date") {
-                guard let date = Timestamp(iso8601: text) else {
-                    throw S3Error.invalidArgument("Expiration Date must be an ISO 8601 date-time.")
-                }
-                guard date.milliseconds % Self.dayMilliseconds == 0 else {
-                    throw S3Error.invalidArgument("'Date' must be at midnight GMT.")
-                }
-                rule.expiration = .date(date)
+                rule.expiration = .date(try Self.midnight(text, what: "Expiration Date"))
             } else {
                 switch expiration.childValue("ExpiredObjectDeleteMarker") {
                 case "true": rule.expiredObjectDeleteMarker = true
@@ -144,11 +135,32 @@ public struct LifecycleConfiguration: Sendable, Equatable {
             rule.abortIncompleteUploadDays = try Self.days(abort, "DaysAfterInitiation", what: "DaysAfterInitiation")
             acts = true
         }
+        // Transitions are refused only once the rule is otherwise valid, so a malformed one is
+        // still a client error (400), as S3 answers it.
+        let transitions = element.children("Transition") + element.children("NoncurrentVersionTransition")
+        for transition in transitions {
+            if let text = transition.childValue("Date") { _ = try Self.midnight(text, what: "Transition Date") }
+            for days in ["Days", "NoncurrentDays"] where transition.child(days) != nil {
+                _ = try Self.days(transition, days, what: "Transition \(days)")
+            }
+        }
+        if !transitions.isEmpty { throw S3Error.notImplemented("Lifecycle transitions are not supported.") }
         guard acts else {
             throw S3Error.malformedXML(
                 "A rule needs an Expiration, a NoncurrentVersionExpiration or an AbortIncompleteMultipartUpload.")
         }
         return rule
+    }
+
+    /// A rule's date: ISO 8601, at midnight GMT.
+    static func midnight(_ text: String, what: String) throws -> Timestamp {
+        guard let date = Timestamp(iso8601: text) else {
+            throw S3Error.invalidArgument("\(what) must be an ISO 8601 date-time.")
+        }
+        guard date.milliseconds % Self.dayMilliseconds == 0 else {
+            throw S3Error.invalidArgument("'Date' must be at midnight GMT.")
+        }
+        return date
     }
 
     static func filter(_ element: S3XMLElement) throws -> Filter {
