@@ -49,7 +49,25 @@ enum Migrations {
         Migration(
             version: 18, name: "checkpoint histories in step order",
             sqlite: stepOrderV18.replacing("BIGINT", with: "INTEGER"), postgres: stepOrderV18),
+        Migration(
+            version: 19, name: "completed multipart uploads",
+            sqlite: completedUploadsV19.replacing(#" COLLATE "C""#, with: "").replacing("BIGINT", with: "INTEGER"),
+            postgres: completedUploadsV19),
     ]
+
+    /// Which object each multipart upload completed into, for a day: a repeated Complete (a
+    /// client retrying one whose answer it lost) answers the same again, as S3 does.
+    static let completedUploadsV19 = """
+        CREATE TABLE workspace_completed_uploads (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            bucket_id TEXT COLLATE "C" NOT NULL,
+            object_key TEXT COLLATE "C" NOT NULL,
+            seq BIGINT NOT NULL,
+            completed_at BIGINT NOT NULL
+        );
+        CREATE INDEX workspace_completed_uploads_age ON workspace_completed_uploads (completed_at);
+        CREATE INDEX workspace_completed_uploads_bucket ON workspace_completed_uploads (bucket_id);
+        """
 
     /// Whether a checkpoint workflow's saves came in ascending step order, so that a replay
     /// page from a step seeks to it (`CheckpointWorkflow.unorderedFrom`). Existing workflows get

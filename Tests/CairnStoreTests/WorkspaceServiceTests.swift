@@ -363,6 +363,23 @@ import Testing
         await #expect(throws: S3Error.self) {
             try await f.workspaces.abortUpload(tenant: self.tenant, bucket: "parts", uploadId: upload.id)
         }
+        // A repeated Complete finds what the upload made, for a day, and only for its key.
+        let again = try await f.workspaces.completedUpload(
+            tenant: tenant, bucket: "parts", uploadId: upload.id, key: "big")
+        #expect(again?.version.etag == done.version.etag && again?.version.seq == done.version.seq)
+        #expect(
+            try await f.workspaces.completedUpload(tenant: tenant, bucket: "parts", uploadId: upload.id, key: "x")
+                == nil)
+        f.clock.advance(milliseconds: WorkspaceService.completedUploadRetentionMilliseconds - 1)
+        try await f.workspaces.pruneCompletedUploads()
+        #expect(
+            try await f.workspaces.completedUpload(tenant: tenant, bucket: "parts", uploadId: upload.id, key: "big")
+                != nil)
+        f.clock.advance(milliseconds: 2)
+        try await f.workspaces.pruneCompletedUploads()
+        #expect(
+            try await f.workspaces.completedUpload(tenant: tenant, bucket: "parts", uploadId: upload.id, key: "big")
+                == nil)
         // A too-small middle part is refused once the minimum applies.
         let strict = try await Fixture(engine, minPartBytes: 100)
         _ = try await strict.workspaces.createBucket(tenant: tenant, name: "parts", snapshotsEnabled: false)

@@ -991,8 +991,33 @@ public final class WorkspaceService: Sendable {
                         size: total, etag: etag, segments: pieces, headers: u.headers, createdAt: now)
                 })
             try await tx.deleteMultipartUpload(id: u.id, tenant: tenant, keepParts: false)
+            try await tx.recordCompletedUpload(id: u.id, bucketId: b.id, key: u.key, seq: result.version.seq, at: now)
             return result
         }
+    }
+
+    /// How long a completed upload's id still answers a repeated Complete.
+    public static let completedUploadRetentionMilliseconds: Int64 = 86_400_000
+
+    /// What upload `uploadId` of `key` completed into, if it did within the retention and that
+    /// version still exists: a repeated Complete (a retry whose first answer was lost) answers
+    /// it again, as S3 does.
+    public func completedUpload(tenant: TenantID, bucket name: String, uploadId: String, key: String) async throws
+        -> WriteResult?
+    {
+        let b = try await bucket(tenant: tenant, name: name)
+        return try await store.read { tx in
+            guard let done = try await tx.completedUpload(id: uploadId, bucketId: b.id), done.key == key,
+                let version = try await tx.objectVersion(bucketId: b.id, key: key, seq: done.seq)
+            else { return nil }
+            return WriteResult(version: version, versionId: b.versioning == .unversioned ? nil : version.versionId)
+        }
+    }
+
+    /// Forgets completed uploads older than the retention.
+    public func pruneCompletedUploads() async throws {
+        let cutoff = clock.now().adding(milliseconds: -Self.completedUploadRetentionMilliseconds)
+        try await store.write { tx in try await tx.forgetCompletedUploads(before: cutoff) }
     }
 
     /// Wakes the delivery service after a change to a bucket that has notifications (a wake-up

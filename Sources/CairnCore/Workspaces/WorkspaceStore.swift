@@ -82,6 +82,8 @@ public protocol WorkspaceReadTransaction: Sendable {
     func newestObjectVersion(bucketId: String, key: String, point: Int64) async throws -> ObjectVersion?
     /// A version of this bucket that has not been removed.
     func objectVersion(bucketId: String, key: String, seq: Int64) async throws -> ObjectVersion?
+    /// The key and version a completed multipart upload made (kept for a while after).
+    func completedUpload(id: String, bucketId: String) async throws -> (key: String, seq: Int64)?
     /// This bucket's versions that have not been removed, by key then newest first, after the
     /// markers; at most `limit`.
     func objectVersions(bucketId: String, prefix: String, keyMarker: String?, versionMarker: Int64?, limit: Int)
@@ -128,6 +130,9 @@ public protocol WorkspaceWriteTransaction: WorkspaceReadTransaction {
     /// Deletes the upload and its parts; drops the parts' blob references unless `keepParts`
     /// (a completed upload hands them to its object).
     func deleteMultipartUpload(id: String, tenant: TenantID, keepParts: Bool) async throws
+    func recordCompletedUpload(id: String, bucketId: String, key: String, seq: Int64, at: Timestamp) async throws
+    /// Forgets uploads completed before `before`.
+    func forgetCompletedUploads(before: Timestamp) async throws
     /// Stores a part, replacing (and dereferencing) an earlier part with the same number.
     func putUploadedPart(_ part: UploadedPart, tenant: TenantID) async throws
     func insertS3Key(_ key: S3Key) async throws

@@ -550,12 +550,6 @@ extension S3Listener {
     ]
 
     func completeUpload(_ bucket: String, _ key: String, _ x: S3Exchange) async throws -> Response {
-        let uploadId = x.call["uploadId"] ?? ""
-        let (_, upload) = try await workspaces.upload(tenant: x.tenant, bucket: bucket, uploadId: uploadId)
-        guard upload.key == key else {
-            throw S3Error(
-                code: "NoSuchUpload", message: "The specified multipart upload does not exist.", status: 404)
-        }
         // On Complete, these headers carry the whole object's checksum (composite or full), not
         // the XML body's; each part's was checked when it was uploaded, the object's is not kept.
         if let name = Self.objectChecksumHeaders.first(where: { x.header($0) != nil }) {
@@ -563,21 +557,48 @@ extension S3Listener {
                 "A whole-object checksum (\(name)) on CompleteMultipartUpload is not supported; each part's checksum is verified when the part is uploaded."
             )
         }
-        guard let document = try await readXML(x), document.name == "CompleteMultipartUpload" else {
-            throw S3Error.malformedXML()
+        let uploadId = x.call["uploadId"] ?? ""
+        var bodyRead = false
+        func readParts() async throws -> [(number: Int, etag: String)] {
+            bodyRead = true
+            guard let document = try await readXML(x), document.name == "CompleteMultipartUpload" else {
+                throw S3Error.malformedXML()
+            }
+            let items = document.children("Part")
+            guard items.count <= workspaces.limits.maxPartNumber else { throw S3Error.malformedXML() }
+            var parts: [(number: Int, etag: String)] = []
+            for item in items {
+                guard let numberText = item.childText("PartNumber"), let number = Int(S3Text.trimmed(numberText)),
+                    let etag = item.childText("ETag")
+                else { throw S3Error.malformedXML() }
+                parts.append((number, S3Text.trimmed(etag)))
+            }
+            return parts
         }
-        let items = document.children("Part")
-        guard items.count <= workspaces.limits.maxPartNumber else { throw S3Error.malformedXML() }
-        var parts: [(number: Int, etag: String)] = []
-        for item in items {
-            guard let numberText = item.childText("PartNumber"), let number = Int(S3Text.trimmed(numberText)),
-                let etag = item.childText("ETag")
-            else { throw S3Error.malformedXML() }
-            parts.append((number, S3Text.trimmed(etag)))
+        do {
+            let (_, upload) = try await workspaces.upload(tenant: x.tenant, bucket: bucket, uploadId: uploadId)
+            guard upload.key == key else {
+                throw S3Error(
+                    code: "NoSuchUpload", message: "The specified multipart upload does not exist.", status: 404)
+            }
+            let result = try await workspaces.completeUpload(
+                tenant: x.tenant, bucket: bucket, uploadId: uploadId, parts: try await readParts(),
+                conditions: try Self.writeConditions(x))
+            return Self.completed(bucket, key, result)
+        } catch let error as S3Error where error.code == "NoSuchUpload" {
+            // A repeated Complete (a retry whose answer was lost, or one that lost a race to
+            // another) answers what the upload made.
+            guard
+                let done = try await workspaces.completedUpload(
+                    tenant: x.tenant, bucket: bucket, uploadId: uploadId, key: key)
+            else { throw error }
+            if !bodyRead { _ = try await readParts() }
+            return Self.completed(bucket, key, done)
         }
-        let result = try await workspaces.completeUpload(
-            tenant: x.tenant, bucket: bucket, uploadId: uploadId, parts: parts,
-            conditions: try Self.writeConditions(x))
+    }
+
+    /// CompleteMultipartUpload's answer for the object an upload made.
+    static func completed(_ bucket: String, _ key: String, _ result: WorkspaceService.WriteResult) -> Response {
         var out = HTTPFields()
         if let versionId = result.versionId { out.set("x-amz-version-id", versionId) }
         var xml = S3XMLWriter()

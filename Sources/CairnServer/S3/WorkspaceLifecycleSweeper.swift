@@ -35,6 +35,11 @@ struct WorkspaceLifecycleSweeper: Service {
         } catch {
             logger.error("pruning workspace change events failed", metadata: ["error": "\(error)"])
         }
+        do {
+            try await workspaces.pruneCompletedUploads()
+        } catch {
+            logger.error("pruning completed multipart uploads failed", metadata: ["error": "\(error)"])
+        }
     }
 }
 

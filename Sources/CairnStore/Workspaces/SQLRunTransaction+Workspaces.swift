@@ -410,6 +410,7 @@ extension SQLRunTransaction {
             (SELECT id FROM workspace_uploads WHERE bucket_id = \(b.id))
             """)
         try await connection.run("DELETE FROM workspace_uploads WHERE bucket_id = \(b.id)")
+        try await connection.run("DELETE FROM workspace_completed_uploads WHERE bucket_id = \(b.id)")
         try await connection.run("DELETE FROM workspace_events WHERE bucket_id = \(b.id)")
         try await connection.run("DELETE FROM workspace_objects WHERE bucket_id = \(b.id)")
         try await connection.run("DELETE FROM workspace_snapshots WHERE bucket_id = \(b.id)")
@@ -422,6 +423,24 @@ extension SQLRunTransaction {
             INSERT INTO workspace_uploads (id, bucket_id, object_key, headers_json, created_at) VALUES (\(u.id), \
             \(u.bucketId), \(u.key), \(u.headers.jsonText), \(u.createdAt))
             """)
+    }
+
+    func completedUpload(id: String, bucketId: String) async throws -> (key: String, seq: Int64)? {
+        try await connection.first(
+            "SELECT object_key, seq FROM workspace_completed_uploads WHERE id = \(id) AND bucket_id = \(bucketId)"
+        ) { ($0.string(), $0.int64()) }
+    }
+
+    func recordCompletedUpload(id: String, bucketId: String, key: String, seq: Int64, at now: Timestamp) async throws {
+        try await connection.run(
+            """
+            INSERT INTO workspace_completed_uploads (id, bucket_id, object_key, seq, completed_at) \
+            VALUES (\(id), \(bucketId), \(key), \(seq), \(now))
+            """)
+    }
+
+    func forgetCompletedUploads(before: Timestamp) async throws {
+        try await connection.run("DELETE FROM workspace_completed_uploads WHERE completed_at < \(before)")
     }
 
     func deleteMultipartUpload(id: String, tenant: TenantID, keepParts: Bool) async throws {

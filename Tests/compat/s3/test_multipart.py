@@ -277,3 +277,23 @@ def test_get_and_head_by_part_number(s3, bucket):
     assert single["Body"].read() == b"body" and "PartsCount" not in single
     with s3_error("InvalidPartNumber", 416):
         s3.get_object(Bucket=bucket, Key="single", PartNumber=2)
+
+
+@cairn_only
+def test_a_repeated_complete_answers_what_the_upload_made(s3, versioned_bucket):
+    bucket = versioned_bucket
+    up = s3.create_multipart_upload(Bucket=bucket, Key="k")
+    parts = _upload_parts(s3, bucket, "k", up["UploadId"], [b"x" * PART, b"tail"])
+    first = s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"],
+                                         MultipartUpload={"Parts": parts})
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"],
+                                         MultipartUpload={"Parts": parts})
+    assert (again["ETag"], again["VersionId"]) == (first["ETag"], first["VersionId"])
+    assert len(s3.list_object_versions(Bucket=bucket, Prefix="k")["Versions"]) == 1
+    # It is not an upload any more: nothing else finds it, and another key does not complete it.
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    with s3_error("NoSuchUpload", 404):
+        s3.upload_part(Bucket=bucket, Key="k", UploadId=up["UploadId"], PartNumber=3, Body=b"more")
+    with s3_error("NoSuchUpload", 404):
+        s3.complete_multipart_upload(Bucket=bucket, Key="other", UploadId=up["UploadId"],
+                                     MultipartUpload={"Parts": parts})
