@@ -83,13 +83,13 @@ public final class WorkspaceService: Sendable {
         S3Error(code: "NoSuchBucket", message: "The specified bucket does not exist: \(name)", status: 404)
     }
 
-    static let noSuchKey = S3Error(code: "NoSuchKey", message: "The specified key does not exist.", status: 404)
+    public static let noSuchKey = S3Error(code: "NoSuchKey", message: "The specified key does not exist.", status: 404)
 
     static func noSuchSnapshot(_ version: String) -> S3Error {
         S3Error(code: "NoSuchSnapshot", message: "The bucket has no snapshot \(version).", status: 404)
     }
 
-    static let noSuchUpload = S3Error(
+    public static let noSuchUpload = S3Error(
         code: "NoSuchUpload",
         message: "The specified multipart upload does not exist. It may have been aborted or completed.",
         status: 404)
@@ -602,6 +602,11 @@ public final class WorkspaceService: Sendable {
         public var version: ObjectVersion
         /// The version id to report (nil for a bucket that never kept versions).
         public var versionId: String?
+
+        init(_ version: ObjectVersion, in bucket: WorkspaceBucket) {
+            self.version = version
+            versionId = bucket.versioning == .unversioned ? nil : version.versionId
+        }
     }
 
     /// Commits a finished blob write as the key's new version: publishes the blob, then in one
@@ -711,7 +716,7 @@ public final class WorkspaceService: Sendable {
         try await tx.insertObjectVersion(version, tenant: b.tenant)
         try await recordObjectEvent(
             tx, bucket: b, name: event, key: key, version: version, sourceKey: sourceKey, at: now)
-        return WriteResult(version: version, versionId: b.versioning == .unversioned ? nil : version.versionId)
+        return WriteResult(version, in: b)
     }
 
     static func ownNullVersion(_ tx: any WorkspaceReadTransaction, bucketId: String, key: String) async throws
@@ -869,12 +874,14 @@ public final class WorkspaceService: Sendable {
         return upload
     }
 
-    public func upload(tenant: TenantID, bucket name: String, uploadId: String) async throws
+    /// An upload in progress; with `key`, only if it is that key's (S3 names an upload by both).
+    public func upload(tenant: TenantID, bucket name: String, uploadId: String, key: String? = nil) async throws
         -> (WorkspaceBucket, MultipartUpload)
     {
         let b = try await bucket(tenant: tenant, name: name)
         guard uploadId.utf8.count <= 128,
-            let u = try await store.read({ tx in try await tx.multipartUpload(id: uploadId, bucketId: b.id) })
+            let u = try await store.read({ tx in try await tx.multipartUpload(id: uploadId, bucketId: b.id) }),
+            key == nil || u.key == key
         else { throw Self.noSuchUpload }
         return (b, u)
     }
@@ -912,10 +919,10 @@ public final class WorkspaceService: Sendable {
         }
     }
 
-    public func parts(tenant: TenantID, bucket name: String, uploadId: String) async throws
+    public func parts(tenant: TenantID, bucket name: String, uploadId: String, key: String? = nil) async throws
         -> (MultipartUpload, [UploadedPart])
     {
-        let (_, u) = try await upload(tenant: tenant, bucket: name, uploadId: uploadId)
+        let (_, u) = try await upload(tenant: tenant, bucket: name, uploadId: uploadId, key: key)
         return (u, try await store.read { tx in try await tx.uploadedParts(uploadId: u.id) })
     }
 
@@ -1010,7 +1017,7 @@ public final class WorkspaceService: Sendable {
             guard let done = try await tx.completedUpload(id: uploadId, bucketId: b.id), done.key == key,
                 let version = try await tx.objectVersion(bucketId: b.id, key: key, seq: done.seq)
             else { return nil }
-            return WriteResult(version: version, versionId: b.versioning == .unversioned ? nil : version.versionId)
+            return WriteResult(version, in: b)
         }
     }
 

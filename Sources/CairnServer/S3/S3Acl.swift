@@ -70,8 +70,7 @@ extension S3Listener {
         case .found: return
         case .missing where versionId != nil: throw Self.noSuchVersion()
         case .deleteMarker where versionId != nil: throw Self.methodNotAllowedOnMarker()
-        case .missing, .deleteMarker:
-            throw S3Error(code: "NoSuchKey", message: "The specified key does not exist.", status: 404)
+        case .missing, .deleteMarker: throw WorkspaceService.noSuchKey
         }
     }
 }

@@ -31,13 +31,14 @@ extension S3Listener {
     func listBuckets(_ x: S3Exchange) async throws -> Response {
         var entries: [(name: String, created: Timestamp)] = []
         var next: String?
-        let prefix = x.call["prefix"] ?? ""
+        var prefix = ""
         if let source = x.header("x-tigris-snapshot") {
             let snapshots = try await workspaces.snapshots(tenant: x.tenant, bucket: S3Text.trimmed(source))
             for s in snapshots {
                 entries.append((s.name.map { s.version + "; name=" + $0 } ?? s.version, s.createdAt))
             }
         } else {
+            prefix = x.call["prefix"] ?? ""
             let (limit, after) = try Self.bucketPage(x, max: Self.maxBucketsPage)
             let found = try await workspaces.buckets(tenant: x.tenant, prefix: prefix, after: after, limit: limit + 1)
             entries = found.prefix(limit).map { ($0.name, $0.createdAt) }

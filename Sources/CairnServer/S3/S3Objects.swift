@@ -191,7 +191,7 @@ extension S3Listener {
                 message: "The source of a copy request may not specifically refer to a delete marker by version id.",
                 status: 400)
         case .missing where source.versionId != nil: throw Self.noSuchVersion()
-        default: throw S3Error(code: "NoSuchKey", message: "The specified key does not exist.", status: 404)
+        default: throw WorkspaceService.noSuchKey
         }
         let modified = version.createdAt.milliseconds / 1000
         if let match = x.header("x-amz-copy-source-if-match") {
@@ -298,7 +298,7 @@ extension S3Listener {
         switch lookup {
         case .missing:
             if versionId != nil { throw Self.noSuchVersion() }
-            throw S3Error(code: "NoSuchKey", message: "The specified key does not exist.", status: 404)
+            throw WorkspaceService.noSuchKey
         case .deleteMarker(let marker):
             var headers: [(String, String)] = [
                 ("x-amz-delete-marker", "true"), ("x-amz-version-id", marker.versionId),
@@ -309,7 +309,7 @@ extension S3Listener {
                 throw S3Failure(error: Self.methodNotAllowedOnMarker(), headers: headers)
             }
             throw S3Failure(
-                error: S3Error(code: "NoSuchKey", message: "The specified key does not exist.", status: 404),
+                error: WorkspaceService.noSuchKey,
                 headers: headers)
         case .found(let found): version = found
         }
@@ -516,11 +516,7 @@ extension S3Listener {
             throw S3Error.invalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
         }
         try workspaces.checkPartNumber(number)
-        let (_, upload) = try await workspaces.upload(tenant: x.tenant, bucket: bucket, uploadId: uploadId)
-        guard upload.key == key else {
-            throw S3Error(
-                code: "NoSuchUpload", message: "The specified multipart upload does not exist.", status: 404)
-        }
+        _ = try await workspaces.upload(tenant: x.tenant, bucket: bucket, uploadId: uploadId, key: key)
         if x.header("x-amz-copy-source") != nil {
             return try await uploadPartCopy(bucket, uploadId: uploadId, number: number, x)
         }
@@ -576,16 +572,12 @@ extension S3Listener {
             return parts
         }
         do {
-            let (_, upload) = try await workspaces.upload(tenant: x.tenant, bucket: bucket, uploadId: uploadId)
-            guard upload.key == key else {
-                throw S3Error(
-                    code: "NoSuchUpload", message: "The specified multipart upload does not exist.", status: 404)
-            }
+            _ = try await workspaces.upload(tenant: x.tenant, bucket: bucket, uploadId: uploadId, key: key)
             let result = try await workspaces.completeUpload(
                 tenant: x.tenant, bucket: bucket, uploadId: uploadId, parts: try await readParts(),
                 conditions: try Self.writeConditions(x))
             return Self.completed(bucket, key, result)
-        } catch let error as S3Error where error.code == "NoSuchUpload" {
+        } catch let error as S3Error where error.code == WorkspaceService.noSuchUpload.code {
             // A repeated Complete (a retry whose answer was lost, or one that lost a race to
             // another) answers what the upload made.
             guard
@@ -615,11 +607,8 @@ extension S3Listener {
         let uploadId = x.call["uploadId"] ?? ""
         let marker = try Self.intParameter(x, "part-number-marker", default: 0, max: Int.max)
         let maxParts = try Self.intParameter(x, "max-parts", default: 1000, max: 1000)
-        let (upload, all) = try await workspaces.parts(tenant: x.tenant, bucket: bucket, uploadId: uploadId)
-        guard upload.key == key else {
-            throw S3Error(
-                code: "NoSuchUpload", message: "The specified multipart upload does not exist.", status: 404)
-        }
+        let (upload, all) = try await workspaces.parts(
+            tenant: x.tenant, bucket: bucket, uploadId: uploadId, key: key)
         let after = all.filter { $0.number > marker }.sorted { $0.number < $1.number }
         let page = Array(after.prefix(maxParts))
         let truncated = after.count > page.count

@@ -250,11 +250,7 @@ extension S3Listener {
         case .completeUpload(let b, let k): return try await completeUpload(b, k, x)
         case .abortUpload(let b, let k):
             let uploadId = x.call["uploadId"] ?? ""
-            let (_, upload) = try await workspaces.upload(tenant: x.tenant, bucket: b, uploadId: uploadId)
-            guard upload.key == k else {
-                throw S3Error(
-                    code: "NoSuchUpload", message: "The specified multipart upload does not exist.", status: 404)
-            }
+            _ = try await workspaces.upload(tenant: x.tenant, bucket: b, uploadId: uploadId, key: k)
             try await workspaces.abortUpload(tenant: x.tenant, bucket: b, uploadId: uploadId)
             return Response(status: .noContent)
         case .listParts(let b, let k): return try await listParts(b, k, x)
