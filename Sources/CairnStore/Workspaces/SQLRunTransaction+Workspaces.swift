@@ -81,10 +81,13 @@ extension SQLRunTransaction {
     }
 
     /// Keys starting with `prefix` (compared as text, so it works on both engines' collations).
-    private static func keyPrefix(_ prefix: String) -> SQL {
+    private static func keyPrefix(_ prefix: String) -> SQL { startsWith(prefix, column: "o.object_key") }
+
+    /// ` AND column starts with prefix`, portably (the `>=` lets an index bound the scan).
+    private static func startsWith(_ prefix: String, column: String) -> SQL {
         guard !prefix.isEmpty else { return "" }
         return
-            " AND o.object_key >= \(prefix) AND substr(o.object_key, 1, CAST(\(prefix.unicodeScalars.count) AS INTEGER)) = \(prefix)"
+            " AND \(unsafeRaw: column) >= \(prefix) AND substr(\(unsafeRaw: column), 1, CAST(\(prefix.unicodeScalars.count) AS INTEGER)) = \(prefix)"
     }
 
     // MARK: Reads
@@ -117,11 +120,7 @@ extension SQLRunTransaction {
             SELECT \(unsafeRaw: Self.bucketColumns) FROM workspace_buckets WHERE tenant_id = \(tenant.rawValue) \
             AND deleted_at IS NULL
             """
-        if !prefix.isEmpty {
-            sql =
-                sql
-                + " AND name >= \(prefix) AND substr(name, 1, CAST(\(prefix.unicodeScalars.count) AS INTEGER)) = \(prefix)"
-        }
+        sql = sql + Self.startsWith(prefix, column: "name")
         if let after { sql = sql + " AND name > \(after)" }
         return try await connection.all(sql + " ORDER BY name LIMIT \(limit)", Self.decodeBucket)
     }
