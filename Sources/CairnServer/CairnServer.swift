@@ -265,6 +265,7 @@ public struct CairnServer: Sendable {
             router: makeRouter(),
             server: .guardedHTTP1(limits: configuration.connectionLimits, registry: connections),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn"),
+            onServerRunning: AcceptedConnectionsHandler.install(connections),
             logger: logger)
     }
 
@@ -281,6 +282,7 @@ public struct CairnServer: Sendable {
             server: .guardedHTTP1(limits: configuration.connectionLimits, registry: s3Connections),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.s3Port), serverName: "cairn"),
+            onServerRunning: AcceptedConnectionsHandler.install(s3Connections),
             logger: logger)
     }
 

@@ -35,6 +35,11 @@ public struct ConnectionLimits: Sendable {
 
 /// Every open connection of a listener, and whether each is idle (between requests): the cap
 /// evicts idle connections first, and the end of the shutdown grace period closes them all.
+///
+/// A connection is admitted when the listener accepts it (`AcceptedConnectionsHandler`), in the
+/// order the kernel handed them over. Its pipeline is set up later on one of several event
+/// loops, in no fixed order: admitting there let a connection that arrived after a burst of
+/// idle ones be taken, before its first request was read, for the idlest of them.
 public final class ConnectionRegistry: Sendable {
     private struct Entry {
         let channel: any Channel
@@ -45,6 +50,8 @@ public final class ConnectionRegistry: Sendable {
         var entries: [Int: Entry] = [:]
         var nextID = 0
         var closed = false
+        /// Decided on accepting, not yet taken by the connection's pipeline set-up.
+        var admissions: [ObjectIdentifier: Admission] = [:]
     }
 
     private let state = Mutex(State())
@@ -57,8 +64,27 @@ public final class ConnectionRegistry: Sendable {
         case refused
     }
 
+    /// Decides `channel`'s admission as it is accepted; its set-up takes the decision later.
+    func accept(_ channel: any Channel) {
+        let key = ObjectIdentifier(channel)
+        let admission = admit(channel)
+        state.withLock { $0.admissions[key] = admission }
+        // A connection closed before its set-up (evicted, or its registration failed) leaves
+        // nothing behind.
+        channel.closeFuture.whenComplete { _ in
+            let admission = self.state.withLock { $0.admissions.removeValue(forKey: key) }
+            if case .admitted(let id) = admission { self.remove(id) }
+        }
+    }
+
+    /// The admission decided when `channel` was accepted, or, for one accepted before the
+    /// listener counted them, decided now.
+    func admission(of channel: any Channel) -> Admission {
+        state.withLock { $0.admissions.removeValue(forKey: ObjectIdentifier(channel)) } ?? admit(channel)
+    }
+
     /// Admits `channel` if there is room, making room by closing the connection idle the longest.
-    func admit(_ channel: any Channel) -> Admission {
+    private func admit(_ channel: any Channel) -> Admission {
         let (admission, evicted): (Admission, (any Channel)?) = state.withLock { s in
             if s.closed { return (.refused, nil) }
             var evicted: (any Channel)?
@@ -350,7 +376,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let id: Int? =
-                switch registry.admit(channel) {
+                switch registry.admission(of: channel) {
                 case .admitted(let id): id
                 case .refused: nil
                 }
@@ -365,6 +391,27 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 
     func handle(value: Value, logger: Logger) async {
         await http1.handle(value: value, logger: logger)
+    }
+}
+
+/// First on a listener's server channel: admits each connection as it is accepted, in order.
+final class AcceptedConnectionsHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = any Channel
+    typealias InboundOut = any Channel
+    let registry: ConnectionRegistry
+
+    init(registry: ConnectionRegistry) { self.registry = registry }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        registry.accept(unwrapInboundIn(data))
+        context.fireChannelRead(data)
+    }
+
+    /// For `Application(onServerRunning:)`: installs the handler on the running listener.
+    static func install(_ registry: ConnectionRegistry) -> @Sendable (any Channel) async -> Void {
+        { server in
+            try? await server.pipeline.addHandler(AcceptedConnectionsHandler(registry: registry), position: .first)
+        }
     }
 }
 
