@@ -53,7 +53,12 @@ enum Migrations {
             version: 19, name: "completed multipart uploads",
             sqlite: completedUploadsV19.replacing(#" COLLATE "C""#, with: "").replacing("BIGINT", with: "INTEGER"),
             postgres: completedUploadsV19),
+        Migration(version: 20, name: "multipart part checksums", sqlite: partChecksumsV20, postgres: partChecksumsV20),
     ]
+
+    /// A part's checksum by the algorithm its upload was created with (`x-amz-checksum-algorithm`),
+    /// from which Complete makes the object's.
+    static let partChecksumsV20 = "ALTER TABLE workspace_upload_parts ADD COLUMN checksum TEXT;"
 
     /// Which object each multipart upload completed into, for a day: a repeated Complete (a
     /// client retrying one whose answer it lost) answers the same again, as S3 does.

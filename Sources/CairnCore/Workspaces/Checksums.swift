@@ -114,6 +114,224 @@ public struct CRC32C: Sendable, Equatable {
     }
 }
 
+/// Incremental CRC-64/NVME (reflected, initial value and final xor all ones):
+/// `x-amz-checksum-crc64nvme`. Byte-wise through one table: clients send it rarely.
+public struct CRC64NVME: Sendable, Equatable {
+    private var state: UInt64 = ~0
+
+    static let reflectedPolynomial: UInt64 = 0x9A6C_9329_AC4B_C9B5
+    static let table: [UInt64] = (0..<256).map { index in
+        var crc = UInt64(index)
+        for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ reflectedPolynomial : crc >> 1 }
+        return crc
+    }
+
+    public init() {}
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        Self.table.withUnsafeBufferPointer { t in
+            var crc = state
+            for byte in bytes { crc = (crc >> 8) ^ t[Int((crc ^ UInt64(byte)) & 0xFF)] }
+            state = crc
+        }
+    }
+
+    public mutating func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { update($0) }
+    }
+
+    public var value: UInt64 { ~state }
+
+    public static func checksum(_ bytes: [UInt8]) -> UInt64 {
+        var crc = CRC64NVME()
+        crc.update(bytes)
+        return crc.value
+    }
+}
+
+/// Joins the CRCs of consecutive byte runs into the CRC of the whole, without the bytes: CRC(A)
+/// advanced over |B| zero bytes is a multiplication by x^(8|B|) modulo the polynomial (as zlib's
+/// `crc32_combine`). Holds for any reflected CRC whose initial value and final xor are all ones,
+/// so for CRC-32, CRC-32C and CRC-64/NVME alike. Values and arithmetic live in the low `width` bits.
+public struct CRCCombiner: Sendable {
+    let polynomial: UInt64
+    /// x^0 in the reflected representation.
+    let one: UInt64
+    /// x^(2^k) modulo the polynomial, k = 0..<64.
+    let powers: [UInt64]
+
+    init(width: Int, reflectedPolynomial: UInt64) {
+        polynomial = reflectedPolynomial
+        let one: UInt64 = 1 << UInt64(width - 1)
+        self.one = one
+        var powers: [UInt64] = [one >> 1]  // x^1
+        for _ in 1..<64 {
+            let last = powers[powers.count - 1]
+            powers.append(Self.multiply(last, last, reflectedPolynomial, one: one))
+        }
+        self.powers = powers
+    }
+
+    static let crc32 = CRCCombiner(width: 32, reflectedPolynomial: 0xEDB8_8320)
+    static let crc32c = CRCCombiner(width: 32, reflectedPolynomial: 0x82F6_3B78)
+    static let crc64nvme = CRCCombiner(width: 64, reflectedPolynomial: CRC64NVME.reflectedPolynomial)
+
+    /// a · b modulo the polynomial, in the reflected representation (bit `one` is x^0).
+    static func multiply(_ a: UInt64, _ b: UInt64, _ polynomial: UInt64, one: UInt64) -> UInt64 {
+        guard a != 0 else { return 0 }
+        var mask = one
+        var product: UInt64 = 0
+        var b = b
+        while true {
+            if a & mask != 0 {
+                product ^= b
+                if a & (mask &- 1) == 0 { break }
+            }
+            mask >>= 1
+            b = b & 1 == 1 ? (b >> 1) ^ polynomial : b >> 1
+        }
+        return product
+    }
+
+    func multiply(_ a: UInt64, _ b: UInt64) -> UInt64 { Self.multiply(a, b, polynomial, one: one) }
+
+    /// x^(8 · count) modulo the polynomial.
+    func shift(bytes count: Int64) -> UInt64 {
+        var result = one
+        var n = UInt64(count)
+        var k = 3
+        while n != 0 {
+            if n & 1 == 1 { result = multiply(powers[k], result) }
+            n >>= 1
+            k += 1
+        }
+        return result
+    }
+
+    /// The CRC of A followed by B, from CRC(A), CRC(B) and B's length.
+    public func combine(_ first: UInt64, _ second: UInt64, secondLength: Int64) -> UInt64 {
+        multiply(shift(bytes: secondLength), first) ^ second
+    }
+}
+
+/// The checksum algorithms S3 names (`x-amz-checksum-algorithm`, `x-amz-checksum-<name>`).
+public enum ChecksumAlgorithm: String, Sendable, CaseIterable {
+    case crc32 = "CRC32"
+    case crc32c = "CRC32C"
+    case crc64nvme = "CRC64NVME"
+    case sha1 = "SHA1"
+    case sha256 = "SHA256"
+
+    /// The request and response header that carries a value: `x-amz-checksum-crc32`.
+    public var headerName: String { "x-amz-checksum-" + rawValue.lowercased() }
+    /// The XML element that carries a value: `ChecksumCRC32`.
+    public var elementName: String { "Checksum" + rawValue }
+    public var digest: ObjectDigest.Algorithms {
+        switch self {
+        case .crc32: .crc32
+        case .crc32c: .crc32c
+        case .crc64nvme: .crc64nvme
+        case .sha1: .sha1
+        case .sha256: .sha256
+        }
+    }
+    /// A CRC can be joined part by part into the whole object's (`FULL_OBJECT`); a hash cannot.
+    public var combiner: CRCCombiner? {
+        switch self {
+        case .crc32: .crc32
+        case .crc32c: .crc32c
+        case .crc64nvme: .crc64nvme
+        case .sha1, .sha256: nil
+        }
+    }
+    /// The types S3 allows with it; the first is the default.
+    public var types: [ChecksumType] {
+        switch self {
+        case .crc32, .crc32c: [.composite, .fullObject]
+        case .crc64nvme: [.fullObject]
+        case .sha1, .sha256: [.composite]
+        }
+    }
+
+    public init?(headerName: String) {
+        guard let match = Self.allCases.first(where: { $0.headerName == headerName }) else { return nil }
+        self = match
+    }
+
+    /// The value's bytes (a CRC big-endian), from a digest that computed it.
+    public func bytes(in result: ObjectDigest.Result) -> [UInt8]? {
+        switch self {
+        case .crc32: result.crc32.map(bigEndianBytes)
+        case .crc32c: result.crc32c.map(bigEndianBytes)
+        case .crc64nvme: result.crc64nvme.map(bigEndianBytes)
+        case .sha1: result.sha1
+        case .sha256: result.sha256
+        }
+    }
+
+    public func base64(in result: ObjectDigest.Result) -> String? { bytes(in: result).map(Base64.encode) }
+
+    /// The checksum of `bytes` (a composite checksum is this over the parts' checksums).
+    public func bytes(of input: [UInt8]) -> [UInt8] {
+        var digest = ObjectDigest(self.digest)
+        digest.update(input)
+        return bytes(in: digest.finalize()) ?? []
+    }
+}
+
+/// How a multipart object's checksum covers it: a checksum of the parts' checksums (`-N` after
+/// it), or the checksum of the whole object's bytes.
+public enum ChecksumType: String, Sendable {
+    case composite = "COMPOSITE"
+    case fullObject = "FULL_OBJECT"
+}
+
+/// What a multipart upload was created to checksum, and how the object's checksum is made.
+public struct MultipartChecksum: Sendable, Equatable {
+    public var algorithm: ChecksumAlgorithm
+    public var type: ChecksumType
+
+    public init(algorithm: ChecksumAlgorithm, type: ChecksumType) {
+        self.algorithm = algorithm
+        self.type = type
+    }
+
+    /// Where an upload keeps it: beside its headers, never sent back as object metadata.
+    public static let algorithmHeader = "x-amz-checksum-algorithm"
+    public static let typeHeader = "x-amz-checksum-type"
+
+    public init?(_ headers: ObjectHeaders) {
+        guard let name = headers[Self.algorithmHeader], let algorithm = ChecksumAlgorithm(rawValue: name),
+            let type = headers[Self.typeHeader].flatMap(ChecksumType.init(rawValue:))
+        else { return nil }
+        self.init(algorithm: algorithm, type: type)
+    }
+
+    /// The object's checksum from its parts' (each the raw value, with the part's size), as S3
+    /// writes it: base64, and `-N` after a composite one. nil when a part's is malformed.
+    public func objectChecksum(parts: [(checksum: [UInt8], size: Int64)]) -> String? {
+        switch type {
+        case .composite:
+            return Base64.encode(algorithm.bytes(of: parts.flatMap(\.checksum))) + "-\(parts.count)"
+        case .fullObject:
+            guard let combiner = algorithm.combiner else { return nil }
+            let width = algorithm == .crc64nvme ? 8 : 4
+            var whole: UInt64?
+            for part in parts {
+                guard part.checksum.count == width else { return nil }
+                let value = part.checksum.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+                whole = whole.map { combiner.combine($0, value, secondLength: part.size) } ?? value
+            }
+            guard let whole else { return nil }
+            return Base64.encode(width == 8 ? bigEndianBytes(whole) : bigEndianBytes(UInt32(truncatingIfNeeded: whole)))
+        }
+    }
+}
+
+func bigEndianBytes(_ value: UInt64) -> [UInt8] {
+    (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * UInt64($0))) }
+}
+
 func bigEndianBytes(_ value: UInt32) -> [UInt8] {
     [
         UInt8(value >> 24), UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8),
@@ -132,7 +350,9 @@ public struct ObjectDigest: Sendable {
         public static let sha256 = Algorithms(rawValue: 2)
         public static let crc32 = Algorithms(rawValue: 4)
         public static let crc32c = Algorithms(rawValue: 8)
-        public static let all: Algorithms = [.md5, .sha256, .crc32, .crc32c]
+        public static let sha1 = Algorithms(rawValue: 16)
+        public static let crc64nvme = Algorithms(rawValue: 32)
+        public static let all: Algorithms = [.md5, .sha256, .crc32, .crc32c, .sha1, .crc64nvme]
     }
 
     /// The finished digests; nil for an algorithm that was not enabled.
@@ -142,6 +362,8 @@ public struct ObjectDigest: Sendable {
         public var sha256: [UInt8]?
         public var crc32: UInt32?
         public var crc32c: UInt32?
+        public var sha1: [UInt8]? = nil
+        public var crc64nvme: UInt64? = nil
 
         /// Lower-case hex MD5: the ETag of a single-part object (without quotes).
         public var md5Hex: String? { md5?.hexString }
@@ -160,6 +382,8 @@ public struct ObjectDigest: Sendable {
     private var sha256 = SHA256()
     private var crc32 = CRC32()
     private var crc32c = CRC32C()
+    private var sha1 = Insecure.SHA1()
+    private var crc64nvme = CRC64NVME()
 
     public init(_ algorithms: Algorithms = .all) {
         self.algorithms = algorithms
@@ -171,6 +395,8 @@ public struct ObjectDigest: Sendable {
         if algorithms.contains(.sha256) { sha256.update(bufferPointer: bytes) }
         if algorithms.contains(.crc32) { crc32.update(bytes) }
         if algorithms.contains(.crc32c) { crc32c.update(bytes) }
+        if algorithms.contains(.sha1) { sha1.update(bufferPointer: bytes) }
+        if algorithms.contains(.crc64nvme) { crc64nvme.update(bytes) }
     }
 
     public mutating func update(_ bytes: [UInt8]) {
@@ -184,7 +410,9 @@ public struct ObjectDigest: Sendable {
             md5: algorithms.contains(.md5) ? Array(md5.finalize()) : nil,
             sha256: algorithms.contains(.sha256) ? Array(sha256.finalize()) : nil,
             crc32: algorithms.contains(.crc32) ? crc32.value : nil,
-            crc32c: algorithms.contains(.crc32c) ? crc32c.value : nil)
+            crc32c: algorithms.contains(.crc32c) ? crc32c.value : nil,
+            sha1: algorithms.contains(.sha1) ? Array(sha1.finalize()) : nil,
+            crc64nvme: algorithms.contains(.crc64nvme) ? crc64nvme.value : nil)
     }
 }
 

@@ -48,6 +48,9 @@ public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
     public static func missingSecurityHeader(_ message: String) -> S3Error {
         S3Error(code: "MissingSecurityHeader", message: message, status: 400)
     }
+    public static func invalidRequest(_ message: String) -> S3Error {
+        S3Error(code: "InvalidRequest", message: message, status: 400)
+    }
     public static func invalidArgument(_ message: String) -> S3Error {
         S3Error(code: "InvalidArgument", message: message, status: 400)
     }

@@ -124,9 +124,9 @@ public struct ObjectHeaders: Sendable, Equatable {
 
     /// The checksums a PutObject's bytes were verified against, kept to be returned to readers
     /// that ask for them (`x-amz-checksum-mode: ENABLED`), never otherwise.
-    public static let checksums: Set<String> = [
-        "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-sha256",
-    ]
+    /// A multipart object keeps the type of its checksum beside it (`x-amz-checksum-type`).
+    public static let checksums: Set<String> = Set(
+        ChecksumAlgorithm.allCases.map(\.headerName) + [MultipartChecksum.typeHeader])
 
     public var jsonText: String {
         JSONValue.object(JSONObject(pairs.map { ($0.name, JSONValue.string($0.value)) })).jsonText
@@ -212,14 +212,20 @@ public struct UploadedPart: Sendable, Equatable {
     /// Quoted, like an object's.
     public var etag: String
     public var sha256: String
+    /// The part's checksum (base64) by the algorithm its upload was created with; nil without one.
+    public var checksum: String?
     public var createdAt: Timestamp
 
-    public init(uploadId: String, number: Int, size: Int64, etag: String, sha256: String, createdAt: Timestamp) {
+    public init(
+        uploadId: String, number: Int, size: Int64, etag: String, sha256: String, checksum: String? = nil,
+        createdAt: Timestamp
+    ) {
         self.uploadId = uploadId
         self.number = number
         self.size = size
         self.etag = etag
         self.sha256 = sha256
+        self.checksum = checksum
         self.createdAt = createdAt
     }
 }

@@ -898,14 +898,14 @@ public final class WorkspaceService: Sendable {
     /// Commits a finished blob write as part `number` of an upload; returns the part.
     public func putPart(
         tenant: TenantID, bucket name: String, uploadId: String, number: Int, write: any BlobWrite, md5: [UInt8],
-        expectedSHA256: String? = nil
+        checksum: String? = nil, expectedSHA256: String? = nil
     ) async throws -> UploadedPart {
         try checkPartNumber(number)
         let (b, u) = try await upload(tenant: tenant, bucket: name, uploadId: uploadId)
         let (sha256, size) = try await Self.finish(write, expectedSHA256: expectedSHA256)
         let part = UploadedPart(
             uploadId: u.id, number: number, size: size, etag: "\"" + md5.hexString + "\"", sha256: sha256,
-            createdAt: clock.now())
+            checksum: checksum, createdAt: clock.now())
         return try await commitBlobs([BlobSegment(sha256: sha256, size: size)], tenant: tenant, writes: [write]) {
             try await self.store.write { tx in
                 try await tx.lock(BlobLocks.databaseKey(sha256))
@@ -944,13 +944,27 @@ public final class WorkspaceService: Sendable {
         }
     }
 
+    /// The checksums a CompleteMultipartUpload states, each checked against what the upload made.
+    public struct StatedChecksums: Sendable {
+        /// A listed part's, by part number.
+        public var parts: [Int: (algorithm: ChecksumAlgorithm, value: String)] = [:]
+        /// The whole object's (`x-amz-checksum-<algorithm>` on the request).
+        public var object: (algorithm: ChecksumAlgorithm, value: String)?
+        public var type: ChecksumType?
+
+        public init() {}
+    }
+
     /// Completes an upload: the object's bytes are the listed parts in order (no bytes are
-    /// copied), its ETag the MD5 of the parts' MD5s with `-N`.
+    /// copied), its ETag the MD5 of the parts' MD5s with `-N`. An upload created with a checksum
+    /// algorithm gives the object its checksum, made from the parts' (`MultipartChecksum`).
     public func completeUpload(
         tenant: TenantID, bucket name: String, uploadId: String, parts listed: [(number: Int, etag: String)],
-        conditions: WriteConditions = WriteConditions()
+        checksums stated: StatedChecksums = StatedChecksums(), conditions: WriteConditions = WriteConditions()
     ) async throws -> WriteResult {
         let (b, u) = try await upload(tenant: tenant, bucket: name, uploadId: uploadId)
+        let multipart = MultipartChecksum(u.headers)
+        try Self.checkStated(stated, against: multipart)
         defer { wakeDeliveries(b) }
         guard !listed.isEmpty else {
             throw S3Error(
@@ -969,9 +983,12 @@ public final class WorkspaceService: Sendable {
                 try await tx.uploadedParts(uploadId: u.id).map { ($0.number, $0) }, uniquingKeysWith: { a, _ in a })
             var segments: [BlobSegment] = []
             var md5s: [UInt8] = []
+            var partChecksums: [(checksum: [UInt8], size: Int64)]? = multipart == nil ? nil : []
             var size: Int64 = 0
             for (i, item) in listed.enumerated() {
-                guard let part = stored[item.number], Self.etagsMatch(item.etag, part.etag) else {
+                guard let part = stored[item.number], Self.etagsMatch(item.etag, part.etag),
+                    multipart == nil || stated.parts[item.number].map({ $0.value == part.checksum }) ?? true
+                else {
                     throw S3Error(
                         code: "InvalidPart",
                         message: "One or more of the specified parts could not be found or its ETag did not match.",
@@ -986,21 +1003,66 @@ public final class WorkspaceService: Sendable {
                 segments.append(BlobSegment(sha256: part.sha256, size: part.size))
                 md5s += Self.hexBytes(part.etag.filter { $0 != "\"" })
                 size += part.size
+                // A part stored without one (before checksums were kept) leaves the object without.
+                if let raw = part.checksum.flatMap(Base64.decode) {
+                    partChecksums?.append((raw, part.size))
+                } else {
+                    partChecksums = nil
+                }
+            }
+            var headers = u.headers
+            headers.pairs.removeAll {
+                $0.name == MultipartChecksum.algorithmHeader || $0.name == MultipartChecksum.typeHeader
+            }
+            if let multipart, let partChecksums, let value = multipart.objectChecksum(parts: partChecksums) {
+                if let expected = stated.object, !Self.checksumsMatch(expected.value, value) {
+                    throw S3Error.badDigest(
+                        "The \(multipart.algorithm.headerName) you specified did not match the calculated checksum.")
+                }
+                headers.pairs += [
+                    (multipart.algorithm.headerName, value), (MultipartChecksum.typeHeader, multipart.type.rawValue),
+                ]
             }
             let etag = "\"" + Array(Insecure.MD5.hash(data: md5s)).hexString + "-\(listed.count)\""
-            let (total, pieces) = (size, segments)
+            let (total, pieces, objectHeaders) = (size, segments, headers)
             let result = try await Self.insertVersion(
                 tx, bucketId: b.id, name: name, key: u.key, levels: levels, conditions: conditions, now: now,
                 event: .createdMultipart,
                 makeVersion: { seq, isNull in
                     ObjectVersion(
                         bucketId: b.id, key: u.key, seq: seq, isNullVersion: isNull, isDeleteMarker: false,
-                        size: total, etag: etag, segments: pieces, headers: u.headers, createdAt: now)
+                        size: total, etag: etag, segments: pieces, headers: objectHeaders, createdAt: now)
                 })
             try await tx.deleteMultipartUpload(id: u.id, tenant: tenant, keepParts: false)
             try await tx.recordCompletedUpload(id: u.id, bucketId: b.id, key: u.key, seq: result.version.seq, at: now)
             return result
         }
+    }
+
+    /// A Complete may state only what its upload was created with.
+    static func checkStated(_ stated: StatedChecksums, against multipart: MultipartChecksum?) throws {
+        guard let multipart else {
+            if stated.object != nil || stated.type != nil {
+                throw S3Error.invalidRequest(
+                    "The upload was created without a checksum algorithm; its object's checksum cannot be stated.")
+            }
+            return
+        }
+        if let type = stated.type, type != multipart.type {
+            throw S3Error.invalidRequest(
+                "The upload was created with the \(multipart.type.rawValue) checksum type, not \(type.rawValue).")
+        }
+        let algorithms = [stated.object?.algorithm].compactMap { $0 } + stated.parts.values.map(\.algorithm)
+        if let other = algorithms.first(where: { $0 != multipart.algorithm }) {
+            throw S3Error.invalidRequest(
+                "The upload was created using the \(multipart.algorithm.rawValue) checksum algorithm, not \(other.rawValue)."
+            )
+        }
+    }
+
+    /// A stated composite checksum may leave out its `-N`.
+    static func checksumsMatch(_ stated: String, _ actual: String) -> Bool {
+        stated == actual || actual.hasPrefix(stated + "-")
     }
 
     /// How long a completed upload's id still answers a repeated Complete.

@@ -16,11 +16,6 @@ struct S3Body: Sendable {
 }
 
 extension S3Listener {
-    /// The checksum algorithms S3 clients send that this server computes.
-    static let checksumAlgorithms: [(name: String, algorithm: ObjectDigest.Algorithms)] = [
-        ("x-amz-checksum-crc32", .crc32), ("x-amz-checksum-crc32c", .crc32c), ("x-amz-checksum-sha256", .sha256),
-    ]
-
     static func entityTooLarge(_ limit: Int64) -> S3Error {
         S3Error(
             code: "EntityTooLarge", message: "Your proposed upload exceeds the maximum allowed size of \(limit) bytes.",
@@ -35,19 +30,25 @@ extension S3Listener {
     /// `blobHashesPayload`: the sink is a blob write, which computes the SHA-256 of exactly these
     /// bytes anyway; a signed payload hash is then left in `payloadSHA256` for the write's digest
     /// to be compared with (before anything is committed), so no byte is hashed twice.
+    /// `alsoCompute`: a checksum wanted whether or not the client sent one (a part's, for the
+    /// checksum its upload was created with); read it from `digest`. `checksumHeadersOfBody`:
+    /// false where `x-amz-checksum-*` headers describe something else (CompleteMultipartUpload's,
+    /// the object's), so only a trailer is checked against the body.
     func readBody(
         _ x: S3Exchange, limit: Int64, tooLarge: S3Error, blobHashesPayload: Bool = false,
+        alsoCompute: ChecksumAlgorithm? = nil, checksumHeadersOfBody: Bool = true,
         sink: (UnsafeRawBufferPointer) throws -> Void
     ) async throws -> S3Body {
         var algorithms: ObjectDigest.Algorithms = [.md5]
-        var expected: [(name: String, algorithm: ObjectDigest.Algorithms, value: String)] = []
-        for (name, algorithm) in Self.checksumAlgorithms {
-            if let value = x.header(name) {
-                algorithms.insert(algorithm)
-                expected.append((name, algorithm, S3Text.trimmed(value)))
+        if let alsoCompute { algorithms.insert(alsoCompute.digest) }
+        var expected: [(algorithm: ChecksumAlgorithm, value: String)] = []
+        for algorithm in ChecksumAlgorithm.allCases where checksumHeadersOfBody {
+            if let value = x.header(algorithm.headerName) {
+                algorithms.insert(algorithm.digest)
+                expected.append((algorithm, S3Text.trimmed(value)))
             }
         }
-        var trailerName: String?
+        var trailerAlgorithm: ChecksumAlgorithm?
         var decoder: AWSChunkedDecoder?
         var deferredPayloadHash: String?
         switch x.auth.payload {
@@ -59,9 +60,9 @@ extension S3Listener {
         }
         switch x.auth.payload {
         case .streamingSignedTrailer(_, let trailer), .streamingUnsignedTrailer(_, let trailer):
-            if let trailer, let match = Self.checksumAlgorithms.first(where: { $0.name == trailer }) {
-                trailerName = trailer
-                algorithms.insert(match.algorithm)
+            if let trailer, let match = ChecksumAlgorithm(headerName: trailer) {
+                trailerAlgorithm = match
+                algorithms.insert(match.digest)
             }
         default: break
         }
@@ -108,38 +109,34 @@ extension S3Listener {
         }
         if let contentMD5, contentMD5 != result.md5 { throw S3Error.badDigest() }
         var checksums: [(name: String, value: String)] = []
-        func computed(_ algorithm: ObjectDigest.Algorithms) -> String? {
-            switch algorithm {
-            case .crc32: result.crc32Base64
-            case .crc32c: result.crc32cBase64
-            case .sha256: result.sha256Base64
-            default: nil
+        for (algorithm, value) in expected {
+            guard let actual = algorithm.base64(in: result), actual == value else {
+                throw S3Error.badDigest(
+                    "The \(algorithm.headerName) you specified did not match the calculated checksum.")
             }
+            checksums.append((algorithm.headerName, actual))
         }
-        for (name, algorithm, value) in expected {
-            guard let actual = computed(algorithm), actual == value else {
-                throw S3Error.badDigest("The \(name) you specified did not match the calculated checksum.")
+        if let algorithm = trailerAlgorithm, let decoder {
+            let name = algorithm.headerName
+            guard let value = decoder.trailer(name) else {
+                throw S3Error.malformedTrailerError("The trailer \(name) named by x-amz-trailer is missing.")
             }
-            checksums.append((name, actual))
-        }
-        if let trailerName, let decoder,
-            let algorithm = Self.checksumAlgorithms.first(where: { $0.name == trailerName })
-        {
-            guard let value = decoder.trailer(trailerName) else {
-                throw S3Error.malformedTrailerError("The trailer \(trailerName) named by x-amz-trailer is missing.")
-            }
-            guard let actual = computed(algorithm.algorithm), actual == value else {
+            guard let actual = algorithm.base64(in: result), actual == value else {
                 throw S3Error.xAmzContentChecksumMismatch()
             }
-            if !checksums.contains(where: { $0.name == trailerName }) { checksums.append((trailerName, actual)) }
+            if !checksums.contains(where: { $0.name == name }) { checksums.append((name, actual)) }
         }
         return S3Body(digest: result, checksums: checksums, payloadSHA256: deferredPayloadHash)
     }
 
     /// Reads a small body whole (an XML or JSON document), checked like any body.
-    func readSmallBody(_ x: S3Exchange, limit: Int64, tooLarge: S3Error) async throws -> [UInt8] {
+    func readSmallBody(_ x: S3Exchange, limit: Int64, tooLarge: S3Error, checksumHeadersOfBody: Bool = true)
+        async throws -> [UInt8]
+    {
         var bytes: [UInt8] = []
-        _ = try await readBody(x, limit: limit, tooLarge: tooLarge) { slice in bytes.append(contentsOf: slice) }
+        _ = try await readBody(x, limit: limit, tooLarge: tooLarge, checksumHeadersOfBody: checksumHeadersOfBody) {
+            slice in bytes.append(contentsOf: slice)
+        }
         return bytes
     }
 
@@ -148,8 +145,9 @@ extension S3Listener {
     }
 
     /// Reads a small XML body (at most 2 MiB, checked like any body); nil when it is empty.
-    func readXML(_ x: S3Exchange) async throws -> S3XMLElement? {
-        let bytes = try await readSmallBody(x, limit: Self.maxXMLBodyBytes, tooLarge: Self.xmlTooLarge)
+    func readXML(_ x: S3Exchange, checksumHeadersOfBody: Bool = true) async throws -> S3XMLElement? {
+        let bytes = try await readSmallBody(
+            x, limit: Self.maxXMLBodyBytes, tooLarge: Self.xmlTooLarge, checksumHeadersOfBody: checksumHeadersOfBody)
         guard bytes.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else { return nil }
         return try S3XML.parse(bytes)
     }

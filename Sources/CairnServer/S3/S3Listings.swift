@@ -173,6 +173,10 @@ extension S3Listener {
                     Self.owner(&u, x.tenant)
                     u.element("StorageClass", "STANDARD")
                     u.element("Initiated", upload.createdAt.iso8601)
+                    if let checksum = MultipartChecksum(upload.headers) {
+                        u.element("ChecksumAlgorithm", checksum.algorithm.rawValue)
+                        u.element("ChecksumType", checksum.type.rawValue)
+                    }
                 }
             }
         }

@@ -170,6 +170,7 @@ extension S3Listener {
         xml.element("CopyObjectResult", xmlns: S3XML.namespace) { c in
             c.element("LastModified", result.version.createdAt.iso8601)
             c.element("ETag", result.version.etag)
+            Self.checksumElements(&c, result.version.headers)
         }
         return Self.xml(xml.document, headers: out)
     }
@@ -239,7 +240,9 @@ extension S3Listener {
     }
 
     /// UploadPartCopy: the part's bytes are read from the source (or a range of it) into a new blob.
-    func uploadPartCopy(_ bucket: String, uploadId: String, number: Int, _ x: S3Exchange) async throws -> Response {
+    func uploadPartCopy(
+        _ bucket: String, uploadId: String, number: Int, algorithm: ChecksumAlgorithm?, _ x: S3Exchange
+    ) async throws -> Response {
         let source = try Self.parseCopySource(x.header("x-amz-copy-source") ?? "")
         let (_, version) = try await copySource(source, x)
         var start: Int64 = 0
@@ -251,7 +254,7 @@ extension S3Listener {
         let write = try workspaces.beginWrite()
         let part: UploadedPart
         do {
-            var md5 = ObjectDigest([.md5])
+            var digest = ObjectDigest(algorithm.map { [.md5, $0.digest] } ?? [.md5])
             let reader = try await workspaces.open(version)
             defer { reader.close() }
             let chunk = 256 * 1024
@@ -266,13 +269,14 @@ extension S3Listener {
                     throw S3Error(code: "InternalError", message: "The source's bytes ended early.", status: 500)
                 }
                 let slice = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-                md5.update(slice)
+                digest.update(slice)
                 try write.write(slice)
                 offset += Int64(count)
             }
+            let digests = digest.finalize()
             part = try await workspaces.putPart(
                 tenant: x.tenant, bucket: bucket, uploadId: uploadId, number: number, write: write,
-                md5: md5.finalize().md5 ?? [])
+                md5: digests.md5 ?? [], checksum: algorithm?.base64(in: digests))
         } catch {
             write.abort()
             throw error
@@ -283,6 +287,7 @@ extension S3Listener {
         xml.element("CopyPartResult", xmlns: S3XML.namespace) { c in
             c.element("LastModified", part.createdAt.iso8601)
             c.element("ETag", part.etag)
+            if let algorithm, let value = part.checksum { c.element(algorithm.elementName, value) }
         }
         return Self.xml(xml.document, headers: out)
     }
@@ -322,8 +327,11 @@ extension S3Listener {
             headers.set("x-amz-version-id", version.versionId)
         }
         var checksums: [(name: String, value: String)] = []
+        var checksumType = ChecksumType.fullObject.rawValue
         for (name, value) in version.headers.pairs {
-            if ObjectHeaders.checksums.contains(name) {
+            if name == MultipartChecksum.typeHeader {
+                checksumType = value
+            } else if ObjectHeaders.checksums.contains(name) {
                 checksums.append((name, value))
             } else {
                 headers.set(name, value)
@@ -384,7 +392,7 @@ extension S3Listener {
             x.header("x-amz-checksum-mode").map({ S3Text.trimmed($0).uppercased() == "ENABLED" }) == true
         {
             for (name, value) in checksums { headers.set(name, value) }
-            headers.set("x-amz-checksum-type", "FULL_OBJECT")
+            headers.set(MultipartChecksum.typeHeader, checksumType)
         }
         headers[.contentLength] = String(length)
         if head || length == 0 { return Response(status: status, headers: headers) }
@@ -497,15 +505,49 @@ extension S3Listener {
 
     func createUpload(_ bucket: String, _ key: String, _ x: S3Exchange) async throws -> Response {
         try Self.refuseUnsupportedWriteHeaders(x)
-        let upload = try await workspaces.createUpload(
-            tenant: x.tenant, bucket: bucket, key: key, headers: try Self.objectHeaders(x))
+        var headers = try Self.objectHeaders(x)
+        let checksum = try Self.multipartChecksum(x)
+        var out = HTTPFields()
+        if let checksum {
+            headers.pairs += [
+                (MultipartChecksum.algorithmHeader, checksum.algorithm.rawValue),
+                (MultipartChecksum.typeHeader, checksum.type.rawValue),
+            ]
+            out.set(MultipartChecksum.algorithmHeader, checksum.algorithm.rawValue)
+            out.set(MultipartChecksum.typeHeader, checksum.type.rawValue)
+        }
+        let upload = try await workspaces.createUpload(tenant: x.tenant, bucket: bucket, key: key, headers: headers)
         var xml = S3XMLWriter()
         xml.element("InitiateMultipartUploadResult", xmlns: S3XML.namespace) { u in
             u.element("Bucket", bucket)
             u.element("Key", key)
             u.element("UploadId", upload.id)
         }
-        return Self.xml(xml.document)
+        return Self.xml(xml.document, headers: out)
+    }
+
+    /// The checksum a CreateMultipartUpload asks the object to get (`x-amz-checksum-algorithm`,
+    /// `x-amz-checksum-type`), checked against what S3 allows together.
+    static func multipartChecksum(_ x: S3Exchange) throws -> MultipartChecksum? {
+        let typeText = x.header(MultipartChecksum.typeHeader).map { S3Text.trimmed($0).uppercased() }
+        guard let algorithmText = x.header(MultipartChecksum.algorithmHeader).map({ S3Text.trimmed($0).uppercased() })
+        else {
+            if typeText != nil {
+                throw S3Error.invalidRequest("The x-amz-checksum-type header needs an x-amz-checksum-algorithm header.")
+            }
+            return nil
+        }
+        guard let algorithm = ChecksumAlgorithm(rawValue: algorithmText) else {
+            throw S3Error.invalidRequest(
+                "Checksum algorithm provided is unsupported. Use one of: "
+                    + ChecksumAlgorithm.allCases.map(\.rawValue).joined(separator: ", ") + ".")
+        }
+        guard let typeText else { return MultipartChecksum(algorithm: algorithm, type: algorithm.types[0]) }
+        guard let type = ChecksumType(rawValue: typeText), algorithm.types.contains(type) else {
+            throw S3Error.invalidRequest(
+                "The \(typeText) checksum type cannot be used with the \(algorithm.rawValue) checksum algorithm.")
+        }
+        return MultipartChecksum(algorithm: algorithm, type: type)
     }
 
     func uploadPart(_ bucket: String, _ key: String, _ x: S3Exchange) async throws -> Response {
@@ -516,20 +558,24 @@ extension S3Listener {
             throw S3Error.invalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
         }
         try workspaces.checkPartNumber(number)
-        _ = try await workspaces.upload(tenant: x.tenant, bucket: bucket, uploadId: uploadId, key: key)
+        let (_, upload) = try await workspaces.upload(tenant: x.tenant, bucket: bucket, uploadId: uploadId, key: key)
+        // An upload created with a checksum algorithm keeps each part's, computed here whether
+        // or not the client sent it.
+        let algorithm = MultipartChecksum(upload.headers)?.algorithm
         if x.header("x-amz-copy-source") != nil {
-            return try await uploadPartCopy(bucket, uploadId: uploadId, number: number, x)
+            return try await uploadPartCopy(bucket, uploadId: uploadId, number: number, algorithm: algorithm, x)
         }
         let write = try workspaces.beginWrite()
         let body: S3Body
         let part: UploadedPart
         do {
             body = try await readBody(
-                x, limit: maxObjectBytes, tooLarge: Self.entityTooLarge(maxObjectBytes), blobHashesPayload: true
+                x, limit: maxObjectBytes, tooLarge: Self.entityTooLarge(maxObjectBytes), blobHashesPayload: true,
+                alsoCompute: algorithm
             ) { try write.write($0) }
             part = try await workspaces.putPart(
                 tenant: x.tenant, bucket: bucket, uploadId: uploadId, number: number, write: write, md5: body.md5,
-                expectedSHA256: body.payloadSHA256)
+                checksum: algorithm?.base64(in: body.digest), expectedSHA256: body.payloadSHA256)
         } catch {
             write.abort()
             throw error
@@ -537,27 +583,35 @@ extension S3Listener {
         var out = HTTPFields()
         out[.eTag] = part.etag
         for (name, value) in body.checksums { out.set(name, value) }
+        if let algorithm, let checksum = part.checksum { out.set(algorithm.headerName, checksum) }
         return Self.empty(.ok, headers: out)
     }
 
-    static let objectChecksumHeaders = [
-        "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-sha256", "x-amz-checksum-sha1",
-        "x-amz-checksum-crc64nvme",
-    ]
-
     func completeUpload(_ bucket: String, _ key: String, _ x: S3Exchange) async throws -> Response {
-        // On Complete, these headers carry the whole object's checksum (composite or full), not
-        // the XML body's; each part's was checked when it was uploaded, the object's is not kept.
-        if let name = Self.objectChecksumHeaders.first(where: { x.header($0) != nil }) {
-            throw S3Error.notImplemented(
-                "A whole-object checksum (\(name)) on CompleteMultipartUpload is not supported; each part's checksum is verified when the part is uploaded."
-            )
+        // On Complete, a checksum header states the whole object's (composite or full), not
+        // the XML body's.
+        var stated = WorkspaceService.StatedChecksums()
+        for algorithm in ChecksumAlgorithm.allCases {
+            if let value = x.header(algorithm.headerName) {
+                guard stated.object == nil else {
+                    throw S3Error.invalidRequest("Expecting a single x-amz-checksum- header.")
+                }
+                stated.object = (algorithm, S3Text.trimmed(value))
+            }
+        }
+        if let type = x.header(MultipartChecksum.typeHeader).map({ S3Text.trimmed($0).uppercased() }) {
+            guard let known = ChecksumType(rawValue: type) else {
+                throw S3Error.invalidRequest("The checksum type \(type) is not one of COMPOSITE, FULL_OBJECT.")
+            }
+            stated.type = known
         }
         let uploadId = x.call["uploadId"] ?? ""
         var bodyRead = false
         func readParts() async throws -> [(number: Int, etag: String)] {
             bodyRead = true
-            guard let document = try await readXML(x), document.name == "CompleteMultipartUpload" else {
+            guard let document = try await readXML(x, checksumHeadersOfBody: false),
+                document.name == "CompleteMultipartUpload"
+            else {
                 throw S3Error.malformedXML()
             }
             let items = document.children("Part")
@@ -568,13 +622,18 @@ extension S3Listener {
                     let etag = item.childText("ETag")
                 else { throw S3Error.malformedXML() }
                 parts.append((number, S3Text.trimmed(etag)))
+                for algorithm in ChecksumAlgorithm.allCases {
+                    if let value = item.childText(algorithm.elementName) {
+                        stated.parts[number] = (algorithm, S3Text.trimmed(value))
+                    }
+                }
             }
             return parts
         }
         do {
             _ = try await workspaces.upload(tenant: x.tenant, bucket: bucket, uploadId: uploadId, key: key)
             let result = try await workspaces.completeUpload(
-                tenant: x.tenant, bucket: bucket, uploadId: uploadId, parts: try await readParts(),
+                tenant: x.tenant, bucket: bucket, uploadId: uploadId, parts: try await readParts(), checksums: stated,
                 conditions: try Self.writeConditions(x))
             return Self.completed(bucket, key, result)
         } catch let error as S3Error where error.code == WorkspaceService.noSuchUpload.code {
@@ -599,8 +658,17 @@ extension S3Listener {
             c.element("Bucket", bucket)
             c.element("Key", key)
             c.element("ETag", result.version.etag)
+            Self.checksumElements(&c, result.version.headers)
         }
         return Self.xml(xml.document, headers: out)
+    }
+
+    /// An object's checksum and its type, as CopyObject and CompleteMultipartUpload answer them.
+    static func checksumElements(_ w: inout S3XMLWriter, _ headers: ObjectHeaders) {
+        for algorithm in ChecksumAlgorithm.allCases {
+            if let value = headers[algorithm.headerName] { w.element(algorithm.elementName, value) }
+        }
+        if let type = headers[MultipartChecksum.typeHeader] { w.element("ChecksumType", type) }
     }
 
     func listParts(_ bucket: String, _ key: String, _ x: S3Exchange) async throws -> Response {
@@ -621,12 +689,18 @@ extension S3Listener {
             if let last = page.last { l.element("NextPartNumberMarker", last.number) }
             l.element("MaxParts", maxParts)
             l.element("IsTruncated", truncated)
+            let checksum = MultipartChecksum(upload.headers)
+            if let checksum {
+                l.element("ChecksumAlgorithm", checksum.algorithm.rawValue)
+                l.element("ChecksumType", checksum.type.rawValue)
+            }
             for part in page {
                 l.element("Part") { p in
                     p.element("PartNumber", part.number)
                     p.element("LastModified", part.createdAt.iso8601)
                     p.element("ETag", part.etag)
                     p.element("Size", part.size)
+                    if let checksum, let value = part.checksum { p.element(checksum.algorithm.elementName, value) }
                 }
             }
             Self.owner(&l, x.tenant, element: "Initiator")

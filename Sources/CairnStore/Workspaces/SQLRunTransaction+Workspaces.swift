@@ -50,7 +50,7 @@ extension SQLRunTransaction {
     private static func decodePart<R: SQLRow>(_ r: inout R) -> UploadedPart {
         UploadedPart(
             uploadId: r.string(), number: r.int(), size: r.int64(), etag: r.string(), sha256: r.string(),
-            createdAt: r.timestamp())
+            checksum: r.optionalString(), createdAt: r.timestamp())
     }
 
     static var s3KeyColumns: String {
@@ -282,7 +282,7 @@ extension SQLRunTransaction {
     func uploadedParts(uploadId: String) async throws -> [UploadedPart] {
         try await connection.all(
             """
-            SELECT upload_id, part_number, size, etag, sha256, created_at FROM workspace_upload_parts \
+            SELECT upload_id, part_number, size, etag, sha256, checksum, created_at FROM workspace_upload_parts \
             WHERE upload_id = \(uploadId) ORDER BY part_number
             """, Self.decodePart)
     }
@@ -465,8 +465,8 @@ extension SQLRunTransaction {
         }
         try await connection.run(
             """
-            INSERT INTO workspace_upload_parts (upload_id, part_number, size, etag, sha256, created_at) VALUES \
-            (\(p.uploadId), \(p.number), \(p.size), \(p.etag), \(p.sha256), \(p.createdAt))
+            INSERT INTO workspace_upload_parts (upload_id, part_number, size, etag, sha256, checksum, created_at) \
+            VALUES (\(p.uploadId), \(p.number), \(p.size), \(p.etag), \(p.sha256), \(p.checksum), \(p.createdAt))
             """)
         try await addBlobReference(
             tenant: tenant, segment: BlobSegment(sha256: p.sha256, size: p.size), at: p.createdAt)

@@ -7,6 +7,8 @@ import base64
 import hashlib
 import os
 
+import pytest
+
 from s3compat import MIB, cairn_only, get, multipart_etag, s3_error, sha256hex, status_of
 
 from boto3.s3.transfer import TransferConfig  # noqa: E402  (after s3compat, which skips without boto3)
@@ -239,17 +241,157 @@ def test_upload_part_copy_range_must_lie_within_the_source(s3, bucket):
     assert get(s3, bucket, "dst") == b"234"
 
 
+# --- checksums of multipart objects -----------------------------------------------------
+
+
+def _raw_checksum(algorithm, data):
+    if algorithm == "SHA256":
+        return hashlib.sha256(data).digest()
+    if algorithm == "SHA1":
+        return hashlib.sha1(data).digest()
+    from awscrt import checksums
+    if algorithm == "CRC32":
+        return checksums.crc32(data).to_bytes(4, "big")
+    if algorithm == "CRC32C":
+        return checksums.crc32c(data).to_bytes(4, "big")
+    return checksums.crc64nvme(data).to_bytes(8, "big")
+
+
+def _b64(raw):
+    return base64.b64encode(raw).decode()
+
+
+def _checksum_parts(s3, bucket, key, upload_id, bodies, algorithm, send=True):
+    parts = []
+    for n, body in enumerate(bodies, start=1):
+        extra = {"ChecksumAlgorithm": algorithm} if send else {}
+        r = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=body, **extra)
+        assert r["Checksum" + algorithm] == _b64(_raw_checksum(algorithm, body))
+        parts.append({"PartNumber": n, "ETag": r["ETag"], "Checksum" + algorithm: r["Checksum" + algorithm]})
+    return parts
+
+
+@cairn_only  # moto keeps no multipart checksums
+@pytest.mark.parametrize("algorithm", ["SHA256", "SHA1", "CRC32", "CRC32C"])
+def test_a_composite_checksum_is_made_of_the_parts_checksums(s3, bucket, algorithm):
+    pytest.importorskip("awscrt")
+    bodies = [os.urandom(PART), b"tail bytes"]
+    up = s3.create_multipart_upload(Bucket=bucket, Key="c", ChecksumAlgorithm=algorithm)
+    assert up["ChecksumAlgorithm"] == algorithm and up["ChecksumType"] == "COMPOSITE"
+    parts = _checksum_parts(s3, bucket, "c", up["UploadId"], bodies, algorithm)
+    listed = s3.list_parts(Bucket=bucket, Key="c", UploadId=up["UploadId"])
+    assert listed["ChecksumAlgorithm"] == algorithm and listed["ChecksumType"] == "COMPOSITE"
+    assert [p["Checksum" + algorithm] for p in listed["Parts"]] == [p["Checksum" + algorithm] for p in parts]
+    uploads = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert uploads[0]["ChecksumAlgorithm"] == algorithm and uploads[0]["ChecksumType"] == "COMPOSITE"
+    composite = _b64(_raw_checksum(algorithm, b"".join(_raw_checksum(algorithm, b) for b in bodies))) + "-2"
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="c", UploadId=up["UploadId"],
+                                        MultipartUpload={"Parts": parts})
+    assert done["Checksum" + algorithm] == composite and done["ChecksumType"] == "COMPOSITE"
+    head = s3.head_object(Bucket=bucket, Key="c", ChecksumMode="ENABLED")
+    assert head["Checksum" + algorithm] == composite and head["ChecksumType"] == "COMPOSITE"
+    # The object's metadata does not show the upload's settings.
+    assert head["Metadata"] == {}
+    assert get(s3, bucket, "c", ChecksumMode="ENABLED") == b"".join(bodies)
+
+
 @cairn_only
-def test_a_whole_object_checksum_on_complete_is_refused_and_the_upload_stays(s3, bucket):
+@pytest.mark.parametrize("algorithm", ["CRC32", "CRC32C", "CRC64NVME"])
+def test_a_full_object_checksum_is_the_crc_of_the_whole_object(s3, bucket, algorithm):
+    pytest.importorskip("awscrt")
+    bodies = [os.urandom(PART), os.urandom(PART + 17), b"tail bytes"]
+    whole = _b64(_raw_checksum(algorithm, b"".join(bodies)))
+    up = s3.create_multipart_upload(Bucket=bucket, Key="f", ChecksumAlgorithm=algorithm, ChecksumType="FULL_OBJECT")
+    assert up["ChecksumType"] == "FULL_OBJECT"
+    parts = _checksum_parts(s3, bucket, "f", up["UploadId"], bodies, algorithm)
+    # A wrong whole-object checksum completes nothing; the right one completes the upload.
+    wrong = _b64(_raw_checksum(algorithm, b"other bytes"))
+    with s3_error("BadDigest", 400):
+        s3.complete_multipart_upload(Bucket=bucket, Key="f", UploadId=up["UploadId"], MultipartUpload={"Parts": parts},
+                                     **{"Checksum" + algorithm: wrong})
+    with s3_error("NoSuchKey", 404):
+        s3.get_object(Bucket=bucket, Key="f")
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="f", UploadId=up["UploadId"],
+                                        MultipartUpload={"Parts": parts}, ChecksumType="FULL_OBJECT",
+                                        **{"Checksum" + algorithm: whole})
+    assert done["Checksum" + algorithm] == whole and done["ChecksumType"] == "FULL_OBJECT"
+    # botocore checks a full-object checksum it is given against the bytes it reads.
+    g = s3.get_object(Bucket=bucket, Key="f", ChecksumMode="ENABLED")
+    assert g["Checksum" + algorithm] == whole and g["ChecksumType"] == "FULL_OBJECT"
+    assert g["Body"].read() == b"".join(bodies)
+
+
+@cairn_only
+def test_parts_sent_without_the_uploads_checksum_get_it_from_the_server(s3, bucket):
+    bodies = [os.urandom(PART), b"last"]
+    up = s3.create_multipart_upload(Bucket=bucket, Key="s", ChecksumAlgorithm="SHA256")
+    parts = []
+    for n, body in enumerate(bodies, start=1):
+        # boto3 sends its default CRC32 here, not the upload's SHA-256.
+        r = s3.upload_part(Bucket=bucket, Key="s", UploadId=up["UploadId"], PartNumber=n, Body=body)
+        assert r["ChecksumSHA256"] == _b64(hashlib.sha256(body).digest())
+        parts.append({"PartNumber": n, "ETag": r["ETag"]})
+    # A part copied from an object gets it too.
+    s3.put_object(Bucket=bucket, Key="src", Body=b"0123456789")
+    r = s3.upload_part_copy(Bucket=bucket, Key="s", UploadId=up["UploadId"], PartNumber=3,
+                            CopySource={"Bucket": bucket, "Key": "src"}, CopySourceRange="bytes=2-4")
+    assert r["CopyPartResult"]["ChecksumSHA256"] == _b64(hashlib.sha256(b"234").digest())
+    parts.append({"PartNumber": 3, "ETag": r["CopyPartResult"]["ETag"]})
+    # The last part must be the only small one, so the copy replaces part 2's place.
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="s", UploadId=up["UploadId"],
+                                        MultipartUpload={"Parts": [parts[0], parts[2]]})
+    raw = hashlib.sha256(bodies[0]).digest() + hashlib.sha256(b"234").digest()
+    assert done["ChecksumSHA256"] == _b64(hashlib.sha256(raw).digest()) + "-2"
+
+
+@cairn_only
+def test_multipart_checksum_mistakes_are_refused_and_change_nothing(s3, bucket):
     body = b"x" * 1024
-    up = s3.create_multipart_upload(Bucket=bucket, Key="k")
-    parts = _upload_parts(s3, bucket, "k", up["UploadId"], [body])
-    composite = base64.b64encode(hashlib.sha256(hashlib.sha256(body).digest()).digest()).decode() + "-1"
-    with s3_error("NotImplemented", 501):
-        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"], ChecksumSHA256=composite,
+    # Combinations S3 does not allow.
+    for algorithm, kind in (("SHA256", "FULL_OBJECT"), ("CRC64NVME", "COMPOSITE"), ("CRC32", "PARTIAL")):
+        with s3_error("InvalidRequest", 400):
+            s3.create_multipart_upload(Bucket=bucket, Key="k", ChecksumAlgorithm=algorithm, ChecksumType=kind)
+    for headers in ({"x-amz-checksum-algorithm": "MD5"}, {"x-amz-checksum-type": "COMPOSITE"}):
+        def add(request, headers=headers, **_):
+            for name, value in headers.items():
+                request.headers[name] = value
+        s3.meta.events.register_first("before-sign.s3.CreateMultipartUpload", add)
+        try:
+            with s3_error("InvalidRequest", 400):
+                s3.create_multipart_upload(Bucket=bucket, Key="k")
+        finally:
+            s3.meta.events.unregister("before-sign.s3.CreateMultipartUpload", add)
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
+
+    # An upload created without a checksum cannot have its object's stated.
+    plain = s3.create_multipart_upload(Bucket=bucket, Key="k")
+    parts = _upload_parts(s3, bucket, "k", plain["UploadId"], [body])
+    composite = _b64(hashlib.sha256(hashlib.sha256(body).digest()).digest()) + "-1"
+    with s3_error("InvalidRequest", 400):
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=plain["UploadId"], ChecksumSHA256=composite,
                                      MultipartUpload={"Parts": parts})
-    s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"], MultipartUpload={"Parts": parts})
-    assert get(s3, bucket, "k") == body
+
+    # A part's checksum that is not the one uploaded, or of another algorithm than the upload's.
+    up = s3.create_multipart_upload(Bucket=bucket, Key="k", ChecksumAlgorithm="SHA256")
+    parts = _checksum_parts(s3, bucket, "k", up["UploadId"], [body], "SHA256")
+    with s3_error("InvalidPart", 400):
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"], MultipartUpload={"Parts": [
+            {"PartNumber": 1, "ETag": parts[0]["ETag"], "ChecksumSHA256": _b64(hashlib.sha256(b"no").digest())}]})
+    with s3_error("InvalidRequest", 400):
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"], MultipartUpload={"Parts": [
+            {"PartNumber": 1, "ETag": parts[0]["ETag"], "ChecksumCRC32": "AAAAAA=="}]})
+    with s3_error("InvalidRequest", 400):
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"], ChecksumType="FULL_OBJECT",
+                                     MultipartUpload={"Parts": parts})
+    with s3_error("NoSuchKey", 404):
+        s3.get_object(Bucket=bucket, Key="k")
+    # Both uploads are still there and complete.
+    s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=plain["UploadId"], MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": parts[0]["ETag"]}]})
+    assert "ChecksumSHA256" not in s3.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"], ChecksumSHA256=composite,
+                                        MultipartUpload={"Parts": parts})
+    assert done["ChecksumSHA256"] == composite
 
 
 @cairn_only

@@ -356,15 +356,16 @@ def _crc32_b64(data: bytes) -> str:
     return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
-@pytest.mark.parametrize("algo", ["CRC32", "CRC32C", "SHA256"])
+@pytest.mark.parametrize("algo", ["CRC32", "CRC32C", "SHA256", "SHA1", "CRC64NVME"])
 def test_put_with_checksum_algorithm(s3, bucket, algo):
-    if algo == "CRC32C":
-        pytest.importorskip("awscrt", reason="botocore needs botocore[crt] (awscrt) for CRC32C")
+    if algo in ("CRC32C", "CRC64NVME"):
+        pytest.importorskip("awscrt", reason=f"botocore needs botocore[crt] (awscrt) for {algo}")
     data = b"checksummed " * 100
     r = s3.put_object(Bucket=bucket, Key="sum", Body=data, ChecksumAlgorithm=algo)
     assert status_of(r) == 200
     expected = {"CRC32": _crc32_b64(data),
-                "SHA256": base64.b64encode(hashlib.sha256(data).digest()).decode()}
+                "SHA256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+                "SHA1": base64.b64encode(hashlib.sha1(data).digest()).decode()}
     field = "Checksum" + algo
     if field in r and algo in expected:  # echoing it is optional; if echoed it must be right
         assert r[field] == expected[algo]
