@@ -3,7 +3,9 @@
 # GET through a fork chain, 4 KiB PutObject/GetObject throughput and a 1,000-key
 # ListObjectsV2 (`cairn bench workspaces`); the plain-S3 parts again against moto's S3 server as
 # a reference point; then a 1 GiB boto3 upload_file/download_file beside a plain cp on the same
-# disk, with the server's peak RSS. Prints figures; not a test.
+# disk, with the server's peak RSS, and the same transfers against scripts/s3_memory_server.py
+# (objects in memory, nothing hashed or written: what boto3 and the machine allow any server).
+# Prints figures; not a test.
 #   scripts/bench-workspaces.sh [extra `cairn bench workspaces` options, e.g. --sizes 10,1000]
 # BENCH_BULK_MIB sets the large file's size (default 1024; 0 skips it); BENCH_SKIP_MOTO=1 skips moto.
 set -euo pipefail
@@ -53,4 +55,14 @@ if [ "$bulk_mib" != 0 ]; then
     "$venv/bin/python" scripts/bench_workspaces_bulk.py --endpoint "http://127.0.0.1:$s3port" --dir "$data" \
         --server-pid "$server" --access-key "$access_key" --secret-key "$secret_key" --size-mib "$bulk_mib" \
         --label cairn
+    echo
+    echo "== reference: $bulk_mib MiB through scripts/s3_memory_server.py (no hashing, no disk) =="
+    "$venv/bin/python" scripts/s3_memory_server.py --port 0 > "$moto_dir/memory.out" &
+    memory=$!
+    for _ in $(seq 50); do grep -q listening "$moto_dir/memory.out" && break; sleep 0.1; done
+    memory_port="$(awk '/listening/ {print $2}' "$moto_dir/memory.out")"
+    "$venv/bin/python" scripts/bench_workspaces_bulk.py --endpoint "http://127.0.0.1:$memory_port" --dir "$data" \
+        --server-pid "$memory" --access-key memory --secret-key memory --size-mib "$bulk_mib" --label memory
+    kill "$memory"
+    wait "$memory" 2>/dev/null || true
 fi
