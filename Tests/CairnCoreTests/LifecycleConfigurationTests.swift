@@ -124,3 +124,23 @@ import Testing
                 key: "keep/a", size: 1, created: created, now: due.adding(milliseconds: 86_400_000 * 100)))
     }
 }
+
+extension LifecycleConfigurationTests {
+    /// A rule sent without an ID gets one; the rest of the document is written back as it was.
+    @Test func rulesWithoutAnIDAreNamedAndTheDocumentKept() throws {
+        let text = """
+            <LifecycleConfiguration><Rule><Status>Enabled</Status><Filter><Prefix>a&amp;b/</Prefix></Filter>\
+            <Expiration><Days>3</Days></Expiration></Rule><Rule><ID>kept</ID><Status>Disabled</Status>\
+            <Prefix></Prefix><Expiration><Days>5</Days></Expiration></Rule></LifecycleConfiguration>
+            """
+        let root = try S3XML.parse(Array(text.utf8))
+        let named = try #require(LifecycleConfiguration.namingRules(root, newID: { "given" }))
+        var xml = S3XMLWriter()
+        xml.element(named, xmlns: S3XML.namespace)
+        let config = try LifecycleConfiguration(text: xml.document)
+        #expect(config.rules.map(\.id) == ["given", "kept"])
+        #expect(config.rules.map(\.filter.prefix) == ["a&b/", ""])
+        #expect(config.rules.map(\.enabled) == [true, false])
+        #expect(LifecycleConfiguration.namingRules(named, newID: { "again" }) == nil)
+    }
+}

@@ -85,6 +85,19 @@ public struct LifecycleConfiguration: Sendable, Equatable {
         }
     }
 
+    /// The document with an `ID` given to each rule that has none, as S3 gives one; nil when
+    /// every rule has its own (the document is then kept as sent).
+    public static func namingRules(_ root: S3XMLElement, newID: () -> String) -> S3XMLElement? {
+        guard root.children.contains(where: { $0.name == "Rule" && $0.child("ID") == nil }) else { return nil }
+        var named = root
+        for index in named.children.indices where named.children[index].name == "Rule" {
+            if named.children[index].child("ID") == nil {
+                named.children[index].children.insert(S3XMLElement(name: "ID", text: newID()), at: 0)
+            }
+        }
+        return named
+    }
+
     static func rule(_ element: S3XMLElement) throws -> Rule {
         guard let status = element.childValue("Status"), status == "Enabled" || status == "Disabled" else {
             throw S3Error.malformedXML("A rule's Status must be Enabled or Disabled.")

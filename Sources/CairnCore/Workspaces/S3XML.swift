@@ -117,6 +117,23 @@ public struct S3XMLWriter: Sendable {
         body(&self)
         close(name)
     }
+
+    /// A parsed element written back: its children, or its text when it has none.
+    public mutating func element(_ parsed: S3XMLElement, xmlns: String? = nil) {
+        guard !parsed.children.isEmpty else {
+            if let xmlns {
+                open(parsed.name, xmlns: xmlns)
+                document += S3XML.escape(parsed.text)
+                close(parsed.name)
+            } else {
+                element(parsed.name, parsed.text)
+            }
+            return
+        }
+        element(parsed.name, xmlns: xmlns) { w in
+            for child in parsed.children { w.element(child) }
+        }
+    }
 }
 
 /// An element of a parsed document: its local name (any `prefix:` dropped), its child elements in

@@ -185,7 +185,13 @@ extension S3Listener {
     func putLifecycle(_ name: String, _ x: S3Exchange) async throws -> Response {
         let (config, text) = try await readXMLText(x)
         _ = try LifecycleConfiguration(config)
-        try await workspaces.setLifecycle(tenant: x.tenant, bucket: name, xml: text)
+        var stored = text
+        if let named = LifecycleConfiguration.namingRules(config, newID: { Identifier.randomHex() }) {
+            var xml = S3XMLWriter()
+            xml.element(named, xmlns: S3XML.namespace)
+            stored = xml.document
+        }
+        try await workspaces.setLifecycle(tenant: x.tenant, bucket: name, xml: stored)
         return Self.empty()
     }
 

@@ -145,6 +145,17 @@ def test_duplicate_rule_ids_are_refused(s3, bucket):
         s3.get_bucket_lifecycle_configuration(Bucket=bucket)
 
 
+def test_a_rule_without_an_id_is_given_one_that_stays(s3, bucket):
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [
+        {"Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 3}},
+        rule(ID="named", Expiration={"Days": 5})]})
+    first = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert 0 < len(first[0]["ID"]) <= 255 and first[0]["ID"] != "named"
+    assert first[0]["Filter"] == {"Prefix": "tmp/"} and first[0]["Expiration"] == {"Days": 3}
+    assert first[1]["ID"] == "named" and first[1]["Expiration"] == {"Days": 5}
+    assert s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"] == first
+
+
 def test_expiry_is_notified(s3, bucket):
     import json
     from cairncompat import WebhookReceiver
