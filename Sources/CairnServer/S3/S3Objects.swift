@@ -632,8 +632,9 @@ extension S3Listener {
         }
         do {
             _ = try await workspaces.upload(tenant: x.tenant, bucket: bucket, uploadId: uploadId, key: key)
+            let parts = try await readParts()  // also fills in the parts' stated checksums
             let result = try await workspaces.completeUpload(
-                tenant: x.tenant, bucket: bucket, uploadId: uploadId, parts: try await readParts(), checksums: stated,
+                tenant: x.tenant, bucket: bucket, uploadId: uploadId, parts: parts, checksums: stated,
                 conditions: try Self.writeConditions(x))
             return Self.completed(bucket, key, result)
         } catch let error as S3Error where error.code == WorkspaceService.noSuchUpload.code {
