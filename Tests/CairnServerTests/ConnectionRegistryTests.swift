@@ -64,6 +64,16 @@ struct ConnectionRegistryTests {
         #expect(Self.admittedID(registry.admission(of: second.channel)) != nil)
     }
 
+    @Test func aConnectionClosedAfterItsSetUpGivesItsPlaceBack() throws {
+        let registry = ConnectionRegistry(maxConnections: 1)
+        let connection = Connection()
+        registry.accept(connection.channel)
+        #expect(Self.admittedID(registry.admission(of: connection.channel)) != nil)
+        _ = try connection.channel.finish()
+        connection.channel.embeddedEventLoop.run()
+        #expect(registry.count == 0)
+    }
+
     @Test func aConnectionAcceptedBeforeTheListenerCountedIsAdmittedAtSetUp() throws {
         let registry = ConnectionRegistry(maxConnections: 1)
         let early = Connection()

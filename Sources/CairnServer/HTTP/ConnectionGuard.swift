@@ -69,10 +69,10 @@ public final class ConnectionRegistry: Sendable {
         let key = ObjectIdentifier(channel)
         let admission = admit(channel)
         state.withLock { $0.admissions[key] = admission }
-        // A connection closed before its set-up (evicted, or its registration failed) leaves
-        // nothing behind.
+        // A closed connection leaves nothing behind, whether or not its set-up came (it may
+        // be evicted first, or its registration or set-up may fail).
         channel.closeFuture.whenComplete { _ in
-            let admission = self.state.withLock { $0.admissions.removeValue(forKey: key) }
+            _ = self.state.withLock { $0.admissions.removeValue(forKey: key) }
             if case .admitted(let id) = admission { self.remove(id) }
         }
     }
