@@ -159,9 +159,12 @@ public struct CRCCombiner: Sendable {
     let one: UInt64
     /// x^(2^k) modulo the polynomial, k = 0..<64.
     let powers: [UInt64]
+    /// How many bytes a value has on the wire (big-endian).
+    let byteCount: Int
 
     init(width: Int, reflectedPolynomial: UInt64) {
         polynomial = reflectedPolynomial
+        byteCount = width / 8
         let one: UInt64 = 1 << UInt64(width - 1)
         self.one = one
         var powers: [UInt64] = [one >> 1]  // x^1
@@ -300,6 +303,11 @@ public struct MultipartChecksum: Sendable, Equatable {
     public static let algorithmHeader = "x-amz-checksum-algorithm"
     public static let typeHeader = "x-amz-checksum-type"
 
+    /// What an upload keeps, and CreateMultipartUpload answers: the inverse of `init?(_:)`.
+    public var uploadHeaders: [(name: String, value: String)] {
+        [(Self.algorithmHeader, algorithm.rawValue), (Self.typeHeader, type.rawValue)]
+    }
+
     public init?(_ headers: ObjectHeaders) {
         guard let name = headers[Self.algorithmHeader], let algorithm = ChecksumAlgorithm(rawValue: name),
             let type = headers[Self.typeHeader].flatMap(ChecksumType.init(rawValue:))
@@ -315,15 +323,14 @@ public struct MultipartChecksum: Sendable, Equatable {
             return Base64.encode(algorithm.bytes(of: parts.flatMap(\.checksum))) + "-\(parts.count)"
         case .fullObject:
             guard let combiner = algorithm.combiner else { return nil }
-            let width = algorithm == .crc64nvme ? 8 : 4
             var whole: UInt64?
             for part in parts {
-                guard part.checksum.count == width else { return nil }
+                guard part.checksum.count == combiner.byteCount else { return nil }
                 let value = part.checksum.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
                 whole = whole.map { combiner.combine($0, value, secondLength: part.size) } ?? value
             }
             guard let whole else { return nil }
-            return Base64.encode(width == 8 ? bigEndianBytes(whole) : bigEndianBytes(UInt32(truncatingIfNeeded: whole)))
+            return Base64.encode(Array(bigEndianBytes(whole).suffix(combiner.byteCount)))
         }
     }
 }

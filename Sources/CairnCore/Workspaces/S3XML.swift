@@ -120,17 +120,8 @@ public struct S3XMLWriter: Sendable {
 
     /// A parsed element written back: its children, or its text when it has none.
     public mutating func element(_ parsed: S3XMLElement, xmlns: String? = nil) {
-        guard !parsed.children.isEmpty else {
-            if let xmlns {
-                open(parsed.name, xmlns: xmlns)
-                document += S3XML.escape(parsed.text)
-                close(parsed.name)
-            } else {
-                element(parsed.name, parsed.text)
-            }
-            return
-        }
         element(parsed.name, xmlns: xmlns) { w in
+            if parsed.children.isEmpty { w.document += S3XML.escape(parsed.text) }
             for child in parsed.children { w.element(child) }
         }
     }

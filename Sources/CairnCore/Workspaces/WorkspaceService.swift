@@ -887,12 +887,18 @@ public final class WorkspaceService: Sendable {
     }
 
     public func checkPartNumber(_ number: Int) throws {
-        guard (1...limits.maxPartNumber).contains(number) else {
-            throw S3Error(
-                code: "InvalidArgument",
-                message: "Part number must be an integer between 1 and \(limits.maxPartNumber), inclusive.",
-                status: 400)
-        }
+        guard (1...limits.maxPartNumber).contains(number) else { throw invalidPartNumber }
+    }
+
+    /// A part number as sent (`?partNumber=`), parsed and checked.
+    public func partNumber(_ text: String) throws -> Int {
+        guard text.utf8.count <= 18, let number = Int(text) else { throw invalidPartNumber }
+        try checkPartNumber(number)
+        return number
+    }
+
+    private var invalidPartNumber: S3Error {
+        S3Error.invalidArgument("Part number must be an integer between 1 and \(limits.maxPartNumber), inclusive.")
     }
 
     /// Commits a finished blob write as part `number` of an upload; returns the part.

@@ -373,7 +373,7 @@ extension S3Listener {
         var start: Int64 = 0
         var length = version.size
         var status = HTTPResponse.Status.ok
-        if let part = try Self.requestedPart(x, of: version) {
+        if let part = try requestedPart(x, of: version) {
             start = part.start
             length = part.length
             if let count = part.count {
@@ -424,13 +424,11 @@ extension S3Listener {
     /// `?partNumber=N` on a GET or HEAD: the bytes of that part of a multipart object (each part is
     /// one of its segments), with the object's part count; part 1 of any other object is all of
     /// it (`count` nil). Nil without the parameter.
-    static func requestedPart(_ x: S3Exchange, of version: ObjectVersion) throws
+    func requestedPart(_ x: S3Exchange, of version: ObjectVersion) throws
         -> (start: Int64, length: Int64, count: Int?)?
     {
         guard let text = x.call["partNumber"] else { return nil }
-        guard text.utf8.count <= 5, let number = Int(text), (1...10_000).contains(number) else {
-            throw S3Error.invalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
-        }
+        let number = try workspaces.partNumber(text)
         guard x.header("range") == nil else {
             throw S3Error(
                 code: "InvalidRequest", message: "Cannot specify both Range header and partNumber query parameter.",
@@ -508,13 +506,9 @@ extension S3Listener {
         var headers = try Self.objectHeaders(x)
         let checksum = try Self.multipartChecksum(x)
         var out = HTTPFields()
-        if let checksum {
-            headers.pairs += [
-                (MultipartChecksum.algorithmHeader, checksum.algorithm.rawValue),
-                (MultipartChecksum.typeHeader, checksum.type.rawValue),
-            ]
-            out.set(MultipartChecksum.algorithmHeader, checksum.algorithm.rawValue)
-            out.set(MultipartChecksum.typeHeader, checksum.type.rawValue)
+        for (name, value) in checksum?.uploadHeaders ?? [] {
+            headers.pairs.append((name, value))
+            out.set(name, value)
         }
         let upload = try await workspaces.createUpload(tenant: x.tenant, bucket: bucket, key: key, headers: headers)
         var xml = S3XMLWriter()
@@ -554,10 +548,7 @@ extension S3Listener {
         guard let uploadId = x.call["uploadId"], let numberText = x.call["partNumber"] else {
             throw S3Error.invalidArgument("UploadPart needs both partNumber and uploadId.")
         }
-        guard let number = Int(numberText) else {
-            throw S3Error.invalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
-        }
-        try workspaces.checkPartNumber(number)
+        let number = try workspaces.partNumber(numberText)
         let (_, upload) = try await workspaces.upload(tenant: x.tenant, bucket: bucket, uploadId: uploadId, key: key)
         // An upload created with a checksum algorithm keeps each part's, computed here whether
         // or not the client sent it.
