@@ -63,7 +63,7 @@ import Testing
         let run = try await t.newRun("w")
         let found = try await t.store.readStatement { tx in try await tx.run(id: run.id, tenant: self.tenant)?.id }
         #expect(found == run.id)
-        await #expect(throws: OneStatementReadError.self) {
+        await #expect(throws: OneStatementError.self) {
             try await t.store.readStatement { tx in
                 _ = try await tx.run(id: run.id, tenant: self.tenant)
                 return try await tx.run(id: run.id, tenant: self.tenant)?.id

@@ -39,17 +39,27 @@ final class RunForkCache: Sendable {
     private let entries = Mutex<[String: RunFork?]>([:])
     static let limit = 100_000
 
+    /// What is known without a read: `.some(nil)` for a run known not to be a fork, nil when
+    /// this replica has not looked yet.
+    func known(_ runId: String) -> RunFork?? { entries.withLock { $0[runId] } }
+
     func fork(of runId: String, _ tx: any RunReadTransaction) async throws -> RunFork? {
-        if let known = entries.withLock({ $0[runId] }) { return known }
+        if let known = known(runId) { return known }
         let found = try await tx.runFork(runId: runId)
-        entries.withLock { e in
-            if e.count >= Self.limit { e.removeAll(keepingCapacity: true) }
-            e[runId] = .some(found)
-        }
+        keep(found, for: runId)
         return found
     }
 
-    func remember(_ fork: RunFork) { entries.withLock { $0[fork.runId] = .some(fork) } }
+    func remember(_ fork: RunFork) { keep(fork, for: fork.runId) }
+    /// A run this replica just created plainly, so its first begin needs no read for this.
+    func rememberNotForked(_ runId: String) { keep(nil, for: runId) }
+
+    private func keep(_ fork: RunFork?, for runId: String) {
+        entries.withLock { e in
+            if e.count >= Self.limit { e.removeAll(keepingCapacity: true) }
+            e[runId] = .some(fork)
+        }
+    }
 }
 
 extension RunService {

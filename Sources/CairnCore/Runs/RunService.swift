@@ -31,9 +31,11 @@ public struct RunService: Sendable {
     // MARK: Runs
 
     public func createRun(_ request: CreateRunRequest, tenant: TenantID) async throws -> Run {
-        try await store.write { tx in
+        let run = try await store.write { tx in
             try await insertRun(request, metadata: request.metadata, tenant: tenant, tx: tx, extraEventFields: nil)
         }
+        forks.rememberNotForked(run.id)
+        return run
     }
 
     /// Inserts a pending run with its channels and its `run.created` event.
@@ -251,15 +253,37 @@ public struct RunService: Sendable {
     public func beginStep(runId: String, _ request: BeginStepRequest, tenant: TenantID) async throws -> BeginStepOutcome
     {
         let leaseMs = self.leaseMs
+        let owner = request.leaseOwner ?? Identifier.uuidString()
+        let inputText = request.input.textOrEmptyObject
+        let options = request.options ?? JSONObject()
+        let optionsText = JSONValue.object(options).jsonText
+        let contractText = JSONValue.object(ResumeContract.normalize(options)).jsonText
+        @Sendable func freshStep(at now: Timestamp) -> Step {
+            Step(
+                id: Identifier.make("step_"), runId: runId, name: request.name, inputHash: request.inputHash,
+                input: inputText, options: optionsText, resumeContract: contractText, status: .running, output: nil,
+                error: nil, leaseOwner: owner, leaseExpiresAt: now.adding(milliseconds: leaseMs), attempt: 1,
+                startedAt: now, completedAt: nil, createdAt: now, updatedAt: now)
+        }
+        // The common case in one statement: a step's first begin in a run known not to be a
+        // fork (from an earlier begin on this replica). Anything else takes the transaction.
+        if case .some(nil) = forks.known(runId) {
+            let step = freshStep(at: clock.now())
+            let payload = step.startedEventPayload
+            let start = try await store.writeStatement { tx in
+                try await tx.startStep(step, tenant: tenant, eventPayload: payload)
+            }
+            switch start {
+            case .started: return .execute(step, leaseOwner: owner)
+            case .runNotFound: throw RunError.runNotFound
+            case .runCancelled: return .cancelled
+            case .stepExists: break
+            }
+        }
         return try await store.write { tx in
             guard let run = try await tx.runForUpdate(id: runId, tenant: tenant) else { throw RunError.runNotFound }
             if run.status == .cancelled { return .cancelled }
             let now = clock.now()
-            let owner = request.leaseOwner ?? Identifier.uuidString()
-            let inputText = request.input.textOrEmptyObject
-            let options = request.options ?? JSONObject()
-            let contract = ResumeContract.normalize(options)
-            let contractText = JSONValue.object(contract).jsonText
             // A fork replays its parent's completed steps up to its point, read where they are.
             if let fork = try await forks.fork(of: runId, tx),
                 try await tx.step(runId: runId, name: request.name) == nil,
@@ -267,12 +291,7 @@ public struct RunService: Sendable {
             {
                 return .alreadyCompleted(inherited)
             }
-            var step = Step(
-                id: Identifier.make("step_"), runId: runId, name: request.name, inputHash: request.inputHash,
-                input: inputText, options: JSONValue.object(options).jsonText, resumeContract: contractText,
-                status: .running, output: nil, error: nil, leaseOwner: owner,
-                leaseExpiresAt: now.adding(milliseconds: leaseMs), attempt: 1, startedAt: now, completedAt: nil,
-                createdAt: now, updatedAt: now)
+            var step = freshStep(at: now)
             // A run's first begin of a step inserts it outright; a later one finds it taken.
             if try await !tx.insertStepIfNew(step) {
                 // Under the run's lock the step can only have gone with its run.
@@ -288,7 +307,7 @@ public struct RunService: Sendable {
                 existing.leaseOwner = owner
                 existing.leaseExpiresAt = now.adding(milliseconds: leaseMs)
                 existing.input = inputText
-                existing.options = JSONValue.object(options).jsonText
+                existing.options = optionsText
                 existing.resumeContract = contractText
                 existing.attempt += 1
                 existing.startedAt = existing.startedAt ?? now
@@ -296,14 +315,7 @@ public struct RunService: Sendable {
                 try await tx.updateStep(existing)
                 step = existing
             }
-            _ = try await tx.appendEvent(
-                runId: runId, type: "step.started",
-                payload: jsonObject { w in
-                    w.field("stepId", step.id)
-                    w.field("name", step.name)
-                    w.field("attempt", step.attempt)
-                    w.field("resumeContract", raw: contractText)
-                }, at: now)
+            _ = try await tx.appendEvent(runId: runId, type: "step.started", payload: step.startedEventPayload, at: now)
             return .execute(step, leaseOwner: owner)
         }
     }
@@ -312,23 +324,16 @@ public struct RunService: Sendable {
     public func completeStep(runId: String, stepId: String, leaseOwner: String, output: JSONValue?, tenant: TenantID)
         async throws -> Step
     {
-        try await store.write { tx in
-            guard try await tx.runForUpdate(id: runId, tenant: tenant) != nil else { throw RunError.runNotFound }
-            let now = clock.now()
-            guard
-                let step = try await tx.completeStep(
-                    runId: runId, stepId: stepId, leaseOwner: leaseOwner, output: output.nonNull?.jsonText, at: now)
-            else { throw RunError.stepLeaseLost }
-            let contract = (try? JSONParser.parse(step.resumeContract))?.objectValue ?? JSONObject()
-            _ = try await tx.appendEvent(
-                runId: runId, type: "step.completed",
-                payload: jsonObject { w in
-                    w.field("stepId", step.id)
-                    w.field("name", step.name)
-                    w.field("checkpointInvariant", json: contract["checkpointInvariant"] ?? .null)
-                    w.field("verifiedBy", json: contract["verifiedBy"] ?? .null)
-                }, at: now)
-            return step
+        let now = clock.now()
+        let outputText = output.nonNull?.jsonText
+        let completion = try await store.writeStatement { tx in
+            try await tx.completeStep(
+                runId: runId, tenant: tenant, stepId: stepId, leaseOwner: leaseOwner, output: outputText, at: now)
+        }
+        switch completion {
+        case .completed(let step): return step
+        case .runNotFound: throw RunError.runNotFound
+        case .leaseLost: throw RunError.stepLeaseLost
         }
     }
 
@@ -743,5 +748,29 @@ public enum RetryPolicy {
         let exponent = max(0, attempt - 1)
         if exponent >= 7 { return 300_000 }
         return min(300_000, 5_000 * (Int64(1) << Int64(exponent)))
+    }
+}
+
+extension Step {
+    /// The `step.started` event's payload.
+    public var startedEventPayload: RawJSON {
+        jsonObject { w in
+            w.field("stepId", id)
+            w.field("name", name)
+            w.field("attempt", attempt)
+            w.field("resumeContract", raw: resumeContract)
+        }
+    }
+
+    /// The `step.completed` event's payload. The Postgres store builds the same text in SQL
+    /// (`RunSQL.completeStep`), so a change here is a change there; a store test compares them.
+    public var completedEventPayload: RawJSON {
+        let contract = (try? JSONParser.parse(resumeContract))?.objectValue ?? JSONObject()
+        return jsonObject { w in
+            w.field("stepId", id)
+            w.field("name", name)
+            w.field("checkpointInvariant", json: contract["checkpointInvariant"] ?? .null)
+            w.field("verifiedBy", json: contract["verifiedBy"] ?? .null)
+        }
     }
 }

@@ -81,11 +81,17 @@ public protocol RunWriteTransaction: RunReadTransaction, QueueWriteTransaction, 
     /// Inserts the step unless its run already has a step of that name (one statement, so
     /// a run's first begin of a step needs no read first); whether it did.
     func insertStepIfNew(_ step: Step) async throws -> Bool
+    /// A run's first begin of `step`: under the run's lock, inserts it with its `step.started`
+    /// event (`eventPayload`) unless the run is missing from the tenant or cancelled, or already
+    /// has a step of that name. One statement on Postgres, so `RunStore.writeStatement` can run
+    /// it; the caller checks first that the run is not a fork (whose steps replay the parent's).
+    func startStep(_ step: Step, tenant: TenantID, eventPayload: RawJSON) async throws -> StepStart
     func updateStep(_ step: Step) async throws
-    /// Checkpoints a step's output if `leaseOwner` holds its lease, in one statement; the
-    /// completed step, or nil if the step is missing or its lease is another's.
-    func completeStep(runId: String, stepId: String, leaseOwner: String, output: RawJSON?, at: Timestamp)
-        async throws -> Step?
+    /// Under the run's lock, checkpoints a step's output if `leaseOwner` holds its lease and
+    /// appends its `step.completed` event (`Step.completedEventPayload`). One statement on
+    /// Postgres, so `RunStore.writeStatement` can run it.
+    func completeStep(runId: String, tenant: TenantID, stepId: String, leaseOwner: String, output: RawJSON?, at: Timestamp)
+        async throws -> StepCompletion
     func insertGate(_ gate: Gate) async throws
     /// Resolves a pending gate if the token matches; returns the resolved gate, or nil.
     func resolveGate(
@@ -132,12 +138,36 @@ public protocol RunStore: Sendable {
     /// Runs `body`, which issues one statement, as that statement alone: a single statement
     /// reads one snapshot by itself, so no transaction is opened around it (on Postgres that
     /// spares a `BEGIN` and a `COMMIT` on the connection; on SQLite it is `read`). On Postgres a
-    /// second statement fails with `OneStatementReadError`, so a body that needs more uses `read`.
+    /// second statement fails with `OneStatementError`, so a body that needs more uses `read`.
     func readStatement<T: Sendable>(_ body: @escaping @Sendable (any RunReadTransaction) async throws -> T)
+        async throws -> T
+    /// `write` for a body of one statement (`startStep`, `completeStep`): a lone statement is
+    /// atomic and durable by itself, so on Postgres it is sent without `BEGIN` and `COMMIT`, one
+    /// round trip where a transaction takes three or more, and rerun on the conflicts `write`
+    /// reruns. On SQLite it is `write`. A second statement fails with `OneStatementError`.
+    func writeStatement<T: Sendable>(_ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T)
         async throws -> T
 }
 
-/// A `readStatement` body issued more than one statement: a programming error, never a client's.
-public struct OneStatementReadError: Error, Sendable {
+/// A `readStatement` or `writeStatement` body issued more than one statement: a programming
+/// error, never a client's.
+public struct OneStatementError: Error, Sendable {
     public init() {}
+}
+
+/// What `RunWriteTransaction.startStep` did.
+public enum StepStart: Sendable, Equatable {
+    case started
+    case runNotFound
+    case runCancelled
+    /// The run already has a step of that name: a replay or a retry, decided by the caller.
+    case stepExists
+}
+
+/// What `RunWriteTransaction.completeStep` did.
+public enum StepCompletion: Sendable {
+    case completed(Step)
+    case runNotFound
+    /// The step is missing, or its lease is another's.
+    case leaseLost
 }

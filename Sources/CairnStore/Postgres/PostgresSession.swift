@@ -27,7 +27,7 @@ final class PostgresSession: SQLConnection, @unchecked Sendable {
     /// parse and plan each time (most of a short statement's cost); others go unnamed.
     private func forEachRow(_ sql: SQL, _ body: (PostgresRow) throws -> Void) async throws {
         statements += 1
-        guard statements <= statementLimit else { throw OneStatementReadError() }
+        guard statements <= statementLimit else { throw OneStatementError() }
         let (text, values) = sql.render(.postgres)
         var binds = PostgresBindings(capacity: values.count)
         var types: [PostgresDataType] = []

@@ -272,7 +272,14 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
         try await writePostgres { tx in try await body(tx) }
     }
 
+    public func writeStatement<T: Sendable>(
+        _ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T
+    ) async throws -> T {
+        try await writePostgres(.statement) { tx in try await body(tx) }
+    }
+
     func writePostgres<T: Sendable>(
+        _ kind: TransactionKind = .write,
         _ body: @escaping @Sendable (SQLRunTransaction<PostgresSession>) async throws -> T
     ) async throws -> T {
         var attempt = 0
@@ -280,7 +287,7 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
             attempt += 1
             let start = ContinuousClock.now
             do {
-                let (value, events) = try await transaction(.write, body)
+                let (value, events) = try await transaction(kind, body)
                 commitTimer.record(duration: ContinuousClock.now - start)
                 broker?.publish(events)
                 return value
@@ -314,11 +321,14 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
 
     enum TransactionKind {
         case read, write
+        /// A write of one statement, committed by itself (`writeStatement`).
+        case statement
 
-        var begin: String {
+        var begin: String? {
             switch self {
             case .read: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
             case .write: "BEGIN ISOLATION LEVEL READ COMMITTED"
+            case .statement: nil
             }
         }
     }
@@ -339,16 +349,21 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
                 // pool and back (measured in turns: never slower, steps up to about 10% faster; see
                 // docs/benchmarks.md, "Scale-out"). Reads send
                 // BEGIN/COMMIT without waiting, and measured slower on the loop, so stay off it.
-                let executor: (any TaskExecutor)? = kind == .write ? EventLoopExecutor(conn.eventLoop) : nil
+                let executor: (any TaskExecutor)? = kind == .read ? nil : EventLoopExecutor(conn.eventLoop)
                 return try await withTaskExecutorPreference(executor) {
+                    guard let begin = kind.begin else {
+                        let tx = SQLRunTransaction(
+                            connection: PostgresSession(connection: conn, logger: self.logger, statementLimit: 1))
+                        return (try await body(tx), tx.appendedEvents)
+                    }
                     let session = PostgresSession(connection: conn, logger: self.logger)
                     func control(_ statement: String) async throws {
                         switch kind {
                         case .read: session.send(statement)
-                        case .write: try await session.run(SQL(stringLiteral: statement))
+                        case .write, .statement: try await session.run(SQL(stringLiteral: statement))
                         }
                     }
-                    try await control(kind.begin)
+                    try await control(begin)
                     do {
                         let tx = SQLRunTransaction(connection: session)
                         let value = try await body(tx)

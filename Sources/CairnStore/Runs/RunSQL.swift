@@ -118,12 +118,68 @@ enum RunSQL {
             completedAt: r.optionalTimestamp(), createdAt: r.timestamp(), updatedAt: r.timestamp())
     }
 
-    static func insertStep(_ s: Step) -> SQL {
+    /// A step's values in `stepColumns` order.
+    static func stepValues(_ s: Step) -> SQL {
         """
-        INSERT INTO steps (\(unsafeRaw: stepColumns)) VALUES (\(s.id), \(s.runId), \(s.name), \(s.inputHash), \
-        \(s.input), \(s.options), \(s.resumeContract), \(s.status.rawValue), \(s.output), \(s.error), \
-        \(s.leaseOwner), \(s.leaseExpiresAt), \(s.attempt), \(s.startedAt), \(s.completedAt), \(s.createdAt), \
-        \(s.updatedAt))
+        \(s.id), \(s.runId), \(s.name), \(s.inputHash), \(s.input), \(s.options), \(s.resumeContract), \
+        \(s.status.rawValue), \(s.output), \(s.error), \(s.leaseOwner), \(s.leaseExpiresAt), \(s.attempt), \
+        \(s.startedAt), \(s.completedAt), \(s.createdAt), \(s.updatedAt)
+        """
+    }
+
+    static func insertStep(_ s: Step) -> SQL {
+        "INSERT INTO steps (\(unsafeRaw: stepColumns)) VALUES (\(stepValues(s)))"
+    }
+
+    // A step's begin and complete as single Postgres statements (`RunStore.writeStatement`):
+    // the run's row lock first, then the step's write, then its event, each fed by the one
+    // before, so nothing is written unless every earlier part found its row. The statement
+    // numbers its event from its own snapshot, taken before it waited for the lock: a writer of
+    // the same run that committed meanwhile makes that number clash on (run_id, seq), and the
+    // store reruns the statement, as it reruns a transaction that lost a race.
+
+    /// `RunWriteTransaction.startStep`. One row if the run exists (its status, and the new
+    /// event's id and number if the step was inserted); none otherwise.
+    static func startStep(_ s: Step, tenant: TenantID, eventPayload: RawJSON) -> SQL {
+        """
+        WITH run AS (SELECT status FROM runs WHERE id = \(s.runId) AND tenant_id = \(tenant.rawValue) FOR UPDATE), \
+        step AS (INSERT INTO steps (\(unsafeRaw: stepColumns)) SELECT \(stepValues(s)) FROM run \
+        WHERE run.status <> \(RunStatus.cancelled.rawValue) ON CONFLICT (run_id, name) DO NOTHING RETURNING run_id), \
+        event AS (INSERT INTO events (run_id, seq, type, payload_json, created_at) \
+        SELECT step.run_id, \(nextEventSeq(of: "step.run_id")), 'step.started', \(eventPayload), \(s.createdAt) \
+        FROM step RETURNING id, seq) \
+        SELECT run.status, event.id, event.seq FROM run LEFT JOIN event ON TRUE
+        """
+    }
+
+    /// The assignments that checkpoint a step's output and give up its lease.
+    static func completedStep(output: RawJSON?, at now: Timestamp) -> SQL {
+        """
+        status = \(StepStatus.completed.rawValue), output_json = \(output), error_json = NULL, lease_owner = NULL, \
+        lease_expires_at = NULL, completed_at = \(now), updated_at = \(now)
+        """
+    }
+
+    /// `RunWriteTransaction.completeStep`. One row if the run exists: the event's id, number and
+    /// payload and the completed step, all null if the lease was not `leaseOwner`'s; none
+    /// otherwise. The payload is `Step.completedEventPayload` built in SQL: `to_json` escapes a
+    /// string exactly as `JSONWriter` does, and `json ->` returns a member's text as stored, which
+    /// is `JSONWriter`'s (a store test compares the two on tricky input).
+    static func completeStep(
+        runId: String, tenant: TenantID, stepId: String, leaseOwner: String, output: RawJSON?, at now: Timestamp
+    ) -> SQL {
+        """
+        WITH run AS (SELECT id FROM runs WHERE id = \(runId) AND tenant_id = \(tenant.rawValue) FOR UPDATE), \
+        step AS (UPDATE steps SET \(completedStep(output: output, at: now)) WHERE id = \(stepId) AND run_id = (SELECT id FROM run) AND lease_owner = \(leaseOwner) \
+        RETURNING \(unsafeRaw: stepColumns)), \
+        event AS (INSERT INTO events (run_id, seq, type, payload_json, created_at) \
+        SELECT step.run_id, \(nextEventSeq(of: "step.run_id")), 'step.completed', \
+        '{"stepId":' || to_json(step.id)::text || ',"name":' || to_json(step.name)::text || \
+        ',"checkpointInvariant":' || \
+        COALESCE((step.resume_contract_json::json -> 'checkpointInvariant')::text, 'null') || \
+        ',"verifiedBy":' || COALESCE((step.resume_contract_json::json -> 'verifiedBy')::text, 'null') || '}', \
+        \(now) FROM step RETURNING id, seq, payload_json) \
+        SELECT event.id, event.seq, event.payload_json, step.* FROM run LEFT JOIN step ON TRUE LEFT JOIN event ON TRUE
         """
     }
 
@@ -301,9 +357,14 @@ enum RunSQL {
         let values = drafts.map { d -> SQL in "(\(d.runId), \(d.type), \(d.payload))" }.joined(separator: ", ")
         return """
             INSERT INTO events (run_id, seq, type, payload_json, created_at) \
-            SELECT v.column1, (SELECT COALESCE(MAX(e.seq), 0) + 1 FROM events e WHERE e.run_id = v.column1), \
-            v.column2, v.column3, \(now) FROM (VALUES \(values)) AS v RETURNING id, run_id, seq
+            SELECT v.column1, \(nextEventSeq(of: "v.column1")), v.column2, v.column3, \(now) \
+            FROM (VALUES \(values)) AS v RETURNING id, run_id, seq
             """
+    }
+
+    /// The number of a run's next event: one past its last (a run's log is gap-free).
+    static func nextEventSeq(of runIdColumn: String) -> SQL {
+        "(SELECT COALESCE(MAX(e.seq), 0) + 1 FROM events e WHERE e.run_id = \(unsafeRaw: runIdColumn))"
     }
 }
 

@@ -209,18 +209,67 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
         } != nil
     }
 
+    func startStep(_ step: Step, tenant: TenantID, eventPayload: RawJSON) async throws -> StepStart {
+        let type = "step.started"
+        switch connection.dialect {
+        case .postgres:
+            let sql = RunSQL.startStep(step, tenant: tenant, eventPayload: eventPayload)
+            guard
+                let (status, eventId, seq) = try await connection.first(
+                    sql, { r in (r.string(), r.optionalInt(), r.int64()) })
+            else { return .runNotFound }
+            guard let eventId else { return status == RunStatus.cancelled.rawValue ? .runCancelled : .stepExists }
+            appendedEvents.append(
+                RunEvent(
+                    id: Int64(eventId), runId: step.runId, seq: seq, type: type, payload: eventPayload,
+                    createdAt: step.createdAt))
+        case .sqlite:
+            // One writer at a time: the same decisions, statement by statement.
+            guard let run = try await runForUpdate(id: step.runId, tenant: tenant) else { return .runNotFound }
+            if run.status == .cancelled { return .runCancelled }
+            guard try await insertStepIfNew(step) else { return .stepExists }
+            _ = try await appendEvent(runId: step.runId, type: type, payload: eventPayload, at: step.createdAt)
+        }
+        return .started
+    }
+
     func updateStep(_ step: Step) async throws { try await connection.run(RunSQL.updateStep(step)) }
 
-    func completeStep(runId: String, stepId: String, leaseOwner: String, output: RawJSON?, at now: Timestamp)
-        async throws -> Step?
-    {
-        try await connection.first(
-            """
-            UPDATE steps SET status = \(StepStatus.completed.rawValue), output_json = \(output), error_json = NULL, \
-            lease_owner = NULL, lease_expires_at = NULL, completed_at = \(now), updated_at = \(now) \
-            WHERE id = \(stepId) AND run_id = \(runId) AND lease_owner = \(leaseOwner) \
-            RETURNING \(unsafeRaw: RunSQL.stepColumns)
-            """, RunSQL.decodeStep)
+    func completeStep(
+        runId: String, tenant: TenantID, stepId: String, leaseOwner: String, output: RawJSON?, at now: Timestamp
+    ) async throws -> StepCompletion {
+        let type = "step.completed"
+        switch connection.dialect {
+        case .postgres:
+            let sql = RunSQL.completeStep(
+                runId: runId, tenant: tenant, stepId: stepId, leaseOwner: leaseOwner, output: output, at: now)
+            guard
+                let row = try await connection.first(
+                    sql,
+                    { r -> (event: RunEvent, step: Step)? in
+                        guard let id = r.optionalInt() else { return nil }
+                        let seq = r.int64(), payload = r.string()
+                        return (
+                            RunEvent(id: Int64(id), runId: runId, seq: seq, type: type, payload: payload, createdAt: now),
+                            RunSQL.decodeStep(&r)
+                        )
+                    })
+            else { return .runNotFound }
+            guard let (event, step) = row else { return .leaseLost }
+            appendedEvents.append(event)
+            return .completed(step)
+        case .sqlite:
+            guard try await runForUpdate(id: runId, tenant: tenant) != nil else { return .runNotFound }
+            guard
+                let step = try await connection.first(
+                    """
+                    UPDATE steps SET \(RunSQL.completedStep(output: output, at: now)) WHERE id = \(stepId) \
+                    AND run_id = \(runId) AND lease_owner = \(leaseOwner) RETURNING \(unsafeRaw: RunSQL.stepColumns)
+                    """, RunSQL.decodeStep)
+            else { return .leaseLost }
+            _ = try await appendEvent(runId: runId, type: type, payload: step.completedEventPayload, at: now)
+            return .completed(step)
+        }
     }
     func insertGate(_ gate: Gate) async throws { try await connection.run(RunSQL.insertGate(gate)) }
 

@@ -325,6 +325,14 @@ public final class SQLiteStore: RunStore, Sendable {
         try await read(body)
     }
 
+    /// SQLite's statements are local calls, and its transactions cheap, so a one-statement
+    /// write is `write` (whose bodies may take several statements where Postgres takes one).
+    public func writeStatement<T: Sendable>(
+        _ body: @escaping @Sendable (any RunWriteTransaction) async throws -> T
+    ) async throws -> T {
+        try await write(body)
+    }
+
     func readSQLite<T: Sendable>(_ body: @escaping @Sendable (SQLiteRunTransaction) async throws -> T) async throws -> T
     {
         let connection = try checkoutReader()
