@@ -62,6 +62,36 @@ import Testing
         #expect(try await t.runs.claim(queues: ["q"], owner: "late", limit: 10, tenant: tenant).isEmpty)
     }
 
+    /// A claim from one plain queue is one statement on Postgres: what it returns is what it
+    /// stored, and each claimed run's event is stored and published alike.
+    @Test(arguments: StoreEngine.available) func aClaimReturnsAndPublishesWhatItStored(engine: StoreEngine) async throws
+    {
+        let t = try await TestStore(engine)
+        var ids: [String] = []
+        for p in 0..<12 { ids.append(try await enqueue(t, priority: p % 4).0.id) }
+        let watched = t.broker.subscribe(runId: ids[3])
+        let other = try await t.runs.claim(queues: ["q"], owner: "w", limit: 5, tenant: TenantID(rawValue: "other"))
+        #expect(other.isEmpty)
+        let claimed = try await t.runs.claim(queues: ["q"], owner: "w", limit: 5, tenant: tenant)
+        #expect(claimed.count == 5 && claimed.map(\.priority) == [3, 3, 3, 2, 2])
+        let payload = RunService.claimedEventPayload(owner: "w", queue: "q")
+        for run in claimed {
+            let stored = try await t.store.read { tx in try await tx.run(id: run.id, tenant: self.tenant) }
+            #expect(stored == run)
+            #expect(run.status == .running && run.leaseOwner == "w" && run.attempt == 1 && run.claimedAt != nil)
+            let events = try await t.runs.events(runId: run.id, after: 0, limit: 10, tenant: tenant)
+            #expect(events.map(\.seq) == Array(1...Int64(events.count)))
+            #expect(events.last?.type == "run.claimed" && events.last?.payload == payload)
+            if run.id == ids[3] {
+                var iterator = watched.events.makeAsyncIterator()
+                #expect(await iterator.next() == events.last)
+            }
+        }
+        #expect(claimed.contains { $0.id == ids[3] })
+        let rest = try await t.runs.claim(queues: ["q"], owner: "v", limit: 50, tenant: tenant)
+        #expect(rest.count == 7 && Set(rest.map(\.id)).isDisjoint(with: claimed.map(\.id)))
+    }
+
     @Test(arguments: StoreEngine.available) func concurrencyAndRateCapsHold(engine: StoreEngine) async throws {
         let t = try await TestStore(engine)
         for _ in 0..<10 { _ = try await enqueue(t) }

@@ -152,4 +152,27 @@ public protocol QueueWriteTransaction: QueueReadTransaction {
     /// Marks runs this transaction just read with `dueRuns` (so holds, and knows to be the
     /// tenant's) as running for `owner`, their attempt counted up by one, all at once.
     func markClaimed(runIds: [String], owner: String, leaseExpiresAt: Timestamp, at: Timestamp) async throws
+    /// A whole claim from a queue without caps: up to `limit` due runs (`dueRuns`) marked
+    /// claimed (`markClaimed`), each with a `run.claimed` event of `eventPayload`; the runs as
+    /// claimed. Nil when the queue has a concurrency or rate cap and is not paused, which the
+    /// caller decides in a transaction of its own. One statement on Postgres, so
+    /// `RunStore.writeStatement` can run it.
+    func claimUncapped(
+        tenant: TenantID, queue: String, owner: String, leaseExpiresAt: Timestamp, limit: Int,
+        eventPayload: RawJSON, at: Timestamp
+    ) async throws -> [Run]?
+}
+
+extension Run {
+    /// The run as a claim by `owner` leaves it.
+    public func claimed(by owner: String, leaseExpiresAt: Timestamp, at now: Timestamp) -> Run {
+        var run = self
+        run.status = .running
+        run.leaseOwner = owner
+        run.leaseExpiresAt = leaseExpiresAt
+        run.attempt += 1
+        run.claimedAt = now
+        run.updatedAt = now
+        return run
+    }
 }

@@ -53,6 +53,17 @@ extension RunService {
     /// Claims up to `limit` due runs from `queues`, in the order given, for `owner`.
     public func claim(queues: [String], owner: String, limit: Int, tenant: TenantID) async throws -> [Run] {
         let leaseMs = configuration.leaseMilliseconds
+        // The common claim, from one queue without caps, is one statement.
+        if queues.count == 1, let queue = queues.first {
+            let now = clock.now()
+            let payload = Self.claimedEventPayload(owner: owner, queue: queue)
+            let claimed = try await store.writeStatement { tx in
+                try await tx.claimUncapped(
+                    tenant: tenant, queue: queue, owner: owner, leaseExpiresAt: now.adding(milliseconds: leaseMs),
+                    limit: limit, eventPayload: payload, at: now)
+            }
+            if let claimed { return claimed }
+        }
         return try await store.write { tx in
             let now = clock.now()
             var claimed: [Run] = []
@@ -87,23 +98,20 @@ extension RunService {
                 let leaseExpiresAt = now.adding(milliseconds: leaseMs)
                 try await tx.markClaimed(
                     runIds: due.map(\.id), owner: owner, leaseExpiresAt: leaseExpiresAt, at: now)
-                let payload = jsonObject { w in
-                    w.field("leaseOwner", owner)
-                    w.field("queue", queue)
-                }
+                let payload = Self.claimedEventPayload(owner: owner, queue: queue)
                 _ = try await tx.appendEvents(
                     due.map { RunEventDraft(runId: $0.id, type: "run.claimed", payload: payload) }, at: now)
-                for var run in due {
-                    run.status = .running
-                    run.leaseOwner = owner
-                    run.leaseExpiresAt = leaseExpiresAt
-                    run.attempt += 1
-                    run.claimedAt = now
-                    run.updatedAt = now
-                    claimed.append(run)
-                }
+                claimed += due.map { $0.claimed(by: owner, leaseExpiresAt: leaseExpiresAt, at: now) }
             }
             return claimed
+        }
+    }
+
+    /// The `run.claimed` event's payload.
+    public static func claimedEventPayload(owner: String, queue: String) -> RawJSON {
+        jsonObject { w in
+            w.field("leaseOwner", owner)
+            w.field("queue", queue)
         }
     }
 

@@ -338,14 +338,64 @@ enum RunSQL {
     /// tenant and queue, so a tenant term adds no check, and it costs: with `tenant_id = ? AND
     /// id IN (…)`, SQLite's planner updates through the tenant's creation index, reading every
     /// run of the tenant, instead of looking the ids up by primary key.
+    /// Queued runs due at `now`, by priority then due time, locked and skipping rows another
+    /// claimer holds; with `unlessCapped`, none if the queue has a cap or is paused.
+    static func dueRuns(
+        columns: String, tenant: TenantID, queue: String, now: Timestamp, limit: Int, unlessCapped: Bool
+    ) -> SQL {
+        let uncapped: SQL =
+            unlessCapped
+            ? """
+             AND NOT EXISTS (SELECT 1 FROM queue_configs c WHERE c.tenant_id = \(tenant.rawValue) \
+            AND c.name = \(queue) AND (c.concurrency IS NOT NULL OR c.rate_per_minute IS NOT NULL \
+            OR c.paused_at IS NOT NULL))
+            """ : ""
+        return """
+            SELECT \(unsafeRaw: columns) FROM runs WHERE tenant_id = \(tenant.rawValue) \
+            AND queue_name = \(queue) AND status = 'queued' AND run_at <= \(now)\(uncapped) \
+            ORDER BY priority DESC, run_at ASC, created_at ASC LIMIT \(limit)\(SQL.Hook.forUpdateSkipLocked)
+            """
+    }
+
+    static let qualifiedRunColumns = runColumns.split(separator: ",").map { "runs." + $0.trimmingSpaces }
+        .joined(separator: ", ")
+
+    /// `QueueWriteTransaction.claimUncapped` as one Postgres statement: the due runs locked, marked
+    /// claimed and given their events (numbered as in `startStep`). One row per claimed run, in
+    /// claim order (whether the queue is capped and not paused, the event's id and number, the
+    /// run), or a single row of the flag and nulls when none was claimed.
+    static func claimUncapped(
+        tenant: TenantID, queue: String, owner: String, leaseExpiresAt: Timestamp, limit: Int, eventPayload: RawJSON,
+        at now: Timestamp
+    ) -> SQL {
+        """
+        WITH due AS (\(dueRuns(columns: "id", tenant: tenant, queue: queue, now: now, limit: limit, unlessCapped: true))), \
+        claimed AS (UPDATE runs SET \(claimedRun(owner: owner, leaseExpiresAt: leaseExpiresAt, at: now)) \
+        FROM due WHERE runs.id = due.id RETURNING \(unsafeRaw: qualifiedRunColumns)), \
+        event AS (INSERT INTO events (run_id, seq, type, payload_json, created_at) \
+        SELECT claimed.id, \(nextEventSeq(of: "claimed.id")), 'run.claimed', \(eventPayload), \(now) FROM claimed \
+        RETURNING id, run_id, seq) \
+        SELECT EXISTS (SELECT 1 FROM queue_configs c WHERE c.tenant_id = \(tenant.rawValue) AND c.name = \(queue) \
+        AND c.paused_at IS NULL AND (c.concurrency IS NOT NULL OR c.rate_per_minute IS NOT NULL)), \
+        event.id, event.seq, claimed.* FROM (SELECT 1) AS one \
+        LEFT JOIN (claimed JOIN event ON event.run_id = claimed.id) ON TRUE \
+        ORDER BY claimed.priority DESC, claimed.run_at ASC, claimed.created_at ASC
+        """
+    }
+
+    /// The assignments that mark a run claimed by `owner` (`Run.claimed`).
+    static func claimedRun(owner: String, leaseExpiresAt: Timestamp, at now: Timestamp) -> SQL {
+        """
+        status = 'running', lease_owner = \(owner), lease_expires_at = \(leaseExpiresAt), \
+        attempt = attempt + 1, claimed_at = \(now), updated_at = \(now)
+        """
+    }
+
     static func markClaimed(
         _ runIds: ArraySlice<String>, owner: String, leaseExpiresAt: Timestamp, at now: Timestamp
     ) -> SQL {
         let ids = runIds.map { id -> SQL in "\(id)" }.joined(separator: ", ")
-        return """
-            UPDATE runs SET status = 'running', lease_owner = \(owner), lease_expires_at = \(leaseExpiresAt), \
-            attempt = attempt + 1, claimed_at = \(now), updated_at = \(now) WHERE id IN (\(ids))
-            """
+        return "UPDATE runs SET \(claimedRun(owner: owner, leaseExpiresAt: leaseExpiresAt, at: now)) WHERE id IN (\(ids))"
     }
 
     /// One event for each of several different runs in one statement: each numbered one past its

@@ -12,19 +12,53 @@ extension SQLRunTransaction {
     func dueRuns(tenant: TenantID, queue: String, now: Timestamp, limit: Int, unlessCapped: Bool) async throws
         -> [Run]
     {
-        let uncapped: SQL =
-            unlessCapped
-            ? """
-             AND NOT EXISTS (SELECT 1 FROM queue_configs c WHERE c.tenant_id = \(tenant.rawValue) \
-            AND c.name = \(queue) AND (c.concurrency IS NOT NULL OR c.rate_per_minute IS NOT NULL \
-            OR c.paused_at IS NOT NULL))
-            """ : ""
-        return try await connection.all(
-            """
-            SELECT \(unsafeRaw: RunSQL.runColumns) FROM runs WHERE tenant_id = \(tenant.rawValue) \
-            AND queue_name = \(queue) AND status = 'queued' AND run_at <= \(now)\(uncapped) \
-            ORDER BY priority DESC, run_at ASC, created_at ASC LIMIT \(limit)\(SQL.Hook.forUpdateSkipLocked)
-            """, RunSQL.decodeRun)
+        try await connection.all(
+            RunSQL.dueRuns(
+                columns: RunSQL.runColumns, tenant: tenant, queue: queue, now: now, limit: limit,
+                unlessCapped: unlessCapped),
+            RunSQL.decodeRun)
+    }
+
+    func claimUncapped(
+        tenant: TenantID, queue: String, owner: String, leaseExpiresAt: Timestamp, limit: Int,
+        eventPayload: RawJSON, at now: Timestamp
+    ) async throws -> [Run]? {
+        let type = "run.claimed"
+        switch connection.dialect {
+        case .postgres:
+            let rows = try await connection.all(
+                RunSQL.claimUncapped(
+                    tenant: tenant, queue: queue, owner: owner, leaseExpiresAt: leaseExpiresAt, limit: limit,
+                    eventPayload: eventPayload, at: now)
+            ) { r -> (capped: Bool, claim: (eventId: Int, seq: Int64, run: Run)?) in
+                let capped = r.bool()
+                guard let eventId = r.optionalInt() else { return (capped, nil) }
+                return (capped, (eventId, r.int64(), RunSQL.decodeRun(&r)))
+            }
+            let claims = rows.compactMap(\.claim)
+            if claims.isEmpty, rows.first?.capped == true { return nil }
+            appended(
+                claims.map {
+                    RunEvent(
+                        id: Int64($0.eventId), runId: $0.run.id, seq: $0.seq, type: type, payload: eventPayload,
+                        createdAt: now)
+                })
+            return claims.map(\.run)
+        case .sqlite:
+            // One writer at a time: the same decisions, statement by statement.
+            let due = try await dueRuns(tenant: tenant, queue: queue, now: now, limit: limit, unlessCapped: true)
+            if due.isEmpty {
+                let config = try await queueConfig(tenant: tenant, name: queue)
+                if let config, config.pausedAt == nil, config.concurrency != nil || config.ratePerMinute != nil {
+                    return nil
+                }
+                return []
+            }
+            try await markClaimed(runIds: due.map(\.id), owner: owner, leaseExpiresAt: leaseExpiresAt, at: now)
+            _ = try await appendEvents(
+                due.map { RunEventDraft(runId: $0.id, type: type, payload: eventPayload) }, at: now)
+            return due.map { $0.claimed(by: owner, leaseExpiresAt: leaseExpiresAt, at: now) }
+        }
     }
 
     /// Statements of at most 32 ids: few distinct texts, each few enough binds to prepare.

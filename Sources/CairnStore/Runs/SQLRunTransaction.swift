@@ -9,6 +9,9 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
     let connection: Connection
     private(set) var appendedEvents: [RunEvent] = []
 
+    /// Events a statement of this transaction appended, to publish after commit.
+    func appended(_ events: [RunEvent]) { appendedEvents += events }
+
     init(connection: Connection) { self.connection = connection }
 
     // MARK: Reads
@@ -219,10 +222,11 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
                     sql, { r in (r.string(), r.optionalInt(), r.int64()) })
             else { return .runNotFound }
             guard let eventId else { return status == RunStatus.cancelled.rawValue ? .runCancelled : .stepExists }
-            appendedEvents.append(
+            appended([
                 RunEvent(
                     id: Int64(eventId), runId: step.runId, seq: seq, type: type, payload: eventPayload,
-                    createdAt: step.createdAt))
+                    createdAt: step.createdAt)
+            ])
         case .sqlite:
             // One writer at a time: the same decisions, statement by statement.
             guard let run = try await runForUpdate(id: step.runId, tenant: tenant) else { return .runNotFound }
@@ -256,7 +260,7 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
                     })
             else { return .runNotFound }
             guard let (event, step) = row else { return .leaseLost }
-            appendedEvents.append(event)
+            appended([event])
             return .completed(step)
         case .sqlite:
             guard try await runForUpdate(id: runId, tenant: tenant) != nil else { return .runNotFound }
@@ -376,7 +380,7 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
             guard let (id, seq) = byRun[d.runId] else { throw StoreInvariantError("event insert returned no row") }
             events.append(RunEvent(id: id, runId: d.runId, seq: seq, type: d.type, payload: d.payload, createdAt: now))
         }
-        appendedEvents += events
+        appended(events)
         return events
     }
 }
