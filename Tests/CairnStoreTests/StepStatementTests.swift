@@ -30,7 +30,8 @@ import Testing
             let request = BeginStepRequest(
                 name: name, inputHash: "h\(i)", input: .object(JSONObject([("i", .int(i))])),
                 options: i % 2 == 0 ? options : nil, leaseOwner: "w")
-            guard case .execute(let step, let owner) = try await t.runs.beginStep(runId: run.id, request, tenant: tenant)
+            guard
+                case .execute(let step, let owner) = try await t.runs.beginStep(runId: run.id, request, tenant: tenant)
             else {
                 Issue.record("expected execute for \(name)")
                 return
@@ -73,9 +74,11 @@ import Testing
             for worker in 0..<8 {
                 group.addTask {
                     for i in 0..<5 {
-                        let request = BeginStepRequest(name: "w\(worker)-\(i)", inputHash: "h", leaseOwner: "w\(worker)")
-                        guard case .execute(let step, let owner) = try await t.runs.beginStep(
-                            runId: run.id, request, tenant: self.tenant)
+                        let request = BeginStepRequest(
+                            name: "w\(worker)-\(i)", inputHash: "h", leaseOwner: "w\(worker)")
+                        guard
+                            case .execute(let step, let owner) = try await t.runs.beginStep(
+                                runId: run.id, request, tenant: self.tenant)
                         else { throw Boom() }
                         _ = try await t.runs.completeStep(
                             runId: run.id, stepId: step.id, leaseOwner: owner, output: nil, tenant: self.tenant)
@@ -107,7 +110,8 @@ import Testing
         }
         let before = try await t.runs.events(runId: run.id, after: 0, limit: 100, tenant: tenant)
         await #expect(throws: RunError.runNotFound) {
-            _ = try await t.runs.completeStep(runId: run.id, stepId: step.id, leaseOwner: "w", output: nil, tenant: stranger)
+            _ = try await t.runs.completeStep(
+                runId: run.id, stepId: step.id, leaseOwner: "w", output: nil, tenant: stranger)
         }
         await #expect(throws: RunError.stepLeaseLost) {
             _ = try await t.runs.completeStep(
@@ -122,8 +126,9 @@ import Testing
 
         _ = try await t.runs.cancelRun(id: run.id, reason: nil, actor: nil, tenant: tenant)
         let cancelled = try await t.runs.events(runId: run.id, after: 0, limit: 100, tenant: tenant)
-        guard case .cancelled = try await t.runs.beginStep(
-            runId: run.id, BeginStepRequest(name: "after", inputHash: "h"), tenant: tenant)
+        guard
+            case .cancelled = try await t.runs.beginStep(
+                runId: run.id, BeginStepRequest(name: "after", inputHash: "h"), tenant: tenant)
         else {
             Issue.record("expected cancelled")
             return

@@ -90,7 +90,9 @@ public protocol RunWriteTransaction: RunReadTransaction, QueueWriteTransaction, 
     /// Under the run's lock, checkpoints a step's output if `leaseOwner` holds its lease and
     /// appends its `step.completed` event (`Step.completedEventPayload`). One statement on
     /// Postgres, so `RunStore.writeStatement` can run it.
-    func completeStep(runId: String, tenant: TenantID, stepId: String, leaseOwner: String, output: RawJSON?, at: Timestamp)
+    func completeStep(
+        runId: String, tenant: TenantID, stepId: String, leaseOwner: String, output: RawJSON?, at: Timestamp
+    )
         async throws -> StepCompletion
     func insertGate(_ gate: Gate) async throws
     /// Resolves a pending gate if the token matches; returns the resolved gate, or nil.

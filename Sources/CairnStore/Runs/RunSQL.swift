@@ -395,7 +395,8 @@ enum RunSQL {
         _ runIds: ArraySlice<String>, owner: String, leaseExpiresAt: Timestamp, at now: Timestamp
     ) -> SQL {
         let ids = runIds.map { id -> SQL in "\(id)" }.joined(separator: ", ")
-        return "UPDATE runs SET \(claimedRun(owner: owner, leaseExpiresAt: leaseExpiresAt, at: now)) WHERE id IN (\(ids))"
+        return
+            "UPDATE runs SET \(claimedRun(owner: owner, leaseExpiresAt: leaseExpiresAt, at: now)) WHERE id IN (\(ids))"
     }
 
     /// One event for each of several different runs in one statement: each numbered one past its

@@ -254,7 +254,8 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
                         guard let id = r.optionalInt() else { return nil }
                         let seq = r.int64(), payload = r.string()
                         return (
-                            RunEvent(id: Int64(id), runId: runId, seq: seq, type: type, payload: payload, createdAt: now),
+                            RunEvent(
+                                id: Int64(id), runId: runId, seq: seq, type: type, payload: payload, createdAt: now),
                             RunSQL.decodeStep(&r)
                         )
                     })
