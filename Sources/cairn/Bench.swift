@@ -39,6 +39,14 @@ struct StepsBench: AsyncParsableCommand {
         let seq = try await api.runSteps(count: sequential, label: "sequential")
         print("sequential: \(sequential) steps, 1 worker")
         print(Self.describe(seq.latencies, wall: seq.wall, steps: sequential))
+        // What two HTTP exchanges cost alone, on the same kind of connection: the part of a
+        // step that is not the server's work.
+        let health = try await api.roundTrips(count: sequential)
+        let healthMs = health.map(\.milliseconds).sorted()
+        print(
+            String(
+                format: "  HTTP alone (GET /health, %d in a row): p50 %.3f ms a request", healthMs.count,
+                healthMs.isEmpty ? 0 : healthMs[healthMs.count / 2]))
 
         let start = ContinuousClock.now
         let results = try await withThrowingTaskGroup(of: [Duration].self) { group in
@@ -73,6 +81,21 @@ struct BenchClient: Sendable {
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
+    }
+
+    /// `count` sequential `GET /health` exchanges on one connection, each timed.
+    func roundTrips(count: Int) async throws -> [Duration] {
+        let connection = try await BenchConnection.connect(host: host, port: port, apiKey: apiKey)
+        defer { Task { await connection.close() } }
+        var latencies: [Duration] = []
+        latencies.reserveCapacity(count)
+        for _ in 0..<count {
+            let t0 = ContinuousClock.now
+            let (status, _) = try await connection.send(.GET, "/health")
+            guard status == .ok else { throw Failure(description: "/health: \(status)") }
+            latencies.append(ContinuousClock.now - t0)
+        }
+        return latencies
     }
 
     /// Creates and begins a run, then runs `count` steps on it one after another.
@@ -324,6 +347,29 @@ struct PostgresBench: AsyncParsableCommand {
         for (what, mean) in try await store.measureRoundTrips(count: count) {
             print(String(format: "%@: mean %.3f ms", what, mean.milliseconds))
         }
+        // A step as the server's store runs it, without HTTP: what DBOS's in-process step is
+        // to be set against.
+        let runs = RunService(store: store, configuration: .init())
+        let run = try await runs.createRun(CreateRunRequest(workflowName: "bench"), tenant: .default)
+        var latencies: [Duration] = []
+        latencies.reserveCapacity(count)
+        for i in 0..<count {
+            let t0 = ContinuousClock.now
+            guard
+                case .execute(let step, let owner) = try await runs.beginStep(
+                    runId: run.id, BeginStepRequest(name: "step-\(i)", inputHash: "h\(i)", leaseOwner: "bench"),
+                    tenant: .default)
+            else { throw ValidationError("a step did not begin") }
+            _ = try await runs.completeStep(
+                runId: run.id, stepId: step.id, leaseOwner: owner, output: .object(JSONObject([("ok", .int(i))])),
+                tenant: .default)
+            latencies.append(ContinuousClock.now - t0)
+        }
+        let ms = latencies.map(\.milliseconds).sorted()
+        print(
+            String(
+                format: "a step in-process (begin and complete, no HTTP): p50 %.3f ms, mean %.3f ms", ms[ms.count / 2],
+                ms.reduce(0, +) / Double(ms.count)))
     }
 }
 
