@@ -53,7 +53,9 @@ extension RunService {
     /// Claims up to `limit` due runs from `queues`, in the order given, for `owner`.
     public func claim(queues: [String], owner: String, limit: Int, tenant: TenantID) async throws -> [Run] {
         let leaseMs = configuration.leaseMilliseconds
-        // The common claim, from one queue without caps, is one statement.
+        // The common claim, from one queue without caps, is one statement. Nil from it means
+        // the queue has caps, so the transaction need not look for plain due runs again.
+        var cappedQueue: String?
         if queues.count == 1, let queue = queues.first {
             let now = clock.now()
             let payload = Self.claimedEventPayload(owner: owner, queue: queue)
@@ -63,7 +65,9 @@ extension RunService {
                     limit: limit, eventPayload: payload, at: now)
             }
             if let claimed { return claimed }
+            cappedQueue = queue
         }
+        let knownCapped = cappedQueue
         return try await store.write { tx in
             let now = clock.now()
             var claimed: [Run] = []
@@ -72,8 +76,10 @@ extension RunService {
                 // Most queues have no caps and are not paused: one statement finds their due
                 // runs. Only when it finds none is the queue's config read, to tell a capped or
                 // paused queue from an idle one.
-                var due = try await tx.dueRuns(
-                    tenant: tenant, queue: queue, now: now, limit: capacity, unlessCapped: true)
+                var due =
+                    queue == knownCapped
+                    ? []
+                    : try await tx.dueRuns(tenant: tenant, queue: queue, now: now, limit: capacity, unlessCapped: true)
                 if due.isEmpty {
                     guard let config = try await tx.queueConfig(tenant: tenant, name: queue),
                         config.pausedAt == nil, config.concurrency != nil || config.ratePerMinute != nil

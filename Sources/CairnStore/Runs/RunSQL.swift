@@ -145,7 +145,7 @@ enum RunSQL {
         WITH run AS (SELECT status FROM runs WHERE id = \(s.runId) AND tenant_id = \(tenant.rawValue) FOR UPDATE), \
         step AS (INSERT INTO steps (\(unsafeRaw: stepColumns)) SELECT \(stepValues(s)) FROM run \
         WHERE run.status <> \(RunStatus.cancelled.rawValue) ON CONFLICT (run_id, name) DO NOTHING RETURNING run_id), \
-        event AS (INSERT INTO events (run_id, seq, type, payload_json, created_at) \
+        event AS (\(unsafeRaw: insertEvent) \
         SELECT step.run_id, \(nextEventSeq(of: "step.run_id")), 'step.started', \(eventPayload), \(s.createdAt) \
         FROM step RETURNING id, seq) \
         SELECT run.status, event.id, event.seq FROM run LEFT JOIN event ON TRUE
@@ -153,7 +153,7 @@ enum RunSQL {
     }
 
     /// The assignments that checkpoint a step's output and give up its lease.
-    static func completedStep(output: RawJSON?, at now: Timestamp) -> SQL {
+    static func completedStepAssignments(output: RawJSON?, at now: Timestamp) -> SQL {
         """
         status = \(StepStatus.completed.rawValue), output_json = \(output), error_json = NULL, lease_owner = NULL, \
         lease_expires_at = NULL, completed_at = \(now), updated_at = \(now)
@@ -170,9 +170,9 @@ enum RunSQL {
     ) -> SQL {
         """
         WITH run AS (SELECT id FROM runs WHERE id = \(runId) AND tenant_id = \(tenant.rawValue) FOR UPDATE), \
-        step AS (UPDATE steps SET \(completedStep(output: output, at: now)) WHERE id = \(stepId) AND run_id = (SELECT id FROM run) AND lease_owner = \(leaseOwner) \
-        RETURNING \(unsafeRaw: stepColumns)), \
-        event AS (INSERT INTO events (run_id, seq, type, payload_json, created_at) \
+        step AS (UPDATE steps SET \(completedStepAssignments(output: output, at: now)) WHERE id = \(stepId) \
+        AND run_id = (SELECT id FROM run) AND lease_owner = \(leaseOwner) RETURNING \(unsafeRaw: stepColumns)), \
+        event AS (\(unsafeRaw: insertEvent) \
         SELECT step.run_id, \(nextEventSeq(of: "step.run_id")), 'step.completed', \
         '{"stepId":' || to_json(step.id)::text || ',"name":' || to_json(step.name)::text || \
         ',"checkpointInvariant":' || \
@@ -334,10 +334,6 @@ enum RunSQL {
             createdAt: r.timestamp())
     }
 
-    /// Marks runs claimed by their ids alone. They were selected in the same transaction by
-    /// tenant and queue, so a tenant term adds no check, and it costs: with `tenant_id = ? AND
-    /// id IN (…)`, SQLite's planner updates through the tenant's creation index, reading every
-    /// run of the tenant, instead of looking the ids up by primary key.
     /// Queued runs due at `now`, by priority then due time, locked and skipping rows another
     /// claimer holds; with `unlessCapped`, none if the queue has a cap or is paused.
     static func dueRuns(
@@ -370,9 +366,9 @@ enum RunSQL {
     ) -> SQL {
         """
         WITH due AS (\(dueRuns(columns: "id", tenant: tenant, queue: queue, now: now, limit: limit, unlessCapped: true))), \
-        claimed AS (UPDATE runs SET \(claimedRun(owner: owner, leaseExpiresAt: leaseExpiresAt, at: now)) \
+        claimed AS (UPDATE runs SET \(claimedRunAssignments(owner: owner, leaseExpiresAt: leaseExpiresAt, at: now)) \
         FROM due WHERE runs.id = due.id RETURNING \(unsafeRaw: qualifiedRunColumns)), \
-        event AS (INSERT INTO events (run_id, seq, type, payload_json, created_at) \
+        event AS (\(unsafeRaw: insertEvent) \
         SELECT claimed.id, \(nextEventSeq(of: "claimed.id")), 'run.claimed', \(eventPayload), \(now) FROM claimed \
         RETURNING id, run_id, seq) \
         SELECT EXISTS (SELECT 1 FROM queue_configs c WHERE c.tenant_id = \(tenant.rawValue) AND c.name = \(queue) \
@@ -384,19 +380,23 @@ enum RunSQL {
     }
 
     /// The assignments that mark a run claimed by `owner` (`Run.claimed`).
-    static func claimedRun(owner: String, leaseExpiresAt: Timestamp, at now: Timestamp) -> SQL {
+    static func claimedRunAssignments(owner: String, leaseExpiresAt: Timestamp, at now: Timestamp) -> SQL {
         """
         status = 'running', lease_owner = \(owner), lease_expires_at = \(leaseExpiresAt), \
         attempt = attempt + 1, claimed_at = \(now), updated_at = \(now)
         """
     }
 
+    /// Marks runs claimed by their ids alone. They were selected in the same transaction by
+    /// tenant and queue, so a tenant term adds no check, and it costs: with `tenant_id = ? AND
+    /// id IN (…)`, SQLite's planner updates through the tenant's creation index, reading every
+    /// run of the tenant, instead of looking the ids up by primary key.
     static func markClaimed(
         _ runIds: ArraySlice<String>, owner: String, leaseExpiresAt: Timestamp, at now: Timestamp
     ) -> SQL {
         let ids = runIds.map { id -> SQL in "\(id)" }.joined(separator: ", ")
         return
-            "UPDATE runs SET \(claimedRun(owner: owner, leaseExpiresAt: leaseExpiresAt, at: now)) WHERE id IN (\(ids))"
+            "UPDATE runs SET \(claimedRunAssignments(owner: owner, leaseExpiresAt: leaseExpiresAt, at: now)) WHERE id IN (\(ids))"
     }
 
     /// One event for each of several different runs in one statement: each numbered one past its
@@ -407,11 +407,13 @@ enum RunSQL {
     static func appendEvents(_ drafts: ArraySlice<RunEventDraft>, at now: Timestamp) -> SQL {
         let values = drafts.map { d -> SQL in "(\(d.runId), \(d.type), \(d.payload))" }.joined(separator: ", ")
         return """
-            INSERT INTO events (run_id, seq, type, payload_json, created_at) \
+            \(unsafeRaw: insertEvent) \
             SELECT v.column1, \(nextEventSeq(of: "v.column1")), v.column2, v.column3, \(now) \
             FROM (VALUES \(values)) AS v RETURNING id, run_id, seq
             """
     }
+
+    static let insertEvent = "INSERT INTO events (run_id, seq, type, payload_json, created_at)"
 
     /// The number of a run's next event: one past its last (a run's log is gap-free).
     static func nextEventSeq(of runIdColumn: String) -> SQL {

@@ -268,7 +268,7 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
             guard
                 let step = try await connection.first(
                     """
-                    UPDATE steps SET \(RunSQL.completedStep(output: output, at: now)) WHERE id = \(stepId) \
+                    UPDATE steps SET \(RunSQL.completedStepAssignments(output: output, at: now)) WHERE id = \(stepId) \
                     AND run_id = \(runId) AND lease_owner = \(leaseOwner) RETURNING \(unsafeRaw: RunSQL.stepColumns)
                     """, RunSQL.decodeStep)
             else { return .leaseLost }
