@@ -1,3 +1,4 @@
+import CairnStore
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -389,8 +390,13 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         }
     }
 
+    /// Runs the connection's requests on its own event loop: reading a request, the handler
+    /// and writing its answer then need no thread hop (a store call that prefers its database
+    /// connection's loop hops there and back).
     func handle(value: Value, logger: Logger) async {
-        await http1.handle(value: value, logger: logger)
+        await withTaskExecutorPreference(EventLoopExecutor(value.channel.eventLoop)) {
+            await http1.handle(value: value, logger: logger)
+        }
     }
 }
 

@@ -481,11 +481,11 @@ extension PostgresStore {
 
 /// Runs a task's jobs on a NIO event loop, so code that awaits the loop's own futures resumes
 /// without a thread hop.
-final class EventLoopExecutor: TaskExecutor {
+public final class EventLoopExecutor: TaskExecutor {
     let eventLoop: any EventLoop
-    init(_ eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+    public init(_ eventLoop: any EventLoop) { self.eventLoop = eventLoop }
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
