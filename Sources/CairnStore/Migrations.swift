@@ -54,7 +54,18 @@ enum Migrations {
             sqlite: completedUploadsV19.replacing(#" COLLATE "C""#, with: "").replacing("BIGINT", with: "INTEGER"),
             postgres: completedUploadsV19),
         Migration(version: 20, name: "multipart part checksums", sqlite: partChecksumsV20, postgres: partChecksumsV20),
+        Migration(
+            version: 21, name: "events announced after commit", sqlite: "", postgres: postgresAnnounceAfterCommitV21),
     ]
+
+    /// Replicas announce events after their commit (`EventAnnouncer`), not from the writing
+    /// transaction: a transaction that notifies holds a database-wide lock through its commit,
+    /// so every writer's commit waited for the one before (steps 2–3.7 ms instead of 2.1–2.4,
+    /// and a third fewer of them per second with 32 workers).
+    static let postgresAnnounceAfterCommitV21 = """
+        DROP TRIGGER events_announce ON events;
+        DROP FUNCTION cairn_announce_events();
+        """
 
     /// A part's checksum by the algorithm its upload was created with (`x-amz-checksum-algorithm`),
     /// from which Complete makes the object's.
@@ -977,7 +988,7 @@ enum Migrations {
         """
 
     /// Every statement that appends events notifies the other replicas when its transaction
-    /// commits: one line `run lowSeq highSeq` per run after the sending replica's id, in notices
+    /// commits (dropped by migration 21, which announces after the commit instead): one line `run lowSeq highSeq` per run after the sending replica's id, in notices
     /// under 8000 bytes. Done by the database so a write needs no round trip of its own for it.
     /// The channel and replica id are settings of the connection (`cairn.events_channel`,
     /// `cairn.replica`); a session without them (psql, say) announces nothing.

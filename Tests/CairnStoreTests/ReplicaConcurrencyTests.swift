@@ -249,4 +249,42 @@ import Testing
         #expect(seen == Array(first...last))
         _ = other
     }
+
+    /// Many writers at once on one replica: notices sent while one is on its way are merged
+    /// into the next, and every event still reaches the other replica's subscribers.
+    @Test(.timeLimit(.minutes(1)), arguments: StoreEngine.multiWriter)
+    func concurrentWritersEventsAllReachTheOthersSubscribers(engine: StoreEngine) async throws {
+        let t = try await TestStore(engine)
+        let otherBroker = EventBroker()
+        let other = try await t.reopen(broker: otherBroker)
+        var runs: [Run] = []
+        for _ in 0..<8 { runs.append(try await t.newRun()) }
+        let subscriptions = runs.map { otherBroker.subscribe(runId: $0.id) }
+        let writes = 10
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for run in runs {
+                group.addTask {
+                    for i in 0..<writes {
+                        _ = try await t.runs.writeState(
+                            runId: run.id, value: .object(JSONObject([("i", .int(i))])), mode: .merge,
+                            options: .init(), tenant: tenant)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        for (run, subscription) in zip(runs, subscriptions) {
+            let last = try #require(try await t.runs.events(runId: run.id, after: 0, limit: 100, tenant: tenant).last)
+            var seen: [Int64] = []
+            for await event in subscription.events {
+                seen.append(event.seq)
+                if event.seq >= last.seq { break }
+            }
+            // Every state write arrives, in order and without gaps (the creation may come first).
+            let first = try #require(seen.first)
+            #expect(first <= last.seq - Int64(writes) + 1)
+            #expect(seen == Array(first...last.seq))
+        }
+        _ = other
+    }
 }

@@ -107,6 +107,7 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
     let replicaID = UUID().uuidString
     private let channel: String
     private let tasks = Mutex<[Task<Void, Never>]>([])
+    private let notices: EventNoticeSender
     private let retries = Counter(label: "cairn_store_transaction_retries_total")
     private let commitTimer = Timer(label: "cairn_store_commit_duration_seconds")
 
@@ -150,10 +151,7 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
         clientConfiguration.options.maximumConnections = configuration.poolSize
         clientConfiguration.options.minimumConnections = 1
         channel = "cairn_events_" + (endpoint.schema ?? "public")
-        // Read by the events trigger (migration 9), which announces each commit's events.
-        clientConfiguration.options.additionalStartupParameters = [
-            ("cairn.events_channel", channel), ("cairn.replica", replicaID),
-        ]
+        notices = EventNoticeSender(sender: replicaID, channel: channel, logger: logger)
         if let schema = endpoint.schema {
             clientConfiguration.options.additionalStartupParameters.append(("search_path", schema))
         }
@@ -290,6 +288,7 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
                 let (value, events) = try await transaction(kind, body)
                 commitTimer.record(duration: ContinuousClock.now - start)
                 broker?.publish(events)
+                notices.announce(events)
                 return value
             } catch  where Self.isConflict(error) && attempt < configuration.maxTransactionAttempts {
                 retries.increment()
@@ -394,11 +393,14 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
         let (ready, signal) = AsyncStream<Void>.makeStream()
         // The task holds the client, not the store, so a store nobody uses any more is freed
         // (its deinit cancels this task).
-        let client = self.client, channel = self.channel, logger = self.logger
+        let client = self.client, channel = self.channel, logger = self.logger, sender = notices
         let task = Task { [weak self] in
             while !Task.isCancelled {
                 do {
                     try await client.withConnection { conn in
+                        // This replica's own notices go out on the same connection.
+                        sender.attach(conn)
+                        defer { sender.detach() }
                         try await conn.listen(on: channel) { notices in
                             signal.yield()
                             signal.finish()
