@@ -252,7 +252,7 @@ import Testing
 
     /// Many writers at once on one replica: notices sent while one is on its way are merged
     /// into the next, and every event still reaches the other replica's subscribers.
-    @Test(.timeLimit(.minutes(1)), arguments: StoreEngine.multiWriter)
+    @Test(.timeLimit(.minutes(5)), arguments: StoreEngine.multiWriter)
     func concurrentWritersEventsAllReachTheOthersSubscribers(engine: StoreEngine) async throws {
         let t = try await TestStore(engine)
         let otherBroker = EventBroker()

@@ -113,8 +113,12 @@ final class EventNoticeSender: Sendable {
             sent = sent.map { $0.and(query).map { _ in } } ?? query
         }
         sent?.whenComplete { [self] result in
-            if case .failure(let error) = result {
-                logger.debug("an events notice failed", metadata: ["error": "\(error)"])
+            // A connection closed under it is the store shutting down or the listener
+            // reconnecting: expected, and covered like any lost notice.
+            if case .failure(let error) = result, (error as? PSQLError)?.code != .clientClosedConnection {
+                logger.warning(
+                    "an events notice failed; other replicas' streams get those events at their next keepalive",
+                    metadata: ["error": "\((error as? PSQLError).map(PostgresQueryError.init) ?? error)"])
             }
             // The next notice waits out the spacing, gathering what commits meanwhile.
             connection.eventLoop.scheduleTask(in: Self.spacing) { [self] in
