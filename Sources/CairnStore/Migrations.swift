@@ -58,10 +58,10 @@ enum Migrations {
             version: 21, name: "events announced after commit", sqlite: "", postgres: postgresAnnounceAfterCommitV21),
     ]
 
-    /// Replicas announce events after their commit (`EventAnnouncer`), not from the writing
+    /// Replicas announce events after their commit (`EventNoticeSender`), not from the writing
     /// transaction: a transaction that notifies holds a database-wide lock through its commit,
-    /// so every writer's commit waited for the one before (steps 2–3.7 ms instead of 2.1–2.4,
-    /// and a third fewer of them per second with 32 workers).
+    /// so every writer's commit waited for the one before (32 workers' steps about 780/s,
+    /// against 1,030 with no notice in the transaction).
     static let postgresAnnounceAfterCommitV21 = """
         DROP TRIGGER events_announce ON events;
         DROP FUNCTION cairn_announce_events();
