@@ -988,8 +988,8 @@ enum Migrations {
         """
 
     /// Every statement that appends events notifies the other replicas when its transaction
-    /// commits (dropped by migration 21, which announces after the commit instead): one line `run lowSeq highSeq` per run after the sending replica's id, in notices
-    /// under 8000 bytes. Done by the database so a write needs no round trip of its own for it.
+    /// commits (dropped by migration 21, which announces after the commit instead): one line
+    /// `run lowSeq highSeq` per run after the sending replica's id, in notices under 8000 bytes. Done by the database so a write needs no round trip of its own for it.
     /// The channel and replica id are settings of the connection (`cairn.events_channel`,
     /// `cairn.replica`); a session without them (psql, say) announces nothing.
     static let postgresAnnounceV9 = """
