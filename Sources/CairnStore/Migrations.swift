@@ -56,7 +56,21 @@ enum Migrations {
         Migration(version: 20, name: "multipart part checksums", sqlite: partChecksumsV20, postgres: partChecksumsV20),
         Migration(
             version: 21, name: "events announced after commit", sqlite: "", postgres: postgresAnnounceAfterCommitV21),
+        Migration(
+            version: 22, name: "fork points in event order",
+            sqlite: forkPointsV22.replacing(#" COLLATE "C""#, with: "").replacing("BIGINT", with: "INTEGER"),
+            postgres: forkPointsV22),
     ]
+
+    /// A fork's point as a place in its run's event log, not only a time: steps and state
+    /// versions recorded in the same millisecond as the step forked at are before or after it by
+    /// their event numbers. Rows from before this migration keep comparing by time.
+    static let forkPointsV22 = """
+        ALTER TABLE steps ADD COLUMN completed_seq BIGINT;
+        ALTER TABLE state_versions ADD COLUMN seq BIGINT;
+        ALTER TABLE run_forks ADD COLUMN point_run_id TEXT COLLATE "C";
+        ALTER TABLE run_forks ADD COLUMN point_seq BIGINT;
+        """
 
     /// Replicas announce events after their commit (`EventNoticeSender`), not from the writing
     /// transaction: a transaction that notifies holds a database-wide lock through its commit,

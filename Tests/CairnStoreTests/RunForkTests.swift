@@ -7,20 +7,23 @@ import Testing
 @Suite struct RunForkTests {
     let tenant = TenantID.default
 
-    /// Begins and completes steps `names` of `run` in order, writing state `{"after": name}` after each.
-    func complete(_ t: TestStore, _ run: Run, _ names: [String], clock: ManualClock) async throws {
+    /// Begins and completes steps `names` of `run` in order, `milliseconds` apart; each writes
+    /// state `{"after": name}` before it completes.
+    func complete(_ t: TestStore, _ run: Run, _ names: [String], clock: ManualClock, milliseconds: Int64 = 5)
+        async throws
+    {
         for name in names {
-            clock.advance(milliseconds: 5)
+            clock.advance(milliseconds: milliseconds)
             guard
                 case .execute(let step, let owner) = try await t.runs.beginStep(
                     runId: run.id, BeginStepRequest(name: name, inputHash: "h-\(name)", leaseOwner: "w"),
                     tenant: tenant)
             else { throw RunError.invalid("step \(name) did not execute") }
-            _ = try await t.runs.completeStep(
-                runId: run.id, stepId: step.id, leaseOwner: owner, output: .string("out-\(name)"), tenant: tenant)
             _ = try await t.runs.writeState(
                 runId: run.id, value: .object(JSONObject([("after", .string(name))])), mode: .replace,
                 options: .init(), tenant: tenant)
+            _ = try await t.runs.completeStep(
+                runId: run.id, stepId: step.id, leaseOwner: owner, output: .string("out-\(name)"), tenant: tenant)
         }
     }
 
@@ -77,6 +80,37 @@ import Testing
         #expect(try await begin(t, third, "b") == "replayed \"out-b\"")
         #expect(try await begin(t, third, "x") == "replayed \"out-x\"")
         #expect(try await begin(t, third, "c") == "execute")
+    }
+
+    /// Steps and state written in the millisecond of the step forked at are before or after it
+    /// by their order in the run's log, not by time (a fork once replayed a later step of the
+    /// same millisecond instead of running it).
+    @Test(arguments: StoreEngine.available) func completionsInOneMillisecondAreOrderedByTheLog(engine: StoreEngine)
+        async throws
+    {
+        let clock = ManualClock()
+        let t = try await TestStore(engine, clock: clock)
+        let root = try await t.newRun()
+        try await complete(t, root, ["a", "b", "c"], clock: clock, milliseconds: 0)
+        let fork = try await t.runs.forkRun(id: root.id, atStep: "b", tenant: tenant).0
+        #expect(try await begin(t, fork, "a") == "replayed \"out-a\"")
+        #expect(try await begin(t, fork, "b") == "replayed \"out-b\"")
+        #expect(try await begin(t, fork, "c") == "execute")
+        #expect(try await t.runs.runDetail(id: fork.id, tenant: tenant).state?.value == #"{"after":"b"}"#)
+
+        // Through a chain, all in the same millisecond.
+        let first = try await t.runs.forkRun(id: root.id, atStep: "b", tenant: tenant).0
+        try await complete(t, first, ["x"], clock: clock, milliseconds: 0)
+        let atInherited = try await t.runs.forkRun(id: first.id, atStep: "a", tenant: tenant).0
+        #expect(try await t.runs.runDetail(id: atInherited.id, tenant: tenant).state?.value == #"{"after":"a"}"#)
+        #expect(try await begin(t, atInherited, "a") == "replayed \"out-a\"")
+        #expect(try await begin(t, atInherited, "b") == "execute")
+        #expect(try await begin(t, atInherited, "x") == "execute")
+        let atOwn = try await t.runs.forkRun(id: first.id, atStep: "x", tenant: tenant).0
+        #expect(try await begin(t, atOwn, "b") == "replayed \"out-b\"")
+        #expect(try await begin(t, atOwn, "x") == "replayed \"out-x\"")
+        #expect(try await begin(t, atOwn, "c") == "execute")
+        #expect(try await t.runs.runDetail(id: atOwn.id, tenant: tenant).state?.value == #"{"after":"x"}"#)
     }
 
     @Test(arguments: StoreEngine.available) func forkingIsRefusedAtAStepThatIsNotDone(engine: StoreEngine)

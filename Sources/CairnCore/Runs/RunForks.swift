@@ -7,16 +7,36 @@ public struct RunFork: Sendable, Equatable {
     public var runId: String
     public var parentRunId: String
     public var stepName: String
-    /// The completion time of the step forked at: the parent's steps completed by then replay.
+    /// The completion time of the step forked at.
     public var point: Timestamp
+    /// The same completion as a place in an event log: the parent's steps completed before it
+    /// replay. Nil for a fork made before schema 22 or at a step completed before it; such a
+    /// fork replays the steps completed by `point`, which a step completed in the same
+    /// millisecond also is.
+    public var pointEvent: EventPosition?
     public var createdAt: Timestamp
 
-    public init(runId: String, parentRunId: String, stepName: String, point: Timestamp, createdAt: Timestamp) {
+    public init(
+        runId: String, parentRunId: String, stepName: String, point: Timestamp, pointEvent: EventPosition? = nil,
+        createdAt: Timestamp
+    ) {
         self.runId = runId
         self.parentRunId = parentRunId
         self.stepName = stepName
         self.point = point
+        self.pointEvent = pointEvent
         self.createdAt = createdAt
+    }
+}
+
+/// One event of one run's log: run `runId`'s event number `seq`.
+public struct EventPosition: Sendable, Equatable {
+    public var runId: String
+    public var seq: Int64
+
+    public init(runId: String, seq: Int64) {
+        self.runId = runId
+        self.seq = seq
     }
 }
 
@@ -89,6 +109,8 @@ extension RunService {
                 throw RunError.invalid(
                     "step \(stepName) of run \(id) has not completed; only a completed step can be forked at")
             }
+            // The step's own run: the parent, or the ancestor whose step the parent replays.
+            let pointEvent = step.completedSeq.map { EventPosition(runId: step.runId, seq: $0) }
             guard depth < Self.maxForkDepth else {
                 throw RunError.invalid("forks may be nested at most \(Self.maxForkDepth) deep")
             }
@@ -96,9 +118,13 @@ extension RunService {
                 id: Identifier.make("run_"), tenant: tenant, workflowName: parent.workflowName, input: parent.input,
                 metadata: parent.metadata, status: .pending, recoveryWebhook: parent.recoveryWebhook, now: now)
             try await tx.insertRun(run)
-            let fork = RunFork(runId: run.id, parentRunId: id, stepName: stepName, point: point, createdAt: now)
+            let fork = RunFork(
+                runId: run.id, parentRunId: id, stepName: stepName, point: point, pointEvent: pointEvent,
+                createdAt: now)
             try await tx.insertRunFork(fork)
-            if let value = try await tx.runStateValue(runId: id, stream: "run", at: point) {
+            if let value = try await tx.runStateValue(
+                runId: pointEvent?.runId ?? id, stream: "run", at: point, through: pointEvent?.seq)
+            {
                 try await tx.upsertState(RunState(runId: run.id, value: value, version: 1, updatedAt: now))
             }
             _ = try await tx.appendEvent(
@@ -141,22 +167,37 @@ extension RunService {
     }
 
     /// The completed step `name` a fork replays from its ancestors: the nearest ancestor that has
-    /// the step decides; it must have completed by the fork's point (the smallest point along the
-    /// chain) and, when `inputHash` is given, with that input.
+    /// the step decides; it must have completed by the fork's point and, when `inputHash` is
+    /// given, with that input.
+    ///
+    /// The point is a place in one run's event log. An ancestor's own steps all completed after
+    /// it was created, so after any point in a run further up; in the point's own run, the
+    /// completions numbered up to the point's are before it. Climbing past the point's run, the
+    /// point becomes that run's own fork point (what it replays is before it). Forks from before
+    /// schema 22 compare times instead: the smallest point along the chain.
     static func inheritedStep(_ tx: any RunReadTransaction, _ fork: RunFork, name: String, inputHash: String?)
         async throws -> Step?
     {
         var current: RunFork? = fork
         var point = fork.point
+        var pointEvent = fork.pointEvent
         var depth = 0
         while let f = current, depth <= maxForkDepth {
             if let step = try await tx.step(runId: f.parentRunId, name: name) {
-                guard step.status == .completed, let done = step.completedAt, done <= point else { return nil }
+                guard step.status == .completed, let done = step.completedAt else { return nil }
+                if let pointEvent, let seq = step.completedSeq {
+                    guard pointEvent.runId == f.parentRunId, seq <= pointEvent.seq else { return nil }
+                } else {
+                    guard done <= point else { return nil }
+                }
                 if let inputHash, step.inputHash != inputHash { return nil }
                 return step
             }
             current = try await tx.runFork(runId: f.parentRunId)
-            if let next = current { point = min(point, next.point) }
+            if let next = current {
+                point = min(point, next.point)
+                if pointEvent?.runId == f.parentRunId { pointEvent = next.pointEvent }
+            }
             depth += 1
         }
         return nil

@@ -106,6 +106,10 @@ public struct Step: Sendable, Equatable {
     public var attempt: Int
     public var startedAt: Timestamp?
     public var completedAt: Timestamp?
+    /// The number of its `step.completed` event in the run's log: where the completion falls
+    /// among the run's others (times can tie). Nil until completed, and for steps completed
+    /// before schema 22.
+    public var completedSeq: Int64?
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
 
@@ -118,7 +122,7 @@ public struct Step: Sendable, Equatable {
         id: String, runId: String, name: String, inputHash: String, input: RawJSON, options: RawJSON,
         resumeContract: RawJSON, status: StepStatus, output: RawJSON? = nil, error: RawJSON? = nil,
         leaseOwner: String? = nil, leaseExpiresAt: Timestamp? = nil, attempt: Int, startedAt: Timestamp? = nil,
-        completedAt: Timestamp? = nil, createdAt: Timestamp, updatedAt: Timestamp
+        completedAt: Timestamp? = nil, completedSeq: Int64? = nil, createdAt: Timestamp, updatedAt: Timestamp
     ) {
         self.id = id
         self.runId = runId
@@ -135,6 +139,7 @@ public struct Step: Sendable, Equatable {
         self.attempt = attempt
         self.startedAt = startedAt
         self.completedAt = completedAt
+        self.completedSeq = completedSeq
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }

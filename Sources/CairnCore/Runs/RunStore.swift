@@ -45,8 +45,9 @@ public protocol RunReadTransaction: QueueReadTransaction, ReconcilerReadTransact
     /// The forks made of a run before `before` in (`created_at`, `runId`) order, newest first,
     /// at most `limit`.
     func runForks(parentRunId: String, before: ListCursor?, newestFirstLimit limit: Int) async throws -> [RunFork]
-    /// The value of the run's state stream `stream` as of `at`: its newest version written by then.
-    func runStateValue(runId: String, stream: String, at: Timestamp) async throws -> RawJSON?
+    /// The value of the run's state stream `stream` as of `at`: its newest version written by
+    /// then and, when `seq` is given, before the run's event numbered `seq`.
+    func runStateValue(runId: String, stream: String, at: Timestamp, through seq: Int64?) async throws -> RawJSON?
 }
 
 /// Writes inside one transaction. A read-modify-write through one transaction is atomic on
@@ -103,6 +104,8 @@ public protocol RunWriteTransaction: RunReadTransaction, QueueWriteTransaction, 
     func upsertState(_ state: RunState) async throws
     func insertStateStream(_ stream: StateStream) async throws
     func updateStateStream(_ stream: StateStream) async throws
+    /// Records a version, numbered in the run's event log as the run's next event (the caller
+    /// holds the run's lock), so a fork point orders it against the run's step completions.
     func insertStateVersion(_ version: StateVersion) async throws
     func insertEdge(_ edge: RunEdge) async throws
     /// Inserts an entry; a second entry with the same run and idempotency key is refused by a

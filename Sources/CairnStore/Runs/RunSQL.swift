@@ -106,7 +106,7 @@ enum RunSQL {
 
     static let stepColumns = """
         id, run_id, name, input_hash, input_json, options_json, resume_contract_json, status, output_json, error_json, \
-        lease_owner, lease_expires_at, attempt, started_at, completed_at, created_at, updated_at
+        lease_owner, lease_expires_at, attempt, started_at, completed_at, completed_seq, created_at, updated_at
         """
 
     static func decodeStep<R: SQLRow>(_ r: inout R) -> Step {
@@ -115,7 +115,8 @@ enum RunSQL {
             options: r.string(), resumeContract: r.string(), status: StepStatus(rawValue: r.string()) ?? .pending,
             output: r.optionalString(), error: r.optionalString(), leaseOwner: r.optionalString(),
             leaseExpiresAt: r.optionalTimestamp(), attempt: r.int(), startedAt: r.optionalTimestamp(),
-            completedAt: r.optionalTimestamp(), createdAt: r.timestamp(), updatedAt: r.timestamp())
+            completedAt: r.optionalTimestamp(), completedSeq: r.optionalInt().map(Int64.init), createdAt: r.timestamp(),
+            updatedAt: r.timestamp())
     }
 
     /// A step's values in `stepColumns` order.
@@ -123,7 +124,7 @@ enum RunSQL {
         """
         \(s.id), \(s.runId), \(s.name), \(s.inputHash), \(s.input), \(s.options), \(s.resumeContract), \
         \(s.status.rawValue), \(s.output), \(s.error), \(s.leaseOwner), \(s.leaseExpiresAt), \(s.attempt), \
-        \(s.startedAt), \(s.completedAt), \(s.createdAt), \(s.updatedAt)
+        \(s.startedAt), \(s.completedAt), \(s.completedSeq), \(s.createdAt), \(s.updatedAt)
         """
     }
 
@@ -152,11 +153,13 @@ enum RunSQL {
         """
     }
 
-    /// The assignments that checkpoint a step's output and give up its lease.
+    /// The assignments that checkpoint a step's output and give up its lease. The completion's
+    /// number is that of the `step.completed` event written with it (under the run's lock).
     static func completedStepAssignments(output: RawJSON?, at now: Timestamp) -> SQL {
         """
         status = \(StepStatus.completed.rawValue), output_json = \(output), error_json = NULL, lease_owner = NULL, \
-        lease_expires_at = NULL, completed_at = \(now), updated_at = \(now)
+        lease_expires_at = NULL, completed_at = \(now), completed_seq = \(nextEventSeq(of: "steps.run_id")), \
+        updated_at = \(now)
         """
     }
 
@@ -173,7 +176,7 @@ enum RunSQL {
         step AS (UPDATE steps SET \(completedStepAssignments(output: output, at: now)) WHERE id = \(stepId) \
         AND run_id = (SELECT id FROM run) AND lease_owner = \(leaseOwner) RETURNING \(unsafeRaw: stepColumns)), \
         event AS (\(unsafeRaw: insertEvent) \
-        SELECT step.run_id, \(nextEventSeq(of: "step.run_id")), 'step.completed', \
+        SELECT step.run_id, step.completed_seq, 'step.completed', \
         '{"stepId":' || to_json(step.id)::text || ',"name":' || to_json(step.name)::text || \
         ',"checkpointInvariant":' || \
         COALESCE((step.resume_contract_json::json -> 'checkpointInvariant')::text, 'null') || \
@@ -191,6 +194,19 @@ enum RunSQL {
         attempt = \(s.attempt), started_at = \(s.startedAt), completed_at = \(s.completedAt), \
         updated_at = \(s.updatedAt) WHERE id = \(s.id)
         """
+    }
+
+    // MARK: Forks
+
+    static let runForkColumns = "run_id, parent_run_id, step_name, point, point_run_id, point_seq, created_at"
+
+    static func decodeRunFork<R: SQLRow>(_ r: inout R) -> RunFork {
+        let (runId, parentRunId, stepName, point) = (r.string(), r.string(), r.string(), r.timestamp())
+        let pointRunId = r.optionalString(), pointSeq = r.optionalInt()
+        return RunFork(
+            runId: runId, parentRunId: parentRunId, stepName: stepName, point: point,
+            pointEvent: pointRunId.flatMap { id in pointSeq.map { EventPosition(runId: id, seq: Int64($0)) } },
+            createdAt: r.timestamp())
     }
 
     // MARK: Gates
@@ -418,6 +434,11 @@ enum RunSQL {
     /// The number of a run's next event: one past its last (a run's log is gap-free).
     static func nextEventSeq(of runIdColumn: String) -> SQL {
         "(SELECT COALESCE(MAX(e.seq), 0) + 1 FROM events e WHERE e.run_id = \(unsafeRaw: runIdColumn))"
+    }
+
+    /// The number run `runId`'s next event will take.
+    static func nextEventSeq(ofRun runId: String) -> SQL {
+        "(SELECT COALESCE(MAX(e.seq), 0) + 1 FROM events e WHERE e.run_id = \(runId))"
     }
 }
 

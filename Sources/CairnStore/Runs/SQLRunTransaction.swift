@@ -311,9 +311,9 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
     func insertStateVersion(_ v: StateVersion) async throws {
         try await connection.run(
             """
-            INSERT INTO state_versions (\(unsafeRaw: RunSQL.versionColumns)) VALUES (\(v.id), \(v.streamId), \
+            INSERT INTO state_versions (\(unsafeRaw: RunSQL.versionColumns), seq) VALUES (\(v.id), \(v.streamId), \
             \(v.runId), \(v.stepId), \(v.version), \(v.value), \(v.patch), \(v.label), \(v.reason), \
-            \(v.importance.rawValue), \(v.metadata), \(v.createdBy), \(v.createdAt))
+            \(v.importance.rawValue), \(v.metadata), \(v.createdBy), \(v.createdAt), \(RunSQL.nextEventSeq(ofRun: v.runId)))
             """)
     }
 

@@ -48,6 +48,9 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation {
             parts.append(.bind(value.map { .int(Int64($0)) } ?? .null))
         }
         public mutating func appendInterpolation(_ value: Int64) { parts.append(.bind(.int(value))) }
+        public mutating func appendInterpolation(_ value: Int64?) {
+            parts.append(.bind(value.map { .int($0) } ?? .null))
+        }
         public mutating func appendInterpolation(_ value: Double?) {
             parts.append(.bind(value.map { .double($0) } ?? .null))
         }
