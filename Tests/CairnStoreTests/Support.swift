@@ -46,8 +46,10 @@ final class TestStore: Sendable {
             try await PostgresStore.createSchema(schema, url: base)
             let url = base + (base.contains("?") ? "&" : "?") + "search_path=" + schema
             schemaURL = url
+            // Connections on demand: hundreds of test stores may be open at once.
             store = try await PostgresStore.open(
-                configuration: .init(url: url, poolSize: 12), broker: broker, logger: .init(label: "test"))
+                configuration: .init(url: url, poolSize: 12, opensWholePool: false), broker: broker,
+                logger: .init(label: "test"))
         }
         runs = RunService(store: store, configuration: .init(leaseMilliseconds: leaseMilliseconds), clock: clock)
     }
@@ -61,7 +63,8 @@ final class TestStore: Sendable {
     func reopen(broker: EventBroker? = nil) async throws -> any RecordStore {
         if let schemaURL {
             return try await PostgresStore.open(
-                configuration: .init(url: schemaURL, poolSize: 8), broker: broker, logger: .init(label: "test"))
+                configuration: .init(url: schemaURL, poolSize: 8, opensWholePool: false), broker: broker,
+                logger: .init(label: "test"))
         }
         return try SQLiteStore(configuration: .init(path: directory + "/cairn.sqlite"), broker: broker)
     }

@@ -18,9 +18,9 @@ import Synchronization
 /// the start (the bodies only read and write through their transaction, so a rerun is safe).
 ///
 /// Committed run events reach this replica's subscribers at once, and every other replica's
-/// through `NOTIFY` (sent by a trigger on the events table, so only when it commits): the
-/// notice names the run and sequence numbers, and the receiving replica reads the events from
-/// the table, the one source of truth.
+/// through `NOTIFY`, sent after the commit (`EventNoticeSender`): the notice names the run and
+/// sequence numbers, and the receiving replica reads the events from the table, the one source
+/// of truth.
 public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
     public struct Configuration: Sendable {
         /// `postgres://user:password@host:port/database`, with `?sslmode=disable|prefer|require`
@@ -30,9 +30,15 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
         public var poolSize: Int
         /// How often a transaction is tried before a serialization failure reaches the caller.
         public var maxTransactionAttempts = 16
-        public init(url: String, poolSize: Int = 16) {
+        /// Whether all `poolSize` connections open at the start and stay open (a fixed pool), or
+        /// open on demand and close after idling. The driver arms a demand connection's idle
+        /// timer at each release and disarms it at each lease, each time waking the pool's
+        /// background task on another thread; a fixed pool has no such timer.
+        public var opensWholePool: Bool
+        public init(url: String, poolSize: Int = 16, opensWholePool: Bool = true) {
             self.url = url
             self.poolSize = poolSize
+            self.opensWholePool = opensWholePool
         }
     }
 
@@ -149,7 +155,12 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
             host: endpoint.host, port: endpoint.port, username: endpoint.user, password: endpoint.password,
             database: endpoint.database, tls: tls)
         clientConfiguration.options.maximumConnections = configuration.poolSize
-        clientConfiguration.options.minimumConnections = 1
+        clientConfiguration.options.minimumConnections = configuration.opensWholePool ? configuration.poolSize : 1
+        // The driver's keep-alive (a query on a connection idle for 30 s) arms a timer at each
+        // release and disarms it at each lease, two cross-thread wake-ups a request: about 80 µs
+        // of each lease (`cairn bench postgres`). A connection the server closes is seen
+        // closing and replaced without it; one that fails silently fails its next statement.
+        clientConfiguration.options.keepAliveBehavior = nil
         channel = "cairn_events_" + (endpoint.schema ?? "public")
         notices = EventNoticeSender(sender: replicaID, channel: channel, logger: logger)
         if let schema = endpoint.schema {
@@ -245,7 +256,8 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
     public static func createSchema(_ name: String, url: String) async throws {
         guard Endpoint.isIdentifier(name) else { throw PostgresConfigurationError("bad schema name \(name)") }
         let store = try PostgresStore(
-            configuration: .init(url: url, poolSize: 2), broker: nil, logger: Logger(label: "test"))
+            configuration: .init(url: url, poolSize: 2, opensWholePool: false), broker: nil,
+            logger: Logger(label: "test"))
         defer { store.shutdown() }
         try await store.client.withConnection { conn in
             try await PostgresSession(connection: conn, logger: store.logger).run(
