@@ -46,7 +46,7 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
 
     func step(runId: String, id: String) async throws -> Step? {
         try await connection.first(
-            "SELECT \(unsafeRaw: RunSQL.stepColumns) FROM steps WHERE id = \(id) AND run_id = \(runId)",
+            "SELECT \(unsafeRaw: RunSQL.stepColumns) FROM steps WHERE \(RunSQL.stepKey(id: id, runId: "\(runId)"))",
             RunSQL.decodeStep)
     }
 
@@ -268,8 +268,9 @@ final class SQLRunTransaction<Connection: SQLConnection>: RunWriteTransaction, @
             guard
                 let step = try await connection.first(
                     """
-                    UPDATE steps SET \(RunSQL.completedStepAssignments(output: output, at: now)) WHERE id = \(stepId) \
-                    AND run_id = \(runId) AND lease_owner = \(leaseOwner) RETURNING \(unsafeRaw: RunSQL.stepColumns)
+                    UPDATE steps SET \(RunSQL.completedStepAssignments(output: output, at: now)) \
+                    WHERE \(RunSQL.stepKey(id: stepId, runId: "\(runId)")) AND lease_owner = \(leaseOwner) \
+                    RETURNING \(unsafeRaw: RunSQL.stepColumns)
                     """, RunSQL.decodeStep)
             else { return .leaseLost }
             _ = try await appendEvent(runId: runId, type: type, payload: step.completedEventPayload, at: now)
