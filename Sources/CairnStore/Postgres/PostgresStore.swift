@@ -108,11 +108,11 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
     public let endpoint: Endpoint
     let client: PostgresClient
     private let broker: EventBroker?
-    private let logger: Logger
+    let logger: Logger
     /// Tells this replica's own notices from others'.
     let replicaID = UUID().uuidString
     private let channel: String
-    private let tasks = Mutex<[Task<Void, Never>]>([])
+    let tasks = Mutex<[Task<Void, Never>]>([])
     private let notices: EventNoticeSender
     private let retries = Counter(label: "cairn_store_transaction_retries_total")
     private let commitTimer = Timer(label: "cairn_store_commit_duration_seconds")
@@ -129,6 +129,8 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
             store.shutdown()
             throw error
         }
+        let statistics = store.keepStatistics()
+        store.tasks.withLock { $0.append(statistics) }
         if broker != nil {
             // Listening before the first request, so this replica hears every later commit.
             let listening = store.startListening()
