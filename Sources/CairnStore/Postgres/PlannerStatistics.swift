@@ -12,7 +12,7 @@ import PostgresNIO
 /// resume. Autovacuum analyzes a table once a tenth of it changed, but looks only once a
 /// minute, so a young deployment (or a benchmark) runs on such plans for that long. So each
 /// replica also analyzes, every few seconds, the tables of its schema that changed by as many
-/// rows as they held at their last analysis (and at least `minimumChanges`): a table growing
+/// rows as they held at their last analysis (and at least `minimumChangesBeforeAnalyze`): a table growing
 /// from nothing is analyzed at each doubling, and a grown one is left to autovacuum.
 extension PostgresStore {
     static let minimumChangesBeforeAnalyze = 500
