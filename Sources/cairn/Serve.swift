@@ -289,8 +289,7 @@ struct Serve: AsyncParsableCommand {
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
         let json = configuration.logFormat == "json"
         LoggingSystem.bootstrap { label in
-            if json { return JSONLogHandler(label: label, logLevel: level) }
-            return TextLogHandler(label: label, logLevel: level)
+            CairnLogHandler(label: label, format: json ? .json : .text, logLevel: level)
         }
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
