@@ -197,7 +197,7 @@ public struct CairnServer: Sendable {
         router.add(middleware: NoSniffMiddleware())
         router.add(
             middleware: RequestMetricsMiddleware(
-                accessLog: configuration.accessLog ? Logger(label: "cairn.access") : nil))
+                recorder: RequestRecorder(accessLog: configuration.accessLog ? Logger(label: "cairn.access") : nil)))
         router.add(middleware: CanonicalPathMiddleware())
         router.add(
             middleware: CORSMiddleware(

@@ -241,6 +241,19 @@ import Testing
         }
     }
 
+    /// Only `/runs/<id>/events` takes its key from `?token=`.
+    @Test func onlyARunsEventStreamPathTakesATokenFromTheQuery() {
+        for path in ["/runs/run_x/events", "/runs/r/events"] {
+            #expect(AuthMiddleware<CairnRequestContext>.isEventStreamPath(path), "\(path)")
+        }
+        for path in [
+            "/runs/events", "/runs//events", "/runs/a/b/events", "/runs/x/events/", "/run/x/events", "runs/x/events",
+            "/runs/x/eventsx", "/xruns/x/events", "/runs", "/",
+        ] {
+            #expect(!AuthMiddleware<CairnRequestContext>.isEventStreamPath(path), "\(path)")
+        }
+    }
+
     @Test func eventStreamReplaysThenPushesLiveEvents() async throws {
         let server = try TestServer(sseKeepalive: .milliseconds(50))
         try await server.test { http in
@@ -296,6 +309,25 @@ import Testing
             #expect(timed >= 1)
             #expect(value("cairn_store_commit_duration_seconds_sum") ?? 0 > 0)
         }
+    }
+
+    /// The recorder keeps each (method, route, status)'s counter and timer: repeated requests
+    /// count on the same handles, and every one of them is counted.
+    @Test func requestRecorderCountsEachRequestOnCachedHandles() throws {
+        let registry = processMetricsRegistry
+        let recorder = RequestRecorder(accessLog: nil)
+        let route = "/recorder-test-\(UInt64.random(in: 0...UInt64.max))"
+        for status in [200, 200, 200, 404] {
+            recorder.record(method: .get, path: route, status: status, route: route, elapsed: .milliseconds(2))
+        }
+        let samples = PrometheusSample.parse(registry.emitToString())
+        func value(_ name: String, _ labels: [String: String]) -> Double? {
+            samples.first { sample in sample.name == name && labels.allSatisfy { sample.labels[$0.key] == $0.value } }?
+                .value
+        }
+        #expect(value("cairn_http_requests_total", ["route": route, "status": "200"]) == 3)
+        #expect(value("cairn_http_requests_total", ["route": route, "status": "404"]) == 1)
+        #expect(value("cairn_http_request_duration_seconds_count", ["route": route]) == 4)
     }
 }
 

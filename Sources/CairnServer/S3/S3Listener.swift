@@ -30,14 +30,14 @@ public struct S3Listener: Sendable {
     let logger: Logger
     /// The largest object body one PUT may carry.
     let maxObjectBytes: Int64
-    /// One line per request when set (`--access-log`), as on the main listener.
-    let accessLog: Logger?
+    /// Request metrics, and one line per request with `--access-log`, as on the main listener.
+    let recorder: RequestRecorder
 
     public init(
         workspaces: WorkspaceService, keys: @escaping @Sendable (String) async throws -> S3Key?, clock: any WallClock,
         logger: Logger, maxBodyBytes: Int64? = nil, iam: IAMService? = nil, accessLog: Logger? = nil
     ) {
-        self.accessLog = accessLog
+        self.recorder = RequestRecorder(accessLog: accessLog)
         self.workspaces = workspaces
         self.keys = keys
         self.iam = iam
@@ -104,9 +104,9 @@ public struct S3Listener: Sendable {
         }
         response.headers[HTTPField.Name("x-amz-request-id")!] = requestId
         response.headers[HTTPField.Name("x-amz-id-2")!] = requestId
-        RequestRecord.record(
+        recorder.record(
             method: request.method, path: request.uri.path, status: response.status.code, route: route,
-            elapsed: ContinuousClock.now - start, accessLog: accessLog)
+            elapsed: ContinuousClock.now - start)
         return response
     }
 
