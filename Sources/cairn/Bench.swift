@@ -87,44 +87,48 @@ struct BenchClient: Sendable {
     func roundTrips(count: Int) async throws -> [Duration] {
         let connection = try await BenchConnection.connect(host: host, port: port, apiKey: apiKey)
         defer { Task { await connection.close() } }
-        var latencies: [Duration] = []
-        latencies.reserveCapacity(count)
-        for _ in 0..<count {
-            let t0 = ContinuousClock.now
-            let (status, _) = try await connection.send(.GET, "/health")
-            guard status == .ok else { throw Failure(description: "/health: \(status)") }
-            latencies.append(ContinuousClock.now - t0)
+        return try await connection.onItsLoop {
+            var latencies: [Duration] = []
+            latencies.reserveCapacity(count)
+            for _ in 0..<count {
+                let t0 = ContinuousClock.now
+                let (status, _) = try await connection.send(.GET, "/health")
+                guard status == .ok else { throw Failure(description: "/health: \(status)") }
+                latencies.append(ContinuousClock.now - t0)
+            }
+            return latencies
         }
-        return latencies
     }
 
     /// Creates and begins a run, then runs `count` steps on it one after another.
     func runSteps(count: Int, label: String) async throws -> (latencies: [Duration], wall: Duration) {
         let connection = try await BenchConnection.connect(host: host, port: port, apiKey: apiKey)
         defer { Task { await connection.close() } }
-        let created = try await connection.post("/runs/bench-\(label)", #"{"input":{"bench":true}}"#)
-        guard let runId = created["run"]?["id"]?.stringValue else { throw Failure(description: "no run id") }
-        let begun = try await connection.post("/runs/\(runId)/begin", "{}")
-        guard let owner = begun["leaseOwner"]?.stringValue else { throw Failure(description: "no lease owner") }
-        var latencies: [Duration] = []
-        latencies.reserveCapacity(count)
-        let start = ContinuousClock.now
-        for i in 0..<count {
-            let t0 = ContinuousClock.now
-            let step = try await connection.post(
-                "/runs/\(runId)/steps/begin",
-                #"{"name":"step-\#(i)","inputHash":"h\#(i)","input":{"i":\#(i)},"options":{},"leaseOwner":"\#(owner)"}"#
-            )
-            guard step["action"]?.stringValue == "execute", let stepId = step["step"]?["id"]?.stringValue else {
-                throw Failure(description: "unexpected step begin: \(step.jsonText)")
+        return try await connection.onItsLoop {
+            let created = try await connection.post("/runs/bench-\(label)", #"{"input":{"bench":true}}"#)
+            guard let runId = created["run"]?["id"]?.stringValue else { throw Failure(description: "no run id") }
+            let begun = try await connection.post("/runs/\(runId)/begin", "{}")
+            guard let owner = begun["leaseOwner"]?.stringValue else { throw Failure(description: "no lease owner") }
+            var latencies: [Duration] = []
+            latencies.reserveCapacity(count)
+            let start = ContinuousClock.now
+            for i in 0..<count {
+                let t0 = ContinuousClock.now
+                let step = try await connection.post(
+                    "/runs/\(runId)/steps/begin",
+                    #"{"name":"step-\#(i)","inputHash":"h\#(i)","input":{"i":\#(i)},"options":{},"leaseOwner":"\#(owner)"}"#
+                )
+                guard step["action"]?.stringValue == "execute", let stepId = step["step"]?["id"]?.stringValue else {
+                    throw Failure(description: "unexpected step begin: \(step.jsonText)")
+                }
+                _ = try await connection.post(
+                    "/runs/\(runId)/steps/\(stepId)/complete", #"{"leaseOwner":"\#(owner)","output":{"ok":\#(i)}}"#)
+                latencies.append(ContinuousClock.now - t0)
             }
-            _ = try await connection.post(
-                "/runs/\(runId)/steps/\(stepId)/complete", #"{"leaseOwner":"\#(owner)","output":{"ok":\#(i)}}"#)
-            latencies.append(ContinuousClock.now - t0)
+            let wall = ContinuousClock.now - start
+            _ = try await connection.post("/runs/\(runId)/complete", #"{"result":{"steps":\#(count)}}"#)
+            return (latencies, wall)
         }
-        let wall = ContinuousClock.now - start
-        _ = try await connection.post("/runs/\(runId)/complete", #"{"result":{"steps":\#(count)}}"#)
-        return (latencies, wall)
     }
 }
 
