@@ -116,6 +116,9 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
     /// Tells this replica's own notices from others'.
     let replicaID = UUID().uuidString
     private let channel: String
+    /// API keys answered from memory while the listener hears revocations (a server's store;
+    /// nil for a store without a listener, such as the CLI's).
+    public let verifiedKeys: VerifiedKeys?
     let tasks = Mutex<[Task<Void, Never>]>([])
     private let notices: EventNoticeSender
     private let retries = Counter(label: "cairn_store_transaction_retries_total")
@@ -167,6 +170,7 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
         clientConfiguration.options.keepAliveBehavior = nil
         channel = "cairn_events_" + (endpoint.schema ?? "public")
         notices = EventNoticeSender(sender: replicaID, channel: channel, logger: logger)
+        verifiedKeys = broker == nil ? nil : VerifiedKeys()
         if let schema = endpoint.schema {
             clientConfiguration.options.additionalStartupParameters.append(("search_path", schema))
         }
@@ -425,6 +429,25 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
         return state == "40001" || state == "40P01" || state == "23505"
     }
 
+    // MARK: API keys
+
+    /// The first line of a notice that API keys were revoked (their ids follow, one a line).
+    /// A replica that predates it reads it as a notice of no events.
+    static let keyRevokedNotice = "key-revoked"
+
+    /// Revokes a key and, in the same transaction, tells every replica listening (Postgres
+    /// delivers the notice at commit), so none answers for it from memory any more.
+    public func revokeKey(id: String, tenant: TenantID?, at now: Timestamp) async throws -> Bool {
+        let channel = self.channel
+        let revoked = try await writePostgres { tx in
+            guard try await tx.revokeKey(id: id, tenant: tenant, at: now) else { return false }
+            try await tx.connection.run("SELECT pg_notify(\(channel), \(Self.keyRevokedNotice + "\n" + id))")
+            return true
+        }
+        if revoked { verifiedKeys?.forget(keyId: id) }
+        return revoked
+    }
+
     // MARK: Events across replicas
 
     /// Starts the listener; the stream yields once `LISTEN` is in place (or the first attempt
@@ -434,7 +457,7 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
         // The task holds the client, not the store, so a store nobody uses any more is freed
         // (its deinit cancels this task).
         guard let client = listenerClient else { return AsyncStream { $0.finish() } }
-        let channel = self.channel, logger = self.logger, sender = notices
+        let channel = self.channel, logger = self.logger, sender = notices, verifiedKeys = self.verifiedKeys
         let task = Task { [weak self] in
             while !Task.isCancelled {
                 do {
@@ -442,7 +465,10 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
                         // This replica's own notices go out on the same connection.
                         sender.attach(conn)
                         defer { sender.detach() }
+                        // Keys are answered from memory only while revocations are heard.
+                        defer { verifiedKeys?.setListening(false) }
                         try await conn.listen(on: channel) { notices in
+                            verifiedKeys?.setListening(true)
                             signal.yield()
                             signal.finish()
                             for try await notice in notices { await self?.relay(notice.payload) }
@@ -465,8 +491,12 @@ public final class PostgresStore: RunStore, ArtifactStore, KeyStore, Sendable {
     /// Publishes another replica's committed events to this replica's subscribers, read from
     /// the events table. Runs nobody here watches are skipped.
     private func relay(_ payload: String) async {
-        guard let broker else { return }
         var lines = payload.split(separator: "\n")
+        if lines.first.map(String.init) == Self.keyRevokedNotice {
+            for id in lines.dropFirst() { verifiedKeys?.forget(keyId: String(id)) }
+            return
+        }
+        guard let broker else { return }
         guard let sender = lines.first, sender != replicaID else { return }
         lines.removeFirst()
         for line in lines {
