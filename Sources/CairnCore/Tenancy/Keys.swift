@@ -183,11 +183,13 @@ public struct KeyService: Sendable {
         let hash = Self.hash(secret: secret)
         let now = clock.now()
         let verified = store.verifiedKeys
-        if let principal = verified?.principal(secretHash: hash, now: now) { return principal }
-        let generation = verified?.generation
+        let remembered = verified?.lookup(secretHash: hash, now: now)
+        if let principal = remembered?.principal { return principal }
         guard let key = try await store.key(secretHash: hash), key.revokedAt == nil else { return nil }
         let principal = Principal(tenant: key.tenant, scopes: key.scopes, isRoot: false, keyId: key.id)
-        if let verified, let generation { verified.remember(principal, secretHash: hash, at: now, ifStill: generation) }
+        if let verified, let remembered {
+            verified.remember(principal, secretHash: hash, at: now, ifStill: remembered.generation)
+        }
         return principal
     }
 
@@ -249,27 +251,28 @@ public final class VerifiedKeys: Sendable {
         var listening = false
         /// Bumped by every forget, so a lookup that raced one is not remembered.
         var generation: UInt64 = 0
+        var forgetObserver: (@Sendable (String?) -> Void)?
     }
     private let state = Mutex(State())
 
     public init() {}
 
-    func principal(secretHash: String, now: Timestamp) -> Principal? {
+    /// The remembered principal, if any and still trusted, and the generation to pass to
+    /// `remember` after reading the store otherwise.
+    func lookup(secretHash: String, now: Timestamp) -> (principal: Principal?, generation: UInt64) {
         state.withLock { state in
-            guard let entry = state.entries[secretHash] else { return nil }
+            guard let entry = state.entries[secretHash] else { return (nil, state.generation) }
             // A clock that stepped back counts as expired too.
             guard entry.verifiedAt <= now, now.milliseconds - entry.verifiedAt.milliseconds < Self.lifetime else {
                 state.entries[secretHash] = nil
-                return nil
+                return (nil, state.generation)
             }
-            return entry.principal
+            return (entry.principal, state.generation)
         }
     }
 
-    var generation: UInt64 { state.withLock { $0.generation } }
-
     /// Remembers a key read from the store, unless the store stopped hearing revocations or
-    /// forgot something since `generation` was read (the read may predate a revocation).
+    /// forgot something since `lookup` gave `generation` (the read may predate a revocation).
     func remember(_ principal: Principal, secretHash: String, at now: Timestamp, ifStill generation: UInt64) {
         state.withLock { state in
             guard state.listening, state.generation == generation else { return }
@@ -285,19 +288,29 @@ public final class VerifiedKeys: Sendable {
 
     /// A key was revoked (here or elsewhere): it is no longer answered from memory.
     public func forget(keyId: String) {
-        state.withLock { state in
+        let observer = state.withLock { state in
             state.generation &+= 1
             state.entries = state.entries.filter { $0.value.principal.keyId != keyId }
+            return state.forgetObserver
         }
+        observer?(keyId)
+    }
+
+    /// Calls `observer` with each key id forgotten from now on, or nil when everything is (the
+    /// listener stopped), so a caller (a test) can wait for a revocation made elsewhere to be heard.
+    func observeForgets(_ observer: @escaping @Sendable (String?) -> Void) {
+        state.withLock { $0.forgetObserver = observer }
     }
 
     /// Whether revocations are heard from now on; when they are not, nothing is kept.
     public func setListening(_ listening: Bool) {
-        state.withLock { state in
+        let observer = state.withLock { state in
             state.listening = listening
             state.generation &+= 1
             if !listening { state.entries.removeAll() }
+            return listening ? nil : state.forgetObserver
         }
+        observer?(nil)
     }
 
     var count: Int { state.withLock { $0.entries.count } }

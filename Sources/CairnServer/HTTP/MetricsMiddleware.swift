@@ -34,15 +34,15 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 
 /// One listener's request metrics and access-log lines. Each (method, route, status) gets its
 /// counter and timer from the metrics factory once: making them per request looked them up in
-/// the factory's registry, under its lock, on every request. One recorder per listener, made
-/// with it, so the handles come from the factory bootstrapped before the listener was made.
+/// the factory's registry, under its lock, on every request. One recorder per listener: a
+/// key's handles come from the factory bootstrapped when that key's first request was recorded.
 final class RequestRecorder: Sendable {
     private struct Key: Hashable {
         let method: String
         let route: String
         let status: Int
     }
-    private struct Handles: @unchecked Sendable {  // Counter and Timer are thread-safe classes
+    private struct Handles {
         let requests: Counter
         let duration: Timer
     }
